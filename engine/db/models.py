@@ -1,0 +1,196 @@
+"""Tables (SQLAlchemy 2 declarative). Alembic migrations in ``migrations/`` create them.
+
+Card numbers and CVCs have no column anywhere: only brand, last four and expiry are stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiKey(Base):
+    """An API key ``ak_<id>:sk_<secret>``; only a keyed hash of the secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id"), nullable=False, index=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Per-key overrides for rate limits (a later issue); null means the defaults.
+    rate_limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'merchant', 'developer', 'viewer')", name="role"),
+    )
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    capture: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    amount_captured_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    amount_refunded_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    payment_method_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(SmallInteger)
+    card_exp_year: Mapped[int | None] = mapped_column(SmallInteger)
+    #: Sent as Authorize.net ``invoiceNumber`` on every (re)send; finds the charge after a lost answer.
+    invoice_number: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    processor_transaction_id: Mapped[str | None] = mapped_column(String(32))
+    processor_auth_code: Mapped[str | None] = mapped_column(String(8))
+    processor_avs_result: Mapped[str | None] = mapped_column(String(2))
+    processor_cvv_result: Mapped[str | None] = mapped_column(String(2))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_processor_code: Mapped[str | None] = mapped_column(String(16))
+    customer_id: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(255))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, server_default="{}")
+    billing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: The queue message that owns the processor call (a duplicate message is ignored).
+    processing_message_id: Mapped[str | None] = mapped_column(String(64))
+    processing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processor_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    #: The processor's answer was lost; a reconciler must ask the processor what happened.
+    needs_reconciliation: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    #: Incremented on every write; cache writers never replace a newer snapshot with an older one.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "amount_captured_minor >= 0 AND amount_captured_minor <= amount_minor", name="captured_range"
+        ),
+        CheckConstraint(
+            "amount_refunded_minor >= 0 AND amount_refunded_minor <= amount_captured_minor",
+            name="refunded_range",
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'authorized', 'captured', 'partially_refunded', "
+            "'refunded', 'declined', 'failed', 'voided', 'expired')",
+            name="status",
+        ),
+        CheckConstraint("payment_method_type IN ('card', 'opaque')", name="method_type"),
+        Index("ix_payments_merchant_created", "merchant_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_payments_merchant_status_created",
+            "merchant_id",
+            "status",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_payments_merchant_customer_created",
+            "merchant_id",
+            "customer_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_payments_unfinished",
+            "status",
+            "updated_at",
+            postgresql_where=text("status IN ('pending', 'processing') OR needs_reconciliation"),
+        ),
+        Index("ix_payments_processor_transaction_id", "processor_transaction_id"),
+    )
+
+
+class PaymentEvent(Base):
+    """Append-only history: one row per status change, written in the same transaction."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"), nullable=False)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    trigger: Mapped[str | None] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_payment_events_payment_id_id", "payment_id", "id"),)
+
+
+class IdempotencyKey(Base):
+    """A stored first response for ``Idempotency-Key``; replayed for 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    merchant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    #: HMAC of method, path and canonical body; never the body itself (it may hold card data).
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    response_status: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    response_location: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        PrimaryKeyConstraint("merchant_id", "key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
