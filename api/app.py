@@ -1,0 +1,94 @@
+"""The Litestar application factory: ``create_app(settings)``; ``app`` for ``uvicorn api.app:app``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from redis.asyncio import Redis
+
+from api.auth import provide_principal
+from api.health import live, ready
+from api.middleware import request_id_middleware
+from api.notifier import ChangeNotifier
+from api.payments import PaymentController
+from api.problems import handle_exception
+from api.state import AppState
+from engine.auth import ApiKeyAuthenticator, derive_pepper
+from engine.cache import PaymentCache
+from engine.db.session import make_engine
+from engine.logconfig import configure_logging
+from engine.sealing import Sealer
+from engine.settings import Settings, load_settings
+from workers.broker import build_broker
+from workers.enqueue import JobSender
+
+#: Largest request body accepted (413 beyond).
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:
+    settings = settings or load_settings()
+    if configure_logs:
+        configure_logging(settings.log_level, json_logs=settings.is_production)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings.database, application_name="easypay-api")
+        redis = Redis.from_url(settings.redis.cache_url)
+        cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
+        notifier = ChangeNotifier(redis, cache.channel)
+        jobs = JobSender(build_broker(settings, worker=False))
+        pepper = derive_pepper(settings.secret_key)
+        app.state.easypay = AppState(
+            settings=settings,
+            engine=engine,
+            redis=redis,
+            cache=cache,
+            notifier=notifier,
+            jobs=jobs,
+            sealer=Sealer(settings.secret_key),
+            pepper=pepper,
+        )
+        app.state.authenticator = ApiKeyAuthenticator(engine, pepper)
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            jobs.close()
+            await redis.aclose()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[PaymentController, live, ready],
+        dependencies={"principal": Provide(provide_principal)},
+        middleware=[request_id_middleware],
+        exception_handlers={Exception: handle_exception},
+        lifespan=[lifespan],
+        state=State({}),
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="EasyPay",
+            version="1.0.0",
+            description="Asynchronous payments on Authorize.net: POST answers 202, workers charge, clients poll.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``api.app:app`` builds the app on first access (settings are read then, not at import)."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
+
+
+__all__ = ["create_app"]

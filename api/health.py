@@ -1,0 +1,64 @@
+"""``/health/live`` (the process answers) and ``/health/ready`` (its dependencies answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from litestar import Request, Response, get
+from sqlalchemy import text
+
+from api.state import AppState
+
+CHECK_TIMEOUT_S = 2.0
+
+
+@get("/health/live", tags=["operations"], summary="Liveness", include_in_schema=True)
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _database(state: AppState) -> None:
+    async with state.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _cache(state: AppState) -> None:
+    await state.redis.ping()
+
+
+async def _broker(state: AppState) -> None:
+    await anyio.to_thread.run_sync(state.jobs.ping)
+
+
+async def _processor(state: AppState) -> None:
+    """A TCP connect to the processor endpoint: cheap, and sends nothing."""
+    parts = urlsplit(state.settings.processor.endpoint_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    _, writer = await asyncio.open_connection(parts.hostname, port)
+    writer.close()
+    await writer.wait_closed()
+
+
+CHECKS = {"database": _database, "cache": _cache, "broker": _broker, "processor": _processor}
+
+
+@get("/health/ready", tags=["operations"], summary="Readiness: database, cache, broker, processor")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    state: AppState = request.app.state.easypay
+
+    async def run(name: str) -> tuple[str, str]:
+        try:
+            await asyncio.wait_for(CHECKS[name](state), timeout=CHECK_TIMEOUT_S)
+            return name, "ok"
+        except asyncio.TimeoutError:
+            return name, "timeout"
+        except Exception as exc:  # noqa: BLE001 - report any failure as the check's result
+            return name, f"error: {type(exc).__name__}"
+
+    results = dict(await asyncio.gather(*(run(name) for name in CHECKS)))
+    healthy = all(value == "ok" for value in results.values())
+    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    return Response(body, status_code=200 if healthy else 503)

@@ -1,0 +1,200 @@
+"""``/v1/payments``: accept (record + enqueue, 202), read (cache first), list (keyset)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.problems import FieldProblem, Problem, validation_problem
+from api.schemas import PaymentCreate
+from api.state import AppState
+from api.validation import validate_payment
+from engine import idempotency
+from engine.auth import Principal
+from engine.db import payments as repo
+from engine.logcontext import set_context
+from engine.method_secrets import seal_method
+from engine.payments import accept_payment
+from engine.states import FINAL_STATUSES, PaymentStatus
+from engine.views import PaymentList, PaymentView, payment_view
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 30
+_encoder = msgspec.json.Encoder()
+
+
+def _not_found() -> Problem:
+    return Problem(404, "payment_not_found", "No such payment.")
+
+
+def _parse_id(payment_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(payment_id)
+    except ValueError:
+        raise _not_found() from None
+
+
+def _parse_time(name: str, raw: str | None) -> dt.datetime | None:
+    if raw is None:
+        return None
+    try:
+        if raw.isdigit():
+            return dt.datetime.fromtimestamp(int(raw), tz=dt.timezone.utc)
+        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise validation_problem([FieldProblem(name, "Must be an RFC 3339 timestamp or Unix seconds.")]) from None
+    if parsed.tzinfo is None:
+        raise validation_problem([FieldProblem(name, "Must include a UTC offset (e.g. 2026-01-31T12:00:00Z).")])
+    return parsed
+
+
+class PaymentController(Controller):
+    path = "/v1/payments"
+    tags = ["payments"]
+
+    @post(
+        "/",
+        status_code=202,
+        summary="Accept a payment",
+        description="Validates, records the payment as `pending` and queues the charge. Answers 202 at once.",
+        responses={},
+    )
+    async def create_payment(
+        self,
+        request: Request[Any, Any, Any],
+        data: PaymentCreate,
+        principal: Principal,
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
+        ] = None,
+    ) -> Response[bytes]:
+        state: AppState = request.app.state.easypay
+        request_id = request.scope["state"].get("request_id")
+        validated = validate_payment(data, merchant_id=principal.merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
+        if isinstance(validated, list):
+            raise validation_problem(validated)
+        new, method = validated
+        payment_id = uuid.uuid4()
+        set_context(payment_id=str(payment_id))
+        sealed = seal_method(state.sealer, payment_id, method, ttl_s=state.settings.card_message_ttl_s)
+        request_hash = (
+            idempotency.request_fingerprint(state.pepper, "POST", request.url.path, await request.body())
+            if idempotency_key
+            else b""
+        )
+        async with state.engine.begin() as conn:
+            if idempotency_key:
+                stored = await idempotency.claim(
+                    conn, merchant_id=principal.merchant_id, key=idempotency_key, request_hash=request_hash
+                )
+                if stored is not None:
+                    headers = {"Idempotent-Replayed": "true"}
+                    if stored.location:
+                        headers["Location"] = stored.location
+                    return Response(stored.body, status_code=stored.status, media_type="application/json", headers=headers)
+            row = await accept_payment(conn, new, payment_id=payment_id, request_id=request_id)
+            view = payment_view(row)
+            body = _encoder.encode(view)
+            location = f"/v1/payments/{payment_id}"
+            if idempotency_key:
+                await idempotency.store(
+                    conn,
+                    merchant_id=principal.merchant_id,
+                    key=idempotency_key,
+                    response=idempotency.StoredResponse(status=202, body=body, location=location),
+                )
+            # Enqueue before commit: a 202 always means "recorded and queued". If the broker is
+            # down the transaction rolls back and the client may retry; the worker tolerates a
+            # message that arrives a moment before this commit becomes visible.
+            try:
+                await state.jobs.process_payment(payment_id, sealed, request_id=request_id)
+            except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
+                log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
+                raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        await state.cache.put(view, version=row.version, merchant_id=principal.merchant_id)
+        return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
+
+    @get("/{payment_id:str}", summary="Retrieve a payment")
+    async def get_payment(
+        self,
+        request: Request[Any, Any, Any],
+        payment_id: str,
+        principal: Principal,
+        wait: Annotated[int, Parameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")] = 0,
+    ) -> PaymentView:
+        state: AppState = request.app.state.easypay
+        pid = _parse_id(payment_id)
+        view = await _read(state, pid, principal.merchant_id)
+        if wait <= 0 or view.status in FINAL_STATUSES:
+            return view
+        deadline = time.monotonic() + wait
+        initial = view.status
+        while (remaining := deadline - time.monotonic()) > 0:
+            await state.notifier.wait(view.id, remaining)
+            view = await _read(state, pid, principal.merchant_id)
+            if view.status != initial:
+                break
+        return view
+
+    @get("/", summary="List payments, newest first")
+    async def list_payments(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        starting_after: str | None = None,
+        status: str | None = None,
+        customer_id: str | None = None,
+        created_gte: str | None = None,
+        created_lt: str | None = None,
+    ) -> PaymentList:
+        state: AppState = request.app.state.easypay
+        if status is not None and status not in PaymentStatus._value2member_map_:
+            raise validation_problem([FieldProblem("status", f"Unknown status {status!r}.")])
+        cursor = None
+        if starting_after is not None:
+            try:
+                cursor = uuid.UUID(starting_after)
+            except ValueError:
+                raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
+        gte = _parse_time("created_gte", created_gte)
+        lt = _parse_time("created_lt", created_lt)
+        async with state.engine.connect() as conn:
+            try:
+                rows, has_more = await repo.list_payments(
+                    conn,
+                    principal.merchant_id,
+                    limit=limit,
+                    starting_after=cursor,
+                    status=status,
+                    customer_id=customer_id,
+                    created_gte=gte,
+                    created_lt=lt,
+                )
+            except repo.PaymentNotFound:
+                raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
+        return PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
+
+
+async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID) -> PaymentView:
+    cached = await state.cache.get(payment_id, merchant_id=merchant_id)
+    if cached is not None:
+        return cached
+    async with state.engine.connect() as conn:
+        row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
+    if row is None:
+        raise _not_found()
+    view = payment_view(row)
+    await state.cache.put(view, version=row.version, merchant_id=merchant_id)
+    return view
+
+
+__all__ = ["PaymentController"]

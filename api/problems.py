@@ -1,0 +1,155 @@
+"""RFC 9457 problem details: the only place errors become HTTP responses.
+
+Every error body is ``{"type", "title", "status", "detail", "code", "request_id", "errors"}``
+with ``Content-Type: application/problem+json``. No stack trace, SQL or card data ever appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://docs.easypay.dev/errors/"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class FieldProblem(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(Exception):
+    """Raise from handlers to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def validation_problem(errors: list[FieldProblem]) -> Problem:
+    fields = ", ".join(e.field for e in errors)
+    return Problem(422, "validation_error", f"The request has invalid fields: {fields}.", errors=errors)
+
+
+def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Response[Any]:
+    request_id = request.scope.get("state", {}).get("request_id")
+    body = {
+        "type": TYPE_BASE + problem.code,
+        "title": _TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        "code": problem.code,
+        "request_id": request_id,
+        "errors": [{"field": e.field, "message": e.message} for e in problem.errors],
+    }
+    return Response(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _field_path(key: str | None, message: str) -> str:
+    path = "" if key in (None, "", "data") else str(key)
+    for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD):
+        match = pattern.search(message)
+        if match:
+            return f"{path}.{match.group(1)}" if path else match.group(1)
+    return path or "body"
+
+
+def _from_validation(exc: ValidationException) -> Problem:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    if not extra:
+        return Problem(400, "invalid_json", "The request body is not valid JSON.")
+    errors = []
+    for item in extra:
+        message = str(item.get("message", "invalid value"))
+        errors.append(FieldProblem(field=_field_path(item.get("key"), message), message=message))
+    return validation_problem(errors)
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, Problem):
+        return problem_response(request, exc)
+    if isinstance(exc, ValidationException):
+        return problem_response(request, _from_validation(exc))
+    if isinstance(exc, IdempotencyKeyReused):
+        return problem_response(
+            request,
+            Problem(422, exc.code, "This Idempotency-Key was already used with a different request."),
+        )
+    if isinstance(exc, IdempotencyKeyInUse):
+        return problem_response(
+            request,
+            Problem(409, exc.code, "A request with this Idempotency-Key is still being processed; retry shortly."),
+        )
+    if isinstance(exc, NotAuthorizedException):
+        return problem_response(
+            request,
+            Problem(
+                401,
+                "unauthorized",
+                "Missing or invalid credentials.",
+                headers={"WWW-Authenticate": 'Bearer realm="easypay"'},
+            ),
+        )
+    if isinstance(exc, PermissionDeniedException):
+        return problem_response(request, Problem(403, "forbidden", "These credentials may not do this."))
+    if isinstance(exc, NotFoundException):
+        return problem_response(request, Problem(404, "not_found", "No such resource."))
+    if isinstance(exc, MethodNotAllowedException):
+        return problem_response(request, Problem(405, "method_not_allowed", "Method not allowed on this resource."))
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        code = {413: "payload_too_large", 415: "unsupported_media_type"}.get(exc.status_code, "bad_request")
+        detail = exc.detail if exc.status_code != 400 else "The request could not be read."
+        return problem_response(request, Problem(exc.status_code, code, detail))
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        Problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side; nothing to fix in the request."),
+    )

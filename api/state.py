@@ -1,0 +1,27 @@
+"""Per-process resources of the API, built in the app's lifespan from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.notifier import ChangeNotifier
+from engine.cache import PaymentCache
+from engine.sealing import Sealer
+from engine.settings import Settings
+from workers.enqueue import JobSender
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    cache: PaymentCache
+    notifier: ChangeNotifier
+    jobs: JobSender
+    sealer: Sealer
+    #: Keyed-hash pepper (API key hashes, idempotency fingerprints).
+    pepper: bytes

@@ -1,0 +1,111 @@
+"""Checks a schema cannot express; every problem names its field. Nothing here touches storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from api.problems import FieldProblem
+from api.schemas import PaymentCreate
+from engine.cards import detect_brand, last4, validate_card
+from engine.money import AmountError, CurrencyError, parse_amount
+from engine.payments import NewPayment
+from engine.processor import Card, OpaqueData
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+OPAQUE_DESCRIPTORS = frozenset(
+    {"COMMON.ACCEPT.INAPP.PAYMENT", "COMMON.APPLE.INAPP.PAYMENT", "COMMON.GOOGLE.INAPP.PAYMENT"}
+)
+
+
+def validate_payment(
+    body: PaymentCreate, *, merchant_id: uuid.UUID, today: dt.date
+) -> tuple[NewPayment, Card | OpaqueData] | list[FieldProblem]:
+    """Return the payment to record and its secret method, or every problem found."""
+    errors: list[FieldProblem] = []
+    amount_minor = 0
+    try:
+        amount_minor = parse_amount(body.amount, body.currency)
+    except CurrencyError as exc:
+        errors.append(FieldProblem("currency", str(exc)))
+    except AmountError as exc:
+        errors.append(FieldProblem("amount", str(exc)))
+
+    method = _validate_method(body, today, errors)
+    _validate_metadata(body.metadata or {}, errors)
+    if errors or method is None:
+        return errors
+
+    card_fields: dict[str, object] = {}
+    if isinstance(method, Card):
+        card_fields = {
+            "card_brand": detect_brand(method.number).value,
+            "card_last4": last4(method.number),
+            "card_exp_month": method.exp_month,
+            "card_exp_year": method.exp_year,
+        }
+    billing = None
+    if body.billing is not None:
+        billing = {k: getattr(body.billing, k) for k in body.billing.__struct_fields__ if getattr(body.billing, k)}
+    new = NewPayment(
+        merchant_id=merchant_id,
+        amount_minor=amount_minor,
+        currency=body.currency,
+        capture=body.capture,
+        payment_method_type=body.payment_method.type,
+        customer_id=body.customer_id,
+        description=body.description,
+        metadata=dict(body.metadata or {}),
+        billing=billing or None,
+        **card_fields,  # type: ignore[arg-type]
+    )
+    return new, method
+
+
+def _validate_method(body: PaymentCreate, today: dt.date, errors: list[FieldProblem]) -> Card | OpaqueData | None:
+    pm = body.payment_method
+    if pm.type == "card":
+        if pm.opaque_data is not None:
+            errors.append(FieldProblem("payment_method.opaque_data", "Not allowed when type is card."))
+        if pm.card is None:
+            errors.append(FieldProblem("payment_method.card", "Required when type is card."))
+            return None
+        card = pm.card
+        problems = validate_card(card.number, card.exp_month, card.exp_year, card.cvc, today=today)
+        errors.extend(FieldProblem(p.field, p.message) for p in problems)
+        if problems:
+            return None
+        return Card(number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc)
+    if pm.card is not None:
+        errors.append(FieldProblem("payment_method.card", "Not allowed when type is opaque."))
+    if pm.opaque_data is None:
+        errors.append(FieldProblem("payment_method.opaque_data", "Required when type is opaque."))
+        return None
+    opaque = pm.opaque_data
+    if opaque.descriptor not in OPAQUE_DESCRIPTORS:
+        errors.append(
+            FieldProblem(
+                "payment_method.opaque_data.descriptor",
+                f"Must be one of {', '.join(sorted(OPAQUE_DESCRIPTORS))}.",
+            )
+        )
+        return None
+    if not opaque.value.isascii() or any(c.isspace() for c in opaque.value):
+        errors.append(FieldProblem("payment_method.opaque_data.value", "Must be the nonce exactly as issued."))
+        return None
+    return OpaqueData(descriptor=opaque.descriptor, value=opaque.value)
+
+
+def _validate_metadata(metadata: dict[str, str], errors: list[FieldProblem]) -> None:
+    if len(metadata) > METADATA_MAX_KEYS:
+        errors.append(FieldProblem("metadata", f"At most {METADATA_MAX_KEYS} keys."))
+    for key, value in metadata.items():
+        if not key or len(key) > METADATA_MAX_KEY_LENGTH or "[" in key or "]" in key:
+            errors.append(
+                FieldProblem("metadata", f"Keys are 1-{METADATA_MAX_KEY_LENGTH} characters without brackets.")
+            )
+            break
+        if len(value) > METADATA_MAX_VALUE_LENGTH:
+            errors.append(FieldProblem(f"metadata.{key}", f"At most {METADATA_MAX_VALUE_LENGTH} characters."))

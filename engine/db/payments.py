@@ -1,0 +1,197 @@
+"""Payment rows and their event history (SQLAlchemy Core on an ``AsyncConnection``).
+
+``transition`` is the only writer of ``payments.status``: it locks the row, asks
+``engine.states.apply`` for the new status and writes the event row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.db.models import Payment, PaymentEvent
+from engine.states import EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
+
+payments = Payment.__table__
+events = PaymentEvent.__table__
+
+
+class PaymentNotFound(LookupError):
+    status_hint = 404
+
+
+async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> Row[Any]:
+    """Insert a new ``pending`` payment and its creation event."""
+    row = (
+        await conn.execute(insert(payments).values(status=PaymentStatus.PENDING.value, **values).returning(payments))
+    ).one()
+    await insert_event(
+        conn,
+        payment_id=row.id,
+        merchant_id=row.merchant_id,
+        type=EVENT_TYPES[PaymentStatus.PENDING],
+        trigger=None,
+        from_status=None,
+        to_status=PaymentStatus.PENDING.value,
+        data={},
+        request_id=request_id,
+    )
+    return row
+
+
+async def insert_event(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(insert(events).values(**values))
+
+
+async def get_payment(
+    conn: AsyncConnection, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None, for_update: bool = False
+) -> Row[Any] | None:
+    query = select(payments).where(payments.c.id == payment_id)
+    if merchant_id is not None:
+        query = query.where(payments.c.merchant_id == merchant_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await conn.execute(query)).one_or_none()
+
+
+async def transition(
+    conn: AsyncConnection,
+    payment_id: uuid.UUID,
+    trigger: Trigger,
+    *,
+    changes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    request_id: str | None = None,
+    expected_status: PaymentStatus | None = None,
+) -> Row[Any]:
+    """Apply ``trigger`` to the payment under a row lock; write the status, ``changes`` and one event.
+
+    Raises ``PaymentNotFound`` or ``engine.states.IllegalTransition`` (nothing written).
+    ``expected_status`` narrows the move to a compare-and-set from that status.
+    """
+    current = await get_payment(conn, payment_id, for_update=True)
+    if current is None:
+        raise PaymentNotFound(str(payment_id))
+    if expected_status is not None and current.status != expected_status.value:
+        raise IllegalTransition(PaymentStatus(current.status), trigger)
+    new_status = apply(current.status, trigger)
+    row = (
+        await conn.execute(
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(
+                status=new_status.value,
+                version=payments.c.version + 1,
+                updated_at=func.now(),
+                **(changes or {}),
+            )
+            .returning(payments)
+        )
+    ).one()
+    await insert_event(
+        conn,
+        payment_id=payment_id,
+        merchant_id=current.merchant_id,
+        type=EVENT_TYPES[new_status],
+        trigger=trigger.value,
+        from_status=current.status,
+        to_status=new_status.value,
+        data=data or {},
+        request_id=request_id,
+    )
+    return row
+
+
+async def annotate(
+    conn: AsyncConnection, payment_id: uuid.UUID, *, changes: dict[str, Any], event_type: str, data: dict[str, Any]
+) -> Row[Any]:
+    """Record a fact that is not a status change (e.g. an unknown outcome) with its event row."""
+    row = (
+        await conn.execute(
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(version=payments.c.version + 1, updated_at=func.now(), **changes)
+            .returning(payments)
+        )
+    ).one()
+    await insert_event(
+        conn,
+        payment_id=payment_id,
+        merchant_id=row.merchant_id,
+        type=event_type,
+        trigger=None,
+        from_status=row.status,
+        to_status=row.status,
+        data=data,
+        request_id=None,
+    )
+    return row
+
+
+async def list_events(conn: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
+    query = select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
+    return list((await conn.execute(query)).all())
+
+
+async def list_payments(
+    conn: AsyncConnection,
+    merchant_id: uuid.UUID,
+    *,
+    limit: int,
+    starting_after: uuid.UUID | None = None,
+    status: str | None = None,
+    customer_id: str | None = None,
+    created_gte: datetime | None = None,
+    created_lt: datetime | None = None,
+) -> tuple[list[Row[Any]], bool]:
+    """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
+
+    A ``starting_after`` id that is not one of the merchant's payments raises ``PaymentNotFound``.
+    """
+    conditions = [payments.c.merchant_id == merchant_id]
+    if status is not None:
+        conditions.append(payments.c.status == status)
+    if customer_id is not None:
+        conditions.append(payments.c.customer_id == customer_id)
+    if created_gte is not None:
+        conditions.append(payments.c.created_at >= created_gte)
+    if created_lt is not None:
+        conditions.append(payments.c.created_at < created_lt)
+    if starting_after is not None:
+        cursor = (
+            await conn.execute(
+                select(payments.c.created_at, payments.c.id).where(
+                    payments.c.id == starting_after, payments.c.merchant_id == merchant_id
+                )
+            )
+        ).one_or_none()
+        if cursor is None:
+            raise PaymentNotFound(str(starting_after))
+        conditions.append(tuple_(payments.c.created_at, payments.c.id) < tuple_(cursor.created_at, cursor.id))
+    query = (
+        select(payments)
+        .where(and_(*conditions))
+        .order_by(payments.c.created_at.desc(), payments.c.id.desc())
+        .limit(limit + 1)
+    )
+    rows = list((await conn.execute(query)).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def unfinished_payments(conn: AsyncConnection, *, older_than: datetime, limit: int = 500) -> list[Row[Any]]:
+    """Payments still ``pending``/``processing`` or flagged for reconciliation (for sweeps)."""
+    query = (
+        select(payments)
+        .where(
+            or_(payments.c.status.in_(("pending", "processing")), payments.c.needs_reconciliation),
+            payments.c.updated_at < older_than,
+        )
+        .order_by(payments.c.updated_at)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all())

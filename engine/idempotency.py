@@ -1,0 +1,125 @@
+"""``Idempotency-Key`` for POST requests.
+
+The key row is inserted in the same transaction as the work it protects and updated with the
+response before commit, so a key either has its response or does not exist:
+
+- same key, same request, within 24 h: the stored response is replayed;
+- same key, different request: ``IdempotencyKeyReused`` (422);
+- same key while the first request's transaction is still open: PostgreSQL makes the second
+  insert wait on the first; past ``lock_timeout`` it is ``IdempotencyKeyInUse`` (409).
+
+Only a keyed hash of the request is stored, never the body (it may carry card data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.db.models import IdempotencyKey
+
+keys = IdempotencyKey.__table__
+
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+#: How long a request waits for another request holding the same key before a 409.
+LOCK_TIMEOUT_MS = 2000
+_PENDING_STATUS = 0
+
+
+class IdempotencyKeyReused(Exception):
+    status_hint = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(Exception):
+    status_hint = 409
+    code = "idempotency_key_in_use"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    location: str | None
+
+
+def request_fingerprint(pepper: bytes, method: str, path: str, body: bytes) -> bytes:
+    """HMAC of method, path and the body's canonical JSON (key order and spacing ignored)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    mac = hmac.new(pepper, digestmod=hashlib.sha256)
+    for part in (method.upper().encode(), path.encode(), canonical):
+        mac.update(len(part).to_bytes(8, "big"))
+        mac.update(part)
+    return mac.digest()
+
+
+async def claim(
+    conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, request_hash: bytes
+) -> StoredResponse | None:
+    """Reserve ``key`` inside the caller's transaction; return the stored response to replay, if any."""
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+    for _ in range(2):
+        try:
+            inserted = (
+                await conn.execute(
+                    insert(keys)
+                    .values(
+                        merchant_id=merchant_id,
+                        key=key,
+                        request_hash=request_hash,
+                        response_status=_PENDING_STATUS,
+                        response_body=b"",
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(keys.c.key)
+                )
+            ).one_or_none()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                raise IdempotencyKeyInUse() from None
+            raise
+        if inserted is not None:
+            return None
+        row = (
+            await conn.execute(select(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
+        ).one_or_none()
+        if row is None:
+            continue  # deleted between the two statements; try again
+        expired = (await conn.execute(select(func.now() - row.created_at))).scalar_one() > RETENTION
+        if expired:
+            await conn.execute(delete(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
+            continue
+        if not hmac.compare_digest(row.request_hash, request_hash):
+            raise IdempotencyKeyReused()
+        if row.response_status == _PENDING_STATUS:
+            raise IdempotencyKeyInUse()
+        return StoredResponse(status=row.response_status, body=row.response_body, location=row.response_location)
+    raise IdempotencyKeyInUse()
+
+
+async def store(
+    conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, response: StoredResponse
+) -> None:
+    await conn.execute(
+        update(keys)
+        .where(keys.c.merchant_id == merchant_id, keys.c.key == key)
+        .values(response_status=response.status, response_body=response.body, response_location=response.location)
+    )
+
+
+async def purge_expired(conn: AsyncConnection) -> int:
+    result = await conn.execute(delete(keys).where(keys.c.created_at < func.now() - RETENTION))
+    return result.rowcount

@@ -1,0 +1,40 @@
+"""Correlation ids (request, payment, message) carried in context variables into every log line."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from typing import Iterator
+
+_FIELDS = ("request_id", "merchant_id", "payment_id", "message_id")
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("easypay_log_context", default={})
+
+
+@contextlib.contextmanager
+def bind_context(**values: str | None) -> Iterator[None]:
+    merged = {**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def set_context(**values: str | None) -> None:
+    """Bind for the rest of the current task (e.g. an API request)."""
+    _context.set({**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}})
+
+
+def current_context() -> dict[str, str]:
+    return dict(_context.get())
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound ids onto each record (``record.request_id`` ...; ``-`` when unbound)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        bound = _context.get()
+        for name in _FIELDS:
+            setattr(record, name, bound.get(name, "-"))
+        return True

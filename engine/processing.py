@@ -1,0 +1,346 @@
+"""Charging a payment: the worker's use case.
+
+1. Claim: ``pending`` → ``processing`` under a row lock, recording which queue message owns the
+   charge. A duplicate message (another id) finds the payment claimed and does nothing; the
+   owner's own redelivery (a retry, or a dead worker's message coming back) continues.
+2. Charge on Authorize.net with the payment's fixed ``invoiceNumber`` and a ``duplicateWindow``.
+   When the answer is lost (outcome unknown) the identical request is resent: if the first one
+   reached the gateway, the resend is refused as a duplicate carrying the original transaction id,
+   which ``getTransactionDetails`` turns into the real outcome. A charge therefore happens once.
+3. Record the outcome through the state machine, with its event, then refresh the cache.
+
+If the outcome is still unknown after the resends, the payment stays ``processing`` with
+``needs_reconciliation`` set and a ``payment.outcome_unknown`` event; it is never reported as
+declined on a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.cache import PaymentCache
+from engine.db import payments as repo
+from engine.method_secrets import open_method
+from engine.processor import (
+    Billing,
+    Card,
+    ChargeRequest,
+    OpaqueData,
+    Outcome,
+    ProcessorClient,
+    TransactionDetails,
+    TransactionResult,
+)
+from engine.processor.codes import failure_for
+from engine.money import currency_exponent
+from engine.sealing import SealError, SealExpired, Sealer
+from engine.states import IllegalTransition, PaymentStatus, Trigger
+from engine.views import payment_view
+
+log = logging.getLogger(__name__)
+
+#: Failure codes that describe the card or cardholder: the payment is ``declined``, not ``failed``.
+DECLINE_CODES = frozenset(
+    {
+        "card_declined",
+        "insufficient_funds",
+        "incorrect_number",
+        "invalid_expiry",
+        "expired_card",
+        "incorrect_cvc",
+        "avs_mismatch",
+        "avs_and_cvc_mismatch",
+        "card_type_not_accepted",
+        "fraud_declined",
+    }
+)
+
+#: getTransactionDetails statuses that mean "the charge happened".
+_AUTHORIZED_STATUSES = frozenset({"authorizedPendingCapture", "FDSAuthorizedPendingReview"})
+_CAPTURED_STATUSES = frozenset(
+    {"capturedPendingSettlement", "settledSuccessfully", "pendingFinalSettlement", "pendingSettlement"}
+)
+
+
+class ProcessorUnavailable(Exception):
+    """The processor could not be reached at all; nothing was sent. Safe to retry later."""
+
+
+class Result(StrEnum):
+    IGNORED = "ignored"  #: a duplicate message, or the payment is already past processing
+    FINISHED = "finished"  #: a final status was recorded
+    UNKNOWN = "unknown"  #: left in processing for reconciliation
+
+
+@dataclass
+class ProcessingDeps:
+    engine: AsyncEngine
+    client: ProcessorClient
+    sealer: Sealer
+    cache: PaymentCache
+    #: Resends of a charge whose outcome is unknown, and the first wait between them.
+    unknown_outcome_resends: int = 3
+    resend_backoff_s: float = 0.5
+    sleep: Any = field(default=asyncio.sleep)
+
+
+async def process_payment(
+    deps: ProcessingDeps,
+    payment_id: uuid.UUID,
+    sealed_method: str,
+    *,
+    message_id: str,
+    final_attempt: bool = False,
+) -> Result:
+    """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried."""
+    claimed = await _claim(deps, payment_id, message_id)
+    if claimed is None:
+        return Result.IGNORED
+    try:
+        method = open_method(deps.sealer, payment_id, sealed_method)
+    except SealError as exc:
+        return await _unreadable_method(deps, claimed, expired=isinstance(exc, SealExpired))
+    request = _charge_request(claimed, method)
+
+    result: TransactionResult | None = None
+    #: True once a request may have reached the processor (this delivery or an earlier one).
+    maybe_sent = bool(claimed.needs_reconciliation)
+    for attempt in range(deps.unknown_outcome_resends + 1):
+        if attempt:
+            await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
+        await _set_in_flight(deps, payment_id, True)
+        sent = await deps.client.charge(request)
+        if sent.outcome == Outcome.NOT_SENT:
+            if not maybe_sent:
+                await _set_in_flight(deps, payment_id, False)
+                if final_attempt:
+                    return await _finish_failed(deps, payment_id, "processor_unavailable", sent.error)
+                raise ProcessorUnavailable(sent.error or "processor unreachable")
+            continue  # an earlier send may have landed: keep resending the identical request
+        maybe_sent = True
+        if sent.outcome == Outcome.DUPLICATE:
+            resolved = await _resolve_duplicate(deps, request, sent)
+            if resolved is None:
+                continue
+            sent = resolved
+        result = sent
+        if sent.outcome == Outcome.UNKNOWN:
+            continue
+        break
+
+    if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
+        await _mark_unknown(deps, payment_id, result)
+        return Result.UNKNOWN
+    return await _record(deps, claimed, result)
+
+
+async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -> Row[Any] | None:
+    async with deps.engine.begin() as conn:
+        row = await repo.get_payment(conn, payment_id, for_update=True)
+        if row is None:
+            log.warning("payment %s not found; message %s dropped", payment_id, message_id)
+            return None
+        if row.status == PaymentStatus.PROCESSING and row.processing_message_id == message_id:
+            log.info("payment %s: message %s resumes its own charge", payment_id, message_id)
+            return row
+        if row.status != PaymentStatus.PENDING:
+            log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
+            return None
+        row = await repo.transition(
+            conn,
+            payment_id,
+            Trigger.CLAIM,
+            changes={"processing_message_id": message_id, "processing_started_at": func.now()},
+            data={"message_id": message_id},
+        )
+    await _refresh_cache(deps, row)
+    return row
+
+
+def _charge_request(row: Row[Any], method: Card | OpaqueData) -> ChargeRequest:
+    billing = None
+    if row.billing:
+        billing = Billing(**{k: row.billing.get(k) for k in Billing.__dataclass_fields__})
+    return ChargeRequest(
+        capture=row.capture,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        exponent=currency_exponent(row.currency),
+        invoice_number=row.invoice_number,
+        payment=method,
+        billing=billing,
+        customer_id=(row.customer_id or None) and row.customer_id[:20],
+        description=row.description,
+    )
+
+
+async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, in_flight: bool) -> None:
+    """Persist "a request may be on its way" before sending, so a crash mid-call leaves the
+    payment flagged for reconciliation; cleared when the client proves nothing was sent."""
+    values: dict[str, Any] = {"needs_reconciliation": in_flight}
+    if in_flight:
+        values["processor_attempts"] = repo.payments.c.processor_attempts + 1
+    async with deps.engine.begin() as conn:
+        await conn.execute(update(repo.payments).where(repo.payments.c.id == payment_id).values(**values))
+
+
+async def _resolve_duplicate(
+    deps: ProcessingDeps, request: ChargeRequest, duplicate: TransactionResult
+) -> TransactionResult | None:
+    """The gateway says an identical request already ran: read what it did. None if unreadable."""
+    if not duplicate.transaction_id:
+        return None
+    details = await deps.client.get_transaction_details(duplicate.transaction_id)
+    if not isinstance(details, TransactionDetails):
+        return None
+    if details.invoice_number and details.invoice_number != request.invoice_number:
+        log.error("duplicate transaction %s belongs to another invoice", details.transaction_id)
+        return None
+    if details.status in _AUTHORIZED_STATUSES or details.status in _CAPTURED_STATUSES:
+        outcome = Outcome.APPROVED
+    elif details.status == "declined":
+        outcome = Outcome.DECLINED
+    else:
+        return TransactionResult(
+            outcome=Outcome.UNKNOWN,
+            transaction_id=details.transaction_id,
+            auth_code=details.auth_code,
+            avs_result=details.avs_result,
+            cvv_result=details.cvv_result,
+            response_code=details.response_code,
+            reason_code=details.reason_code,
+            reason_text=None,
+            message_code=None,
+            account_number=None,
+            account_type=None,
+            ref_transaction_id=None,
+            error=f"transaction status {details.status}",
+        )
+    return TransactionResult(
+        outcome=outcome,
+        transaction_id=details.transaction_id,
+        auth_code=details.auth_code,
+        avs_result=details.avs_result,
+        cvv_result=details.cvv_result,
+        response_code=details.response_code,
+        reason_code=details.reason_code,
+        reason_text=None,
+        message_code=None,
+        account_number=None,
+        account_type=None,
+        ref_transaction_id=None,
+        error=None,
+    )
+
+
+def _processor_changes(result: TransactionResult) -> dict[str, Any]:
+    return {
+        "processor_transaction_id": result.transaction_id,
+        "processor_auth_code": result.auth_code,
+        "processor_avs_result": result.avs_result,
+        "processor_cvv_result": result.cvv_result,
+        "needs_reconciliation": False,
+    }
+
+
+async def _record(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
+    changes = _processor_changes(result)
+    if claimed.payment_method_type == "opaque" and result.account_number:
+        changes["card_last4"] = result.account_number[-4:]
+        changes["card_brand"] = _brand_from_account_type(result.account_type)
+    data: dict[str, Any] = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
+    if result.outcome == Outcome.APPROVED:
+        if claimed.capture:
+            trigger = Trigger.CAPTURE
+            changes["amount_captured_minor"] = claimed.amount_minor
+        else:
+            trigger = Trigger.AUTHORIZE
+    else:
+        failure = failure_for(result)
+        trigger = Trigger.DECLINE if failure.code in DECLINE_CODES else Trigger.FAIL
+        changes.update(
+            failure_code=failure.code,
+            failure_message=failure.message,
+            failure_processor_code=failure.processor_code,
+        )
+        data["failure_code"] = failure.code
+    return await _finish(deps, claimed.id, trigger, changes, data)
+
+
+async def _finish(
+    deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any]
+) -> Result:
+    try:
+        async with deps.engine.begin() as conn:
+            row = await repo.transition(
+                conn, payment_id, trigger, changes=changes, data=data, expected_status=PaymentStatus.PROCESSING
+            )
+    except IllegalTransition as exc:
+        log.warning("payment %s: outcome not recorded (%s)", payment_id, exc)
+        return Result.IGNORED
+    await _refresh_cache(deps, row)
+    log.info("payment %s is %s", payment_id, row.status)
+    return Result.FINISHED
+
+
+async def _finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
+    message = {
+        "processor_unavailable": "The payment processor could not be reached; nothing was charged.",
+        "payment_method_expired": "The payment details expired before the payment could be processed.",
+        "payment_method_unreadable": "The payment details could not be read; nothing was charged.",
+    }[code]
+    changes = {"failure_code": code, "failure_message": message, "failure_processor_code": None}
+    return await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
+
+
+async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, expired: bool) -> Result:
+    if not claimed.needs_reconciliation:
+        code = "payment_method_expired" if expired else "payment_method_unreadable"
+        return await _finish_failed(deps, claimed.id, code, None)
+    # A request may already have reached the processor: only a reconciliation can tell.
+    await _mark_unknown(deps, claimed.id, None, reason="sealed payment method no longer readable")
+    return Result.UNKNOWN
+
+
+async def _mark_unknown(
+    deps: ProcessingDeps, payment_id: uuid.UUID, last: TransactionResult | None, *, reason: str | None = None
+) -> None:
+    data = {
+        "reason": reason or (last.error if last else None) or "no answer from the processor",
+        "last_outcome": last.outcome.value if last else None,
+        "transaction_id": last.transaction_id if last else None,
+    }
+    async with deps.engine.begin() as conn:
+        row = await repo.annotate(
+            conn,
+            payment_id,
+            changes={"needs_reconciliation": True},
+            event_type="payment.outcome_unknown",
+            data=data,
+        )
+    await _refresh_cache(deps, row)
+    log.warning("payment %s: outcome unknown, left for reconciliation (%s)", payment_id, data["reason"])
+
+
+async def _refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
+    await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
+
+
+def _brand_from_account_type(account_type: str | None) -> str | None:
+    return {
+        "Visa": "visa",
+        "MasterCard": "mastercard",
+        "AmericanExpress": "amex",
+        "Discover": "discover",
+        "JCB": "jcb",
+        "DinersClub": "diners",
+    }.get(account_type or "", None)

@@ -1,0 +1,50 @@
+"""The Dramatiq broker, built once per process from settings with an explicit middleware list."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    AsyncIO,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from engine.settings import Settings
+
+NAMESPACE = "easypay"
+PAYMENTS_QUEUE = "payments"
+PROCESS_PAYMENT = "process_payment"
+#: A payment message older than this is not processed (the sweep of a later issue re-enqueues).
+PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
+#: Seconds without a heartbeat before another worker takes back a dead worker's messages.
+HEARTBEAT_TIMEOUT_MS = 30_000
+
+
+def build_broker(settings: Settings, *, worker: bool) -> RedisBroker:
+    """A Redis broker; ``worker=True`` adds the AsyncIO and CurrentMessage middleware actors need."""
+    middleware: list[dramatiq.Middleware] = [
+        AgeLimit(),
+        TimeLimit(time_limit=300_000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=10, min_backoff=1000, max_backoff=60_000),
+    ]
+    if worker:
+        middleware += [AsyncIO(), CurrentMessage()]
+    broker = RedisBroker(
+        url=settings.redis.broker_url,
+        namespace=NAMESPACE,
+        middleware=middleware,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        # Return dead workers' messages promptly instead of once per ~1000 commands.
+        maintenance_chance=10_000,
+    )
+    broker.declare_queue(PAYMENTS_QUEUE)
+    return broker

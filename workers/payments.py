@@ -1,0 +1,45 @@
+"""Actors of the ``payments`` queue. Thin: ids in, one engine call, errors mapped to retries."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from engine.logcontext import bind_context
+from engine.processing import ProcessorUnavailable, process_payment as charge
+from workers import runtime
+from workers.broker import PAYMENTS_QUEUE, PROCESS_PAYMENT
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 10
+
+
+@dramatiq.actor(
+    actor_name=PROCESS_PAYMENT,
+    queue_name=PAYMENTS_QUEUE,
+    max_retries=MAX_RETRIES,
+    min_backoff=1000,
+    max_backoff=60_000,
+)
+async def process_payment(payment_id: str, sealed_method: str, request_id: str | None = None) -> None:
+    message = CurrentMessage.get_current_message()
+    message_id = message.message_id if message else "direct-call"
+    retries = message.options.get("retries", 0) if message else 0
+    with bind_context(request_id=request_id, payment_id=payment_id, message_id=message_id):
+        deps = await runtime.processing_deps()
+        try:
+            result = await charge(
+                deps,
+                uuid.UUID(payment_id),
+                sealed_method,
+                message_id=message_id,
+                final_attempt=retries >= MAX_RETRIES,
+            )
+        except ProcessorUnavailable as exc:
+            log.warning("processor unavailable (retry %d of %d): %s", retries, MAX_RETRIES, exc)
+            raise
+        log.info("payment job done: %s", result.value)

@@ -1,0 +1,51 @@
+"""Per-process resources for actors, created lazily on Dramatiq's AsyncIO event loop.
+
+``setup()`` (in ``workers.main``) stores the settings; the first actor call builds the database
+engine, Redis client and processor client on the loop that will use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from engine.cache import PaymentCache
+from engine.db.session import make_engine
+from engine.processing import ProcessingDeps
+from engine.processor import ProcessorClient
+from engine.sealing import Sealer
+from engine.settings import Settings
+
+_settings: Settings | None = None
+_deps: ProcessingDeps | None = None
+_lock = asyncio.Lock()
+
+
+def configure(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+
+
+def settings() -> Settings:
+    if _settings is None:
+        raise RuntimeError("workers.runtime.configure() was not called")
+    return _settings
+
+
+async def processing_deps() -> ProcessingDeps:
+    global _deps
+    if _deps is not None:
+        return _deps
+    async with _lock:
+        if _deps is None:
+            cfg = settings()
+            redis = Redis.from_url(cfg.redis.cache_url)
+            _deps = ProcessingDeps(
+                engine=make_engine(cfg.database, application_name="easypay-worker"),
+                client=ProcessorClient(cfg.processor),
+                sealer=Sealer(cfg.secret_key),
+                cache=PaymentCache(redis, prefix=cfg.redis.key_prefix, ttl_s=cfg.redis.payment_cache_ttl_s),
+                unknown_outcome_resends=cfg.workers.unknown_outcome_resends,
+            )
+    return _deps
