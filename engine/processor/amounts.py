@@ -1,0 +1,50 @@
+"""Exact conversion between integer minor units and Authorize.net decimal strings.
+
+Floats never appear: formatting is integer arithmetic, parsing goes through ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation, localcontext
+
+#: Largest currency exponent accepted (ISO 4217 uses 0, 2, 3 and 4).
+MAX_EXPONENT = 4
+
+
+def _check_exponent(exponent: int) -> None:
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not 0 <= exponent <= MAX_EXPONENT:
+        raise ValueError(f"currency exponent must be an integer 0..{MAX_EXPONENT}")
+
+
+def format_amount(amount_minor: int, exponent: int) -> str:
+    """``1250, 2 -> "12.50"``; ``1250, 0 -> "1250"``; ``5, 3 -> "0.005"``."""
+    _check_exponent(exponent)
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise TypeError("amount_minor must be an int (minor units)")
+    if amount_minor < 0:
+        raise ValueError("amount_minor must not be negative")
+    if exponent == 0:
+        return str(amount_minor)
+    major, minor = divmod(amount_minor, 10**exponent)
+    return f"{major}.{minor:0{exponent}d}"
+
+
+def parse_amount(text: str, exponent: int) -> int:
+    """``"12.50", 2 -> 1250``; ``"12.5", 2 -> 1250``.
+
+    Raises ``ValueError`` when the text is not a plain non-negative decimal or carries more
+    fractional precision than the currency has (never rounds).
+    """
+    _check_exponent(exponent)
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise ValueError("amount is not a decimal number") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError("amount must be a finite, non-negative decimal")
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, len(value.as_tuple().digits) + exponent + 2)
+        scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError("amount has more fractional digits than the currency exponent")
+    return int(scaled)
