@@ -1,0 +1,58 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.processor import format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("minor", "exponent", "text"),
+    [
+        (1250, 2, "12.50"),
+        (1, 2, "0.01"),
+        (0, 2, "0.00"),
+        (100, 2, "1.00"),
+        (1250, 0, "1250"),
+        (5, 3, "0.005"),
+        (123456789, 4, "12345.6789"),
+    ],
+)
+def test_format_examples(minor, exponent, text):
+    assert format_amount(minor, exponent) == text
+    assert parse_amount(text, exponent) == minor
+
+
+def test_parse_accepts_normalized_decimals():
+    assert parse_amount("12.5", 2) == 1250
+    assert parse_amount("1250.0", 0) == 1250
+
+
+@pytest.mark.parametrize("bad", ["12.345", "abc", "", "-1.00", "NaN", "Infinity", "1e400x"])
+def test_parse_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_amount(bad, 2)
+
+
+@pytest.mark.parametrize("bad", [(-1, 2), (1, -1), (1, 5), (1, True)])
+def test_format_rejects(bad):
+    with pytest.raises(ValueError):
+        format_amount(*bad)
+
+
+def test_format_rejects_float():
+    with pytest.raises(TypeError):
+        format_amount(12.5, 2)  # type: ignore[arg-type]
+
+
+@given(st.integers(min_value=0, max_value=10**18), st.integers(min_value=0, max_value=4))
+def test_round_trip(minor, exponent):
+    text = format_amount(minor, exponent)
+    assert parse_amount(text, exponent) == minor
+    assert Decimal(text) == Decimal(minor).scaleb(-exponent)
+    if exponent:
+        whole, frac = text.split(".")
+        assert len(frac) == exponent and whole.isdigit()
+    else:
+        assert text.isdigit()
