@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from api.problems import FieldProblem, Problem, validation_problem
 from api.schemas import PaymentCreate
@@ -70,10 +71,10 @@ class PaymentController(Controller):
     async def create_payment(
         self,
         request: Request[Any, Any, Any],
-        data: PaymentCreate,
-        principal: Principal,
+        data: JSONBody[PaymentCreate],
+        principal: NamedDependency[Principal],
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)
         ] = None,
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
@@ -126,9 +127,11 @@ class PaymentController(Controller):
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
-        payment_id: str,
-        principal: Principal,
-        wait: Annotated[int, Parameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")] = 0,
+        payment_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        wait: Annotated[
+            int, QueryParameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")
+        ] = 0,
     ) -> PaymentView:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
@@ -148,13 +151,13 @@ class PaymentController(Controller):
     async def list_payments(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        starting_after: str | None = None,
-        status: str | None = None,
-        customer_id: str | None = None,
-        created_gte: str | None = None,
-        created_lt: str | None = None,
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        starting_after: Annotated[str | None, QueryParameter(description="A payment id: the page after it.")] = None,
+        status: Annotated[str | None, QueryParameter()] = None,
+        customer_id: Annotated[str | None, QueryParameter()] = None,
+        created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
     ) -> PaymentList:
         state: AppState = request.app.state.easypay
         if status is not None and status not in PaymentStatus._value2member_map_:

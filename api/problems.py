@@ -94,7 +94,7 @@ _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
 def _field_path(key: str | None, message: str) -> str:
-    path = "" if key in (None, "", "data") else str(key)
+    path = "" if key in (None, "", "data") else str(key).replace("[...]", "")
     for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD):
         match = pattern.search(message)
         if match:
@@ -147,6 +147,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         code = {413: "payload_too_large", 415: "unsupported_media_type"}.get(exc.status_code, "bad_request")
         detail = exc.detail if exc.status_code != 400 else "The request could not be read."
+        if exc.status_code == 400:  # only body decoding raises a bare 400 here
+            code, detail = "invalid_json", "The request body is not valid JSON."
         return problem_response(request, Problem(exc.status_code, code, detail))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(

@@ -94,12 +94,15 @@ async def claim(
         if inserted is not None:
             return None
         row = (
-            await conn.execute(select(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
+            await conn.execute(
+                select(keys, (keys.c.created_at < func.now() - RETENTION).label("expired")).where(
+                    keys.c.merchant_id == merchant_id, keys.c.key == key
+                )
+            )
         ).one_or_none()
         if row is None:
             continue  # deleted between the two statements; try again
-        expired = (await conn.execute(select(func.now() - row.created_at))).scalar_one() > RETENTION
-        if expired:
+        if row.expired:
             await conn.execute(delete(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
             continue
         if not hmac.compare_digest(row.request_hash, request_hash):

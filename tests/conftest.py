@@ -1,0 +1,251 @@
+"""Shared fixtures: real PostgreSQL, real Redis, the emulator and a worker pool as subprocesses.
+
+The suite owns a database (``easypay_test``, rebuilt with Alembic at session start), Redis
+databases 14 (cache) and 15 (broker), and free loopback ports; it never touches development data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from engine.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB = "easypay_test"
+CACHE_DB, BROKER_DB = 14, 15
+TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout_s: float = 20.0, proc: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def stop(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _recreate_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            TEST_DB,
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def test_env(sandbox_port: int) -> dict[str, str]:
+    """The environment every process of the suite runs with."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{CACHE_DB}",
+            "BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
+            "EASYPAY_SECRET_KEY": TEST_SECRET,
+            "EASYPAY_ENV": "test",
+            "EASYPAY_REDIS_PREFIX": "easypay-test",
+            "SANDBOX_PORT": str(sandbox_port),
+            "ANET_READ_TIMEOUT_S": "2",
+            "ANET_CONNECT_TIMEOUT_S": "1",
+            "WORKER_POLL_TIMEOUT_MS": "50",
+            "WORKER_PROCESSES": "1",
+            "WORKER_THREADS": "8",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> Settings:
+    return load_settings(test_env)
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> str:
+    """A fresh ``easypay_test`` database migrated to head with Alembic."""
+    from engine.db.migrate import upgrade
+
+    asyncio.run(_recreate_database())
+    upgrade(settings.database.url)
+    return settings.database.url
+
+
+@pytest.fixture(scope="session")
+def redis_clean(settings: Settings) -> None:
+    for db in (CACHE_DB, BROKER_DB):
+        redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def sandbox(test_env: dict[str, str], sandbox_port: int, log_dir: Path) -> Iterator["SandboxControl"]:
+    """The Authorize.net emulator, as a real process."""
+    log = open(log_dir / "sandbox.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(sandbox_port)],
+        cwd=ROOT,
+        env=test_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{sandbox_port}"
+    wait_for_http(f"{base}/_sandbox/health", proc=proc)
+    yield SandboxControl(base)
+    stop(proc)
+    log.close()
+
+
+class SandboxControl:
+    """The emulator's control API (ledger, faults, settlement, clock)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.xml_url = f"{base_url}/xml/v1/request.api"
+        self._http = httpx.Client(base_url=base_url, timeout=10.0)
+
+    def ledger(self, invoice_number: str | None = None) -> list[dict[str, Any]]:
+        params = {"invoice_number": invoice_number} if invoice_number else None
+        response = self._http.get("/_sandbox/ledger", params=params)
+        response.raise_for_status()
+        return list(response.json()["transactions"])
+
+    def add_fault(self, fault: str, **options: Any) -> None:
+        self._http.post("/_sandbox/faults", json={"fault": fault, **options}).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self._http.delete("/_sandbox/faults").raise_for_status()
+
+
+@pytest.fixture(autouse=True)
+def _clear_sandbox_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").clear_faults()
+
+
+def start_worker(test_env: dict[str, str], log_path: Path, **overrides: str) -> subprocess.Popen[bytes]:
+    env = {**test_env, **overrides}
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "easypay.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def worker(test_env: dict[str, str], database: str, redis_clean: None, sandbox: SandboxControl, log_dir: Path) -> Iterator[Path]:
+    """A real Dramatiq worker pool for the ``payments`` queue; yields its log file."""
+    log_path = log_dir / "worker.log"
+    proc = start_worker(test_env, log_path)
+    yield log_path
+    stop(proc, timeout_s=15)
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings, database: str, redis_clean: None) -> AsyncIterator[httpx.AsyncClient]:
+    """The Litestar app in-process (real PostgreSQL, Redis and broker behind it)."""
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    app = create_app(settings, configure_logs=False)
+    async with AsyncTestClient(app=app, timeout=40) as client:
+        yield client
+
+
+class Merchant:
+    def __init__(self, merchant_id: uuid.UUID, key: str, key_id: str) -> None:
+        self.id = merchant_id
+        self.key = key
+        self.key_id = key_id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_merchant(settings: Settings, name: str = "Test shop", role: str = "merchant") -> Merchant:
+    from engine.auth import derive_pepper
+    from engine.db.accounts import create_api_key, create_merchant
+    from engine.db.session import make_engine
+
+    engine = make_engine(settings.database)
+    try:
+        async with engine.begin() as conn:
+            row = await create_merchant(conn, name)
+            issued = await create_api_key(conn, merchant_id=row.id, role=role, pepper=derive_pepper(settings.secret_key))
+    finally:
+        await engine.dispose()
+    return Merchant(row.id, issued.token, issued.key_id)
+
+
+@pytest.fixture
+async def merchant(settings: Settings, database: str) -> Merchant:
+    return await make_merchant(settings)
+
+
+@pytest.fixture
+async def db(settings: Settings, database: str) -> AsyncIterator[Any]:
+    """A SQLAlchemy async engine on the test database, for assertions."""
+    from engine.db.session import make_engine
+
+    engine = make_engine(settings.database)
+    yield engine
+    await engine.dispose()
