@@ -38,8 +38,10 @@ from engine.settings import ProcessorSettings
 from . import results
 from .amounts import format_amount
 from .types import (
+    MAX_CARD_NUMBER,
     MAX_INVOICE_NUMBER,
     MAX_REF_ID,
+    Card,
     ChargeRequest,
     Outcome,
     TransactionDetails,
@@ -134,7 +136,18 @@ class ProcessorClient:
     # Transactions
 
     async def charge(self, request: ChargeRequest) -> TransactionResult:
-        """authCaptureTransaction (``capture=True``) or authOnlyTransaction, with duplicateWindow."""
+        """authCaptureTransaction (``capture=True``) or authOnlyTransaction, with duplicateWindow.
+
+        A card number longer than the schema's 16 characters is answered locally with ERROR
+        (``reason_code`` None, ``error`` says why) instead of being sent to certain rejection.
+        """
+        if isinstance(request.payment, Card) and len(request.payment.number) > MAX_CARD_NUMBER:
+            result = TransactionResult(
+                outcome=Outcome.ERROR,
+                error=f"rejected locally, not sent: Authorize.net accepts card numbers of at most {MAX_CARD_NUMBER} digits",
+            )
+            log.warning("authorize.net charge invoice=%s %s", request.invoice_number, result.error)
+            return result
         built = build_charge(self._creds, request, self._duplicate_window_s)
         return await self._transact(built, request.invoice_number)
 

@@ -18,6 +18,9 @@ _DIGITS = re.compile(r"[0-9]+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 #: Authorize.net field lengths (XSD facets) that callers may want to pre-validate against.
+#: cardNumber is capped at 16 characters by the schema: longer (valid, ISO 7812 allows 19) PANs
+#: are representable as a Card but cannot be sent; ``charge`` answers them with a local ERROR.
+MAX_CARD_NUMBER = 16
 MAX_INVOICE_NUMBER = 20
 MAX_REF_ID = 20
 MAX_CUSTOMER_ID = 20
@@ -70,9 +73,8 @@ class Card:
     cvc: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.number, str) or not _DIGITS.fullmatch(self.number) or not 4 <= len(self.number) <= 16:
-            # The gateway's schema caps cardNumber at 16 characters.
-            raise ValueError("card number must be 4 to 16 digits")
+        if not isinstance(self.number, str) or not _DIGITS.fullmatch(self.number) or not 12 <= len(self.number) <= 19:
+            raise ValueError("card number must be 12 to 19 digits")
         if isinstance(self.exp_month, bool) or not isinstance(self.exp_month, int) or not 1 <= self.exp_month <= 12:
             raise ValueError("card exp_month must be an integer 1..12")
         if isinstance(self.exp_year, bool) or not isinstance(self.exp_year, int) or not 2000 <= self.exp_year <= 2099:

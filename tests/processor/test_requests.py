@@ -236,7 +236,7 @@ def test_amount_must_be_int_not_float():
 
 @pytest.mark.parametrize(
     "args",
-    [("41111111111111112222", 12, 2030, None), ("4111-1111", 12, 2030, None), (PAN, 13, 2030, None),
+    [("41111111111111112222", 12, 2030, None), ("41111111111", 12, 2030, None), ("4111-1111", 12, 2030, None), (PAN, 13, 2030, None),
      (PAN, 12, 30, None), (PAN, 12, 2030, "12"), (PAN, 12, 2030, "12345")],
 )
 def test_invalid_cards_rejected_without_echoing_values(args):
@@ -270,3 +270,13 @@ def test_binding_errors_do_not_quote_values():
         wire.build_refund(wire.Credentials(LOGIN, KEY), "1", "1.00", "USD", secret, None, None, None)
     assert secret not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+async def test_card_number_over_schema_limit_is_rejected_locally(recorder):
+    long_pan = "4111111111111111113"  # 19 digits: a valid Card, but the XSD caps cardNumber at 16
+    client = make_client(recorder)
+    result = await client.charge(card_request(payment=Card(long_pan, 12, 2035, CVC)))
+    await client.aclose()
+    assert result.outcome is Outcome.ERROR and result.reason_code is None
+    assert "not sent" in result.error and long_pan not in result.error
+    assert recorder.requests == []
