@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import xml.sax
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterator, Protocol
@@ -463,9 +462,7 @@ def parse_response(body: bytes) -> Document:
             log.debug("response elements unknown to the SDK bindings were ignored: %s", ", ".join(unknown))
         element = instance._element()
         return Document(element.name().localName(), _PyxbNode(instance), strict=True)
-    except (pyxb.PyXBException, xml.sax.SAXException, ValueError, UnicodeError) as exc:
-        strict_error = type(exc).__name__
-    except Exception as exc:  # PyXB has a few non-PyXBException failure modes
+    except Exception as exc:  # PyXBException, SAXParseException, and a few odder PyXB failure modes
         strict_error = type(exc).__name__
     try:
         root = etree.fromstring(body, _LXML_PARSER)
