@@ -55,6 +55,7 @@ class Emulator:
         self._listener: asyncio.AbstractServer | None = None
         self._relisten: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._busy: set[object] = set()  # protocols with a request in progress
         self._control = {
             ("GET", "/_sandbox/health"): self._health,
             ("GET", "/_sandbox/ledger"): self._ledger,
@@ -116,7 +117,10 @@ class Emulator:
             self._listener.close()
             self._listener = None
         for conn in list(self._http.connections):
-            conn.close()
+            if conn in self._busy:
+                conn.close()  # finish the request in progress, then close
+            else:
+                conn.force_close()  # idle keep-alive: close now
         if self._relisten is not None:
             self._relisten.cancel()
         self._relisten = asyncio.get_running_loop().call_later(duration_ms / 1000, self._spawn_relisten)
@@ -138,6 +142,14 @@ class Emulator:
     # ------------------------------------------------------------------ HTTP
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        protocol = request.protocol
+        self._busy.add(protocol)
+        try:
+            return await self._route(request)
+        finally:
+            self._busy.discard(protocol)
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if path == XML_PATH:
             if request.method != "POST":
