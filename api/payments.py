@@ -29,6 +29,7 @@ from engine.views import PaymentList, PaymentView, payment_view
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 30
+_IN_FLIGHT = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
 _encoder = msgspec.json.Encoder()
 
 
@@ -138,12 +139,14 @@ class PaymentController(Controller):
         view = await _read(state, pid, principal.merchant_id)
         if wait <= 0 or view.status in FINAL_STATUSES:
             return view
+        # Hold until the status changes; the transient pending -> processing hop does not count,
+        # so a client waiting on a new payment is answered with its outcome.
         deadline = time.monotonic() + wait
         initial = view.status
         while (remaining := deadline - time.monotonic()) > 0:
             await state.notifier.wait(view.id, remaining)
             view = await _read(state, pid, principal.merchant_id)
-            if view.status != initial:
+            if view.status != initial and view.status not in _IN_FLIGHT:
                 break
         return view
 

@@ -12,6 +12,8 @@ from engine.money import AmountError, CurrencyError, parse_amount
 from engine.payments import NewPayment
 from engine.processor import Card, OpaqueData
 
+#: Authorize.net's schema limit for ``creditCard.cardNumber``.
+PROCESSOR_MAX_CARD_DIGITS = 16
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
 METADATA_MAX_VALUE_LENGTH = 500
@@ -73,8 +75,18 @@ def _validate_method(body: PaymentCreate, today: dt.date, errors: list[FieldProb
             errors.append(FieldProblem("payment_method.card", "Required when type is card."))
             return None
         card = pm.card
-        problems = validate_card(card.number, card.exp_month, card.exp_year, card.cvc, today=today)
-        errors.extend(FieldProblem(p.field, p.message) for p in problems)
+        problems = [
+            FieldProblem(p.field, p.message)
+            for p in validate_card(card.number, card.exp_month, card.exp_year, card.cvc, today=today)
+        ]
+        if not problems and len(card.number) > PROCESSOR_MAX_CARD_DIGITS:
+            problems.append(
+                FieldProblem(
+                    "payment_method.card.number",
+                    f"Card numbers longer than {PROCESSOR_MAX_CARD_DIGITS} digits are not supported by the processor.",
+                )
+            )
+        errors.extend(problems)
         if problems:
             return None
         return Card(number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc)

@@ -146,10 +146,10 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default=None, help="Default: $HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
 @click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
-def web(host: str, port: int | None, workers: int) -> None:
+def web(host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
     import uvicorn
 
@@ -157,7 +157,7 @@ def web(host: str, port: int | None, workers: int) -> None:
     uvicorn.run(
         "api.app:create_app",
         factory=True,
-        host=host,
+        host=host or os.environ.get("HOST", "127.0.0.1"),
         port=port or settings.port,
         workers=workers,
         access_log=False,
@@ -194,15 +194,40 @@ def worker(processes: int | None, threads: int | None, queues: str) -> None:
     os.execve(sys.executable, argv, env)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: $SANDBOX_PORT or 8899.")
-@click.pass_context
-def sandbox(ctx: click.Context, port: int | None) -> None:
-    """Run the local Authorize.net emulator (see `easypay sandbox --help-emulator`)."""
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="Delay added to every XML request.")
+@click.option("--latency-jitter-ms", type=int, default=0, show_default=True, help="Plus a random delay up to this.")
+@click.option("--fail-rate", type=float, default=0.0, show_default=True, help="Fraction of requests answered 503.")
+@click.option("--settle-interval-s", type=float, default=None, help="Settle captured transactions every N seconds.")
+def sandbox(
+    host: str,
+    port: int | None,
+    latency_ms: int,
+    latency_jitter_ms: int,
+    fail_rate: float,
+    settle_interval_s: float | None,
+) -> None:
+    """Run the local Authorize.net emulator (XML API at /xml/v1/request.api, control API at /_sandbox/).
+
+    It accepts the credentials the engine uses when ANET_API_LOGIN_ID is unset.
+    """
     from sandbox.server import main as sandbox_main
 
     settings = _settings()
-    sandbox_main(["--port", str(port or settings.sandbox_port), *ctx.args])
+    argv = [
+        "--host", host,
+        "--port", str(port or settings.sandbox_port),
+        "--latency-ms", str(latency_ms),
+        "--latency-jitter-ms", str(latency_jitter_ms),
+        "--fail-rate", str(fail_rate),
+        "--login", settings.processor.login_id,
+        "--key", settings.processor.transaction_key,
+    ]
+    if settle_interval_s:
+        argv += ["--settle-interval-s", str(settle_interval_s)]
+    sandbox_main(argv)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,17 @@ class ProcessorUnavailable(Exception):
     """The processor could not be reached at all; nothing was sent. Safe to retry later."""
 
 
+class PaymentNotVisible(Exception):
+    """The message arrived before the API's transaction committed (or that commit failed).
+
+    Retried with backoff; if the row never appears, the API's commit failed and the client was
+    told so, so dropping the message is correct.
+    """
+
+#: How long a worker waits in-process for a payment row the API is still committing.
+VISIBILITY_WAIT_S = 2.0
+
+
 class Result(StrEnum):
     IGNORED = "ignored"  #: a duplicate message, or the payment is already past processing
     FINISHED = "finished"  #: a final status was recorded
@@ -144,24 +155,29 @@ async def process_payment(
 
 
 async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -> Row[Any] | None:
-    async with deps.engine.begin() as conn:
-        row = await repo.get_payment(conn, payment_id, for_update=True)
-        if row is None:
-            log.warning("payment %s not found; message %s dropped", payment_id, message_id)
-            return None
-        if row.status == PaymentStatus.PROCESSING and row.processing_message_id == message_id:
-            log.info("payment %s: message %s resumes its own charge", payment_id, message_id)
-            return row
-        if row.status != PaymentStatus.PENDING:
-            log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
-            return None
-        row = await repo.transition(
-            conn,
-            payment_id,
-            Trigger.CLAIM,
-            changes={"processing_message_id": message_id, "processing_started_at": func.now()},
-            data={"message_id": message_id},
-        )
+    waited_s = 0.0
+    while True:
+        async with deps.engine.begin() as conn:
+            row = await repo.get_payment(conn, payment_id, for_update=True)
+            if row is not None:
+                if row.status == PaymentStatus.PROCESSING and row.processing_message_id == message_id:
+                    log.info("payment %s: message %s resumes its own charge", payment_id, message_id)
+                    return row
+                if row.status != PaymentStatus.PENDING:
+                    log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
+                    return None
+                row = await repo.transition(
+                    conn,
+                    payment_id,
+                    Trigger.CLAIM,
+                    changes={"processing_message_id": message_id, "processing_started_at": func.now()},
+                    data={"message_id": message_id},
+                )
+                break
+        if waited_s >= VISIBILITY_WAIT_S:
+            raise PaymentNotVisible(str(payment_id))
+        await deps.sleep(0.05)
+        waited_s += 0.05
     await _refresh_cache(deps, row)
     return row
 

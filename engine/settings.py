@@ -52,7 +52,7 @@ class RedisSettings:
 class ProcessorSettings:
     endpoint_url: str = ""
     login_id: str = EMULATOR_LOGIN_ID
-    transaction_key: str = EMULATOR_TRANSACTION_KEY
+    transaction_key: str = field(default=EMULATOR_TRANSACTION_KEY, repr=False)
     #: True when talking to the local emulator (no credentials configured).
     emulated: bool = True
     connect_timeout_s: float = 3.0
@@ -83,7 +83,7 @@ class Settings:
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
-    secret_key: bytes = b""
+    secret_key: bytes = field(default=b"", repr=False)
     secret_key_generated: bool = False
     environment: str = "development"
     port: int = 8000

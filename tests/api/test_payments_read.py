@@ -164,7 +164,8 @@ async def test_wait_returns_when_the_status_changes(api, merchant, db, settings)
     async def change() -> None:
         engine = make_engine(settings.database)
         async with engine.begin() as conn:
-            row = await repo.transition(conn, uuid.UUID(payment_id), Trigger.CLAIM)
+            await repo.transition(conn, uuid.UUID(payment_id), Trigger.CLAIM)
+            row = await repo.transition(conn, uuid.UUID(payment_id), Trigger.AUTHORIZE)
         await engine.dispose()
         client = aioredis.Redis.from_url(settings.redis.cache_url)
         cache = PaymentCache(client, prefix=settings.redis.key_prefix, ttl_s=60)
@@ -181,7 +182,7 @@ async def test_wait_returns_when_the_status_changes(api, merchant, db, settings)
     response = await api.get(f"/v1/payments/{payment_id}", params={"wait": 10}, headers=merchant.headers)
     elapsed = time.monotonic() - started
     await changer
-    assert response.json()["status"] == "processing"
+    assert response.json()["status"] == "authorized"
     assert elapsed < 5, "the long poll should end when the payment changes, not at the deadline"
 
 
