@@ -235,6 +235,15 @@ class Ledger:
         self.txns: dict[str, Txn] = {}
         self.batches: list[Batch] = []
         self._dups: dict[bytes, str] = {}
+        self._dups_prune_at = 10_000
+
+    def _remember(self, key: bytes, trans_id: str) -> None:
+        """Index a stored transaction for duplicate checks; drop keys older than the maximum window."""
+        self._dups[key] = trans_id
+        if len(self._dups) > self._dups_prune_at:
+            cutoff = self.clock.now() - MAX_DUPLICATE_WINDOW_S
+            self._dups = {k: v for k, v in self._dups.items() if v in self.txns and self.txns[v].submit_ts >= cutoff}
+            self._dups_prune_at = max(10_000, 2 * len(self._dups))
 
     def _new_id(self) -> str:
         tid = str(self._next_id)
@@ -424,7 +433,7 @@ class Ledger:
             reason = 45 if avs_bad and cvv_bad else 27 if avs_bad else 65 if cvv_bad else 0
         if reason:
             t = self._store(req, env, status=DECLINED, response_code=2, reason_code=reason, **common)
-            self._dups[key] = t.trans_id
+            self._remember(key, t.trans_id)
             tr = TxnResponse(response_code="2", avs=avs, cvv=cvv, cavv="2", trans_id=t.trans_id,
                              account_number=masked, account_type=acct_type, errors=[(str(reason), TEXT[reason])])
             return _ok(tr, stored=t)
@@ -433,7 +442,7 @@ class Ledger:
         status = AUTH_PENDING if req.transaction_type == "authOnlyTransaction" else CAPTURED
         t = self._store(req, env, status=status, response_code=1, reason_code=1, auth_code=auth_code,
                         settle_amount=common["amount"], network_trans_id=self._code(15, string.digits), **common)
-        self._dups[key] = t.trans_id
+        self._remember(key, t.trans_id)
         tr = TxnResponse(response_code="1", auth_code=auth_code, avs=avs, cvv=cvv, cavv="2", trans_id=t.trans_id,
                          account_number=masked, account_type=acct_type, messages=[("1", TEXT[1])],
                          network_trans_id=t.network_trans_id)
@@ -518,7 +527,7 @@ class Ledger:
         r = self._store(req, env, type="refundTransaction", amount=req.amount.quantize(CENT), status=REFUND_PENDING,
                         response_code=1, reason_code=1, avs="P", account_type=t.account_type,
                         card_last4=t.card_last4, ref_trans_id=ref, settle_amount=req.amount.quantize(CENT))
-        self._dups[key] = r.trans_id
+        self._remember(key, r.trans_id)
         t.refunded += r.amount
         tr = TxnResponse(response_code="1", avs="P", trans_id=r.trans_id, ref_trans_id=ref,
                          account_number=t.account_number, account_type=t.account_type,

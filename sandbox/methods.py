@@ -186,9 +186,9 @@ class Gateway:
             parts.append(f"<customer>{opt('type', t.customer_type)}{opt('id', t.customer_id)}"
                          f"{opt('email', t.customer_email)}</customer>")
         if t.bill_to:
-            parts.append("<billTo>" + "".join(opt(k, t.bill_to.get(k)) for k in wire._ADDRESS) + "</billTo>")
+            parts.append("<billTo>" + "".join(opt(k, t.bill_to.get(k)) for k in wire.ADDRESS_FIELDS) + "</billTo>")
         if t.ship_to:
-            parts.append("<shipTo>" + "".join(opt(k, t.ship_to.get(k)) for k in wire._ADDRESS[:8]) + "</shipTo>")
+            parts.append("<shipTo>" + "".join(opt(k, t.ship_to.get(k)) for k in wire.ADDRESS_FIELDS[:8]) + "</shipTo>")
         parts += [
             "<recurringBilling>false</recurringBilling>", opt("customerIP", t.customer_ip),
             "<product>Card Not Present</product><marketType>eCommerce</marketType>",

@@ -341,14 +341,14 @@ class TxnRequest:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-_ADDRESS = ("firstName", "lastName", "company", "address", "city", "state", "zip", "country",
+ADDRESS_FIELDS = ("firstName", "lastName", "company", "address", "city", "state", "zip", "country",
             "phoneNumber", "faxNumber", "email")
 
 
 def _address(el: etree._Element, key: str) -> dict[str, str]:
     c = children(el, key)
     out = {}
-    for name in _ADDRESS:
+    for name in ADDRESS_FIELDS:
         if name in c:
             out[name] = text(c, name) or ""
     return out
