@@ -1,0 +1,62 @@
+"""The ``easypay`` command line, run as a user would (subprocesses, real database)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def easypay(test_env, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "easypay.cli", *args], cwd=ROOT, env=test_env, capture_output=True, text=True, timeout=60
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+@pytest.fixture
+def cli(test_env, database):
+    return lambda *args, **kw: easypay(test_env, *args, **kw)
+
+
+async def test_merchant_key_revoke_round_trip(cli, api):
+    merchant = json.loads(cli("merchants", "create", "--name", "CLI shop", "--json").stdout)
+    assert merchant["name"] == "CLI shop"
+
+    created = json.loads(cli("keys", "create", "--merchant", merchant["id"], "--role", "developer", "--json").stdout)
+    assert set(created) == {"id", "key", "role", "merchant_id"}
+    assert created["key"].startswith(f"ak_{created['id']}:sk_")
+    assert created["role"] == "developer" and created["merchant_id"] == merchant["id"]
+
+    headers = {"Authorization": f"Bearer {created['key']}"}
+    assert (await api.get("/v1/payments", headers=headers)).status_code == 200
+
+    revoked = json.loads(cli("keys", "revoke", created["id"], "--json").stdout)
+    assert revoked == {"id": created["id"], "revoked": True}
+    import asyncio
+
+    await asyncio.sleep(1.1)
+    assert (await api.get("/v1/payments", headers=headers)).status_code == 401
+
+
+def test_plain_output_is_just_the_value(cli):
+    merchant_id = cli("merchants", "create", "--name", "Plain").stdout.strip()
+    key = cli("keys", "create", "--merchant", merchant_id).stdout.strip()
+    assert key.startswith("ak_") and ":sk_" in key and "\n" not in key
+
+
+def test_errors_are_clear_and_nonzero(cli, test_env):
+    missing = cli("keys", "create", "--merchant", "00000000-0000-0000-0000-000000000000", check=False)
+    assert missing.returncode != 0 and "no merchant" in missing.stderr
+    bad_role = cli("keys", "create", "--merchant", "x", "--role", "root", check=False)
+    assert bad_role.returncode != 0
+    revoke = cli("keys", "revoke", "nope", check=False)
+    assert revoke.returncode != 0 and "no active key" in revoke.stderr
+    bad_env = easypay({**test_env, "PORT": "eighty"}, "merchants", "create", "--name", "x", check=False)
+    assert bad_env.returncode != 0 and "PORT" in bad_env.stderr
