@@ -22,10 +22,10 @@ from api.state import AppState
 from engine.auth import ApiKeyAuthenticator, derive_pepper
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
+from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
 from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
-from workers.broker import build_broker
 from workers.enqueue import JobSender
 
 #: Largest request body accepted (413 beyond).
@@ -39,11 +39,11 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(settings.database, application_name="easypay-api")
+        engine = make_engine(settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS)
         redis = Redis.from_url(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
-        jobs = JobSender(build_broker(settings, worker=False))
+        jobs = JobSender(settings.redis.broker_url)
         pepper = derive_pepper(settings.secret_key)
         app.state.easypay = AppState(
             settings=settings,
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             yield
         finally:
             await notifier.stop()
-            jobs.close()
+            await jobs.close()
             await redis.aclose()
             await engine.dispose()
 

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 from litestar import Request, Response, get
 from sqlalchemy import text
 
@@ -30,7 +29,7 @@ async def _cache(state: AppState) -> None:
 
 
 async def _broker(state: AppState) -> None:
-    await anyio.to_thread.run_sync(state.jobs.ping)
+    await state.jobs.ping()
 
 
 async def _processor(state: AppState) -> None:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,18 @@ MAX_KEY_LENGTH = 255
 #: How long a request waits for another request holding the same key before a 409.
 LOCK_TIMEOUT_MS = 2000
 _PENDING_STATUS = 0
+
+
+_CLAIM = insert(keys).on_conflict_do_nothing().returning(keys.c.key)
+_STORE = (
+    update(keys)
+    .where(keys.c.merchant_id == bindparam("m"), keys.c.key == bindparam("k"))
+    .values(
+        response_status=bindparam("status"),
+        response_body=bindparam("body"),
+        response_location=bindparam("location"),
+    )
+)
 
 
 class IdempotencyKeyReused(Exception):
@@ -69,22 +81,23 @@ def request_fingerprint(pepper: bytes, method: str, path: str, body: bytes) -> b
 async def claim(
     conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, request_hash: bytes
 ) -> StoredResponse | None:
-    """Reserve ``key`` inside the caller's transaction; return the stored response to replay, if any."""
-    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+    """Reserve ``key`` inside the caller's transaction; return the stored response to replay, if any.
+
+    The connection's ``lock_timeout`` bounds the wait for a concurrent holder of the key (the API
+    sets ``LOCK_TIMEOUT_MS``); without one, the wait lasts until that request commits.
+    """
     for _ in range(2):
         try:
             inserted = (
                 await conn.execute(
-                    insert(keys)
-                    .values(
-                        merchant_id=merchant_id,
-                        key=key,
-                        request_hash=request_hash,
-                        response_status=_PENDING_STATUS,
-                        response_body=b"",
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(keys.c.key)
+                    _CLAIM,
+                    {
+                        "merchant_id": merchant_id,
+                        "key": key,
+                        "request_hash": request_hash,
+                        "response_status": _PENDING_STATUS,
+                        "response_body": b"",
+                    },
                 )
             ).one_or_none()
         except DBAPIError as exc:
@@ -117,9 +130,8 @@ async def store(
     conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, response: StoredResponse
 ) -> None:
     await conn.execute(
-        update(keys)
-        .where(keys.c.merchant_id == merchant_id, keys.c.key == key)
-        .values(response_status=response.status, response_body=response.body, response_location=response.location)
+        _STORE,
+        {"m": merchant_id, "k": key, "status": response.status, "body": response.body, "location": response.location},
     )
 
 

@@ -1,25 +1,64 @@
 """Sending jobs from the API without blocking its event loop.
 
-``RedisBroker.enqueue`` is a synchronous Redis round trip; it runs in a worker thread here.
-The API needs no actor code: a message names its queue and actor.
+``RedisBroker.enqueue`` is a synchronous Redis round trip. The API instead speaks the broker's
+own protocol over ``redis.asyncio``: the same Lua ``dispatch`` script shipped with Dramatiq, the
+same arguments ``RedisBroker`` passes, the same message encoding — so Dramatiq workers consume
+these messages exactly as their own (the end-to-end tests run real workers on them). The API
+needs no actor code: a message names its queue and actor.
 """
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
-import anyio.to_thread
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+import dramatiq.brokers.redis as dramatiq_redis
+from dramatiq.common import current_millis
+from redis.asyncio import Redis
 
-from workers.broker import PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
+from workers.broker import (
+    HEARTBEAT_TIMEOUT_MS,
+    NAMESPACE,
+    PAYMENT_MESSAGE_MAX_AGE_MS,
+    PAYMENTS_QUEUE,
+    PROCESS_PAYMENT,
+)
+
+_DISPATCH_LUA = (Path(dramatiq_redis.__file__).parent / "redis" / "dispatch.lua").read_text()
+#: Only ``fetch`` unpacks message batches; enqueue never reaches that limit.
+_MAX_UNPACK_SIZE = 3999
 
 
 class JobSender:
-    def __init__(self, broker: RedisBroker) -> None:
-        self._broker = broker
+    def __init__(self, broker_url: str, *, namespace: str = NAMESPACE) -> None:
+        self._redis = Redis.from_url(broker_url)
+        self._dispatch = self._redis.register_script(_DISPATCH_LUA)
+        self._namespace = namespace
+        #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
+        self._broker_id = str(uuid.uuid4())
 
-    def _send_payment(self, payment_id: uuid.UUID, sealed_method: str, request_id: str | None) -> str:
+    async def _enqueue(self, message: dramatiq.Message) -> dramatiq.Message:
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        await self._dispatch(
+            keys=[self._namespace],
+            args=[
+                "enqueue",
+                current_millis(),
+                message.queue_name,
+                self._broker_id,
+                HEARTBEAT_TIMEOUT_MS,
+                dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
+                0,  # maintenance is left to the workers
+                _MAX_UNPACK_SIZE,
+                message.options["redis_message_id"],
+                message.encode(),
+            ],
+        )
+        return message
+
+    async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
+        """Queue the charge; returns the message id. Raises on a broker failure."""
         message = dramatiq.Message(
             queue_name=PAYMENTS_QUEUE,
             actor_name=PROCESS_PAYMENT,
@@ -27,14 +66,10 @@ class JobSender:
             kwargs={"request_id": request_id},
             options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
         )
-        return self._broker.enqueue(message).message_id
+        return (await self._enqueue(message)).message_id
 
-    async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
-        """Queue the charge; returns the message id. Raises on a broker failure."""
-        return await anyio.to_thread.run_sync(self._send_payment, payment_id, sealed_method, request_id)
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
 
-    def ping(self) -> bool:
-        return bool(self._broker.client.ping())
-
-    def close(self) -> None:
-        self._broker.close()
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -21,15 +21,18 @@ payments = Payment.__table__
 events = PaymentEvent.__table__
 
 
+#: Built once: a prepared, cached statement per shape instead of a new construct per call.
+_INSERT_PAYMENT = insert(payments).returning(payments)
+_INSERT_EVENT = insert(events)
+
+
 class PaymentNotFound(LookupError):
     status_hint = 404
 
 
 async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> Row[Any]:
     """Insert a new ``pending`` payment and its creation event."""
-    row = (
-        await conn.execute(insert(payments).values(status=PaymentStatus.PENDING.value, **values).returning(payments))
-    ).one()
+    row = (await conn.execute(_INSERT_PAYMENT, {**values, "status": PaymentStatus.PENDING.value})).one()
     await insert_event(
         conn,
         payment_id=row.id,
@@ -45,7 +48,7 @@ async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, reque
 
 
 async def insert_event(conn: AsyncConnection, **values: Any) -> None:
-    await conn.execute(insert(events).values(**values))
+    await conn.execute(_INSERT_EVENT, values)
 
 
 async def get_payment(
