@@ -1,0 +1,145 @@
+"""The worker's use case against real PostgreSQL, Redis and the emulator, called in-process so each
+branch can be driven: nothing sent, outcome unknown, redelivery, expired card data, duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+
+from engine.cache import PaymentCache
+from engine.db.session import make_engine
+from engine.method_secrets import seal_method
+from engine.payments import NewPayment, accept_payment
+from engine.processing import ProcessingDeps, ProcessorUnavailable, Result, process_payment
+from engine.processor import Card, ProcessorClient
+from engine.sealing import Sealer
+from tests.conftest import free_port
+
+CARD = Card("4111111111111111", 12, 2031, "123")
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def deps_for(settings, database):
+    created: list[ProcessingDeps] = []
+
+    async def build(endpoint_url: str | None = None) -> ProcessingDeps:
+        processor = settings.processor
+        if endpoint_url:
+            processor = dataclasses.replace(processor, endpoint_url=endpoint_url)
+        deps = ProcessingDeps(
+            engine=make_engine(settings.database),
+            client=ProcessorClient(processor, connect_backoff_initial_s=0.01, connect_backoff_max_s=0.02),
+            sealer=Sealer(settings.secret_key),
+            cache=PaymentCache(aioredis.Redis.from_url(settings.redis.cache_url), prefix=settings.redis.key_prefix, ttl_s=60),
+            unknown_outcome_resends=2,
+            sleep=_no_sleep,
+        )
+        created.append(deps)
+        return deps
+
+    yield build
+    for deps in created:
+        await deps.client.aclose()
+        await deps.engine.dispose()
+
+
+async def _payment(db, merchant, amount_minor: int = 1500) -> uuid.UUID:
+    async with db.begin() as conn:
+        row = await accept_payment(
+            conn,
+            NewPayment(merchant_id=merchant.id, amount_minor=amount_minor, currency="USD", capture=True,
+                       payment_method_type="card", card_brand="visa", card_last4="1111", card_exp_month=12, card_exp_year=2031),
+        )
+    return row.id
+
+
+async def _state(db, payment_id) -> tuple[str, bool, str | None, list[str]]:
+    async with db.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM payments WHERE id = :id"), {"id": payment_id})).one()
+        types = (
+            await conn.execute(text("SELECT type FROM payment_events WHERE payment_id = :id ORDER BY id"), {"id": payment_id})
+        ).scalars().all()
+    return row.status, row.needs_reconciliation, row.failure_code, list(types)
+
+
+async def test_unreachable_processor_raises_for_a_retry_then_fails_on_the_last_attempt(deps_for, db, merchant, settings):
+    deps = await deps_for(f"http://127.0.0.1:{free_port()}/xml/v1/request.api")
+    payment_id = await _payment(db, merchant)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+
+    with pytest.raises(ProcessorUnavailable):
+        await process_payment(deps, payment_id, sealed, message_id="m-1")
+    status, flagged, _, _ = await _state(db, payment_id)
+    assert (status, flagged) == ("processing", False), "nothing was sent, so nothing to reconcile"
+
+    result = await process_payment(deps, payment_id, sealed, message_id="m-1", final_attempt=True)
+    assert result == Result.FINISHED
+    status, flagged, failure, events = await _state(db, payment_id)
+    assert (status, failure, flagged) == ("failed", "processor_unavailable", False)
+    assert events == ["payment.pending", "payment.processing", "payment.failed"]
+
+
+async def test_unknown_outcome_is_kept_for_reconciliation_and_resolved_by_the_owners_redelivery(deps_for, db, merchant, sandbox):
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=6161)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    sandbox.add_fault("http_503", count=-1, match={"amount": "61.61"})
+
+    assert await process_payment(deps, payment_id, sealed, message_id="owner") == Result.UNKNOWN
+    status, flagged, failure, events = await _state(db, payment_id)
+    assert (status, flagged, failure) == ("processing", True, None), "unknown is never a decline"
+    assert events[-1] == "payment.outcome_unknown"
+
+    # Another message for the same payment does nothing; the owner's redelivery finishes it.
+    sandbox.clear_faults()
+    assert await process_payment(deps, payment_id, sealed, message_id="someone-else") == Result.IGNORED
+    assert await process_payment(deps, payment_id, sealed, message_id="owner") == Result.FINISHED
+    status, flagged, _, events = await _state(db, payment_id)
+    assert (status, flagged) == ("captured", False)
+    async with db.connect() as conn:
+        invoice = (await conn.execute(text("SELECT invoice_number FROM payments WHERE id = :id"), {"id": payment_id})).scalar_one()
+    assert len(sandbox.ledger(invoice)) == 1
+
+
+async def test_a_charge_that_landed_before_the_answer_was_lost_is_found_not_repeated(deps_for, db, merchant, sandbox):
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=7272)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    sandbox.add_fault("drop_after_commit", count=2, match={"amount": "72.72"})
+
+    assert await process_payment(deps, payment_id, sealed, message_id="owner") == Result.FINISHED
+    status, _, _, _ = await _state(db, payment_id)
+    assert status == "captured"
+    async with db.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM payments WHERE id = :id"), {"id": payment_id})).one()
+    ledger = sandbox.ledger(row.invoice_number)
+    assert len(ledger) == 1 and ledger[0]["trans_id"] == row.processor_transaction_id
+    assert row.processor_attempts >= 2
+
+
+async def test_expired_card_data_fails_without_charging(deps_for, db, merchant, sandbox):
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant)
+    expired = deps.sealer.seal(b'{"type":"card","number":"4111111111111111","exp_month":12,"exp_year":2031}',
+                               context=str(payment_id), ttl_s=10, now_s=time.time() - 3600)
+    assert await process_payment(deps, payment_id, expired, message_id="m") == Result.FINISHED
+    status, _, failure, _ = await _state(db, payment_id)
+    assert (status, failure) == ("failed", "payment_method_expired")
+
+
+async def test_card_data_sealed_for_another_payment_is_refused(deps_for, db, merchant):
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant)
+    other = seal_method(deps.sealer, uuid.uuid4(), CARD, ttl_s=600)
+    assert await process_payment(deps, payment_id, other, message_id="m") == Result.FINISHED
+    status, _, failure, _ = await _state(db, payment_id)
+    assert (status, failure) == ("failed", "payment_method_unreadable")
