@@ -33,6 +33,21 @@ def _run(coro_factory: Callable[[Settings], Awaitable[Any]]) -> Any:
     return asyncio.run(coro_factory(settings))
 
 
+def _in_transaction(work: Callable[[Any, Settings], Awaitable[Any]]) -> Any:
+    """Run ``work(conn, settings)`` in one database transaction and return its result."""
+    from engine.db.session import make_engine
+
+    async def go(settings: Settings) -> Any:
+        engine = make_engine(settings.database)
+        try:
+            async with engine.begin() as conn:
+                return await work(conn, settings)
+        finally:
+            await engine.dispose()
+
+    return _run(go)
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
@@ -68,17 +83,8 @@ def merchants() -> None:
 @json_option
 def merchants_create(name: str, as_json: bool) -> None:
     from engine.db.accounts import create_merchant
-    from engine.db.session import make_engine
 
-    async def go(settings: Settings) -> Any:
-        engine = make_engine(settings.database)
-        try:
-            async with engine.begin() as conn:
-                return await create_merchant(conn, name)
-        finally:
-            await engine.dispose()
-
-    row = _run(go)
+    row = _in_transaction(lambda conn, settings: create_merchant(conn, name))
     _emit(as_json, {"id": str(row.id), "name": row.name}, str(row.id))
 
 
@@ -96,26 +102,20 @@ def keys_create(merchant_id: str, role: str, name: str | None, as_json: bool) ->
     """Create a key; the secret is printed once and cannot be shown again."""
     from engine.auth import derive_pepper
     from engine.db.accounts import create_api_key, get_merchant
-    from engine.db.session import make_engine
 
     try:
         merchant_uuid = uuid.UUID(merchant_id)
     except ValueError:
         raise click.BadParameter("not a merchant id", param_hint="--merchant") from None
 
-    async def go(settings: Settings) -> Any:
-        engine = make_engine(settings.database)
-        try:
-            async with engine.begin() as conn:
-                if await get_merchant(conn, merchant_uuid) is None:
-                    raise click.ClickException(f"no merchant {merchant_id}")
-                return await create_api_key(
-                    conn, merchant_id=merchant_uuid, role=role, pepper=derive_pepper(settings.secret_key), name=name
-                )
-        finally:
-            await engine.dispose()
+    async def create(conn: Any, settings: Settings) -> Any:
+        if await get_merchant(conn, merchant_uuid) is None:
+            raise click.ClickException(f"no merchant {merchant_id}")
+        return await create_api_key(
+            conn, merchant_id=merchant_uuid, role=role, pepper=derive_pepper(settings.secret_key), name=name
+        )
 
-    issued = _run(go)
+    issued = _in_transaction(create)
     _emit(
         as_json,
         {"id": issued.key_id, "key": issued.token, "role": role, "merchant_id": merchant_id},
@@ -128,19 +128,9 @@ def keys_create(merchant_id: str, role: str, name: str | None, as_json: bool) ->
 @json_option
 def keys_revoke(key_id: str, as_json: bool) -> None:
     from engine.db.accounts import revoke_api_key
-    from engine.db.session import make_engine
 
     key_id = key_id.removeprefix("ak_").split(":")[0]
-
-    async def go(settings: Settings) -> bool:
-        engine = make_engine(settings.database)
-        try:
-            async with engine.begin() as conn:
-                return await revoke_api_key(conn, key_id)
-        finally:
-            await engine.dispose()
-
-    if not _run(go):
+    if not _in_transaction(lambda conn, settings: revoke_api_key(conn, key_id)):
         raise click.ClickException(f"no active key {key_id}")
     _emit(as_json, {"id": key_id, "revoked": True}, f"revoked {key_id}")
 

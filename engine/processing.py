@@ -221,26 +221,13 @@ async def _resolve_duplicate(
     if details.invoice_number and details.invoice_number != request.invoice_number:
         log.error("duplicate transaction %s belongs to another invoice", details.transaction_id)
         return None
+    error = None
     if details.status in _AUTHORIZED_STATUSES or details.status in _CAPTURED_STATUSES:
         outcome = Outcome.APPROVED
     elif details.status == "declined":
         outcome = Outcome.DECLINED
     else:
-        return TransactionResult(
-            outcome=Outcome.UNKNOWN,
-            transaction_id=details.transaction_id,
-            auth_code=details.auth_code,
-            avs_result=details.avs_result,
-            cvv_result=details.cvv_result,
-            response_code=details.response_code,
-            reason_code=details.reason_code,
-            reason_text=None,
-            message_code=None,
-            account_number=None,
-            account_type=None,
-            ref_transaction_id=None,
-            error=f"transaction status {details.status}",
-        )
+        outcome, error = Outcome.UNKNOWN, f"transaction status {details.status}"
     return TransactionResult(
         outcome=outcome,
         transaction_id=details.transaction_id,
@@ -249,12 +236,7 @@ async def _resolve_duplicate(
         cvv_result=details.cvv_result,
         response_code=details.response_code,
         reason_code=details.reason_code,
-        reason_text=None,
-        message_code=None,
-        account_number=None,
-        account_type=None,
-        ref_transaction_id=None,
-        error=None,
+        error=error,
     )
 
 
