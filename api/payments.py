@@ -11,9 +11,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from api.problems import FieldProblem, Problem, validation_problem
+from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import PaymentCreate
 from api.state import AppState
 from api.validation import validate_payment
@@ -67,7 +68,10 @@ class PaymentController(Controller):
         status_code=202,
         summary="Accept a payment",
         description="Validates, records the payment as `pending` and queues the charge. Answers 202 at once.",
-        responses={},
+        responses={
+            202: ResponseSpec(data_container=PaymentView, description="Accepted: recorded and queued.", generate_examples=False),
+            **problem_responses(400, 401, 409, 413, 422, 503),
+        },
     )
     async def create_payment(
         self,
@@ -124,7 +128,7 @@ class PaymentController(Controller):
         await state.cache.put(view, version=row.version, merchant_id=principal.merchant_id)
         return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
 
-    @get("/{payment_id:str}", summary="Retrieve a payment")
+    @get("/{payment_id:str}", summary="Retrieve a payment", responses=problem_responses(401, 404, 422))
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
@@ -150,7 +154,7 @@ class PaymentController(Controller):
                 break
         return view
 
-    @get("/", summary="List payments, newest first")
+    @get("/", summary="List payments, newest first", responses=problem_responses(401, 422))
     async def list_payments(
         self,
         request: Request[Any, Any, Any],

@@ -50,6 +50,33 @@ class FieldProblem(msgspec.Struct):
     message: str
 
 
+class ProblemDocument(msgspec.Struct, kw_only=True):
+    """The error body (documentation type for the OpenAPI schema)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None
+    errors: list[FieldProblem]
+
+
+def problem_responses(*statuses: int) -> dict[int, Any]:
+    """OpenAPI response entries for the problem documents a route can answer with."""
+    from litestar.openapi.datastructures import ResponseSpec
+
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDocument,
+            description=_TITLES.get(status, "Error"),
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
 class Problem(Exception):
     """Raise from handlers to answer with a problem document."""
 

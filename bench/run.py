@@ -180,6 +180,15 @@ async def end_to_end(api: str, key: str, count: int, rate: float) -> tuple[list[
     return latencies, statuses
 
 
+def idle_broker_calls_per_s(window_s: float) -> float:
+    """Redis commands per second the idle worker pool costs (all clients; nothing else is running)."""
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    before = int(client.info("stats")["total_commands_processed"])
+    time.sleep(window_s)
+    after = int(client.info("stats")["total_commands_processed"])
+    return (after - before - 2) / window_s
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
@@ -202,6 +211,8 @@ async def main() -> int:
     parser.add_argument("--e2e-count", type=int, default=100)
     parser.add_argument("--e2e-rate", type=float, default=5.0, help="payments per second in part B")
     parser.add_argument("--skip-accept", action="store_true")
+    parser.add_argument("--poll-ms", type=int, nargs="+", default=[20, 50, 100, 1000],
+                        help="worker idle poll intervals to compare in part B")
     args = parser.parse_args()
 
     results_dir = ROOT / "bench" / "results"
@@ -260,13 +271,15 @@ async def main() -> int:
         direct = await direct_processor_calls(settings, args.e2e_count)
         report["processor_call_direct"] = describe(direct)
         report["end_to_end"] = {}
-        for poll_ms in (100, 1000):
+        for poll_ms in args.poll_ms:
             worker = start([sys.executable, "-m", "easypay.cli", "worker", "--processes", "1", "--threads", "8"],
                            {**env, "WORKER_POLL_TIMEOUT_MS": str(poll_ms)}, logs / f"worker-{poll_ms}.log")
             time.sleep(3)  # boot
+            idle_calls = idle_broker_calls_per_s(3.0)
             latencies, statuses = await end_to_end(api, key, args.e2e_count, args.e2e_rate)
             stop(worker, timeout_s=15)
             entry = describe(latencies)
+            entry["idle_broker_calls_per_s"] = idle_calls
             entry["all_captured"] = all(s == "captured" for s in statuses)
             entry["ratio_p50_to_direct_processor_call"] = entry["p50_ms"] / report["processor_call_direct"]["p50_ms"]
             report["end_to_end"][f"poll_{poll_ms}ms"] = entry
@@ -297,7 +310,7 @@ def print_report(report: dict[str, Any]) -> None:
     for name, e in report["end_to_end"].items():
         print(f"202 → final, worker {name:12s}: p50 {e['p50_ms']:.1f} ms  p90 {e['p90_ms']:.1f}  p99 {e['p99_ms']:.1f}  "
               f"max {e['max_ms']:.1f}  (×{e['ratio_p50_to_direct_processor_call']:.1f} the processor call; "
-              f"all captured: {e['all_captured']})")
+              f"all captured: {e['all_captured']}; idle Redis load {e['idle_broker_calls_per_s']:.0f} commands/s)")
 
 
 if __name__ == "__main__":

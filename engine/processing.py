@@ -172,6 +172,7 @@ async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -
                     Trigger.CLAIM,
                     changes={"processing_message_id": message_id, "processing_started_at": func.now()},
                     data={"message_id": message_id},
+                    locked=row,
                 )
                 break
         if waited_s >= VISIBILITY_WAIT_S:

@@ -71,13 +71,15 @@ async def transition(
     data: dict[str, Any] | None = None,
     request_id: str | None = None,
     expected_status: PaymentStatus | None = None,
+    locked: Row[Any] | None = None,
 ) -> Row[Any]:
     """Apply ``trigger`` to the payment under a row lock; write the status, ``changes`` and one event.
 
     Raises ``PaymentNotFound`` or ``engine.states.IllegalTransition`` (nothing written).
-    ``expected_status`` narrows the move to a compare-and-set from that status.
+    ``expected_status`` narrows the move to a compare-and-set from that status. ``locked`` is the
+    row when the caller already holds its lock in this transaction (saves a read).
     """
-    current = await get_payment(conn, payment_id, for_update=True)
+    current = locked if locked is not None else await get_payment(conn, payment_id, for_update=True)
     if current is None:
         raise PaymentNotFound(str(payment_id))
     if expected_status is not None and current.status != expected_status.value:

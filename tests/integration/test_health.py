@@ -42,6 +42,12 @@ async def test_request_id_is_echoed_or_generated(api):
 async def test_openapi_schema_and_docs_are_served(api):
     schema = (await api.get("/schema/openapi.json")).json()
     assert "/v1/payments" in schema["paths"]
-    assert "post" in schema["paths"]["/v1/payments"]
+    post = schema["paths"]["/v1/payments"]["post"]
+    accepted = post["responses"]["202"]["content"]["application/json"]["schema"]
+    assert accepted["$ref"].endswith("PaymentView")
+    assert "application/problem+json" in post["responses"]["422"]["content"]
+    assert {"amount", "currency", "payment_method"} <= set(
+        schema["components"]["schemas"]["PaymentCreate"]["properties"]
+    )
     docs = await api.get("/schema")
     assert docs.status_code == 200 and "html" in docs.headers["content-type"]
