@@ -70,9 +70,13 @@ def parse_amount(text: str, currency: str) -> int:
 
 def format_amount(amount_minor: int, currency: str) -> str:
     """Format minor units as a decimal string in major units: 1250 USD -> "12.50", 5 JPY -> "5"."""
+    return format_minor_units(amount_minor, currency_exponent(currency))
+
+
+def format_minor_units(amount_minor: int, exponent: int) -> str:
+    """The same by exponent: (1250, 2) -> "12.50", (1250, 0) -> "1250", (5, 3) -> "0.005"."""
     if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
         raise TypeError("amount_minor must be an int")
-    exponent = currency_exponent(currency)
     sign = "-" if amount_minor < 0 else ""
     major, minor = divmod(abs(amount_minor), 10**exponent)
     if exponent == 0:

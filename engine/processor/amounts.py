@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation, localcontext
 
+from engine.money import format_minor_units
+
 #: Largest currency exponent accepted (ISO 4217 uses 0, 2, 3 and 4).
 MAX_EXPONENT = 4
 
@@ -23,10 +25,7 @@ def format_amount(amount_minor: int, exponent: int) -> str:
         raise TypeError("amount_minor must be an int (minor units)")
     if amount_minor < 0:
         raise ValueError("amount_minor must not be negative")
-    if exponent == 0:
-        return str(amount_minor)
-    major, minor = divmod(amount_minor, 10**exponent)
-    return f"{major}.{minor:0{exponent}d}"
+    return format_minor_units(amount_minor, exponent)
 
 
 def parse_amount(text: str, exponent: int) -> int:
