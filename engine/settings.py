@@ -74,6 +74,9 @@ class WorkerSettings:
     #: Resends of a charge whose outcome is unknown (same invoice number, inside the
     #: duplicate window) before it is left for reconciliation.
     unknown_outcome_resends: int = 3
+    #: A worker silent this long is presumed dead and its unacknowledged messages are handed to
+    #: another worker (Dramatiq's default is 60 s).
+    heartbeat_timeout_ms: int = 30_000
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             poll_timeout_ms=_int(env, "WORKER_POLL_TIMEOUT_MS", 50, lo=10, hi=10_000),
             prefetch=_int(env, "WORKER_PREFETCH", 0, lo=0, hi=10_000),
             unknown_outcome_resends=_int(env, "WORKER_UNKNOWN_OUTCOME_RESENDS", 3, lo=0, hi=20),
+            heartbeat_timeout_ms=_int(env, "WORKER_HEARTBEAT_TIMEOUT_MS", 30_000, lo=1_000, hi=600_000),
         ),
         secret_key=secret,
         secret_key_generated=generated,

@@ -96,6 +96,7 @@ def test_env(sandbox_port: int) -> dict[str, str]:
             "ANET_CONNECT_TIMEOUT_S": "1",
             "WORKER_POLL_TIMEOUT_MS": "50",
             "WORKER_PROCESSES": "1",
+            "WORKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "WORKER_THREADS": "8",
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
@@ -189,10 +190,16 @@ def start_worker(test_env: dict[str, str], log_path: Path, **overrides: str) -> 
     )
 
 
-@pytest.fixture(scope="session")
-def worker(test_env: dict[str, str], database: str, redis_clean: None, sandbox: SandboxControl, log_dir: Path) -> Iterator[Path]:
-    """A real Dramatiq worker pool for the ``payments`` queue; yields its log file."""
-    log_path = log_dir / "worker.log"
+@pytest.fixture(scope="module")
+def worker(
+    request: pytest.FixtureRequest, test_env: dict[str, str], database: str, redis_clean: None, sandbox: SandboxControl, log_dir: Path
+) -> Iterator[Path]:
+    """A real Dramatiq worker pool for the ``payments`` queue, per test module; yields its log file.
+
+    Per module, so a module that needs to control exactly which workers run (killing one, say)
+    does not share the queue with another module's pool.
+    """
+    log_path = log_dir / f"worker-{request.module.__name__.rsplit('.', 1)[-1]}.log"
     proc = start_worker(test_env, log_path)
     yield log_path
     stop(proc, timeout_s=15)

@@ -22,8 +22,6 @@ PAYMENTS_QUEUE = "payments"
 PROCESS_PAYMENT = "process_payment"
 #: A payment message older than this is not processed (the sweep of a later issue re-enqueues).
 PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
-#: Seconds without a heartbeat before another worker takes back a dead worker's messages.
-HEARTBEAT_TIMEOUT_MS = 30_000
 
 
 def build_broker(settings: Settings, *, worker: bool) -> RedisBroker:
@@ -42,7 +40,7 @@ def build_broker(settings: Settings, *, worker: bool) -> RedisBroker:
         url=settings.redis.broker_url,
         namespace=NAMESPACE,
         middleware=middleware,
-        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        heartbeat_timeout=settings.workers.heartbeat_timeout_ms,
         # Return dead workers' messages promptly instead of once per ~1000 commands.
         maintenance_chance=10_000,
     )

@@ -17,13 +17,11 @@ import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
 
-from workers.broker import (
-    HEARTBEAT_TIMEOUT_MS,
-    NAMESPACE,
-    PAYMENT_MESSAGE_MAX_AGE_MS,
-    PAYMENTS_QUEUE,
-    PROCESS_PAYMENT,
-)
+from workers.broker import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
+
+#: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
+#: heartbeat entry only ever expires harmlessly.
+_SENDER_HEARTBEAT_TIMEOUT_MS = 60_000
 
 _DISPATCH_LUA = (Path(dramatiq_redis.__file__).parent / "redis" / "dispatch.lua").read_text()
 #: Only ``fetch`` unpacks message batches; enqueue never reaches that limit.
@@ -47,7 +45,7 @@ class JobSender:
                 current_millis(),
                 message.queue_name,
                 self._broker_id,
-                HEARTBEAT_TIMEOUT_MS,
+                _SENDER_HEARTBEAT_TIMEOUT_MS,
                 dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
                 0,  # maintenance is left to the workers
                 _MAX_UNPACK_SIZE,
