@@ -47,14 +47,20 @@ def opaque_payment(amount: str = "20.00", value: str = "eyJjb2RlIjoiNTBfMl8wNjAw
 async def wait_final(
     client: httpx.AsyncClient, headers: dict[str, str], payment_id: str, *, timeout_s: float = 30.0
 ) -> dict[str, Any]:
-    """Long-poll ``GET /v1/payments/{id}?wait=`` until a final status (or fail the test)."""
+    """Long-poll ``GET /v1/payments/{id}?wait=`` until an outcome (or fail the test).
+
+    ``wait`` holds until the status changes, so it is only sent while the payment is in flight
+    (a captured payment may still change, by a refund, and would be held).
+    """
     deadline = time.monotonic() + timeout_s
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        wait = max(1, min(10, int(deadline - time.monotonic())))
-        response = await client.get(f"/v1/payments/{payment_id}", params={"wait": wait}, headers=headers)
+    params: dict[str, int] = {}
+    while True:
+        response = await client.get(f"/v1/payments/{payment_id}", params=params, headers=headers)
         assert response.status_code == 200, response.text
-        body = response.json()
+        body: dict[str, Any] = response.json()
         if body["status"] in FINAL:
             return body
-    raise AssertionError(f"payment {payment_id} still {body.get('status')} after {timeout_s} s")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"payment {payment_id} still {body['status']} after {timeout_s} s")
+        params = {"wait": max(1, min(10, int(remaining)))}

@@ -49,7 +49,7 @@ def _all_redis_bytes(url_dbs: tuple[int, ...]) -> bytes:
     return b"\n".join(chunks)
 
 
-async def test_no_card_number_or_cvc_is_stored_or_logged(api, merchant, db, worker, sandbox, caplog):
+async def test_no_card_number_or_cvc_is_stored_or_logged(api, merchant, db, worker, sandbox, caplog, log_dir):
     caplog.set_level(logging.DEBUG)
     cards = [(AMEX, CVCS[0]), (MASTERCARD, CVCS[1]), (DISCOVER, CVCS[2]), (VISA, None)]
     # One lost response (the resend path runs too), and a slow processor so messages are still
@@ -86,7 +86,9 @@ async def test_no_card_number_or_cvc_is_stored_or_logged(api, merchant, db, work
     for cvc in CVCS:
         assert f"cvc{cvc}".encode() not in stored
 
-    logs = worker.read_text() + "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    logs = "\n".join(
+        [worker.read_text(), (log_dir / "sandbox.log").read_text(), caplog.text, *(r.getMessage() for r in caplog.records)]
+    )
     assert "payment job done" in logs, "sanity: the worker log was captured"
     for number in numbers:
         assert number not in logs
