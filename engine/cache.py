@@ -70,8 +70,3 @@ class PaymentCache:
             return None
         return _decoder.decode(body)
 
-    async def forget(self, payment_id: uuid.UUID) -> None:
-        try:
-            await self._redis.delete(self._key(payment_id))
-        except RedisError as exc:
-            log.warning("payment cache delete failed for %s: %s", payment_id, exc)

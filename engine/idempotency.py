@@ -134,7 +134,3 @@ async def store(
         {"m": merchant_id, "k": key, "status": response.status, "body": response.body, "location": response.location},
     )
 
-
-async def purge_expired(conn: AsyncConnection) -> int:
-    result = await conn.execute(delete(keys).where(keys.c.created_at < func.now() - RETENTION))
-    return result.rowcount

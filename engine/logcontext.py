@@ -26,10 +26,6 @@ def set_context(**values: str | None) -> None:
     _context.set({**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}})
 
 
-def current_context() -> dict[str, str]:
-    return dict(_context.get())
-
-
 class ContextFilter(logging.Filter):
     """Copies the bound ids onto each record (``record.request_id`` ...; ``-`` when unbound)."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -222,7 +221,3 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     return settings
 
-
-def new_secret_key() -> str:
-    """A fresh value suitable for EASYPAY_SECRET_KEY."""
-    return secrets.token_urlsafe(48)

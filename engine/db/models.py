@@ -147,13 +147,6 @@ class Payment(Base):
             text("id DESC"),
             postgresql_where=text("customer_id IS NOT NULL"),
         ),
-        Index(
-            "ix_payments_unfinished",
-            "status",
-            "updated_at",
-            postgresql_where=text("status IN ('pending', 'processing') OR needs_reconciliation"),
-        ),
-        Index("ix_payments_processor_transaction_id", "processor_transaction_id"),
     )
 
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -138,11 +138,6 @@ async def annotate(
     return row
 
 
-async def list_events(conn: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
-    query = select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
-    return list((await conn.execute(query)).all())
-
-
 async def list_payments(
     conn: AsyncConnection,
     merchant_id: uuid.UUID,
@@ -187,16 +182,3 @@ async def list_payments(
     rows = list((await conn.execute(query)).all())
     return rows[:limit], len(rows) > limit
 
-
-async def unfinished_payments(conn: AsyncConnection, *, older_than: datetime, limit: int = 500) -> list[Row[Any]]:
-    """Payments still ``pending``/``processing`` or flagged for reconciliation (for sweeps)."""
-    query = (
-        select(payments)
-        .where(
-            or_(payments.c.status.in_(("pending", "processing")), payments.c.needs_reconciliation),
-            payments.c.updated_at < older_than,
-        )
-        .order_by(payments.c.updated_at)
-        .limit(limit)
-    )
-    return list((await conn.execute(query)).all())

@@ -96,8 +96,6 @@ def upgrade() -> None:
     op.create_index('ix_payments_merchant_created', 'payments', ['merchant_id', sa.literal_column('created_at DESC'), sa.literal_column('id DESC')], unique=False)
     op.create_index('ix_payments_merchant_customer_created', 'payments', ['merchant_id', 'customer_id', sa.literal_column('created_at DESC'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('customer_id IS NOT NULL'))
     op.create_index('ix_payments_merchant_status_created', 'payments', ['merchant_id', 'status', sa.literal_column('created_at DESC'), sa.literal_column('id DESC')], unique=False)
-    op.create_index('ix_payments_processor_transaction_id', 'payments', ['processor_transaction_id'], unique=False)
-    op.create_index('ix_payments_unfinished', 'payments', ['status', 'updated_at'], unique=False, postgresql_where=sa.text("status IN ('pending', 'processing') OR needs_reconciliation"))
     op.create_table('payment_events',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('payment_id', sa.UUID(), nullable=False),
@@ -134,8 +132,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS payment_events_append_only()")
     op.drop_index('ix_payment_events_payment_id_id', table_name='payment_events')
     op.drop_table('payment_events')
-    op.drop_index('ix_payments_unfinished', table_name='payments', postgresql_where=sa.text("status IN ('pending', 'processing') OR needs_reconciliation"))
-    op.drop_index('ix_payments_processor_transaction_id', table_name='payments')
     op.drop_index('ix_payments_merchant_status_created', table_name='payments')
     op.drop_index('ix_payments_merchant_customer_created', table_name='payments', postgresql_where=sa.text('customer_id IS NOT NULL'))
     op.drop_index('ix_payments_merchant_created', table_name='payments')
