@@ -25,8 +25,11 @@ from engine.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_DB = "easypay_test"
-CACHE_DB, BROKER_DB = 14, 15
+#: ``EASYPAY_TEST_SLOT=N`` (0-3) gives a run its own database and Redis databases, so several
+#: checkouts can run the suite at once on one machine.
+TEST_SLOT = int(os.environ.get("EASYPAY_TEST_SLOT", "0"))
+TEST_DB = "easypay_test" if TEST_SLOT == 0 else f"easypay_test_{TEST_SLOT}"
+CACHE_DB, BROKER_DB = 14 - 2 * TEST_SLOT, 15 - 2 * TEST_SLOT
 TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789abcdef"
 
 
@@ -90,7 +93,7 @@ def test_env(sandbox_port: int) -> dict[str, str]:
             "BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
             "EASYPAY_SECRET_KEY": TEST_SECRET,
             "EASYPAY_ENV": "test",
-            "EASYPAY_REDIS_PREFIX": "easypay-test",
+            "EASYPAY_REDIS_PREFIX": f"easypay-test{TEST_SLOT or ''}",
             "SANDBOX_PORT": str(sandbox_port),
             "ANET_READ_TIMEOUT_S": "2",
             "ANET_CONNECT_TIMEOUT_S": "1",

@@ -8,6 +8,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
+from tests.conftest import BROKER_DB, CACHE_DB
 from tests.helpers import AMEX, VISA, card_payment, wait_final
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -65,7 +66,7 @@ async def test_no_card_number_or_cvc_is_stored_or_logged(api, merchant, db, work
     # A refused one (the number fails Luhn) must not leak into the error either.
     bad = await api.post("/v1/payments", json=card_payment(number="4111111111111121"), headers=merchant.headers)
     assert bad.status_code == 422 and "4111111111111121" not in bad.text
-    in_flight = _all_redis_bytes((14, 15))
+    in_flight = _all_redis_bytes((CACHE_DB, BROKER_DB))
     for payment_id in ids:
         final = await wait_final(api, merchant.headers, payment_id)
         assert final["status"] == "captured"
@@ -79,7 +80,7 @@ async def test_no_card_number_or_cvc_is_stored_or_logged(api, merchant, db, work
     for secret in secrets_:
         assert secret not in database
 
-    stored = in_flight + _all_redis_bytes((14, 15))
+    stored = in_flight + _all_redis_bytes((CACHE_DB, BROKER_DB))
     assert b"v1." in stored, "sanity: the sealed messages are in the broker's Redis"
     for secret in secrets_:
         assert secret.encode() not in stored
