@@ -15,7 +15,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Payment, PaymentEvent
+from engine.events import PAYMENT_EVENT_TYPES, record_event
 from engine.states import EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
+from engine.views import payment_view
 
 payments = Payment.__table__
 events = PaymentEvent.__table__
@@ -75,6 +77,9 @@ async def transition(
 ) -> Row[Any]:
     """Apply ``trigger`` to the payment under a row lock; write the status, ``changes`` and one event.
 
+    A status merchants are told about (``engine.events.PAYMENT_EVENT_TYPES``) also records its
+    public event, with the payment as it is after the change.
+
     Raises ``PaymentNotFound`` or ``engine.states.IllegalTransition`` (nothing written).
     ``expected_status`` narrows the move to a compare-and-set from that status. ``locked`` is the
     row when the caller already holds its lock in this transaction (saves a read).
@@ -109,6 +114,16 @@ async def transition(
         data=data or {},
         request_id=request_id,
     )
+    public_type = PAYMENT_EVENT_TYPES.get(new_status)
+    if public_type is not None:
+        await record_event(
+            conn,
+            merchant_id=row.merchant_id,
+            type=public_type,
+            object_type="payment",
+            object_id=row.id,
+            snapshot=payment_view(row),
+        )
     return row
 
 

@@ -110,3 +110,33 @@ async def test_every_status_change_leaves_an_event(api, merchant, db):
             )
         ).all()
     assert [tuple(r) for r in rows] == [(None, "pending"), ("pending", "processing"), ("processing", "authorized")]
+
+
+async def _merchant_events(db, payment_id: str) -> list[dict]:
+    import json
+
+    from sqlalchemy import text
+
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT type, body FROM events WHERE object_id = :id ORDER BY created_at"), {"id": payment_id}
+        )
+        return [{"type": r.type, **json.loads(r.body)} for r in rows]
+
+
+async def test_final_status_records_one_merchant_event_with_the_payment_as_it_became(api, merchant, db):
+    captured = await wait_final(
+        api, merchant.headers, (await api.post("/v1/payments", json=card_payment("9.10"), headers=merchant.headers)).json()["id"]
+    )
+    body = card_payment("9.20", billing={"first_name": "Dee", "last_name": "Cline", "postal_code": "46282"})
+    declined = await wait_final(
+        api, merchant.headers, (await api.post("/v1/payments", json=body, headers=merchant.headers)).json()["id"]
+    )
+
+    for final in (captured, declined):
+        events = await _merchant_events(db, final["id"])
+        # pending and processing are internal steps: only the outcome is announced, once.
+        assert [e["type"] for e in events] == [f"payment.{final['status']}"]
+        event = events[0]
+        assert event["object"] == "event" and event["id"]
+        assert event["data"]["object"] == final

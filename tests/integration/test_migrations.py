@@ -36,6 +36,25 @@ def test_upgrade_downgrade_upgrade_matches_the_models():
         asyncio.run(_drop(SCRATCH))
 
 
+async def test_merchant_events_refuse_update_and_delete(db, merchant):
+    from engine.events import record_event
+    from engine.payments import NewPayment, accept_payment
+    from engine.views import payment_view
+
+    async with db.begin() as conn:
+        row = await accept_payment(
+            conn, NewPayment(merchant_id=merchant.id, amount_minor=100, currency="USD", capture=True, payment_method_type="card")
+        )
+        await record_event(
+            conn, merchant_id=merchant.id, type="payment.captured", object_type="payment", object_id=row.id,
+            snapshot=payment_view(row),
+        )
+    for statement in ("UPDATE events SET type = 'x' WHERE object_id = :id", "DELETE FROM events WHERE object_id = :id"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with db.begin() as conn:
+                await conn.execute(text(statement), {"id": row.id})
+
+
 async def test_payment_events_refuse_update_and_delete(db, merchant):
     from engine.payments import NewPayment, accept_payment
 
