@@ -25,7 +25,7 @@ from engine.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-#: ``EASYPAY_TEST_SLOT=N`` (0-3) gives a run its own database and Redis databases, so several
+#: ``EASYPAY_TEST_SLOT=N`` (0-6) gives a run its own database and Redis databases, so several
 #: checkouts can run the suite at once on one machine.
 TEST_SLOT = int(os.environ.get("EASYPAY_TEST_SLOT", "0"))
 TEST_DB = "easypay_test" if TEST_SLOT == 0 else f"easypay_test_{TEST_SLOT}"
