@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 from stdnum import luhn
@@ -35,7 +35,15 @@ _RESERVED = (
 )
 
 
+_CVC_FIELD_NAMES = frozenset({"cvc", "cvv", "cvc2", "cvv2", "cardcode", "securitycode"})
+
+
+def _is_cvc_field(key: Any) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "") in _CVC_FIELD_NAMES
+
+
 def _redact_value(value: Any) -> Any:
+    """Mask card data in a JSON value: strings by pattern, card-number integers, CVC keys at any depth."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, bool):
@@ -44,7 +52,7 @@ def _redact_value(value: Any) -> Any:
         digits = str(abs(value))
         return card_mask(digits) if 13 <= len(digits) <= 19 and luhn.is_valid(digits) else value
     if isinstance(value, dict):
-        return {key: _redact_value(item) for key, item in value.items()}
+        return {key: "***" if _is_cvc_field(key) else _redact_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_value(item) for item in value]
     return value
@@ -65,14 +73,8 @@ class JsonFormatter(_BaseJsonFormatter):
         for name in _CONTEXT_FIELDS:
             if log_data.get(name) == "-":
                 del log_data[name]
-        redacted: dict[str, Any] = {}
-        for key, value in log_data.items():
-            # A CVC passed as a field of its own (extra={"cvc": ...}) is masked by name.
-            if isinstance(key, str) and key.lower().replace("_", "") in {"cvc", "cvv", "cvc2", "cvv2", "cardcode", "securitycode"}:
-                redacted[key] = "***"
-            else:
-                redacted[key] = _redact_value(value)
-        return redacted
+        # A CVC passed as a field (extra={"cvc": ...}, at any depth) is masked by its name.
+        return _redact_value(dict(log_data))
 
 
 class TextFormatter(logging.Formatter):
@@ -82,11 +84,12 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure_logging(level: str = "INFO", *, json_logs: bool = False) -> None:
+def configure_logging(level: str = "INFO", *, json_logs: bool = False, stream: IO[str] | None = None) -> None:
+    """Replace the root handlers with one handler on ``stream`` (stderr by default)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if json_logs else TextFormatter(_TEXT_FORMAT))
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter())

@@ -63,13 +63,20 @@ class JobSender:
         return message
 
     async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
-        """Queue the charge; returns the message id. Raises on a broker failure."""
+        """Queue the charge; returns the message id. Raises on a broker failure.
+
+        The correlation ids (request, merchant, payment) travel in ``options["log_context"]``.
+        """
+        context = {**current_context(), "payment_id": str(payment_id)}
+        if request_id:
+            context["request_id"] = request_id
+        context.pop("message_id", None)
         message = dramatiq.Message(
             queue_name=PAYMENTS_QUEUE,
             actor_name=PROCESS_PAYMENT,
             args=(str(payment_id), sealed_method),
-            kwargs={"request_id": request_id},
-            options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
+            kwargs={},
+            options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS, "log_context": context},
         )
         return (await self._enqueue(message)).message_id
 
