@@ -33,7 +33,7 @@ from api.health import CHECKS
 from api.state import AppState
 from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from workers.broker import NAMESPACE
-from workers.observability import queue_metric_families
+from workers.queue_metrics import queue_metric_families
 from workers.queues import QueueStats, queue_stats_async
 
 log = logging.getLogger(__name__)

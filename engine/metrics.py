@@ -13,7 +13,7 @@ Rules
 
 Metrics computed at scrape time from Redis and PostgreSQL (queue depth, dead letters,
 reconciliation backlog, dependency health) are not here: they are built fresh on every scrape by
-``api/metrics.py`` and ``workers/metrics_server.py`` with the names in ``SCRAPE_TIME_METRICS``.
+``api/metrics.py`` and ``workers/queue_metrics.py`` with the names in ``SCRAPE_TIME_METRICS``.
 """
 
 from __future__ import annotations
@@ -153,9 +153,9 @@ WORKER_THREADS = Gauge(
     ["pool"],
     multiprocess_mode="livesum",
 )
-"""Set by ``workers.observability.PoolMetrics`` when a worker process boots; the alert
+"""Set by ``workers.pool_metrics.PoolMetrics`` when a worker process boots; the alert
 "worker pool absent" fires when the series disappears. A non-Dramatiq process (the scheduler)
-sets ``WORKER_THREADS.labels(pool="scheduler").set(1)`` at start."""
+calls ``workers.observability.start_process_metrics_server("scheduler")`` at start."""
 
 # ---------------------------------------------------------------------------------------------
 # Webhooks (pool ``webhooks``, issue 5): NOT WIRED here

@@ -16,7 +16,7 @@ from dramatiq.middleware import (
 )
 
 from engine.settings import PoolSettings, Settings
-from workers.observability import LogContext, PoolMetrics
+from workers.observability import LogContext
 
 NAMESPACE = "easypay"
 PAYMENTS_QUEUE = "payments"
@@ -33,6 +33,8 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
     """
     middleware: list[dramatiq.Middleware] = []
     if worker and pool is not None and pool.metrics_port:
+        from workers.pool_metrics import PoolMetrics  # Dramatiq's Prometheus module creates a directory at import
+
         middleware.append(PoolMetrics(pool.name, pool.threads))
     middleware += [
         AgeLimit(),

@@ -45,14 +45,14 @@ def test_the_reference_extraction_sees_the_metrics():
 
 async def test_every_referenced_metric_is_exported(api, merchant, sandbox, worker_metrics_port):
     worker_url = f"http://127.0.0.1:{worker_metrics_port}/metrics"
-    # Traffic: a payment whose first try finds the processor unreachable (a Dramatiq retry),
-    # one plain payment, and a cache read.
-    sandbox.add_fault("refuse_connections", duration_ms=2500)
+    # Traffic: one plain payment (the pool is consuming), then one whose first try finds the
+    # processor unreachable for longer than the client's connect retries (a Dramatiq retry).
+    plain = await api.post("/v1/payments", json=card_payment("42.00"), headers=merchant.headers)
+    assert (await wait_final(api, merchant.headers, plain.json()["id"]))["status"] == "captured"
+    sandbox.add_fault("refuse_connections", duration_ms=4000)
     retried = await api.post("/v1/payments", json=card_payment("41.00"), headers=merchant.headers)
     assert retried.status_code == 202
     assert (await wait_final(api, merchant.headers, retried.json()["id"]))["status"] == "captured"
-    plain = await api.post("/v1/payments", json=card_payment("42.00"), headers=merchant.headers)
-    assert (await wait_final(api, merchant.headers, plain.json()["id"]))["status"] == "captured"
 
     api_text = (await api.get("/metrics")).text
     worker_text = scrape_until(

@@ -6,7 +6,9 @@ This module runs its own worker pool in production mode (JSON logs) instead of t
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -31,8 +33,15 @@ def _json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
-async def _lines_for(path: Path, payment_id: str) -> list[dict]:
-    return [line for line in _json_lines(path) if line.get("payment_id") == payment_id]
+async def _lines_for(path: Path, payment_id: str, *, until_message: str, timeout_s: float = 20.0) -> list[dict]:
+    """The payment's JSON lines, once ``until_message`` is among them (the worker writes its last
+    line just after the status a client sees, so the file is read until it is there)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = [line for line in _json_lines(path) if line.get("payment_id") == payment_id]
+        if any(line["message"] == until_message for line in lines) or time.monotonic() > deadline:
+            return lines
+        await asyncio.sleep(0.1)
 
 
 async def test_worker_log_lines_carry_request_merchant_payment_and_message_ids(api, merchant, json_worker, sandbox):
@@ -48,7 +57,7 @@ async def test_worker_log_lines_carry_request_merchant_payment_and_message_ids(a
     payment_id = response.json()["id"]
     assert (await wait_final(api, merchant.headers, payment_id))["status"] == "captured"
 
-    lines = await _lines_for(json_worker, payment_id)
+    lines = await _lines_for(json_worker, payment_id, until_message=f"payment {payment_id} is captured")
     messages = [line["message"] for line in lines]
     assert any(m == f"payment {payment_id} is captured" for m in messages), messages
     assert any(m.startswith("authorize.net authCaptureTransaction") for m in messages), messages

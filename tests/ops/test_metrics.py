@@ -138,9 +138,12 @@ async def test_payments_move_business_cache_processor_and_worker_metrics(api, me
 
 
 async def test_a_retry_moves_dramatiq_retry_and_error_counters(api, merchant, sandbox, worker_metrics_url):
+    # Given: the pool is consuming (one payment through), then the processor refuses connections
+    # for longer than the client's connect retries take (nothing sent: the job is retried)
+    warm = await api.post("/v1/payments", json=card_payment("33.50"), headers=merchant.headers)
+    assert (await wait_final(api, merchant.headers, warm.json()["id"]))["status"] == "captured"
     before = scrape_until(worker_metrics_url, lambda t: value(t, "easypay_worker_threads", pool="payments") > 0)
-    # Given: the processor refuses connections for a while (nothing sent: the job is retried)
-    sandbox.add_fault("refuse_connections", duration_ms=2500)
+    sandbox.add_fault("refuse_connections", duration_ms=4000)
     response = await api.post("/v1/payments", json=card_payment("33.00"), headers=merchant.headers)
     assert response.status_code == 202
     # Then: it is captured in the end, after at least one Dramatiq retry
@@ -213,3 +216,29 @@ def test_each_pool_is_sized_by_its_own_environment(test_env, database, log_dir):
         assert value(text, "easypay_worker_threads", pool="payments") == 0
     finally:
         stop(proc, timeout_s=15)
+
+
+def test_a_plain_process_pool_serves_its_metrics(test_env, database, log_dir):
+    """A pool that is one process, not Dramatiq (the scheduler), gets the same endpoint."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    port = free_port()
+    code = (
+        "import time\n"
+        "from workers.observability import start_process_metrics_server\n"
+        "start_process_metrics_server('scheduler', threads=1)\n"
+        "time.sleep(120)\n"
+    )
+    env = {**test_env, "SCHEDULER_METRICS_PORT": str(port), "SCHEDULER_QUEUES": "obs-scheduler"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_for_http(url, proc=proc)
+        text = scrape_until(url, lambda t: value(t, "easypay_worker_threads", pool="scheduler") == 1)
+        assert ("easypay_queue_depth", (("queue", "obs-scheduler"),)) in samples(text)
+        assert value(text, "easypay_broker_up") == 1
+    finally:
+        stop(proc)
