@@ -242,3 +242,23 @@ def test_a_plain_process_pool_serves_its_metrics(test_env, database, log_dir):
         assert value(text, "easypay_broker_up") == 1
     finally:
         stop(proc)
+
+
+async def test_a_long_poll_is_counted_but_not_timed(api, merchant, db):
+    from engine.payments import NewPayment, accept_payment
+
+    async with db.begin() as conn:  # pending, never queued: a ?wait= on it waits
+        row = await accept_payment(
+            conn, NewPayment(merchant_id=merchant.id, amount_minor=900, currency="USD", capture=True, payment_method_type="card")
+        )
+    before = await _scrape(api)
+    assert (await api.get(f"/v1/payments/{row.id}", params={"wait": 1}, headers=merchant.headers)).json()["status"] == "pending"
+    assert (await api.get(f"/v1/payments/{row.id}", headers=merchant.headers)).status_code == 200
+    after = await _scrape(api)
+    labels = {"route": PAYMENT_ROUTE, "method": "GET"}
+    assert value(after, "easypay_http_requests_total", status="200", **labels) == (
+        value(before, "easypay_http_requests_total", status="200", **labels) + 2
+    )
+    assert value(after, "easypay_http_request_duration_seconds_count", **labels) == (
+        value(before, "easypay_http_request_duration_seconds_count", **labels) + 1
+    )
