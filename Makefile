@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services bench clean
+.PHONY: run test install services promtool bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,16 @@ install: $(STAMP)
 services:
 	@bash scripts/ensure-services
 
+# promtool checks the alert rules in the suite: installed here (apt-get, as root) when missing,
+# otherwise `make test` stops with a message saying how to install it.
+promtool:
+	@bash scripts/ensure-promtool
+
 run: install services
 	$(BIN)/easypay db upgrade
 	$(BIN)/python -m easypay.devrun
 
-test: install services
+test: install services promtool
 	$(BIN)/pytest -q
 
 bench: install services

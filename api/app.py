@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from api.auth import provide_principal
 from api.health import live, ready
+from api.metrics import http_metrics_middleware, metrics
 from api.middleware import request_id_middleware
 from api.notifier import ChangeNotifier
 from api.payments import PaymentController
@@ -66,9 +67,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[PaymentController, live, ready],
+        route_handlers=[PaymentController, live, ready, metrics],
         dependencies={"principal": Provide(provide_principal)},
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, http_metrics_middleware],
         exception_handlers={Exception: handle_exception},
         lifespan=[lifespan],
         state=State({}),

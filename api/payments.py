@@ -22,6 +22,7 @@ from engine import idempotency
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.logcontext import set_context
+from engine.metrics import PAYMENTS_ACCEPTED
 from engine.method_secrets import seal_method
 from engine.payments import accept_payment
 from engine.states import FINAL_STATUSES, PaymentStatus
@@ -125,6 +126,7 @@ class PaymentController(Controller):
             except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
                 log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
                 raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        PAYMENTS_ACCEPTED.labels(method=row.payment_method_type).inc()
         await state.cache.put(view, version=row.version, merchant_id=principal.merchant_id)
         return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
 
@@ -143,6 +145,7 @@ class PaymentController(Controller):
         view = await _read(state, pid, principal.merchant_id)
         if wait <= 0 or view.status in FINAL_STATUSES:
             return view
+        request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
         # Hold until the status changes; the transient pending -> processing hop does not count,
         # so a client waiting on a new payment is answered with its outcome.
         deadline = time.monotonic() + wait

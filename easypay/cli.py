@@ -135,20 +135,37 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     _emit(as_json, {"id": key_id, "revoked": True}, f"revoked {key_id}")
 
 
+def _fresh_metrics_dir(path: str) -> str:
+    """An empty directory for multi-process metric files (stale files would resurrect old values)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 @main.command()
 @click.option("--host", default=None, help="Default: $HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
-@click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
-def web(host: str | None, port: int | None, workers: int) -> None:
-    """Run the HTTP API."""
+@click.option("--workers", type=int, default=None, help="API processes. Default: $WEB_PROCESSES or 1.")
+def web(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the HTTP API.
+
+    With several processes, /metrics sums them through PROMETHEUS_MULTIPROC_DIR (created empty
+    under $EASYPAY_METRICS_DIR unless already set).
+    """
     import uvicorn
 
     settings = _settings()
+    workers = workers or int(os.environ.get("WEB_PROCESSES", "1"))
+    port = port or settings.port
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _fresh_metrics_dir(os.path.join(settings.metrics_dir, f"web-{port}"))
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host or os.environ.get("HOST", "127.0.0.1"),
-        port=port or settings.port,
+        port=port,
         workers=workers,
         access_log=False,
         log_config=None,
@@ -158,28 +175,58 @@ def web(host: str | None, port: int | None, workers: int) -> None:
 
 
 @main.command()
-@click.option("--processes", type=int, default=None, help="Default: $WORKER_PROCESSES or 2.")
-@click.option("--threads", type=int, default=None, help="Default: $WORKER_THREADS or 8.")
-@click.option("--queues", default="payments", show_default=True)
-def worker(processes: int | None, threads: int | None, queues: str) -> None:
-    """Run a Dramatiq worker pool (replaces this process)."""
+@click.option("--pool", type=click.Choice(["payments", "webhooks", "scheduler"]), default="payments", show_default=True,
+              help="Which pool's settings (<PREFIX>_PROCESSES, _THREADS, _PREFETCH, _POLL_TIMEOUT_MS, _METRICS_PORT, _QUEUES).")
+@click.option("--processes", type=int, default=None, help="Default: the pool's <PREFIX>_PROCESSES.")
+@click.option("--threads", type=int, default=None, help="Default: the pool's <PREFIX>_THREADS.")
+@click.option("--queues", default=None, help="Comma-separated; default: the pool's queues.")
+def worker(pool: str, processes: int | None, threads: int | None, queues: str | None) -> None:
+    """Run a Dramatiq worker pool (replaces this process).
+
+    Its Prometheus endpoint (Dramatiq's metrics, queue depth/age/dead letters, live threads) is
+    on the pool's metrics port; set <PREFIX>_METRICS_PORT=0 to disable it.
+    """
     settings = _settings()
+    cfg = settings.pools[pool]
+    processes = processes or cfg.processes
+    threads = threads or cfg.threads
+    queue_list = [q for q in (queues.split(",") if queues else cfg.queues) if q]
     env = dict(os.environ)
-    env["dramatiq_worker_timeout"] = str(settings.workers.poll_timeout_ms)
-    if settings.workers.prefetch:
-        env["dramatiq_queue_prefetch"] = str(settings.workers.prefetch)
+    env.update(
+        {
+            "EASYPAY_POOL": pool,
+            "EASYPAY_POOL_QUEUES": ",".join(queue_list),
+            f"{cfg.env_prefix}_PROCESSES": str(processes),
+            f"{cfg.env_prefix}_THREADS": str(threads),
+            "dramatiq_worker_timeout": str(cfg.poll_timeout_ms),
+        }
+    )
+    if cfg.prefetch:
+        env["dramatiq_queue_prefetch"] = str(cfg.prefetch)
+    if cfg.metrics_port:
+        metrics_dir = _fresh_metrics_dir(os.path.join(settings.metrics_dir, f"{pool}-{cfg.metrics_port}"))
+        env.update(
+            {
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+                "dramatiq_prom_db": metrics_dir,
+                "dramatiq_prom_host": settings.metrics_host,
+                "dramatiq_prom_port": str(cfg.metrics_port),
+            }
+        )
+    else:
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     argv = [
         sys.executable,
         "-m",
         "dramatiq",
         "workers.main:setup",
         "--processes",
-        str(processes or settings.workers.processes),
+        str(processes),
         "--threads",
-        str(threads or settings.workers.threads),
+        str(threads),
         "--skip-logging",
         "--queues",
-        *queues.split(","),
+        *queue_list,
     ]
     os.execve(sys.executable, argv, env)
 
@@ -218,6 +265,11 @@ def sandbox(
     if settle_interval_s:
         argv += ["--settle-interval-s", str(settle_interval_s)]
     sandbox_main(argv)
+
+
+from easypay.operations import register as _register_operations  # noqa: E402
+
+_register_operations(main)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
 
 log = logging.getLogger(__name__)
@@ -51,22 +52,25 @@ class PaymentCache:
                 keys=[self._key(view.id)],
                 args=[version, str(merchant_id), _encoder.encode(view), self._ttl_s, self.channel, view.id],
             )
-            return bool(stored)
         except RedisError as exc:
+            CACHE_REQUESTS.labels(operation="put", result="error").inc()
             log.warning("payment cache write failed for %s: %s", view.id, exc)
             return False
+        CACHE_REQUESTS.labels(operation="put", result="stored" if stored else "stale").inc()
+        return bool(stored)
 
     async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID) -> PaymentView | None:
         """The cached snapshot if it belongs to ``merchant_id``; None on a miss or a cache failure."""
         try:
             found = await self._redis.hmget(self._key(payment_id), ["m", "b"])
         except RedisError as exc:
+            CACHE_REQUESTS.labels(operation="get", result="error").inc()
             log.warning("payment cache read failed for %s: %s", payment_id, exc)
             return None
         owner, body = found
-        if owner is None or body is None:
+        if owner is None or body is None or (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
+            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
             return None
-        if (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
-            return None
+        CACHE_REQUESTS.labels(operation="get", result="hit").inc()
         return _decoder.decode(body)
 

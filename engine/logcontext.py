@@ -26,6 +26,16 @@ def set_context(**values: str | None) -> None:
     _context.set({**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}})
 
 
+def current_context() -> dict[str, str]:
+    """The ids bound now (a copy)."""
+    return dict(_context.get())
+
+
+def restore_context(values: dict[str, str]) -> None:
+    """Replace the bound ids with ``values`` (what ``current_context()`` returned earlier)."""
+    _context.set(dict(values))
+
+
 class ContextFilter(logging.Filter):
     """Copies the bound ids onto each record (``record.request_id`` ...; ``-`` when unbound)."""
 

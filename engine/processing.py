@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.method_secrets import open_method
+from engine.metrics import PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
 from engine.processor import (
     Billing,
     Card,
@@ -286,6 +287,7 @@ async def _finish(
     except IllegalTransition as exc:
         log.warning("payment %s: outcome not recorded (%s)", payment_id, exc)
         return Result.IGNORED
+    record_payment_status(row.status)
     await _refresh_cache(deps, row)
     log.info("payment %s is %s", payment_id, row.status)
     return Result.FINISHED
@@ -326,6 +328,7 @@ async def _mark_unknown(
             event_type="payment.outcome_unknown",
             data=data,
         )
+    PAYMENTS_OUTCOME_UNKNOWN.inc()
     await _refresh_cache(deps, row)
     log.warning("payment %s: outcome unknown, left for reconciliation (%s)", payment_id, data["reason"])
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -79,6 +81,34 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class PoolSettings:
+    """A worker pool, sized by ``<env_prefix>_*`` variables (see ``POOLS``)."""
+
+    name: str
+    #: Prefix of this pool's variables: ``WORKER`` (payments), ``WEBHOOKS``, ``SCHEDULER``.
+    env_prefix: str
+    queues: tuple[str, ...]
+    processes: int
+    threads: int
+    #: Messages fetched ahead per process; 0 keeps Dramatiq's default (threads × 2).
+    prefetch: int
+    #: Idle poll interval of the Redis consumer (Dramatiq's default is 1000 ms).
+    poll_timeout_ms: int
+    #: Port of the pool's Prometheus endpoint (one per machine and pool copy); 0 disables it.
+    metrics_port: int
+
+
+#: name -> (env prefix, queues, processes, threads, metrics port). The payments pool keeps the
+#: historical ``WORKER_*`` names; the scheduler's queue is whatever its jobs use (``SCHEDULER_QUEUES``).
+POOLS: dict[str, tuple[str, tuple[str, ...], int, int, int]] = {
+    "payments": ("WORKER", ("payments",), 2, 8, 9191),
+    "webhooks": ("WEBHOOKS", ("webhooks",), 1, 16, 9192),
+    "scheduler": ("SCHEDULER", ("scheduler",), 1, 2, 9193),
+}
+_QUEUE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9._-]*$")
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -93,6 +123,11 @@ class Settings:
     #: How long an encrypted card in a queue message stays decryptable.
     card_message_ttl_s: int = 1800
     log_level: str = "INFO"
+    pools: dict[str, PoolSettings] = field(default_factory=dict)
+    #: Parent directory of the per-process metric files (multi-process Prometheus).
+    metrics_dir: str = ""
+    #: Address the worker pools' metrics endpoints bind to.
+    metrics_host: str = "0.0.0.0"
 
     @property
     def is_production(self) -> bool:
@@ -175,6 +210,27 @@ def _secret(env: Mapping[str, str], environment: str) -> tuple[bytes, bool]:
     return hashlib.sha256(seed).hexdigest().encode(), True
 
 
+def _pools(env: Mapping[str, str]) -> dict[str, PoolSettings]:
+    pools = {}
+    for name, (prefix, queues, processes, threads, port) in POOLS.items():
+        raw_queues = env.get(f"{prefix}_QUEUES", "")
+        if raw_queues:
+            queues = tuple(q.strip() for q in raw_queues.split(",") if q.strip())
+            if not queues or not all(_QUEUE_NAME.match(q) for q in queues):
+                raise SettingsError(f"{prefix}_QUEUES must be a comma-separated list of queue names, got {raw_queues!r}")
+        pools[name] = PoolSettings(
+            name=name,
+            env_prefix=prefix,
+            queues=queues,
+            processes=_int(env, f"{prefix}_PROCESSES", processes, lo=1, hi=64),
+            threads=_int(env, f"{prefix}_THREADS", threads, lo=1, hi=256),
+            prefetch=_int(env, f"{prefix}_PREFETCH", 0, lo=0, hi=10_000),
+            poll_timeout_ms=_int(env, f"{prefix}_POLL_TIMEOUT_MS", 50, lo=10, hi=10_000),
+            metrics_port=_int(env, f"{prefix}_METRICS_PORT", port, lo=0, hi=65535),
+        )
+    return pools
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate settings; raises ``SettingsError`` naming the bad variable."""
     env = os.environ if env is None else env
@@ -213,6 +269,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sandbox_port=sandbox_port,
         card_message_ttl_s=_int(env, "CARD_MESSAGE_TTL_S", 1800, lo=10, hi=86_400),
         log_level=log_level,
+        pools=_pools(env),
+        metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),
+        metrics_host=env.get("METRICS_HOST", "0.0.0.0"),
     )
     if generated:
         log.warning(

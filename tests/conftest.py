@@ -81,10 +81,20 @@ def sandbox_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def test_env(sandbox_port: int) -> dict[str, str]:
+def worker_metrics_port() -> int:
+    """The payments pool's Prometheus endpoint in tests (``WORKER_METRICS_PORT``)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment every process of the suite runs with."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_", "WEBHOOKS_", "SCHEDULER_", "PROMETHEUS_", "prometheus_", "dramatiq_")
+        )
     }
     env.update(
         {
@@ -101,6 +111,9 @@ def test_env(sandbox_port: int) -> dict[str, str]:
             "WORKER_PROCESSES": "1",
             "WORKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "WORKER_THREADS": "8",
+            "WORKER_METRICS_PORT": str(worker_metrics_port),
+            "METRICS_HOST": "127.0.0.1",
+            "EASYPAY_METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }
@@ -180,11 +193,13 @@ def _clear_sandbox_faults(request: pytest.FixtureRequest) -> Iterator[None]:
         request.getfixturevalue("sandbox").clear_faults()
 
 
-def start_worker(test_env: dict[str, str], log_path: Path, **overrides: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    test_env: dict[str, str], log_path: Path, *, cli_args: tuple[str, ...] = (), **overrides: str
+) -> subprocess.Popen[bytes]:
     env = {**test_env, **overrides}
     log = open(log_path, "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "easypay.cli", "worker"],
+        [sys.executable, "-m", "easypay.cli", "worker", *cli_args],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -15,7 +15,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from engine.settings import Settings
+from engine.settings import PoolSettings, Settings
+from workers.observability import LogContext
 
 NAMESPACE = "easypay"
 PAYMENTS_QUEUE = "payments"
@@ -24,9 +25,18 @@ PROCESS_PAYMENT = "process_payment"
 PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
 
 
-def build_broker(settings: Settings, *, worker: bool) -> RedisBroker:
-    """A Redis broker; ``worker=True`` adds the AsyncIO and CurrentMessage middleware actors need."""
-    middleware: list[dramatiq.Middleware] = [
+def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None = None) -> RedisBroker:
+    """A Redis broker; ``worker=True`` adds the AsyncIO and CurrentMessage middleware actors need.
+
+    With a ``pool`` whose ``metrics_port`` is set, Dramatiq's Prometheus middleware (our
+    ``PoolMetrics``) is added: the pool then serves metrics on that port.
+    """
+    middleware: list[dramatiq.Middleware] = []
+    if worker and pool is not None and pool.metrics_port:
+        from workers.pool_metrics import PoolMetrics  # Dramatiq's Prometheus module creates a directory at import
+
+        middleware.append(PoolMetrics(pool.name, pool.threads))
+    middleware += [
         AgeLimit(),
         TimeLimit(time_limit=300_000),
         ShutdownNotifications(),
@@ -34,6 +44,9 @@ def build_broker(settings: Settings, *, worker: bool) -> RedisBroker:
         Pipelines(),
         Retries(max_retries=10, min_backoff=1000, max_backoff=60_000),
     ]
+    # LogContext binds the ids in the worker thread before the actor runs; an async actor's
+    # coroutine, scheduled on the AsyncIO loop from that thread, copies that context.
+    middleware.append(LogContext())
     if worker:
         middleware += [AsyncIO(), CurrentMessage()]
     broker = RedisBroker(

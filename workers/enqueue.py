@@ -17,6 +17,7 @@ import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
 
+from engine.logcontext import current_context
 from workers.broker import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
@@ -37,7 +38,13 @@ class JobSender:
         self._broker_id = str(uuid.uuid4())
 
     async def _enqueue(self, message: dramatiq.Message) -> dramatiq.Message:
-        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        """Send as ``RedisBroker.enqueue`` would, with the bound correlation ids in
+        ``options["log_context"]`` (see ``workers.observability.LogContext``)."""
+        options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
+        context = {k: v for k, v in current_context().items() if k != "message_id"}
+        if context and "log_context" not in message.options:
+            options["log_context"] = context
+        message = message.copy(options=options)
         await self._dispatch(
             keys=[self._namespace],
             args=[
@@ -56,15 +63,27 @@ class JobSender:
         return message
 
     async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
-        """Queue the charge; returns the message id. Raises on a broker failure."""
+        """Queue the charge; returns the message id. Raises on a broker failure.
+
+        The correlation ids (request, merchant, payment) travel in ``options["log_context"]``.
+        """
+        context = {**current_context(), "payment_id": str(payment_id)}
+        if request_id:
+            context["request_id"] = request_id
+        context.pop("message_id", None)
         message = dramatiq.Message(
             queue_name=PAYMENTS_QUEUE,
             actor_name=PROCESS_PAYMENT,
             args=(str(payment_id), sealed_method),
-            kwargs={"request_id": request_id},
-            options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
+            kwargs={},
+            options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS, "log_context": context},
         )
         return (await self._enqueue(message)).message_id
+
+    @property
+    def redis(self) -> Redis:
+        """The broker's Redis client (read-only uses: queue stats)."""
+        return self._redis
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

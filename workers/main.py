@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
 
 from engine.logconfig import configure_logging
 from engine.settings import load_settings
 from workers import runtime
 from workers.broker import build_broker
+from workers.observability import POOL_ENV
 
 
 def setup() -> None:
@@ -15,5 +18,8 @@ def setup() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, json_logs=settings.is_production)
     runtime.configure(settings)
-    dramatiq.set_broker(build_broker(settings, worker=True))
+    pool = settings.pools.get(os.environ.get(POOL_ENV, "payments"))
+    if pool is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None:
+        pool = None  # started without `easypay worker`: no multi-process metrics directory
+    dramatiq.set_broker(build_broker(settings, worker=True, pool=pool))
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)

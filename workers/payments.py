@@ -26,6 +26,9 @@ MAX_RETRIES = 10
     max_backoff=60_000,
 )
 async def process_payment(payment_id: str, sealed_method: str, request_id: str | None = None) -> None:
+    """Charge one payment. The correlation ids come bound from ``options["log_context"]``
+    (``workers.observability.LogContext``); ``request_id`` is accepted for messages queued
+    before that option existed."""
     message = CurrentMessage.get_current_message()
     message_id = message.message_id if message else "direct-call"
     retries = message.options.get("retries", 0) if message else 0

@@ -147,6 +147,18 @@ class Payment(Base):
             text("id DESC"),
             postgresql_where=text("customer_id IS NOT NULL"),
         ),
+        # Backlog gauges of /metrics and `easypay payments stuck` (migration 0006_observability).
+        Index(
+            "ix_payments_in_flight_status_created",
+            "status",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        Index(
+            "ix_payments_needs_reconciliation_created",
+            "created_at",
+            postgresql_where=text("needs_reconciliation"),
+        ),
     )
 
 

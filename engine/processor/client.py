@@ -33,6 +33,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from engine.metrics import PROCESSOR_DURATION, PROCESSOR_REQUESTS
 from engine.settings import ProcessorSettings
 
 from . import results
@@ -257,6 +258,17 @@ class ProcessorClient:
         return result
 
     async def _exchange(
+        self, built: Built, interpret: Callable[[Document], T]
+    ) -> T | TransactionResult:
+        """One API call, measured: latency by operation, count by operation and outcome."""
+        started = time.perf_counter()
+        result = await self._exchange_unmeasured(built, interpret)
+        PROCESSOR_DURATION.labels(operation=built.operation).observe(time.perf_counter() - started)
+        outcome = result.outcome.value if isinstance(result, TransactionResult) else "ok"
+        PROCESSOR_REQUESTS.labels(operation=built.operation, outcome=outcome).inc()
+        return result
+
+    async def _exchange_unmeasured(
         self, built: Built, interpret: Callable[[Document], T]
     ) -> T | TransactionResult:
         try:

@@ -1,0 +1,184 @@
+"""``GET /metrics`` (Prometheus text format) and the HTTP metrics middleware.
+
+The exposition has two parts:
+
+* the process metrics of ``engine.metrics`` (requests, latency, payments accepted, cache,
+  auth failures...). When ``PROMETHEUS_MULTIPROC_DIR`` is set (several API processes), they are
+  summed over every process's files; otherwise this process's registry is served;
+* gauges computed on each scrape, with short timeouts: dependency health (the readiness checks),
+  the broker's queues, and the payments backlog from PostgreSQL. Each API instance reports the
+  same values: aggregate them with ``max``, not ``sum``.
+
+``/metrics`` needs no credentials (``opt={"permission": None}``, outside ``/v1``): protect it at
+the network level (scrape from inside the cluster), like ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from api.health import CHECKS
+from api.state import AppState
+from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from workers.broker import NAMESPACE
+from workers.queue_metrics import queue_metric_families
+from workers.queues import QueueStats, queue_stats_async
+
+log = logging.getLogger(__name__)
+
+METRICS_PATH = "/metrics"
+#: The classic text format every Prometheus version parses (Litestar appends the charset).
+CONTENT_TYPE = "text/plain; version=0.0.4"
+#: Each scrape-time read gives up after this long (the scrape itself times out at 10 s).
+SCRAPE_CHECK_TIMEOUT_S = 2.0
+
+_BACKLOG_SQL = text(
+    """
+    SELECT
+      (SELECT count(*) FROM payments WHERE needs_reconciliation) AS reconciliation_backlog,
+      (SELECT count(*) FROM payments WHERE status = 'pending') AS pending,
+      (SELECT count(*) FROM payments WHERE status = 'processing') AS processing,
+      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'pending') AS pending_age_s,
+      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'processing') AS processing_age_s
+    """
+)
+
+
+def http_metrics_middleware(app: ASGIApp) -> ASGIApp:
+    """Counts every routed request by route *template* (``/v1/payments/{payment_id}``), never
+    the raw path, so ids never become labels. ``/metrics`` itself is not counted; a long-poll
+    (``?wait=`` that actually waited) is counted but not timed, so it cannot fake a p99."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") == METRICS_PATH:
+            await app(scope, receive, send)
+            return
+        route = scope.get("path_template") or "unmatched"
+        method = scope.get("method", "GET")
+        status = {"code": 500}
+
+        async def send_with_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        HTTP_IN_FLIGHT.inc()
+        try:
+            await app(scope, receive, send_with_status)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            if not scope.get("state", {}).get("long_poll"):
+                HTTP_REQUEST_DURATION.labels(route=route, method=method).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(route=route, method=method, status=str(status["code"])).inc()
+
+    return middleware
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Any]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Any]:
+        return self._families
+
+
+async def _dependency_families(state: AppState) -> list[Any]:
+    up = GaugeMetricFamily(
+        "easypay_dependency_up", "1 if the readiness check of the dependency passes.", labels=["dependency"]
+    )
+
+    async def run(name: str) -> tuple[str, int]:
+        try:
+            await asyncio.wait_for(CHECKS[name](state), timeout=SCRAPE_CHECK_TIMEOUT_S)
+            return name, 1
+        except Exception:  # noqa: BLE001 - a failing check is the measurement
+            return name, 0
+
+    for name, value in await asyncio.gather(*(run(name) for name in CHECKS)):
+        up.add_metric([name], value)
+    return [up]
+
+
+def _known_queues(state: AppState) -> list[str]:
+    queues: list[str] = []
+    for pool in state.settings.pools.values():
+        queues.extend(q for q in pool.queues if q not in queues)
+    return queues or ["payments"]
+
+
+async def _queue_families(state: AppState) -> list[Any]:
+    try:
+        stats: list[QueueStats] | None = await asyncio.wait_for(
+            queue_stats_async(state.jobs.redis, NAMESPACE, _known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S
+        )
+    except Exception as exc:  # noqa: BLE001
+        log.warning("queue stats unavailable: %s", type(exc).__name__)
+        stats = None
+    return queue_metric_families(stats)
+
+
+async def _payment_families(state: AppState) -> list[Any]:
+    async def read() -> Any:
+        async with state.engine.connect() as conn:
+            return (await conn.execute(_BACKLOG_SQL)).one()
+
+    try:
+        row = await asyncio.wait_for(read(), timeout=SCRAPE_CHECK_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - easypay_dependency_up says why
+        log.warning("payment backlog unavailable: %s", type(exc).__name__)
+        return []
+    backlog = GaugeMetricFamily(
+        "easypay_reconciliation_backlog", "Payments whose processor outcome is unknown (needs_reconciliation)."
+    )
+    backlog.add_metric([], row.reconciliation_backlog)
+    in_flight = GaugeMetricFamily("easypay_payments_in_flight", "Payments pending or processing.", labels=["status"])
+    oldest = GaugeMetricFamily(
+        "easypay_payments_oldest_in_flight_age_seconds",
+        "Age of the oldest pending or processing payment; 0 when there is none.",
+        labels=["status"],
+    )
+    for status in ("pending", "processing"):
+        in_flight.add_metric([status], getattr(row, status))
+        oldest.add_metric([status], float(getattr(row, f"{status}_age_s") or 0))
+    return [backlog, in_flight, oldest]
+
+
+@get(
+    METRICS_PATH,
+    tags=["operations"],
+    summary="Prometheus metrics",
+    description="Prometheus text exposition: API process metrics plus queue, dependency and backlog gauges.",
+    media_type=CONTENT_TYPE,
+    opt={"permission": None},
+    include_in_schema=True,
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    state: AppState = request.app.state.easypay
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        process = CollectorRegistry()
+        MultiProcessCollector(process)
+    else:
+        process = REGISTRY
+    families: list[Any] = []
+    for part in await asyncio.gather(_dependency_families(state), _queue_families(state), _payment_families(state)):
+        families.extend(part)
+    scraped = CollectorRegistry(auto_describe=False)
+    scraped.register(_Families(families))
+    body = generate_latest(process) + generate_latest(scraped)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+__all__ = ["http_metrics_middleware", "metrics"]

@@ -1,0 +1,288 @@
+"""Operator commands: ``easypay queues``, ``easypay payments show|stuck``, ``easypay dlq list|retry``.
+
+What an on-call operator reaches for first: is work piling up (queues), what happened to this
+payment (show), which payments are not progressing (stuck), and what died (dlq).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import select, text
+
+from engine.settings import Settings
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _settings() -> Settings:
+    from easypay.cli import _settings as load
+
+    return load()
+
+
+def _broker_redis(settings: Settings) -> Any:
+    import redis
+
+    return redis.Redis.from_url(settings.redis.broker_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def _known_queues(settings: Settings) -> list[str]:
+    queues: list[str] = []
+    for pool in settings.pools.values():
+        queues.extend(q for q in pool.queues if q not in queues)
+    return queues
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells)
+
+
+@click.command()
+@click.option("--queue", "queues", multiple=True, help="Only this queue (repeatable). Default: every pool's queues.")
+@json_option
+def queues(queues: tuple[str, ...], as_json: bool) -> None:
+    """Depth, oldest message age, in-flight, delayed and dead letters per queue."""
+    from workers.broker import NAMESPACE
+    from workers.queues import queue_stats
+
+    settings = _settings()
+    try:
+        stats = queue_stats(_broker_redis(settings), NAMESPACE, list(queues) or _known_queues(settings))
+    except Exception as exc:  # noqa: BLE001
+        raise click.ClickException(f"broker unreachable: {type(exc).__name__}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps({"queues": [s.as_dict() for s in stats]}))
+        return
+    click.echo(
+        _table(
+            ["queue", "depth", "oldest_age_s", "in_progress", "delayed", "dead_letters"],
+            [[s.queue, s.depth, s.oldest_age_s, s.in_progress, s.delayed, s.dead_letters] for s in stats],
+        )
+    )
+
+
+@click.group()
+def payments() -> None:
+    """Inspect payments."""
+
+
+def _payment_document(row: Any, events: list[Any]) -> dict[str, Any]:
+    from engine.money import format_amount
+
+    return {
+        "id": str(row.id),
+        "merchant_id": str(row.merchant_id),
+        "status": row.status,
+        "amount": format_amount(row.amount_minor, row.currency),
+        "currency": row.currency,
+        "capture": row.capture,
+        "amount_captured": format_amount(row.amount_captured_minor, row.currency),
+        "amount_refunded": format_amount(row.amount_refunded_minor, row.currency),
+        "method": row.payment_method_type,
+        "card": {"brand": row.card_brand, "last4": row.card_last4} if row.card_last4 else None,
+        "invoice_number": row.invoice_number,
+        "processor": {
+            "transaction_id": row.processor_transaction_id,
+            "auth_code": row.processor_auth_code,
+            "avs_result": row.processor_avs_result,
+            "cvv_result": row.processor_cvv_result,
+        },
+        "failure": {"code": row.failure_code, "message": row.failure_message, "processor_code": row.failure_processor_code}
+        if row.failure_code
+        else None,
+        "attempts": {
+            "processor_attempts": row.processor_attempts,
+            "processing_message_id": row.processing_message_id,
+            "processing_started_at": _iso(row.processing_started_at),
+            "needs_reconciliation": row.needs_reconciliation,
+        },
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "events": [
+            {
+                "at": _iso(e.created_at),
+                "type": e.type,
+                "from": e.from_status,
+                "to": e.to_status,
+                "request_id": e.request_id,
+                "data": e.data,
+            }
+            for e in events
+        ],
+    }
+
+
+@payments.command("show")
+@click.argument("payment_id")
+@json_option
+def payments_show(payment_id: str, as_json: bool) -> None:
+    """A payment's state, processor attempts and event history."""
+    from easypay.cli import _in_transaction
+    from engine.db import payments as repo
+
+    try:
+        pid = uuid.UUID(payment_id)
+    except ValueError:
+        raise click.BadParameter("not a payment id", param_hint="PAYMENT_ID") from None
+
+    async def read(conn: Any, settings: Settings) -> Any:
+        row = await repo.get_payment(conn, pid)
+        if row is None:
+            return None
+        events = (
+            await conn.execute(select(repo.events).where(repo.events.c.payment_id == pid).order_by(repo.events.c.id))
+        ).all()
+        return _payment_document(row, list(events))
+
+    document = _in_transaction(read)
+    if document is None:
+        raise click.ClickException(f"no payment {payment_id}")
+    if as_json:
+        click.echo(json.dumps(document))
+        return
+    attempts = document["attempts"]
+    lines = [
+        f"payment {document['id']}  {document['status']}  {document['amount']} {document['currency']}"
+        f"  capture={document['capture']}  method={document['method']}",
+        f"merchant {document['merchant_id']}  invoice {document['invoice_number']}",
+        f"created {document['created_at']}  updated {document['updated_at']}",
+        f"processor attempts {attempts['processor_attempts']}  message {attempts['processing_message_id']}"
+        f"  needs_reconciliation={attempts['needs_reconciliation']}",
+        f"processor transaction {document['processor']['transaction_id']}  auth {document['processor']['auth_code']}",
+    ]
+    if document["failure"]:
+        lines.append(f"failure {document['failure']['code']}: {document['failure']['message']}")
+    lines.append("events:")
+    lines.append(
+        _table(
+            ["at", "type", "from", "to", "request_id", "data"],
+            [[e["at"], e["type"], e["from"], e["to"], e["request_id"], json.dumps(e["data"])] for e in document["events"]],
+        )
+    )
+    click.echo("\n".join(lines))
+
+
+_STUCK_SQL = text(
+    """
+    SELECT id, merchant_id, status, needs_reconciliation, processor_attempts, created_at, updated_at,
+           extract(epoch FROM now() - created_at) AS age_s
+    FROM payments
+    WHERE (status IN ('pending', 'processing') AND created_at < now() - make_interval(secs => :older_than_s))
+       OR needs_reconciliation
+    ORDER BY created_at
+    LIMIT :limit
+    """
+)
+
+
+@payments.command("stuck")
+@click.option("--older-than-s", type=int, default=300, show_default=True, help="Pending/processing for longer than this.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@json_option
+def payments_stuck(older_than_s: int, limit: int, as_json: bool) -> None:
+    """Payments not progressing: pending/processing too long, or awaiting reconciliation. Oldest first."""
+    from easypay.cli import _in_transaction
+
+    async def read(conn: Any, settings: Settings) -> list[Any]:
+        return list((await conn.execute(_STUCK_SQL, {"older_than_s": older_than_s, "limit": limit})).all())
+
+    rows = _in_transaction(read)
+    items = [
+        {
+            "id": str(r.id),
+            "merchant_id": str(r.merchant_id),
+            "status": r.status,
+            "age_s": round(float(r.age_s), 1),
+            "needs_reconciliation": r.needs_reconciliation,
+            "processor_attempts": r.processor_attempts,
+            "updated_at": _iso(r.updated_at),
+        }
+        for r in rows
+    ]
+    if as_json:
+        click.echo(json.dumps({"payments": items}))
+        return
+    if not items:
+        click.echo("no stuck payments")
+        return
+    click.echo(
+        _table(
+            ["id", "status", "age_s", "needs_reconciliation", "attempts", "updated_at"],
+            [[i["id"], i["status"], i["age_s"], i["needs_reconciliation"], i["processor_attempts"], i["updated_at"]] for i in items],
+        )
+    )
+
+
+@click.group()
+def dlq() -> None:
+    """Dead-lettered queue messages (retries exhausted)."""
+
+
+@dlq.command("list")
+@click.option("--queue", default="payments", show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+def dlq_list(queue: str, limit: int, as_json: bool) -> None:
+    """Newest first: message, actor, when it died, retries, subject id, request id, last error."""
+    from workers.broker import NAMESPACE
+    from workers.queues import dead_letters
+
+    settings = _settings()
+    found = dead_letters(_broker_redis(settings), NAMESPACE, queue, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"queue": queue, "dead_letters": [d.as_dict() for d in found]}))
+        return
+    if not found:
+        click.echo(f"no dead letters on {queue}")
+        return
+    click.echo(
+        _table(
+            ["redis_message_id", "actor", "dead_at", "retries", "subject", "request_id", "error"],
+            [[d.redis_message_id, d.actor, d.dead_at, d.retries, d.subject, d.request_id, d.error] for d in found],
+        )
+    )
+
+
+@dlq.command("retry")
+@click.option("--queue", default="payments", show_default=True)
+@click.argument("redis_message_ids", nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Every dead letter of the queue.")
+@json_option
+def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+    """Put dead letters back on their queue with a fresh retry budget (actors are idempotent)."""
+    from workers.broker import NAMESPACE
+    from workers.queues import dead_letters, retry_dead_letter
+
+    if not redis_message_ids and not retry_all:
+        raise click.UsageError("give REDIS_MESSAGE_IDS (from `easypay dlq list`) or --all")
+    settings = _settings()
+    client = _broker_redis(settings)
+    ids = list(redis_message_ids)
+    if retry_all:
+        ids = [d.redis_message_id for d in dead_letters(client, NAMESPACE, queue, limit=100_000)]
+    retried, missing = [], []
+    for rid in ids:
+        message_id = retry_dead_letter(client, NAMESPACE, queue, rid)
+        (retried if message_id else missing).append(rid)
+    if as_json:
+        click.echo(json.dumps({"queue": queue, "retried": retried, "not_found": missing}))
+    else:
+        click.echo(f"requeued {len(retried)} on {queue}" + (f"; not found: {', '.join(missing)}" if missing else ""))
+    if missing and not retried:
+        raise SystemExit(1)
+
+
+def register(group: click.Group) -> None:
+    for command in (queues, payments, dlq):
+        group.add_command(command)

@@ -1,0 +1,245 @@
+"""Every Prometheus metric the engine exports, defined once, with who increments it.
+
+Rules
+    * Labels are small closed sets (route templates, statuses, outcomes, operation names):
+      never an id, a merchant name, an amount or a URL.
+    * Labelled counters are created at import with every known label value, so a series exists
+      (at 0) before the first event: ``rate()`` works from the start and the "every metric the
+      dashboards use is exported" test sees them.
+    * Multi-process: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before this module is imported*,
+      prometheus-client keeps values in per-process files in that directory and the exposition
+      (``/metrics`` of the API, the worker pool's metrics port) sums them. ``easypay web
+      --workers N`` and ``easypay worker`` set it for you (see ``engine.metrics_dirs``).
+
+Metrics computed at scrape time from Redis and PostgreSQL (queue depth, dead letters,
+reconciliation backlog, dependency health) are not here: they are built fresh on every scrape by
+``api/metrics.py`` and ``workers/queue_metrics.py`` with the names in ``SCRAPE_TIME_METRICS``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# No ``*_created`` series: they double the series count and no dashboard uses them.
+disable_created_metrics()
+
+#: Seconds; covers a 2 ms cache hit to a 30 s long-poll.
+HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+#: Seconds; processor answers take 0.1-3 s, the read timeout is 20 s.
+PROCESSOR_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+#: Seconds; webhook receivers should answer well under the delivery timeout.
+WEBHOOK_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# ---------------------------------------------------------------------------------------------
+# API (process ``web``): wired in api/metrics.py, api/payments.py, api/auth.py
+
+HTTP_REQUESTS = Counter(
+    "easypay_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+"""Incremented by ``api.metrics.http_metrics_middleware`` once per answered request."""
+
+HTTP_REQUEST_DURATION = Histogram(
+    "easypay_http_request_duration_seconds",
+    "Time from request start to the end of the response body, by route template and method.",
+    ["route", "method"],
+    buckets=HTTP_BUCKETS_S,
+)
+"""Observed by ``api.metrics.http_metrics_middleware``."""
+
+HTTP_IN_FLIGHT = Gauge(
+    "easypay_http_requests_in_flight",
+    "HTTP requests being handled right now (summed over live API processes).",
+    multiprocess_mode="livesum",
+)
+"""Incremented/decremented by ``api.metrics.http_metrics_middleware``."""
+
+PAYMENTS_ACCEPTED = Counter(
+    "easypay_payments_accepted_total",
+    "Payments recorded and queued (202), by payment method type (card, opaque).",
+    ["method"],
+)
+"""Incremented by ``api.payments.PaymentController.create_payment`` after its commit (not on replays)."""
+
+AUTH_FAILURES = Counter(
+    "easypay_auth_failures_total",
+    "Requests refused for authentication or authorization, by reason.",
+    ["reason"],
+)
+"""``missing_credentials`` and ``invalid_credentials`` (401) are incremented by ``api.auth``.
+
+Issue 4 (roles/JWT) increments ``forbidden`` on a 403 from its permission guard and
+``invalid_token`` for a bad/expired JWT: ``AUTH_FAILURES.labels(reason="forbidden").inc()``.
+"""
+AUTH_FAILURE_REASONS = ("missing_credentials", "invalid_credentials", "invalid_token", "forbidden")
+
+RATE_LIMIT_REJECTIONS = Counter(
+    "easypay_rate_limit_rejections_total",
+    "Requests refused with 429 by a rate limit, by the limit's scope.",
+    ["scope"],
+)
+"""NOT WIRED here: issue 4's rate limiter calls ``RATE_LIMIT_REJECTIONS.labels(scope=...).inc()``
+right before answering 429, with ``scope`` one of ``RATE_LIMIT_SCOPES``."""
+RATE_LIMIT_SCOPES = ("api_key", "merchant", "ip", "user")
+
+CACHE_REQUESTS = Counter(
+    "easypay_cache_requests_total",
+    "Payment snapshot cache operations, by operation and result.",
+    ["operation", "result"],
+)
+"""Incremented by ``engine.cache.PaymentCache``: get → hit|miss|error, put → stored|stale|error.
+Hit ratio = hit / (hit + miss)."""
+CACHE_RESULTS = {"get": ("hit", "miss", "error"), "put": ("stored", "stale", "error")}
+
+# ---------------------------------------------------------------------------------------------
+# Workers (pool ``payments``): wired in engine/processing.py, engine/processor/client.py
+
+PAYMENT_OUTCOMES = Counter(
+    "easypay_payment_outcomes_total",
+    "Payments reaching an outcome status, by status.",
+    ["status"],
+)
+"""Incremented once per payment by ``engine.processing._finish`` after the commit that records
+authorized/captured/declined/failed. Issue 3 (capture, void, expiry, refunds) calls
+``record_payment_status(new_status)`` after each committed transition to voided, expired,
+captured (from authorized), partially_refunded or refunded."""
+OUTCOME_STATUSES = (
+    "authorized",
+    "captured",
+    "declined",
+    "failed",
+    "voided",
+    "expired",
+    "partially_refunded",
+    "refunded",
+)
+
+PAYMENTS_OUTCOME_UNKNOWN = Counter(
+    "easypay_payments_outcome_unknown_total",
+    "Payments left in processing for reconciliation because the processor's answer was lost.",
+)
+"""Incremented by ``engine.processing._mark_unknown``."""
+
+PROCESSOR_REQUESTS = Counter(
+    "easypay_processor_requests_total",
+    "Authorize.net API calls, by operation (transaction type) and outcome.",
+    ["operation", "outcome"],
+)
+"""Incremented by ``engine.processor.client.ProcessorClient._exchange`` for every call.
+``outcome`` is the TransactionResult outcome, or ``ok`` for a readable reporting answer."""
+PROCESSOR_OPERATIONS = (
+    "authCaptureTransaction",
+    "authOnlyTransaction",
+    "priorAuthCaptureTransaction",
+    "voidTransaction",
+    "refundTransaction",
+    "getTransactionDetails",
+    "getUnsettledTransactionList",
+)
+PROCESSOR_OUTCOMES = ("approved", "declined", "error", "held_for_review", "duplicate", "unknown", "not_sent", "ok")
+
+PROCESSOR_DURATION = Histogram(
+    "easypay_processor_request_duration_seconds",
+    "Authorize.net call latency including connect retries, by operation.",
+    ["operation"],
+    buckets=PROCESSOR_BUCKETS_S,
+)
+"""Observed by ``engine.processor.client.ProcessorClient._exchange``."""
+
+WORKER_THREADS = Gauge(
+    "easypay_worker_threads",
+    "Worker threads of live worker processes, by pool (0 or absent: the pool is down).",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+"""Set by ``workers.pool_metrics.PoolMetrics`` when a worker process boots; the alert
+"worker pool absent" fires when the series disappears. A non-Dramatiq process (the scheduler)
+calls ``workers.observability.start_process_metrics_server("scheduler")`` at start."""
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks (pool ``webhooks``, issue 5): NOT WIRED here
+
+WEBHOOK_DELIVERIES = Counter(
+    "easypay_webhook_deliveries_total",
+    "Webhook delivery attempts, by outcome.",
+    ["outcome"],
+)
+"""NOT WIRED here: issue 5's delivery actor calls
+``WEBHOOK_DELIVERIES.labels(outcome=...).inc()`` once per attempt with ``delivered`` (2xx),
+``retrying`` (retryable failure, a Retry was raised), ``failed`` (permanent: 4xx, bad URL) or
+``dead`` (retries exhausted)."""
+WEBHOOK_OUTCOMES = ("delivered", "retrying", "failed", "dead")
+
+WEBHOOK_DELIVERY_DURATION = Histogram(
+    "easypay_webhook_delivery_duration_seconds",
+    "Time of one webhook HTTP attempt (request sent to response read or failure).",
+    buckets=WEBHOOK_BUCKETS_S,
+)
+"""NOT WIRED here: issue 5 wraps the HTTP call:
+``with WEBHOOK_DELIVERY_DURATION.time(): response = await client.post(...)``."""
+
+WEBHOOK_DEAD_LETTERS = Counter(
+    "easypay_webhook_dead_letters_total",
+    "Webhook deliveries given up after their last retry (dead-lettered).",
+)
+"""NOT WIRED here: issue 5's ``on_retry_exhausted`` actor (or wherever a delivery is marked dead)
+calls ``WEBHOOK_DEAD_LETTERS.inc()``. The alert "webhook dead letters rising" uses it."""
+
+# ---------------------------------------------------------------------------------------------
+# Reconciler (scheduler, issue 3): NOT WIRED here
+
+RECONCILIATIONS = Counter(
+    "easypay_reconciliations_total",
+    "Payments the reconciler looked at, by result.",
+    ["result"],
+)
+"""NOT WIRED here: issue 3's reconciler calls ``RECONCILIATIONS.labels(result=...).inc()`` per
+payment with ``resolved`` (outcome found and recorded), ``unresolved`` (still unknown, retried
+later) or ``error``. The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
+RECONCILIATION_RESULTS = ("resolved", "unresolved", "error")
+
+#: Names (and types) of the gauges built at scrape time, for the dashboards test and the docs.
+SCRAPE_TIME_METRICS = {
+    "easypay_queue_depth": "messages waiting in the queue (Redis list), per queue",
+    "easypay_queue_in_progress": "messages fetched by workers and not yet acknowledged, per queue",
+    "easypay_queue_delayed": "messages waiting for a retry delay or ETA (.DQ), per queue",
+    "easypay_queue_oldest_message_age_seconds": "age of the oldest waiting message, per queue",
+    "easypay_queue_dead_letters": "dead-lettered messages kept by the broker (.XQ), per queue",
+    "easypay_broker_up": "1 if the broker's Redis answered the scrape",
+    "easypay_dependency_up": "1/0 per readiness check (database, cache, broker, processor); API only",
+    "easypay_reconciliation_backlog": "payments flagged needs_reconciliation; API only",
+    "easypay_payments_in_flight": "payments pending or processing, by status; API only",
+    "easypay_payments_oldest_in_flight_age_seconds": "age of the oldest pending/processing payment; API only",
+}
+
+
+def record_payment_status(status: str) -> None:
+    """Count a payment that reached ``status`` (call after the commit that recorded it)."""
+    if status in OUTCOME_STATUSES:
+        PAYMENT_OUTCOMES.labels(status=status).inc()
+
+
+def _initialise() -> None:
+    for reason in AUTH_FAILURE_REASONS:
+        AUTH_FAILURES.labels(reason=reason)
+    for scope in RATE_LIMIT_SCOPES:
+        RATE_LIMIT_REJECTIONS.labels(scope=scope)
+    for operation, results in CACHE_RESULTS.items():
+        for result in results:
+            CACHE_REQUESTS.labels(operation=operation, result=result)
+    for method in ("card", "opaque"):
+        PAYMENTS_ACCEPTED.labels(method=method)
+    for status in OUTCOME_STATUSES:
+        PAYMENT_OUTCOMES.labels(status=status)
+    for operation in PROCESSOR_OPERATIONS:
+        PROCESSOR_DURATION.labels(operation=operation)
+        for outcome in PROCESSOR_OUTCOMES:
+            PROCESSOR_REQUESTS.labels(operation=operation, outcome=outcome)
+    for outcome in WEBHOOK_OUTCOMES:
+        WEBHOOK_DELIVERIES.labels(outcome=outcome)
+    for result in RECONCILIATION_RESULTS:
+        RECONCILIATIONS.labels(result=result)
+
+
+_initialise()

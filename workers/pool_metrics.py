@@ -1,0 +1,75 @@
+"""Dramatiq's opt-in Prometheus middleware for a worker pool, served with our queue gauges.
+
+``PoolMetrics`` (added by ``workers.broker.build_broker`` when the pool has a metrics port) keeps
+Dramatiq's metrics (multi-process files in ``PROMETHEUS_MULTIPROC_DIR``, prepared by
+``easypay worker``) and replaces its exposition process with ``serve_pool_metrics``, which also
+reports the pool's queues read from the broker's Redis at scrape time, and sets
+``easypay_worker_threads{pool}`` in each worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware.prometheus import Prometheus
+
+from workers.observability import POOL_ENV, POOL_QUEUES_ENV, SCRAPE_REDIS_TIMEOUT_S
+from workers.queue_metrics import QueueCollector
+
+log = logging.getLogger(__name__)
+
+
+def serve_pool_metrics() -> int:
+    """Fork process of a worker pool: serves the pool's metrics on ``dramatiq_prom_host:port``.
+
+    Runs in its own process (Dramatiq's ``forks``), so it builds everything from the environment
+    that ``easypay worker`` prepared.
+    """
+    import redis
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from engine.settings import load_settings
+    from workers.broker import NAMESPACE
+
+    settings = load_settings()
+    queues = [q for q in os.environ.get(POOL_QUEUES_ENV, "").split(",") if q]
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    client = redis.Redis.from_url(
+        settings.redis.broker_url, socket_timeout=SCRAPE_REDIS_TIMEOUT_S, socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_S
+    )
+    registry.register(QueueCollector(client, NAMESPACE, queues))
+    host = os.environ.get("dramatiq_prom_host", "0.0.0.0")
+    port = int(os.environ.get("dramatiq_prom_port", "9191"))
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        log.error("pool metrics endpoint could not listen on %s:%d: %s", host, port, exc)
+        return 1
+    log.info("pool %s metrics on http://%s:%d/metrics", os.environ.get(POOL_ENV), host, port)
+    while True:
+        time.sleep(3600)
+
+
+class PoolMetrics(Prometheus):
+    """Dramatiq's Prometheus middleware, served with our queue gauges and pool size."""
+
+    def __init__(self, pool: str, threads: int) -> None:
+        super().__init__()
+        self.pool = pool
+        self.threads = threads
+
+    @property
+    def forks(self) -> list[Any]:
+        return [serve_pool_metrics]
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        super().after_process_boot(broker)
+        from engine.metrics import WORKER_THREADS
+
+        WORKER_THREADS.labels(pool=self.pool).set(self.threads)

@@ -1,0 +1,198 @@
+"""Reading (and repairing) Dramatiq's Redis queues: depth, age, in-flight, dead letters.
+
+Key layout of Dramatiq's Redis broker (``dramatiq/brokers/redis/dispatch.lua``), namespace ``ns``:
+
+* ``ns:<queue>`` — list of waiting message ids (RPUSH to enqueue, LPOP to fetch);
+* ``ns:<queue>.msgs`` — hash id → message, for waiting *and* fetched-not-yet-acked messages;
+* ``ns:<queue>.DQ`` / ``ns:<queue>.DQ.msgs`` — the delay queue (retries with backoff, ETAs);
+  workers prefetch delayed messages into memory, so ``.DQ.msgs`` counts them, ``.DQ`` may not;
+* ``ns:<queue>.XQ`` — sorted set of dead-lettered ids scored by when they died (kept 7 days),
+  ``ns:<queue>.XQ.msgs`` — their messages.
+
+One Lua call reads a queue's counters and the head of its list atomically, so the same
+numbers serve the CLI (sync client) and the metrics endpoints (sync and async clients).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.common import current_millis
+
+#: KEYS = queue, .msgs, .DQ, .DQ.msgs, .XQ; ARGV[1] = how many head messages to sample.
+_STATS_LUA = """
+local waiting = redis.call('LLEN', KEYS[1])
+local stored = redis.call('HLEN', KEYS[2])
+local delayed = redis.call('HLEN', KEYS[4])
+local dead = redis.call('ZCARD', KEYS[5])
+local head = {}
+local ids = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #ids > 0 then head = redis.call('HMGET', KEYS[2], unpack(ids)) end
+return {waiting, stored, delayed, dead, head}
+"""
+#: Messages at the head of a queue inspected for the oldest age (requeued messages go to the
+#: tail, so the very first is not always the oldest).
+HEAD_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    #: Waiting in the list: what an autoscaler should scale on.
+    depth: int
+    #: Fetched by a worker (running or prefetched) and not yet acknowledged.
+    in_progress: int
+    #: Waiting for a retry backoff or an ETA.
+    delayed: int
+    #: Dead-lettered (retries exhausted), kept by the broker for 7 days.
+    dead_letters: int
+    #: Age of the oldest waiting message, since it was enqueued or last retried; 0 when empty.
+    oldest_age_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _keys(namespace: str, queue: str) -> list[str]:
+    base = f"{namespace}:{queue}"
+    return [base, f"{base}.msgs", f"{base}.DQ", f"{base}.DQ.msgs", f"{base}.XQ"]
+
+
+def _enqueued_at_ms(raw: bytes | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        message = dramatiq.Message.decode(raw)
+    except Exception:  # noqa: BLE001 - a foreign or corrupt entry must not break a scrape
+        return None
+    requeued = message.options.get("requeue_timestamp")
+    return max(message.message_timestamp, int(requeued)) if isinstance(requeued, (int, float)) else message.message_timestamp
+
+
+def _parse(queue: str, raw: list[Any], now_ms: int) -> QueueStats:
+    waiting, stored, delayed, dead, head = raw
+    times = [t for t in (_enqueued_at_ms(item) for item in head) if t is not None]
+    oldest_age_s = max(0.0, (now_ms - min(times)) / 1000) if times else 0.0
+    return QueueStats(
+        queue=queue,
+        depth=int(waiting),
+        in_progress=max(0, int(stored) - int(waiting)),
+        delayed=int(delayed),
+        dead_letters=int(dead),
+        oldest_age_s=round(oldest_age_s, 3),
+    )
+
+
+def queue_stats(redis: Any, namespace: str, queues: list[str] | tuple[str, ...]) -> list[QueueStats]:
+    """Stats of each queue with a synchronous ``redis.Redis``."""
+    script = redis.register_script(_STATS_LUA)
+    return [_parse(q, script(keys=_keys(namespace, q), args=[HEAD_SAMPLE]), current_millis()) for q in queues]
+
+
+async def queue_stats_async(redis: Any, namespace: str, queues: list[str] | tuple[str, ...]) -> list[QueueStats]:
+    """Stats of each queue with a ``redis.asyncio.Redis``."""
+    script = redis.register_script(_STATS_LUA)
+    stats = []
+    for q in queues:
+        raw = await script(keys=_keys(namespace, q), args=[HEAD_SAMPLE])
+        stats.append(_parse(q, raw, current_millis()))
+    return stats
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    #: The broker's id for this copy (what ``retry`` takes).
+    redis_message_id: str
+    message_id: str
+    actor: str
+    dead_at: str
+    retries: int
+    #: The payment (or other object) the message is about, when its first argument is an id.
+    subject: str | None
+    request_id: str | None
+    #: Last line of the final traceback (the error), if Dramatiq recorded one.
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _subject(message: dramatiq.Message) -> str | None:
+    """The first argument when it is an id; never other arguments (they may carry sealed data)."""
+    if message.args and isinstance(message.args[0], str):
+        try:
+            return str(uuid.UUID(message.args[0]))
+        except ValueError:
+            return None
+    return None
+
+
+def dead_letters(redis: Any, namespace: str, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+    """Newest first, at most ``limit``."""
+    xq = f"{namespace}:{queue}.XQ"
+    entries = redis.zrevrange(xq, 0, limit - 1, withscores=True)
+    if not entries:
+        return []
+    raws = redis.hmget(f"{xq}.msgs", [rid for rid, _ in entries])
+    found = []
+    for (rid, score), raw in zip(entries, raws):
+        if raw is None:
+            continue
+        message = dramatiq.Message.decode(raw)
+        traceback = message.options.get("traceback") or ""
+        lines = [line for line in str(traceback).strip().splitlines() if line.strip()]
+        context = message.options.get("log_context") or {}
+        found.append(
+            DeadLetter(
+                queue=queue,
+                redis_message_id=rid.decode() if isinstance(rid, bytes) else rid,
+                message_id=message.message_id,
+                actor=message.actor_name,
+                dead_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(score / 1000)),
+                retries=int(message.options.get("retries", 0)),
+                subject=_subject(message),
+                request_id=context.get("request_id") or message.kwargs.get("request_id"),
+                error=lines[-1][:300] if lines else None,
+            )
+        )
+    return found
+
+
+def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: str) -> str | None:
+    """Put a dead letter back on its queue with a fresh retry budget; returns its message id.
+
+    The message keeps its ``message_id`` (a payment's claim recognises its own message) but gets
+    a new enqueue time (so ``AgeLimit`` does not drop it) and loses ``retries``/``traceback``.
+    None if there is no such dead letter (already retried, or expired).
+    """
+    xq = f"{namespace}:{queue}.XQ"
+    raw = redis.hget(f"{xq}.msgs", redis_message_id)
+    if raw is None:
+        return None
+    message = dramatiq.Message.decode(raw)
+    options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "requeue_timestamp", "redis_message_id")}
+    fresh = dramatiq.Message(
+        queue_name=queue,
+        actor_name=message.actor_name,
+        args=message.args,
+        kwargs=message.kwargs,
+        options={**options, "redis_message_id": str(uuid.uuid4())},
+        message_id=message.message_id,
+        message_timestamp=current_millis(),
+    )
+    base = f"{namespace}:{queue}"
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(f"{base}.msgs", fresh.options["redis_message_id"], fresh.encode())
+    pipe.rpush(base, fresh.options["redis_message_id"])
+    pipe.zrem(xq, redis_message_id)
+    pipe.hdel(f"{xq}.msgs", redis_message_id)
+    pipe.execute()
+    return fresh.message_id
+
+
+__all__ = ["DeadLetter", "QueueStats", "dead_letters", "queue_stats", "queue_stats_async", "retry_dead_letter"]
