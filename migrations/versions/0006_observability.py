@@ -4,7 +4,7 @@
 reconciliation and the oldest of each; these partial indexes keep that O(backlog), not O(table).
 
 Revision ID: 0006_observability
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_observability"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
