@@ -17,7 +17,15 @@ import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
 
-from workers.broker import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
+from workers.broker import (
+    DELIVER_WEBHOOK,
+    NAMESPACE,
+    PAYMENT_MESSAGE_MAX_AGE_MS,
+    PAYMENTS_QUEUE,
+    PROCESS_PAYMENT,
+    WEBHOOK_MESSAGE_MAX_AGE_MS,
+    WEBHOOKS_QUEUE,
+)
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
 #: heartbeat entry only ever expires harmlessly.
@@ -63,6 +71,17 @@ class JobSender:
             args=(str(payment_id), sealed_method),
             kwargs={"request_id": request_id},
             options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
+        )
+        return (await self._enqueue(message)).message_id
+
+    async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
+        """Queue one attempt of a claimed delivery on ``webhooks``. Raises on a broker failure."""
+        message = dramatiq.Message(
+            queue_name=WEBHOOKS_QUEUE,
+            actor_name=DELIVER_WEBHOOK,
+            args=(str(delivery_id), str(lease_token)),
+            kwargs={},
+            options={"max_age": WEBHOOK_MESSAGE_MAX_AGE_MS},
         )
         return (await self._enqueue(message)).message_id
 

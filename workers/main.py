@@ -17,3 +17,4 @@ def setup() -> None:
     runtime.configure(settings)
     dramatiq.set_broker(build_broker(settings, worker=True))
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)
+    import workers.webhooks  # noqa: F401
