@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.payments import _parse_time
@@ -317,7 +317,7 @@ class WebhookEndpointController(Controller):
     async def create_endpoint(
         self,
         request: Request[Any, Any, Any],
-        data: WebhookEndpointCreate,
+        data: JSONBody[WebhookEndpointCreate],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
@@ -385,7 +385,7 @@ class WebhookEndpointController(Controller):
         self,
         request: Request[Any, Any, Any],
         endpoint_id: FromPath[str],
-        data: WebhookEndpointUpdate,
+        data: JSONBody[WebhookEndpointUpdate],
         principal: NamedDependency[Principal],
     ) -> WebhookEndpointView:
         state: AppState = request.app.state.easypay
@@ -508,7 +508,7 @@ class WebhookEndpointController(Controller):
         self,
         request: Request[Any, Any, Any],
         endpoint_id: FromPath[str],
-        data: Recover,
+        data: JSONBody[Recover],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
