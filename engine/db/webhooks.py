@@ -207,6 +207,7 @@ async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row
             deliveries.c.event_id,
             endpoints.c.url,
             endpoints.c.enabled,
+            endpoints.c.failing_since,
             endpoints.c.secret_sealed,
             endpoints.c.previous_secret_sealed,
             endpoints.c.previous_secret_expires_at,

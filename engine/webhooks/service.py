@@ -8,6 +8,7 @@ busy endpoint's queue keeps moving without waiting for the dispatcher.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import uuid
@@ -102,9 +103,12 @@ async def deliver(deps: DeliveryDeps, delivery_id: uuid.UUID, lease_token: uuid.
 async def _attempt(deps: DeliveryDeps, row: Any, attempted_at: datetime) -> AttemptResult:
     cfg = deps.settings
     try:
-        target = await resolve_target(
-            row.url, allowed_networks=deps.allowed_networks, allow_http=cfg.allow_http, resolver=deps.resolver
-        )
+        async with asyncio.timeout(cfg.connect_timeout_s):
+            target = await resolve_target(
+                row.url, allowed_networks=deps.allowed_networks, allow_http=cfg.allow_http, resolver=deps.resolver
+            )
+    except TimeoutError:
+        return AttemptResult(False, int(cfg.connect_timeout_s * 1000), error="dns: resolution timed out")
     except (UnsafeUrl, UnresolvableHost, BlockedAddress) as exc:
         kind = "blocked address" if isinstance(exc, BlockedAddress) else "bad url" if isinstance(exc, UnsafeUrl) else "dns"
         return AttemptResult(False, 0, error=f"{kind}: {exc}"[:500])
