@@ -160,3 +160,41 @@ async def _deliveries(db, endpoint_id):
 def test_httpx_is_the_client(settings):
     client = make_client(connect_timeout_s=1, total_timeout_s=2, max_connections=1)
     assert isinstance(client, httpx.AsyncClient) and client.follow_redirects is False and client.timeout.connect == 1
+
+
+def _scripted_client(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> httpx.AsyncClient:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, headers=headers or {}, stream=httpx.ByteStream(body))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), follow_redirects=False)
+    client.seen = seen  # type: ignore[attr-defined]
+    return client
+
+
+async def _public(host: str, port: int) -> list[str]:
+    return ["93.184.215.14"]
+
+
+async def test_retry_after_postpones_the_next_attempt_and_the_body_is_cut(db, settings, merchant):
+    endpoint = await _endpoint(db, settings, merchant.id, url="https://hooks.example.com/throttled")
+    async with db.begin() as conn:
+        row = await _payment(conn, merchant.id)
+        await record_event(conn, merchant_id=merchant.id, type="payment.captured", object_type="payment",
+                           object_id=row.id, snapshot=payment_view(row))
+        [(delivery_id, token)] = await repo.claim_due(conn, batch=10, max_in_flight=2, lease_s=30, endpoint_id=endpoint.id)
+    client = _scripted_client(429, {"Retry-After": "120"}, b"x" * 5000)
+    deps = DeliveryDeps(engine=db, http=client, box=SecretBox(settings.secret_key), settings=settings.webhooks, resolver=_public)
+    report = await deliver(deps, delivery_id, token)
+    assert report.outcome is Outcome.RETRYING and report.attempt.retry_after_s == 120
+    assert len(report.attempt.response_body) == settings.webhooks.response_body_bytes
+    [sent] = client.seen  # type: ignore[attr-defined]
+    assert sent.url.host == "93.184.215.14" and sent.headers["host"] == "hooks.example.com"
+    async with db.connect() as conn:
+        wait_s = (await conn.execute(
+            text("SELECT extract(epoch FROM next_attempt_at - now()) FROM webhook_deliveries WHERE id = :d"), {"d": delivery_id}
+        )).scalar_one()
+    assert 100 < wait_s <= 120
+    await client.aclose()
