@@ -227,20 +227,61 @@ async def lock_delivery(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row[An
     ).one_or_none()
 
 
+#: The success path in one round trip: log the attempt, settle the delivery if this caller still
+#: holds its lease (compare-and-set on the token), end the endpoint's failure streak.
+_RECORD_SUCCESS = text(
+    """
+    WITH upd AS (
+        UPDATE webhook_deliveries
+        SET status = 'succeeded', attempts = attempts + 1, last_attempt_at = :attempted_at,
+            last_status_code = :status_code, last_error = NULL, lease_token = NULL, lease_until = NULL,
+            next_attempt_at = NULL, updated_at = now()
+        WHERE id = :id AND status = 'pending' AND lease_token = :token
+        RETURNING endpoint_id
+    ), ins AS (
+        INSERT INTO webhook_attempts (delivery_id, attempted_at, latency_ms, status_code, error, response_body, succeeded)
+        SELECT id, :attempted_at, :latency_ms, :status_code, NULL, :response_body, true
+        FROM webhook_deliveries WHERE id = :id
+    ), streak AS (
+        UPDATE webhook_endpoints SET failing_since = NULL
+        WHERE id IN (SELECT endpoint_id FROM upd) AND failing_since IS NOT NULL
+    )
+    SELECT count(*) FROM upd
+    """
+)
+
+
+async def record_success(
+    conn: AsyncConnection,
+    delivery_id: uuid.UUID,
+    lease_token: uuid.UUID,
+    *,
+    attempted_at: datetime,
+    latency_ms: int,
+    status_code: int | None,
+    response_body: str | None,
+) -> bool:
+    """True if the delivery was settled as succeeded (False: the lease was lost; the attempt is still logged)."""
+    result = await conn.execute(
+        _RECORD_SUCCESS,
+        {
+            "id": delivery_id,
+            "token": lease_token,
+            "attempted_at": attempted_at,
+            "latency_ms": latency_ms,
+            "status_code": status_code,
+            "response_body": response_body,
+        },
+    )
+    return bool(result.scalar_one())
+
+
 async def insert_attempt(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(attempts).values(**values))
 
 
 async def update_delivery(conn: AsyncConnection, delivery_id: uuid.UUID, values: dict[str, Any]) -> None:
     await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values, updated_at=func.now()))
-
-
-async def clear_failing(conn: AsyncConnection, endpoint_id: uuid.UUID) -> None:
-    await conn.execute(
-        update(endpoints)
-        .where(endpoints.c.id == endpoint_id, endpoints.c.failing_since.is_not(None))
-        .values(failing_since=None)
-    )
 
 
 async def list_deliveries(

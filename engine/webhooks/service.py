@@ -136,6 +136,17 @@ async def _record(
     result: AttemptResult,
     attempted_at: datetime,
 ) -> Outcome:
+    if result.succeeded:
+        settled = await repo.record_success(
+            conn,
+            row.id,
+            lease_token,
+            attempted_at=attempted_at,
+            latency_ms=result.latency_ms,
+            status_code=result.status_code,
+            response_body=result.response_body,
+        )
+        return Outcome.SUCCEEDED if settled else Outcome.STALE
     current = await repo.lock_delivery(conn, row.id)
     if current is None:  # the endpoint was deleted meanwhile
         return Outcome.MISSING
@@ -161,10 +172,6 @@ async def _record(
         "lease_token": None,
         "lease_until": None,
     }
-    if result.succeeded:
-        await repo.update_delivery(conn, row.id, {**done, "status": "succeeded", "next_attempt_at": None})
-        await repo.clear_failing(conn, row.endpoint_id)
-        return Outcome.SUCCEEDED
     endpoint = await repo.get_endpoint(conn, row.endpoint_id, for_update=True)
     dead = {**done, "status": "failed", "next_attempt_at": None}
     if endpoint is None or not endpoint.enabled:
