@@ -200,3 +200,22 @@ def test_every_webhook_and_event_route_declares_its_permission(settings):
             reads_events = route.path.startswith("/v1/events") and not route.path.endswith("/resend")
             assert permission == (expected["/v1/events"] if reads_events else "webhooks:manage"), (route.path, handler)
     assert seen == 11
+
+
+async def test_openapi_documents_the_webhook_routes(api):
+    schema = (await api.get("/schema/openapi.json")).json()
+    paths = schema["paths"]
+    created = paths["/v1/webhook-endpoints"]["post"]["responses"]
+    assert created["201"]["content"]["application/json"]["schema"]["$ref"].endswith("WebhookEndpointWithSecret")
+    assert "application/problem+json" in created["422"]["content"]
+    assert paths["/v1/events"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("EventList")
+    for path, method in [
+        ("/v1/events/{event_id}", "get"), ("/v1/events/{event_id}/resend", "post"),
+        ("/v1/webhook-endpoints/{endpoint_id}", "patch"), ("/v1/webhook-endpoints/{endpoint_id}", "delete"),
+        ("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", "post"),
+        ("/v1/webhook-endpoints/{endpoint_id}/deliveries", "get"), ("/v1/webhook-endpoints/{endpoint_id}/recover", "post"),
+    ]:
+        operation = paths[path][method]
+        assert operation["summary"] and "404" in operation["responses"], (path, method)
+    view = schema["components"]["schemas"]["WebhookEndpointView"]["properties"]
+    assert "secret" not in view and {"url", "events", "status", "disabled_reason"} <= set(view)
