@@ -20,6 +20,7 @@ from api.notifier import ChangeNotifier
 from api.payments import PaymentController
 from api.problems import handle_exception
 from api.state import AppState
+from api.webhooks import EventController, WebhookEndpointController
 from engine.auth import ApiKeyAuthenticator, derive_pepper
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[PaymentController, live, ready, metrics],
+        route_handlers=[PaymentController, EventController, WebhookEndpointController, live, ready, metrics],
         dependencies={"principal": Provide(provide_principal)},
         middleware=[request_id_middleware, http_metrics_middleware],
         exception_handlers={Exception: handle_exception},

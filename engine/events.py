@@ -12,10 +12,12 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import insert
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event
+from engine.db.webhooks import fan_out
 from engine.states import PaymentStatus
 
 events = Event.__table__
@@ -36,8 +38,16 @@ PAYMENT_EVENT_TYPES: dict[PaymentStatus, str] = {
     )
 }
 
+#: Told to the merchant (API and other endpoints) when an endpoint is disabled for 410 or failing.
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
 #: Every event type a merchant can receive (and subscribe a webhook endpoint to).
-EVENT_TYPES: tuple[str, ...] = (*PAYMENT_EVENT_TYPES.values(), "refund.succeeded", "refund.failed")
+EVENT_TYPES: tuple[str, ...] = (
+    *PAYMENT_EVENT_TYPES.values(),
+    "refund.succeeded",
+    "refund.failed",
+    ENDPOINT_DISABLED,
+)
 
 
 class EventData(msgspec.Struct):
@@ -64,7 +74,12 @@ async def record_event(
     object_id: uuid.UUID,
     snapshot: msgspec.Struct,
 ) -> EventView:
-    """Write one event carrying ``snapshot`` (the payment or refund object as it is now)."""
+    """Write one event carrying ``snapshot`` (the payment or refund object as it is now).
+
+    In the same transaction, one pending webhook delivery is written per enabled endpoint of the
+    merchant that subscribes to ``type`` (a transactional outbox): the event cannot commit without
+    its deliveries, nor they without it.
+    """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = uuid.uuid4()
@@ -82,4 +97,56 @@ async def record_event(
             "created_at": created_at,
         },
     )
+    await fan_out(conn, merchant_id=merchant_id, event_id=event_id, event_type=type)
     return view
+
+
+async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID) -> Row[Any] | None:
+    query = select(events).where(events.c.id == event_id, events.c.merchant_id == merchant_id)
+    return (await conn.execute(query)).one_or_none()
+
+
+class EventNotFound(LookupError):
+    status_hint = 404
+
+
+async def list_events(
+    conn: AsyncConnection,
+    merchant_id: uuid.UUID,
+    *,
+    limit: int,
+    starting_after: uuid.UUID | None = None,
+    type: str | None = None,
+    created_gte: datetime | None = None,
+    created_lt: datetime | None = None,
+) -> tuple[list[Row[Any]], bool]:
+    """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
+
+    Raises ``EventNotFound`` for a ``starting_after`` that is not one of the merchant's events.
+    """
+    conditions = [events.c.merchant_id == merchant_id]
+    if type is not None:
+        conditions.append(events.c.type == type)
+    if created_gte is not None:
+        conditions.append(events.c.created_at >= created_gte)
+    if created_lt is not None:
+        conditions.append(events.c.created_at < created_lt)
+    if starting_after is not None:
+        cursor = (
+            await conn.execute(
+                select(events.c.created_at, events.c.id).where(
+                    events.c.id == starting_after, events.c.merchant_id == merchant_id
+                )
+            )
+        ).one_or_none()
+        if cursor is None:
+            raise EventNotFound(str(starting_after))
+        conditions.append(tuple_(events.c.created_at, events.c.id) < tuple_(cursor.created_at, cursor.id))
+    query = (
+        select(events.c.id, events.c.body)
+        .where(*conditions)
+        .order_by(events.c.created_at.desc(), events.c.id.desc())
+        .limit(limit + 1)
+    )
+    rows = list((await conn.execute(query)).all())
+    return rows[:limit], len(rows) > limit

@@ -80,6 +80,41 @@ class WorkerSettings:
     heartbeat_timeout_ms: int = 30_000
 
 
+#: Standard Webhooks-style schedule: delays (s) before each attempt, the first one immediate;
+#: 13 attempts over about 3.2 days (0, 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h seven times).
+DEFAULT_WEBHOOK_SCHEDULE_S: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000) + (36000,) * 7
+#: Development and tests may deliver to the machine itself.
+LOOPBACK_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    #: Delay before each attempt, in seconds, from the previous attempt (first: from the event).
+    retry_schedule_s: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE_S
+    #: Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
+    retry_jitter: float = 0.2
+    #: An endpoint whose deliveries have all failed for this long is disabled (checked at each failure).
+    disable_after_s: float = 72 * 3600
+    connect_timeout_s: float = 5.0
+    #: Whole request: connect, send, wait and read (Standard Webhooks recommends 15-30 s).
+    total_timeout_s: float = 15.0
+    #: A claimed delivery not recorded within this time is claimed again (its worker is presumed dead).
+    #: Must exceed the total timeout plus the queue wait.
+    lease_s: float = 75.0
+    #: Deliveries in flight at once per endpoint: a slow endpoint holds at most this many workers.
+    endpoint_max_in_flight: int = 8
+    #: Deliveries claimed per dispatcher pass.
+    dispatch_batch: int = 500
+    #: How long the previous secret keeps signing after a rotation.
+    rotation_grace_s: int = 24 * 3600
+    #: Networks deliveries may reach although not public (CIDRs). Empty in production.
+    allowed_networks: tuple[str, ...] = ()
+    #: Plain http endpoints (development only); https is always required in production.
+    allow_http: bool = False
+    #: Response bytes kept per attempt for merchants to debug with.
+    response_body_bytes: int = 1024
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """A worker pool, sized by ``<env_prefix>_*`` variables (see ``POOLS``)."""
@@ -102,7 +137,7 @@ class PoolSettings:
 #: historical ``WORKER_*`` names; the scheduler's queue is whatever its jobs use (``SCHEDULER_QUEUES``).
 POOLS: dict[str, tuple[str, tuple[str, ...], int, int, int]] = {
     "payments": ("WORKER", ("payments",), 2, 8, 9191),
-    "webhooks": ("WEBHOOKS", ("webhooks",), 1, 16, 9192),
+    "webhooks": ("WEBHOOKS", ("webhooks",), 1, 32, 9192),
     "scheduler": ("SCHEDULER", ("scheduler",), 1, 2, 9193),
 }
 _QUEUE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9._-]*$")
@@ -114,6 +149,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
     secret_key: bytes = field(default=b"", repr=False)
     secret_key_generated: bool = False
@@ -197,6 +233,65 @@ def _processor(env: Mapping[str, str], sandbox_port: int) -> ProcessorSettings:
     )
 
 
+def _schedule(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get("WEBHOOK_RETRY_SCHEDULE_S", "")
+    if raw == "":
+        return DEFAULT_WEBHOOK_SCHEDULE_S
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"WEBHOOK_RETRY_SCHEDULE_S must be comma-separated seconds, got {raw!r}") from None
+    if not 1 <= len(values) <= 50 or any(not 0 <= v <= 7 * 86_400 for v in values):
+        raise SettingsError("WEBHOOK_RETRY_SCHEDULE_S must list 1 to 50 delays of 0 to 604800 seconds")
+    return values
+
+
+def _networks(env: Mapping[str, str], environment: str) -> tuple[str, ...]:
+    import ipaddress
+
+    raw = env.get("WEBHOOK_ALLOWED_NETWORKS")
+    if raw is None:
+        return () if environment == "production" else LOOPBACK_NETWORKS
+    networks = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise SettingsError(f"WEBHOOK_ALLOWED_NETWORKS must list CIDRs, got {network!r}") from None
+    return networks
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _webhooks(env: Mapping[str, str], environment: str) -> WebhookSettings:
+    allow_http = _bool(env, "WEBHOOK_ALLOW_HTTP", environment != "production")
+    if allow_http and environment == "production":
+        raise SettingsError("WEBHOOK_ALLOW_HTTP cannot be enabled when EASYPAY_ENV=production")
+    return WebhookSettings(
+        retry_schedule_s=_schedule(env),
+        retry_jitter=_float(env, "WEBHOOK_RETRY_JITTER", 0.2, lo=0, hi=0.9),
+        disable_after_s=_float(env, "WEBHOOK_DISABLE_AFTER_S", 72 * 3600, lo=0, hi=60 * 86_400),
+        connect_timeout_s=_float(env, "WEBHOOK_CONNECT_TIMEOUT_S", 5.0, lo=0.05, hi=60),
+        total_timeout_s=_float(env, "WEBHOOK_TIMEOUT_S", 15.0, lo=0.1, hi=120),
+        lease_s=_float(env, "WEBHOOK_LEASE_S", 75.0, lo=1, hi=3600),
+        endpoint_max_in_flight=_int(env, "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", 8, lo=1, hi=1000),
+        dispatch_batch=_int(env, "WEBHOOK_DISPATCH_BATCH", 500, lo=1, hi=10_000),
+        rotation_grace_s=_int(env, "WEBHOOK_ROTATION_GRACE_S", 24 * 3600, lo=0, hi=7 * 86_400),
+        allowed_networks=_networks(env, environment),
+        allow_http=allow_http,
+        response_body_bytes=_int(env, "WEBHOOK_RESPONSE_BODY_BYTES", 1024, lo=0, hi=65_536),
+    )
+
+
 def _secret(env: Mapping[str, str], environment: str) -> tuple[bytes, bool]:
     raw = env.get("EASYPAY_SECRET_KEY", "")
     if raw:
@@ -262,6 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             unknown_outcome_resends=_int(env, "WORKER_UNKNOWN_OUTCOME_RESENDS", 3, lo=0, hi=20),
             heartbeat_timeout_ms=_int(env, "WORKER_HEARTBEAT_TIMEOUT_MS", 30_000, lo=1_000, hi=600_000),
         ),
+        webhooks=_webhooks(env, environment),
         secret_key=secret,
         secret_key_generated=generated,
         environment=environment,

@@ -112,6 +112,9 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
             "WORKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "WORKER_THREADS": "8",
             "WORKER_METRICS_PORT": str(worker_metrics_port),
+            # Other pools serve metrics only where a test asks (fixed defaults would collide).
+            "WEBHOOKS_METRICS_PORT": "0",
+            "SCHEDULER_METRICS_PORT": "0",
             "METRICS_HOST": "127.0.0.1",
             "EASYPAY_METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
             "NO_PROXY": "127.0.0.1,localhost",

@@ -21,6 +21,11 @@ from workers.observability import LogContext
 NAMESPACE = "easypay"
 PAYMENTS_QUEUE = "payments"
 PROCESS_PAYMENT = "process_payment"
+WEBHOOKS_QUEUE = "webhooks"
+DELIVER_WEBHOOK = "deliver_webhook"
+#: A delivery message older than this is dropped: its lease has long expired and the dispatcher
+#: has claimed the delivery again.
+WEBHOOK_MESSAGE_MAX_AGE_MS = 3600 * 1000
 #: A payment message older than this is not processed (the sweep of a later issue re-enqueues).
 PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
 
@@ -58,4 +63,5 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
         maintenance_chance=10_000,
     )
     broker.declare_queue(PAYMENTS_QUEUE)
+    broker.declare_queue(WEBHOOKS_QUEUE)
     return broker

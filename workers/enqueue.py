@@ -18,7 +18,15 @@ from dramatiq.common import current_millis
 from redis.asyncio import Redis
 
 from engine.logcontext import current_context
-from workers.broker import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
+from workers.broker import (
+    DELIVER_WEBHOOK,
+    NAMESPACE,
+    PAYMENT_MESSAGE_MAX_AGE_MS,
+    PAYMENTS_QUEUE,
+    PROCESS_PAYMENT,
+    WEBHOOK_MESSAGE_MAX_AGE_MS,
+    WEBHOOKS_QUEUE,
+)
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
 #: heartbeat entry only ever expires harmlessly.
@@ -84,6 +92,17 @@ class JobSender:
     def redis(self) -> Redis:
         """The broker's Redis client (read-only uses: queue stats)."""
         return self._redis
+
+    async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
+        """Queue one attempt of a claimed delivery on ``webhooks``. Raises on a broker failure."""
+        message = dramatiq.Message(
+            queue_name=WEBHOOKS_QUEUE,
+            actor_name=DELIVER_WEBHOOK,
+            args=(str(delivery_id), str(lease_token)),
+            kwargs={},
+            options={"max_age": WEBHOOK_MESSAGE_MAX_AGE_MS},
+        )
+        return (await self._enqueue(message)).message_id
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -23,3 +23,4 @@ def setup() -> None:
         pool = None  # started without `easypay worker`: no multi-process metrics directory
     dramatiq.set_broker(build_broker(settings, worker=True, pool=pool))
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)
+    import workers.webhooks  # noqa: F401

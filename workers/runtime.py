@@ -7,6 +7,7 @@ engine, Redis client and processor client on the loop that will use them.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -16,10 +17,22 @@ from engine.processing import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings
+from engine.webhooks.attempt import make_client
+from engine.webhooks.secretbox import SecretBox
+from engine.webhooks.service import DeliveryDeps
+from workers.enqueue import JobSender
 
 _settings: Settings | None = None
 _deps: ProcessingDeps | None = None
+_webhook_deps: WebhookWorkerDeps | None = None
 _lock = asyncio.Lock()
+
+
+@dataclass
+class WebhookWorkerDeps:
+    delivery: DeliveryDeps
+    #: Enqueues the follow-up deliveries an attempt claims (async, off the worker's Redis client).
+    jobs: JobSender
 
 
 def configure(settings: Settings) -> None:
@@ -49,3 +62,27 @@ async def processing_deps() -> ProcessingDeps:
                 unknown_outcome_resends=cfg.workers.unknown_outcome_resends,
             )
     return _deps
+
+
+async def webhook_deps() -> WebhookWorkerDeps:
+    global _webhook_deps
+    if _webhook_deps is not None:
+        return _webhook_deps
+    async with _lock:
+        if _webhook_deps is None:
+            cfg = settings()
+            hooks = cfg.webhooks
+            _webhook_deps = WebhookWorkerDeps(
+                delivery=DeliveryDeps(
+                    engine=make_engine(cfg.database, application_name="easypay-webhooks"),
+                    http=make_client(
+                        connect_timeout_s=hooks.connect_timeout_s,
+                        total_timeout_s=hooks.total_timeout_s,
+                        max_connections=max(cfg.pools["webhooks"].threads, 10),
+                    ),
+                    box=SecretBox(cfg.secret_key),
+                    settings=hooks,
+                ),
+                jobs=JobSender(cfg.redis.broker_url),
+            )
+    return _webhook_deps

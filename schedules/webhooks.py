@@ -1,0 +1,67 @@
+"""Periodic job: hand due webhook deliveries to the ``webhooks`` queue.
+
+Register ``dispatch_due_deliveries`` in the scheduler with an interval of **1 second** (the first
+attempt of a new event then starts within about a second). It only enqueues: it claims due
+deliveries in PostgreSQL (``FOR UPDATE SKIP LOCKED``, at most ``WEBHOOK_ENDPOINT_MAX_IN_FLIGHT``
+in flight per endpoint, each with a lease of ``WEBHOOK_LEASE_S``), commits, then sends one
+Dramatiq message per claimed delivery. Safe to run in several scheduler copies at once: an
+endpoint being claimed by one copy is skipped by the others. If sending fails, or a worker dies
+mid-attempt, the lease runs out and a later pass claims the delivery again — nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.db.webhooks import claim_due
+from engine.settings import WebhookSettings
+from workers.enqueue import JobSender
+
+log = logging.getLogger(__name__)
+
+#: The interval this job wants from the scheduler.
+INTERVAL_S = 1.0
+#: Passes per call while every pass fills a whole batch (drains a backlog within one tick).
+MAX_PASSES = 10
+
+
+async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: JobSender, settings: WebhookSettings) -> int:
+    """Claim and enqueue every due delivery (up to ``MAX_PASSES`` batches); returns how many."""
+    total = 0
+    for _ in range(MAX_PASSES):
+        async with engine.begin() as conn:
+            claimed = await claim_due(
+                conn,
+                batch=settings.dispatch_batch,
+                max_in_flight=settings.endpoint_max_in_flight,
+                lease_s=settings.lease_s,
+            )
+        for delivery_id, token in claimed:
+            try:
+                await jobs.deliver_webhook(delivery_id, token)
+            except Exception as exc:  # noqa: BLE001 - the lease brings the delivery back
+                log.warning("enqueue of delivery %s failed (%s); retried after its lease", delivery_id, type(exc).__name__)
+        total += len(claimed)
+        if len(claimed) < settings.dispatch_batch:
+            break
+    return total
+
+
+async def run_forever(
+    *, engine: AsyncEngine, jobs: JobSender, settings: WebhookSettings, interval_s: float = INTERVAL_S,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """A stand-in loop until the scheduler process runs this job (``easypay webhooks dispatch --loop``)."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await dispatch_due_deliveries(engine=engine, jobs=jobs, settings=settings)
+        except Exception:  # noqa: BLE001 - keep the loop alive through database/broker outages
+            log.exception("webhook dispatch pass failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,216 @@
+"""Pure webhook pieces: schedule and jitter, signatures checked by ``standardwebhooks``, sealed
+secrets, the SSRF address rules and target resolution, settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from datetime import datetime, timezone
+
+import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from engine.settings import DEFAULT_WEBHOOK_SCHEDULE_S, SettingsError, load_settings
+from engine.webhooks.addresses import (
+    BlockedAddress,
+    UnresolvableHost,
+    UnsafeUrl,
+    check_url,
+    is_blocked,
+    parse_networks,
+    resolve_target,
+)
+from engine.webhooks.schedule import next_delay_s, retry_after_s
+from engine.webhooks.secretbox import SecretBox, SecretUnreadable
+from engine.webhooks.signing import headers, new_secret, sign
+
+# --- schedule --------------------------------------------------------------------------------
+
+
+def test_default_schedule_spans_about_three_days():
+    total_h = sum(DEFAULT_WEBHOOK_SCHEDULE_S) / 3600
+    assert DEFAULT_WEBHOOK_SCHEDULE_S[:6] == (0, 5, 300, 1800, 7200, 18000)
+    assert 66 <= total_h <= 80
+
+
+@pytest.mark.parametrize("attempts_made", range(len(DEFAULT_WEBHOOK_SCHEDULE_S)))
+def test_jitter_stays_within_its_bounds(attempts_made):
+    rng = random.Random(attempts_made)
+    base = DEFAULT_WEBHOOK_SCHEDULE_S[attempts_made]
+    for _ in range(200):
+        delay = next_delay_s(attempts_made, DEFAULT_WEBHOOK_SCHEDULE_S, jitter=0.2, rng=rng)
+        assert delay is not None and base * 0.8 <= delay <= base * 1.2
+
+
+def test_jitter_spreads_retries_and_the_schedule_ends():
+    rng = random.Random(7)
+    delays = {next_delay_s(3, (0, 5, 300, 1800), jitter=0.2, rng=rng) for _ in range(20)}
+    assert len(delays) > 10
+    assert next_delay_s(4, (0, 5, 300, 1800), jitter=0.2) is None
+    assert next_delay_s(1, (0, 5), jitter=0) == 5
+
+
+def test_retry_after_is_honoured_in_seconds_only_and_capped():
+    assert retry_after_s("120", cap_s=60) == 60
+    assert retry_after_s("7", cap_s=60) == 7
+    assert retry_after_s("Wed, 21 Oct 2026 07:28:00 GMT", cap_s=60) is None
+    assert retry_after_s(None, cap_s=60) is None
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+def test_signatures_verify_with_the_standardwebhooks_package():
+    secret = new_secret()
+    body = b'{"id":"evt","object":"event","type":"payment.captured","amount":"12.50"}'
+    now = int(datetime.now(timezone.utc).timestamp())
+    signed = headers([secret], msg_id="msg_abc", timestamp_s=now, body=body)
+    assert Webhook(secret).verify(body, signed)["type"] == "payment.captured"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body + b" ", signed)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, signed)
+
+
+def test_two_secrets_give_two_signatures_each_verifiable_alone():
+    old, new = new_secret(), new_secret()
+    body = "{\"note\":\"caf\u00e9\"}".encode()
+    now = int(datetime.now(timezone.utc).timestamp())
+    signed = headers([new, old], msg_id="msg_1", timestamp_s=now, body=body)
+    assert len(signed["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(body, signed)
+    Webhook(new).verify(body, signed)
+
+
+def test_sign_refuses_ids_with_dots_and_foreign_secrets():
+    with pytest.raises(ValueError):
+        sign(new_secret(), msg_id="a.b", timestamp_s=1, body=b"{}")
+    with pytest.raises(ValueError):
+        sign("sk_not_a_webhook_secret", msg_id="a", timestamp_s=1, body=b"{}")
+
+
+# --- sealed secrets --------------------------------------------------------------------------
+
+
+def test_sealed_secrets_open_only_for_their_endpoint_and_key():
+    box = SecretBox(b"k" * 40)
+    secret = new_secret()
+    sealed = box.seal(secret, context="endpoint-1")
+    assert secret not in sealed and secret.removeprefix("whsec_") not in sealed
+    assert box.open(sealed, context="endpoint-1") == secret
+    with pytest.raises(SecretUnreadable):
+        box.open(sealed, context="endpoint-2")
+    with pytest.raises(SecretUnreadable):
+        SecretBox(b"j" * 40).open(sealed, context="endpoint-1")
+    assert "k" * 40 not in repr(box)
+
+
+# --- SSRF guard ------------------------------------------------------------------------------
+
+NONE = parse_networks(())
+LOOPBACK = parse_networks(("127.0.0.0/8", "::1/128"))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "169.254.1.1", "100.64.0.1",
+        "100.100.100.200", "0.0.0.0", "224.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1", "240.0.0.1",
+        "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "2001:db8::1",
+    ],
+)
+def test_non_public_addresses_are_blocked(address):
+    assert is_blocked(ipaddress.ip_address(address), NONE)
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_public_addresses_pass(address):
+    assert not is_blocked(ipaddress.ip_address(address), NONE)
+
+
+def test_allowed_networks_open_loopback_but_never_metadata():
+    assert not is_blocked(ipaddress.ip_address("127.0.0.1"), LOOPBACK)
+    assert not is_blocked(ipaddress.ip_address("::1"), LOOPBACK)
+    assert is_blocked(ipaddress.ip_address("10.0.0.1"), LOOPBACK)
+    assert is_blocked(ipaddress.ip_address("169.254.169.254"), parse_networks(("169.254.0.0/16",)))
+
+
+@pytest.mark.parametrize(
+    "url,allow_http",
+    [("http://example.com/x", False), ("ftp://example.com", True), ("https://u:p@example.com", False),
+     ("https:///nohost", False), ("https://example.com/#frag", False), ("https://example.com:0/", False),
+     ("https://example.com/" + "a" * 2100, False)],
+)
+def test_url_shape_is_checked(url, allow_http):
+    with pytest.raises(UnsafeUrl):
+        check_url(url, allow_http=allow_http)
+
+
+def _resolver(answers: dict[str, list[str]]):
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise OSError("no such host")
+        return answers[host]
+
+    return resolve
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused():
+    with pytest.raises(BlockedAddress):
+        await resolve_target(
+            "https://rebind.example/hook", allowed_networks=NONE, allow_http=False,
+            resolver=_resolver({"rebind.example": ["10.0.0.5", "169.254.169.254"]}),
+        )
+    with pytest.raises(UnresolvableHost):
+        await resolve_target("https://nxdomain.example/", allowed_networks=NONE, allow_http=False, resolver=_resolver({}))
+
+
+async def test_the_vetted_address_is_connected_to_with_the_name_kept_for_host_and_tls():
+    target = await resolve_target(
+        "https://shop.example:8443/hooks?x=1", allowed_networks=NONE, allow_http=False,
+        resolver=_resolver({"shop.example": ["10.0.0.5", "93.184.215.14"]}),
+    )
+    assert target.ip == "93.184.215.14"
+    assert target.connect_url == "https://93.184.215.14:8443/hooks?x=1"
+    assert target.host_header == "shop.example:8443" and target.sni_hostname == "shop.example"
+    v6 = await resolve_target(
+        "http://v6.example/", allowed_networks=NONE, allow_http=True, resolver=_resolver({"v6.example": ["2606:4700::1"]})
+    )
+    assert v6.connect_url == "http://[2606:4700::1]/" and v6.sni_hostname is None
+
+
+async def test_localhost_is_refused_by_the_real_resolver_unless_loopback_is_allowed():
+    with pytest.raises(BlockedAddress):
+        await resolve_target("http://localhost:9/", allowed_networks=NONE, allow_http=True)
+    target = await resolve_target("http://localhost:9/", allowed_networks=LOOPBACK, allow_http=True)
+    assert ipaddress.ip_address(target.ip).is_loopback
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_webhook_settings_defaults_by_environment():
+    development = load_settings({}).webhooks
+    assert development.allow_http and development.allowed_networks == ("127.0.0.0/8", "::1/128")
+    production = load_settings({"EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": "s" * 40}).webhooks
+    assert not production.allow_http and production.allowed_networks == ()
+    custom = load_settings({"WEBHOOK_RETRY_SCHEDULE_S": "0,1,2.5", "WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8"}).webhooks
+    assert custom.retry_schedule_s == (0, 1, 2.5) and custom.allowed_networks == ("10.0.0.0/8",)
+
+
+@pytest.mark.parametrize(
+    "env,variable",
+    [
+        ({"WEBHOOK_RETRY_SCHEDULE_S": "0,soon"}, "WEBHOOK_RETRY_SCHEDULE_S"),
+        ({"WEBHOOK_RETRY_SCHEDULE_S": "-1"}, "WEBHOOK_RETRY_SCHEDULE_S"),
+        ({"WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
+        ({"WEBHOOK_ALLOW_HTTP": "maybe"}, "WEBHOOK_ALLOW_HTTP"),
+        ({"WEBHOOK_ALLOW_HTTP": "true", "EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": "s" * 40}, "WEBHOOK_ALLOW_HTTP"),
+        ({"WEBHOOK_ENDPOINT_MAX_IN_FLIGHT": "0"}, "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT"),
+        ({"WEBHOOK_TIMEOUT_S": "x"}, "WEBHOOK_TIMEOUT_S"),
+    ],
+)
+def test_bad_webhook_settings_name_the_variable(env, variable):
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(env)
