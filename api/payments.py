@@ -17,10 +17,14 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import PaymentCreate
 from api.state import AppState
+from api.audit import note
+from api.timeparams import parse_time
 from api.validation import validate_payment
 from engine import idempotency
 from engine.auth import Principal
 from engine.db import payments as repo
+from engine.db.accounts import get_merchant
+from engine.permissions import Permission
 from engine.logcontext import set_context
 from engine.method_secrets import seal_method
 from engine.payments import accept_payment
@@ -45,20 +49,6 @@ def _parse_id(payment_id: str) -> uuid.UUID:
         raise _not_found() from None
 
 
-def _parse_time(name: str, raw: str | None) -> dt.datetime | None:
-    if raw is None:
-        return None
-    try:
-        if raw.isdigit():
-            return dt.datetime.fromtimestamp(int(raw), tz=dt.timezone.utc)
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        raise validation_problem([FieldProblem(name, "Must be an RFC 3339 timestamp or Unix seconds.")]) from None
-    if parsed.tzinfo is None:
-        raise validation_problem([FieldProblem(name, "Must include a UTC offset (e.g. 2026-01-31T12:00:00Z).")])
-    return parsed
-
-
 class PaymentController(Controller):
     path = "/v1/payments"
     tags = ["payments"]
@@ -70,8 +60,9 @@ class PaymentController(Controller):
         description="Validates, records the payment as `pending` and queues the charge. Answers 202 at once.",
         responses={
             202: ResponseSpec(data_container=PaymentView, description="Accepted: recorded and queued.", generate_examples=False),
-            **problem_responses(400, 401, 409, 413, 422, 503),
+            **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
         },
+        opt={"permission": Permission.PAYMENTS_WRITE},
     )
     async def create_payment(
         self,
@@ -84,7 +75,9 @@ class PaymentController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         request_id = request.scope["state"].get("request_id")
-        validated = validate_payment(data, merchant_id=principal.merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
+        merchant_id = await _target_merchant(state, principal, data.merchant_id)
+        note(request, merchant_id=merchant_id)
+        validated = validate_payment(data, merchant_id=merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
         if isinstance(validated, list):
             raise validation_problem(validated)
         new, method = validated
@@ -99,7 +92,7 @@ class PaymentController(Controller):
         async with state.engine.begin() as conn:
             if idempotency_key:
                 stored = await idempotency.claim(
-                    conn, merchant_id=principal.merchant_id, key=idempotency_key, request_hash=request_hash
+                    conn, merchant_id=merchant_id, key=idempotency_key, request_hash=request_hash
                 )
                 if stored is not None:
                     headers = {"Idempotent-Replayed": "true"}
@@ -113,7 +106,7 @@ class PaymentController(Controller):
             if idempotency_key:
                 await idempotency.store(
                     conn,
-                    merchant_id=principal.merchant_id,
+                    merchant_id=merchant_id,
                     key=idempotency_key,
                     response=idempotency.StoredResponse(status=202, body=body, location=location),
                 )
@@ -125,10 +118,15 @@ class PaymentController(Controller):
             except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
                 log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
                 raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
-        await state.cache.put(view, version=row.version, merchant_id=principal.merchant_id)
+        await state.cache.put(view, version=row.version, merchant_id=merchant_id)
         return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
 
-    @get("/{payment_id:str}", summary="Retrieve a payment", responses=problem_responses(401, 404, 422))
+    @get(
+        "/{payment_id:str}",
+        summary="Retrieve a payment",
+        responses=problem_responses(401, 403, 404, 422, 429),
+        opt={"permission": Permission.PAYMENTS_READ},
+    )
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
@@ -140,7 +138,7 @@ class PaymentController(Controller):
     ) -> PaymentView:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
-        view = await _read(state, pid, principal.merchant_id)
+        view = await _read(state, pid, principal.scope)
         if wait <= 0 or view.status in FINAL_STATUSES:
             return view
         # Hold until the status changes; the transient pending -> processing hop does not count,
@@ -149,12 +147,18 @@ class PaymentController(Controller):
         initial = view.status
         while (remaining := deadline - time.monotonic()) > 0:
             await state.notifier.wait(view.id, remaining)
-            view = await _read(state, pid, principal.merchant_id)
+            view = await _read(state, pid, principal.scope)
             if view.status != initial and view.status not in _IN_FLIGHT:
                 break
         return view
 
-    @get("/", summary="List payments, newest first", responses=problem_responses(401, 422))
+    @get(
+        "/",
+        summary="List payments, newest first",
+        description="Admins list every merchant's payments, or one merchant's with `merchant_id`.",
+        responses=problem_responses(401, 403, 404, 422, 429),
+        opt={"permission": Permission.PAYMENTS_READ},
+    )
     async def list_payments(
         self,
         request: Request[Any, Any, Any],
@@ -165,8 +169,12 @@ class PaymentController(Controller):
         customer_id: Annotated[str | None, QueryParameter()] = None,
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's payments.")] = None,
     ) -> PaymentList:
         state: AppState = request.app.state.easypay
+        scope = principal.scope
+        if merchant_id is not None:
+            scope = _requested_merchant(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {status!r}.")])
         cursor = None
@@ -175,13 +183,13 @@ class PaymentController(Controller):
                 cursor = uuid.UUID(starting_after)
             except ValueError:
                 raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
-        gte = _parse_time("created_gte", created_gte)
-        lt = _parse_time("created_lt", created_lt)
+        gte = parse_time("created_gte", created_gte)
+        lt = parse_time("created_lt", created_lt)
         async with state.engine.connect() as conn:
             try:
                 rows, has_more = await repo.list_payments(
                     conn,
-                    principal.merchant_id,
+                    scope,
                     limit=limit,
                     starting_after=cursor,
                     status=status,
@@ -194,7 +202,36 @@ class PaymentController(Controller):
         return PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID) -> PaymentView:
+def _merchant_not_found() -> Problem:
+    return Problem(404, "merchant_not_found", "No such merchant.")
+
+
+def _requested_merchant(principal: Principal, raw: str) -> uuid.UUID:
+    """A merchant id the caller named: valid, and one it may act for (else 404, never "forbidden")."""
+    try:
+        merchant_id = uuid.UUID(raw)
+    except ValueError:
+        raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+    if not principal.may_act_for(merchant_id):
+        raise _merchant_not_found()
+    return merchant_id
+
+
+async def _target_merchant(state: AppState, principal: Principal, requested: str | None) -> uuid.UUID:
+    """Whom a new payment is for: the caller's merchant, or for an admin the required ``merchant_id``."""
+    if requested is None:
+        if principal.scope is None:
+            raise validation_problem([FieldProblem("merchant_id", "Required with admin credentials: the merchant to charge for.")])
+        return principal.scope
+    merchant_id = _requested_merchant(principal, requested)
+    if principal.scope is None:
+        async with state.engine.connect() as conn:
+            if await get_merchant(conn, merchant_id) is None:
+                raise _merchant_not_found()
+    return merchant_id
+
+
+async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> PaymentView:
     cached = await state.cache.get(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
@@ -203,7 +240,7 @@ async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID) 
     if row is None:
         raise _not_found()
     view = payment_view(row)
-    await state.cache.put(view, version=row.version, merchant_id=merchant_id)
+    await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
     return view
 
 

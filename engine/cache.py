@@ -56,8 +56,8 @@ class PaymentCache:
             log.warning("payment cache write failed for %s: %s", view.id, exc)
             return False
 
-    async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID) -> PaymentView | None:
-        """The cached snapshot if it belongs to ``merchant_id``; None on a miss or a cache failure."""
+    async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> PaymentView | None:
+        """The cached snapshot if it belongs to ``merchant_id`` (None: any merchant); None on a miss or a cache failure."""
         try:
             found = await self._redis.hmget(self._key(payment_id), ["m", "b"])
         except RedisError as exc:
@@ -66,7 +66,7 @@ class PaymentCache:
         owner, body = found
         if owner is None or body is None:
             return None
-        if (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
+        if merchant_id is not None and (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
             return None
         return _decoder.decode(body)
 

@@ -101,6 +101,10 @@ def test_env(sandbox_port: int) -> dict[str, str]:
             "WORKER_PROCESSES": "1",
             "WORKER_HEARTBEAT_TIMEOUT_MS": "3000",
             "WORKER_THREADS": "8",
+            # Ordinary tests are not throttled; rate-limit tests set limits per key.
+            "RATE_LIMIT_PER_MINUTE": "1000000",
+            "RATE_LIMIT_PER_HOUR": "10000000",
+            "RATE_LIMIT_PER_DAY": "100000000",
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }

@@ -140,7 +140,7 @@ async def annotate(
 
 async def list_payments(
     conn: AsyncConnection,
-    merchant_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
     *,
     limit: int,
     starting_after: uuid.UUID | None = None,
@@ -151,9 +151,11 @@ async def list_payments(
 ) -> tuple[list[Row[Any]], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
 
-    A ``starting_after`` id that is not one of the merchant's payments raises ``PaymentNotFound``.
+    ``merchant_id`` None lists every merchant's payments (admins). A ``starting_after`` id that
+    is not one of the listed payments raises ``PaymentNotFound``.
     """
-    conditions = [payments.c.merchant_id == merchant_id]
+    scoped = [payments.c.merchant_id == merchant_id] if merchant_id is not None else []
+    conditions = list(scoped)
     if status is not None:
         conditions.append(payments.c.status == status)
     if customer_id is not None:
@@ -165,9 +167,7 @@ async def list_payments(
     if starting_after is not None:
         cursor = (
             await conn.execute(
-                select(payments.c.created_at, payments.c.id).where(
-                    payments.c.id == starting_after, payments.c.merchant_id == merchant_id
-                )
+                select(payments.c.created_at, payments.c.id).where(payments.c.id == starting_after, *scoped)
             )
         ).one_or_none()
         if cursor is None:
