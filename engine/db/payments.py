@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import and_, func, insert, select, true, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -175,7 +175,7 @@ async def list_payments(
         conditions.append(tuple_(payments.c.created_at, payments.c.id) < tuple_(cursor.created_at, cursor.id))
     query = (
         select(payments)
-        .where(and_(*conditions))
+        .where(and_(true(), *conditions))
         .order_by(payments.c.created_at.desc(), payments.c.id.desc())
         .limit(limit + 1)
     )
