@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
 from api.audit import AuditLogController, audit_middleware
@@ -105,6 +106,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             description="Asynchronous payments on Authorize.net: POST answers 202, workers charge, clients poll.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="An API key `ak_<id>:sk_<secret>` or a user JWT."
+                    ),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
+            security=[{"bearer": []}, {"apiKey": []}],
         ),
         debug=False,
     )

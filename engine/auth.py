@@ -26,7 +26,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from cachetools import TTLCache
@@ -214,7 +213,3 @@ class ApiKeyAuthenticator:
             "expires_at": row.expires_at.timestamp() if row.expires_at is not None else None,
             "rate_limits": row.rate_limits,
         }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

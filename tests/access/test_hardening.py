@@ -149,3 +149,18 @@ def test_default_limits_are_the_seed_values():
 
     assert load_settings({}).access.default_rate_limits == {"minute": 100, "hour": 1000, "day": 10_000}
     assert load_settings({"RATE_LIMIT_PER_MINUTE": "0"}).access.default_rate_limits["minute"] == 0
+
+
+async def test_refused_requests_use_up_no_window(api, settings, shop):
+    from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    key_id, token = await make_key(settings, shop.id, "viewer", rate_limits={"minute": 2, "hour": 5})
+    statuses = [(await api.get("/v1/payments", headers=bearer(token))).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    storage = RedisStorage(f"async+{settings.redis.cache_url}", implementation="redispy",
+                           key_prefix=f"{settings.redis.key_prefix}:ratelimit")
+    limiter = FixedWindowRateLimiter(storage)
+    assert (await limiter.get_window_stats(RateLimitItemPerHour(5), f"api_key:{key_id}")).remaining == 3
+    assert (await limiter.get_window_stats(RateLimitItemPerMinute(2), f"api_key:{key_id}")).remaining == 0

@@ -210,3 +210,14 @@ async def test_matrix(api, settings, shops, method, path, role, relation):
     assert response.status_code == expected(spec, role, relation), response.text
     if response.status_code >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_openapi_documents_every_access_route_and_its_refusals(api):
+    import re
+
+    schema = (await api.get("/schema/openapi.json")).json()
+    assert {"bearer", "apiKey"} <= set(schema["components"]["securitySchemes"])
+    for method, path in ROUTES:
+        operation = schema["paths"][re.sub(r":\w+}", "}", path)][method.lower()]
+        assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
+        assert operation.get("summary"), (method, path)

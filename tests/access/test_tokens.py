@@ -76,6 +76,7 @@ async def test_signing_key_is_not_the_key_hash_pepper(settings):
     ["alg_none", "alg_none_upper", "wrong_key", "hs512", "tampered_payload", "tampered_role", "expired", "future_nbf",
      "missing_exp", "missing_nbf", "wrong_audience", "garbage", "bad_signature_bytes"],
 )
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_forged_or_stale_tokens_are_401(api, settings, user, shop, attack):
     key = derive_jwt_key(settings.secret_key)
     now = int(time.time())
