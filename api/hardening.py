@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 from engine.settings import AccessSettings
@@ -21,20 +19,25 @@ SECURITY_HEADERS = {
 DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com data:; img-src 'self' data: https:"
 
 
+_ENCODED = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+_ENCODED_DOCS = [
+    (name, DOCS_CSP.encode() if name == b"content-security-policy" else value) for name, value in _ENCODED
+]
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """``before_send`` hook: runs for every response, including router-level 404/405 and errors."""
+    """``before_send`` hook: runs for every response, including router-level 404/405 and errors.
+
+    Also adds the ``RateLimit-*`` headers the access guard left for a successful response.
+    """
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in SECURITY_HEADERS.items():
-        if name == "Content-Security-Policy" and scope.get("path", "").startswith("/schema"):
-            value = DOCS_CSP
-        headers[name] = value
+    extra = _ENCODED_DOCS if scope.get("path", "").startswith("/schema") else _ENCODED
+    headers = [*message.get("headers", []), *extra]
     rate_limit_headers: dict[str, str] | None = scope.get("state", {}).get("rate_limit_headers")
     if rate_limit_headers:
-        for name, value in rate_limit_headers.items():
-            if name not in headers:
-                headers[name] = value
+        headers += [(name.lower().encode(), value.encode()) for name, value in rate_limit_headers.items()]
+    message["headers"] = headers
 
 
 def cors_config(access: AccessSettings) -> CORSConfig | None:
