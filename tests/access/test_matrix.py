@@ -221,3 +221,16 @@ async def test_openapi_documents_every_access_route_and_its_refusals(api):
         operation = schema["paths"][re.sub(r":\w+}", "}", path)][method.lower()]
         assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
         assert operation.get("summary"), (method, path)
+
+
+def test_role_table_is_the_documented_one():
+    """Written out independently of engine.permissions, so a change to the table is deliberate."""
+    from engine.permissions import ROLE_PERMISSIONS
+
+    everything = {"payments:read", "payments:write", "payments:refund", "webhooks:manage", "keys:manage", "audit:read", "users:manage"}
+    assert {role: {str(p) for p in perms} for role, perms in ROLE_PERMISSIONS.items()} == {
+        "admin": everything,
+        "merchant": everything - {"users:manage"},
+        "developer": {"payments:read", "payments:write", "webhooks:manage"},
+        "viewer": {"payments:read"},
+    }
