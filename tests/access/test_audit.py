@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.access.world import PASSWORD, bearer, make_shop, make_user
+from tests.access.world import PASSWORD, bearer, make_shop
 from tests.helpers import VISA, card_payment
 
 
