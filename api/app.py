@@ -10,18 +10,27 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
-from api.auth import provide_principal
+from api.audit import AuditLogController, audit_middleware
+from api.auth import access_guard, provide_principal
+from api.hardening import add_security_headers, cors_config
 from api.health import live, ready
 from api.metrics import http_metrics_middleware, metrics
+from api.keys import ApiKeyController
 from api.middleware import request_id_middleware
 from api.notifier import ChangeNotifier
 from api.payments import PaymentController
 from api.problems import handle_exception
 from api.state import AppState
 from api.webhooks import EventController, WebhookEndpointController
+from api.users import UserController, issue_token
+from engine.audit import AuditWriter
 from engine.auth import ApiKeyAuthenticator, derive_pepper
+from engine.key_usage import KeyUsageRecorder
+from engine.ratelimit import RateLimiter
+from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
@@ -57,20 +66,49 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             sealer=Sealer(settings.secret_key),
             pepper=pepper,
         )
-        app.state.authenticator = ApiKeyAuthenticator(engine, pepper)
+        access = settings.access
+        key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
+        audit = AuditWriter(engine, flush_interval_s=access.audit_flush_interval_ms / 1000)
+        prefix = settings.redis.key_prefix
+        app.state.authenticator = ApiKeyAuthenticator(
+            engine, pepper, redis=redis, prefix=prefix, on_success=key_usage.touch
+        )
+        app.state.tokens = TokenService(derive_jwt_key(settings.secret_key), ttl_s=access.jwt_ttl_s)
+        app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)
+        app.state.audit = audit
+        app.state.key_usage = key_usage
+        key_usage.start()
+        audit.start()
         await notifier.start()
         try:
             yield
         finally:
             await notifier.stop()
+            await audit.stop()
+            await key_usage.stop()
             await jobs.close()
             await redis.aclose()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[PaymentController, EventController, WebhookEndpointController, live, ready, metrics],
+        route_handlers=[
+            PaymentController,
+            EventController,
+            WebhookEndpointController,
+            ApiKeyController,
+            UserController,
+            AuditLogController,
+            issue_token,
+            live,
+            ready,
+            metrics,
+        ],
         dependencies={"principal": Provide(provide_principal)},
-        middleware=[request_id_middleware, http_metrics_middleware],
+        # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
+        guards=[access_guard],
+        middleware=[request_id_middleware, http_metrics_middleware, audit_middleware],
+        before_send=[add_security_headers],
+        cors_config=cors_config(settings.access),
         exception_handlers={Exception: handle_exception},
         lifespan=[lifespan],
         state=State({}),
@@ -81,6 +119,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             description="Asynchronous payments on Authorize.net: POST answers 202, workers charge, clients poll.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="An API key `ak_<id>:sk_<secret>` or a user JWT."
+                    ),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
+            security=[{"bearer": []}, {"apiKey": []}],
         ),
         debug=False,
     )

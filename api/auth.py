@@ -1,35 +1,175 @@
-"""Credential resolution: ``Authorization: Bearer ak_…:sk_…`` or ``X-API-Key``."""
+"""Credentials → ``Principal``, rate limits and permissions, enforced by one guard on every route.
+
+``access_guard`` runs before a handler's dependencies, in this order:
+
+1. the route's declared ``opt["permission"]``: a ``/v1`` route without one is refused (403,
+   fail closed); ``public`` routes skip authentication;
+2. authentication (API key ``ak_…:sk_…`` as Bearer or ``X-API-Key``, or a user JWT as Bearer):
+   401 when missing or invalid;
+3. the caller's rate limits (Redis counters shared by all API processes): 429;
+4. the permission, from the role table in ``engine.permissions``: 403;
+5. JSON body structure limits (nesting depth, string length): 400/422.
+
+The principal is left in ``scope["state"]["principal"]`` for the ``principal`` dependency and
+the audit middleware.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
+from cachetools import TTLCache
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from redis.exceptions import RedisError
 
-from engine.auth import ApiKeyAuthenticator, Principal
+from api.problems import FieldProblem, Problem
+from engine.auth import Principal, presented_key_id
+from engine.jsonlimits import too_deep, too_long_string
 from engine.logcontext import set_context
-from engine.metrics import AUTH_FAILURES
+from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
+from engine.permissions import PUBLIC
+from engine.ratelimit import Decision
+from engine.tokens import looks_like_jwt
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/v1"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: In-process memory of "tokens of this user issued before T are void" lookups (seconds).
+_USER_STATUS_TTL_S = 1.0
+_tokens_void_before: TTLCache[str, int] = TTLCache(maxsize=10_000, ttl=_USER_STATUS_TTL_S, timer=time.monotonic)
 
 
-def _presented_key(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization")
+def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         return value.strip() if scheme.lower() == "bearer" else None
-    return request.headers.get("x-api-key")
+    return connection.headers.get("x-api-key")
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    """Dependency for every ``/v1`` route; raises 401 for missing or bad credentials."""
-    token = _presented_key(request)
+def tokens_void_key(prefix: str, user_id: str) -> str:
+    """Redis key: the user's tokens issued at or before this time (ms) are void (set on every user change)."""
+    return f"{prefix}:user-tokens-void-before:{user_id}"
+
+
+async def _token_voided(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> bool:
+    user_id = principal.actor_id
+    try:
+        void_before = _tokens_void_before[user_id]
+    except KeyError:
+        state = connection.app.state.easypay
+        try:
+            raw = await state.redis.get(tokens_void_key(state.settings.redis.key_prefix, user_id))
+            void_before = int(raw) if raw is not None else 0
+        except RedisError:
+            void_before = 0  # tokens are short-lived; Redis being down must not stop the API
+        _tokens_void_before[user_id] = void_before
+    return (principal.issued_at_ms or 0) <= void_before
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    token = presented_credential(connection)
+    audit_state = connection.scope["state"]
     if not token:
         AUTH_FAILURES.labels(reason="missing_credentials").inc()
         raise NotAuthorizedException()
-    authenticator: ApiKeyAuthenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(token)
+    principal: Principal | None
+    if looks_like_jwt(token):
+        audit_state["presented_actor"] = ("user", None)
+        principal = connection.app.state.tokens.verify(token)
+        if principal is not None and await _token_voided(connection, principal):
+            principal = None
+    else:
+        audit_state["presented_actor"] = ("api_key", presented_key_id(token))
+        principal = await connection.app.state.authenticator.authenticate(token)
     if principal is None:
-        AUTH_FAILURES.labels(reason="invalid_credentials").inc()
+        AUTH_FAILURES.labels(reason="invalid_token" if looks_like_jwt(token) else "invalid_credentials").inc()
         raise NotAuthorizedException()
+    audit_state["principal"] = principal
     set_context(merchant_id=str(principal.merchant_id))
+    return principal
+
+
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Policy": decision.policy,
+    }
+    if not decision.allowed:
+        headers["RateLimit-Reset"] = str(decision.reset_after_s)
+        headers["Retry-After"] = str(decision.reset_after_s)
+    return headers
+
+
+async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
+    decision = await connection.app.state.limiter.hit(identity, overrides)
+    if decision.window is None:
+        return
+    headers = rate_limit_headers(decision)
+    if not decision.allowed:
+        RATE_LIMIT_REJECTIONS.labels(scope=identity.partition(":")[0]).inc()
+        raise Problem(
+            429,
+            "rate_limited",
+            f"Too many requests: the limit is {decision.limit} per {decision.window}; retry after {decision.reset_after_s} s.",
+            headers=headers,
+        )
+    connection.scope["state"]["rate_limit_headers"] = headers
+
+
+async def _check_body(request: Request[Any, Any, Any]) -> None:
+    access = request.app.state.easypay.settings.access
+    body = await request.body()
+    if too_deep(body, access.json_max_depth):
+        raise Problem(
+            400,
+            "json_too_deep",
+            f"The JSON body nests objects/arrays deeper than {access.json_max_depth} levels.",
+            errors=[FieldProblem("body", f"At most {access.json_max_depth} levels of nesting.")],
+        )
+    if too_long_string(body, access.json_max_string_length):
+        raise Problem(
+            422,
+            "json_string_too_long",
+            f"The JSON body holds a string longer than {access.json_max_string_length} characters.",
+            errors=[FieldProblem("body", f"Strings are at most {access.json_max_string_length} characters.")],
+        )
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
+    method = connection.scope.get("method", "GET")
+    if method == "OPTIONS":  # CORS preflight and Allow listings carry no credentials
+        return
+    permission = route_handler.opt.get("permission")
+    if permission is None:
+        path = connection.scope["path"]
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            log.error("route %s %s declares no permission: refused", method, connection.scope.get("path_template", path))
+            raise PermissionDeniedException()
+        return
+    if permission == PUBLIC:
+        client = connection.scope.get("client")
+        await _rate_limit(connection, f"ip:{client[0] if client else 'unknown'}", None)
+    else:
+        principal = await authenticate(connection)
+        await _rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", principal.rate_limits)
+        if not principal.can(permission):
+            AUTH_FAILURES.labels(reason="forbidden").inc()
+            raise PermissionDeniedException()
+    if method in _BODY_METHODS and isinstance(connection, Request):
+        await _check_body(connection)
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency: the principal ``access_guard`` authenticated (a route without a permission gets 401)."""
+    principal = request.scope["state"].get("principal")
+    if principal is None:
+        raise NotAuthorizedException()
     return principal

@@ -17,10 +17,14 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import PaymentCreate
 from api.state import AppState
+from api.tenancy import list_scope, target_merchant
+from api.audit import note
+from api.timeparams import parse_time
 from api.validation import validate_payment
 from engine import idempotency
 from engine.auth import Principal
 from engine.db import payments as repo
+from engine.permissions import Permission
 from engine.logcontext import set_context
 from engine.metrics import PAYMENTS_ACCEPTED
 from engine.method_secrets import seal_method
@@ -46,20 +50,6 @@ def _parse_id(payment_id: str) -> uuid.UUID:
         raise _not_found() from None
 
 
-def _parse_time(name: str, raw: str | None) -> dt.datetime | None:
-    if raw is None:
-        return None
-    try:
-        if raw.isdigit():
-            return dt.datetime.fromtimestamp(int(raw), tz=dt.timezone.utc)
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        raise validation_problem([FieldProblem(name, "Must be an RFC 3339 timestamp or Unix seconds.")]) from None
-    if parsed.tzinfo is None:
-        raise validation_problem([FieldProblem(name, "Must include a UTC offset (e.g. 2026-01-31T12:00:00Z).")])
-    return parsed
-
-
 class PaymentController(Controller):
     path = "/v1/payments"
     tags = ["payments"]
@@ -71,8 +61,9 @@ class PaymentController(Controller):
         description="Validates, records the payment as `pending` and queues the charge. Answers 202 at once.",
         responses={
             202: ResponseSpec(data_container=PaymentView, description="Accepted: recorded and queued.", generate_examples=False),
-            **problem_responses(400, 401, 409, 413, 422, 503),
+            **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
         },
+        opt={"permission": Permission.PAYMENTS_WRITE},
     )
     async def create_payment(
         self,
@@ -85,7 +76,9 @@ class PaymentController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         request_id = request.scope["state"].get("request_id")
-        validated = validate_payment(data, merchant_id=principal.merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
+        merchant_id = await target_merchant(state, principal, data.merchant_id, what="to charge for")
+        note(request, merchant_id=merchant_id)
+        validated = validate_payment(data, merchant_id=merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
         if isinstance(validated, list):
             raise validation_problem(validated)
         new, method = validated
@@ -100,7 +93,7 @@ class PaymentController(Controller):
         async with state.engine.begin() as conn:
             if idempotency_key:
                 stored = await idempotency.claim(
-                    conn, merchant_id=principal.merchant_id, key=idempotency_key, request_hash=request_hash
+                    conn, merchant_id=merchant_id, key=idempotency_key, request_hash=request_hash
                 )
                 if stored is not None:
                     headers = {"Idempotent-Replayed": "true"}
@@ -114,7 +107,7 @@ class PaymentController(Controller):
             if idempotency_key:
                 await idempotency.store(
                     conn,
-                    merchant_id=principal.merchant_id,
+                    merchant_id=merchant_id,
                     key=idempotency_key,
                     response=idempotency.StoredResponse(status=202, body=body, location=location),
                 )
@@ -127,10 +120,15 @@ class PaymentController(Controller):
                 log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
                 raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
         PAYMENTS_ACCEPTED.labels(method=row.payment_method_type).inc()
-        await state.cache.put(view, version=row.version, merchant_id=principal.merchant_id)
+        await state.cache.put(view, version=row.version, merchant_id=merchant_id)
         return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
 
-    @get("/{payment_id:str}", summary="Retrieve a payment", responses=problem_responses(401, 404, 422))
+    @get(
+        "/{payment_id:str}",
+        summary="Retrieve a payment",
+        responses=problem_responses(401, 403, 404, 422, 429),
+        opt={"permission": Permission.PAYMENTS_READ},
+    )
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
@@ -142,7 +140,7 @@ class PaymentController(Controller):
     ) -> PaymentView:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
-        view = await _read(state, pid, principal.merchant_id)
+        view = await _read(state, pid, principal.scope)
         if wait <= 0 or view.status in FINAL_STATUSES:
             return view
         request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
@@ -152,12 +150,18 @@ class PaymentController(Controller):
         initial = view.status
         while (remaining := deadline - time.monotonic()) > 0:
             await state.notifier.wait(view.id, remaining)
-            view = await _read(state, pid, principal.merchant_id)
+            view = await _read(state, pid, principal.scope)
             if view.status != initial and view.status not in _IN_FLIGHT:
                 break
         return view
 
-    @get("/", summary="List payments, newest first", responses=problem_responses(401, 422))
+    @get(
+        "/",
+        summary="List payments, newest first",
+        description="Admins list every merchant's payments, or one merchant's with `merchant_id`.",
+        responses=problem_responses(401, 403, 404, 422, 429),
+        opt={"permission": Permission.PAYMENTS_READ},
+    )
     async def list_payments(
         self,
         request: Request[Any, Any, Any],
@@ -168,8 +172,10 @@ class PaymentController(Controller):
         customer_id: Annotated[str | None, QueryParameter()] = None,
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's payments.")] = None,
     ) -> PaymentList:
         state: AppState = request.app.state.easypay
+        scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {status!r}.")])
         cursor = None
@@ -178,13 +184,13 @@ class PaymentController(Controller):
                 cursor = uuid.UUID(starting_after)
             except ValueError:
                 raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
-        gte = _parse_time("created_gte", created_gte)
-        lt = _parse_time("created_lt", created_lt)
+        gte = parse_time("created_gte", created_gte)
+        lt = parse_time("created_lt", created_lt)
         async with state.engine.connect() as conn:
             try:
                 rows, has_more = await repo.list_payments(
                     conn,
-                    principal.merchant_id,
+                    scope,
                     limit=limit,
                     starting_after=cursor,
                     status=status,
@@ -197,7 +203,7 @@ class PaymentController(Controller):
         return PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID) -> PaymentView:
+async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> PaymentView:
     cached = await state.cache.get(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
@@ -206,7 +212,7 @@ async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID) 
     if row is None:
         raise _not_found()
     view = payment_view(row)
-    await state.cache.put(view, version=row.version, merchant_id=merchant_id)
+    await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
     return view
 
 

@@ -51,3 +51,6 @@ class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     customer_id: Annotated[str, Meta(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")] | None = None
     description: Annotated[str, Meta(max_length=255)] | None = None
     metadata: dict[str, str] | None = None
+    merchant_id: Annotated[
+        str, Meta(description="Admin credentials only (and then required): the merchant the payment is for.")
+    ] | None = None

@@ -18,9 +18,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.payments import _parse_time
+from api.timeparams import parse_time
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.audit import note
 from api.state import AppState
+from api.tenancy import idempotency_owner, list_scope, target_merchant
 from engine import events as event_repo
 from engine import idempotency
 from engine.auth import Principal
@@ -58,6 +60,8 @@ class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
     events: Annotated[list[str], msgspec.Meta(description='Event types, or ["*"] for all.')]
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    #: Admins only: the merchant the endpoint is for (required with admin credentials).
+    merchant_id: str | None = None
 
 
 class WebhookEndpointUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -172,13 +176,14 @@ async def _idempotent(
     ``sealed`` responses (they carry a signing secret) are stored encrypted.
     """
     state: AppState = request.app.state.easypay
-    context = f"idempotency:{principal.merchant_id}:{key}"
+    owner = idempotency_owner(principal)
+    context = f"idempotency:{owner}:{key}"
     request_hash = (
         idempotency.request_fingerprint(state.pepper, request.method, request.url.path, await request.body()) if key else b""
     )
     async with state.engine.begin() as conn:
         if key:
-            stored = await idempotency.claim(conn, merchant_id=principal.merchant_id, key=key, request_hash=request_hash)
+            stored = await idempotency.claim(conn, merchant_id=owner, key=key, request_hash=request_hash)
             if stored is not None:
                 body = _box(state).open(stored.body.decode(), context=context).encode() if sealed else stored.body
                 return Response(body, status_code=stored.status, media_type=_JSON, headers={"Idempotent-Replayed": "true"})
@@ -187,7 +192,7 @@ async def _idempotent(
             kept = _box(state).seal(body.decode(), context=context).encode() if sealed else body
             await idempotency.store(
                 conn,
-                merchant_id=principal.merchant_id,
+                merchant_id=owner,
                 key=key,
                 response=idempotency.StoredResponse(status=status, body=kept, location=None),
             )
@@ -202,7 +207,7 @@ class EventController(Controller):
         "/",
         summary="List events, newest first",
         opt={"permission": "payments:read"},
-        responses={200: ResponseSpec(data_container=EventList, generate_examples=False), **problem_responses(401, 403, 422)},
+        responses={200: ResponseSpec(data_container=EventList, generate_examples=False), **problem_responses(401, 403, 404, 422, 429)},
     )
     async def list_events(
         self,
@@ -213,8 +218,10 @@ class EventController(Controller):
         type: Annotated[str | None, QueryParameter(description="One event type.")] = None,
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's events.")] = None,
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
+        scope = list_scope(principal, merchant_id)
         if type is not None and type not in EVENT_TYPES:
             raise validation_problem([FieldProblem("type", f"Unknown event type {type!r}.")])
         cursor = None
@@ -223,12 +230,12 @@ class EventController(Controller):
                 cursor = uuid.UUID(starting_after)
             except ValueError:
                 raise validation_problem([FieldProblem("starting_after", "Must be an event id.")]) from None
-        gte = _parse_time("created_gte", created_gte)
-        lt = _parse_time("created_lt", created_lt)
+        gte = parse_time("created_gte", created_gte)
+        lt = parse_time("created_lt", created_lt)
         async with state.engine.connect() as conn:
             try:
                 rows, has_more = await event_repo.list_events(
-                    conn, principal.merchant_id, limit=limit, starting_after=cursor, type=type, created_gte=gte, created_lt=lt
+                    conn, scope, limit=limit, starting_after=cursor, type=type, created_gte=gte, created_lt=lt
                 )
             except event_repo.EventNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None
@@ -241,7 +248,7 @@ class EventController(Controller):
         "/{event_id:str}",
         summary="Retrieve an event",
         opt={"permission": "payments:read"},
-        responses={200: ResponseSpec(data_container=EventView, generate_examples=False), **problem_responses(401, 403, 404)},
+        responses={200: ResponseSpec(data_container=EventView, generate_examples=False), **problem_responses(401, 403, 404, 429)},
     )
     async def get_event(
         self, request: Request[Any, Any, Any], event_id: FromPath[str], principal: NamedDependency[Principal]
@@ -249,7 +256,7 @@ class EventController(Controller):
         state: AppState = request.app.state.easypay
         eid = _uuid(event_id, _event_not_found())
         async with state.engine.connect() as conn:
-            row = await event_repo.get_event(conn, eid, merchant_id=principal.merchant_id)
+            row = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
         if row is None:
             raise _event_not_found()
         return Response(row.body, media_type=_JSON)
@@ -261,7 +268,7 @@ class EventController(Controller):
         description="Starts a new round of attempts (same `webhook-id`) for every enabled endpoint subscribed "
         "to the event's type, or for `endpoint_id` only.",
         opt={"permission": "webhooks:manage"},
-        responses={202: ResponseSpec(data_container=ResendResult, generate_examples=False), **problem_responses(401, 403, 404, 409, 422)},
+        responses={202: ResponseSpec(data_container=ResendResult, generate_examples=False), **problem_responses(401, 403, 404, 409, 422, 429)},
     )
     async def resend(
         self,
@@ -277,17 +284,18 @@ class EventController(Controller):
             endpoint_id = _uuid(data.endpoint_id, validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")]))
 
         async def work(conn: AsyncConnection) -> tuple[int, bytes]:
-            event = await event_repo.get_event(conn, eid, merchant_id=principal.merchant_id)
+            event = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
             if event is None:
                 raise _event_not_found()
+            note(request, merchant_id=event.merchant_id)
             if endpoint_id is not None:
-                endpoint = await repo.get_endpoint(conn, endpoint_id, merchant_id=principal.merchant_id)
+                endpoint = await repo.get_endpoint(conn, endpoint_id, merchant_id=event.merchant_id)
                 if endpoint is None:
                     raise validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")])
                 if not endpoint.enabled:
                     raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
             rows = await repo.requeue_for_event(
-                conn, event_id=eid, merchant_id=principal.merchant_id, event_type=event.type, endpoint_id=endpoint_id
+                conn, event_id=eid, merchant_id=event.merchant_id, event_type=event.type, endpoint_id=endpoint_id
             )
             if endpoint_id is not None and not rows:
                 raise validation_problem([FieldProblem("endpoint_id", "The endpoint is not subscribed to this event type.")])
@@ -311,7 +319,7 @@ class WebhookEndpointController(Controller):
         opt={"permission": "webhooks:manage"},
         responses={
             201: ResponseSpec(data_container=WebhookEndpointWithSecret, generate_examples=False),
-            **problem_responses(400, 401, 403, 409, 422),
+            **problem_responses(400, 401, 403, 404, 409, 422, 429),
         },
     )
     async def create_endpoint(
@@ -324,12 +332,14 @@ class WebhookEndpointController(Controller):
         state: AppState = request.app.state.easypay
         _check_url(state, data.url)
         _check_events(data.events)
+        merchant_id = await target_merchant(state, principal, data.merchant_id, what="the endpoint is for")
+        note(request, merchant_id=merchant_id)
 
         async def work(conn: AsyncConnection) -> tuple[int, bytes]:
             row, secret = await cases.create_endpoint(
                 conn,
                 _box(state),
-                merchant_id=principal.merchant_id,
+                merchant_id=merchant_id,
                 url=data.url,
                 event_types=data.events,
                 description=data.description,
@@ -338,21 +348,23 @@ class WebhookEndpointController(Controller):
 
         return await _idempotent(request, principal, idempotency_key, work, sealed=True)
 
-    @get("/", summary="List webhook endpoints", opt={"permission": "webhooks:manage"}, responses=problem_responses(401, 403, 422))
+    @get("/", summary="List webhook endpoints", opt={"permission": "webhooks:manage"}, responses=problem_responses(401, 403, 404, 422, 429))
     async def list_endpoints(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, QueryParameter(description="An endpoint id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's endpoints.")] = None,
     ) -> WebhookEndpointList:
         state: AppState = request.app.state.easypay
+        scope = list_scope(principal, merchant_id)
         cursor = None
         if starting_after is not None:
             cursor = _uuid(starting_after, validation_problem([FieldProblem("starting_after", "Must be an endpoint id.")]))
         async with state.engine.connect() as conn:
             try:
-                rows, has_more = await repo.list_endpoints(conn, principal.merchant_id, limit=limit, starting_after=cursor)
+                rows, has_more = await repo.list_endpoints(conn, scope, limit=limit, starting_after=cursor)
             except repo.EndpointNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such webhook endpoint.")]) from None
         return WebhookEndpointList(data=[endpoint_view(r) for r in rows], has_more=has_more)
@@ -361,14 +373,14 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}",
         summary="Retrieve a webhook endpoint",
         opt={"permission": "webhooks:manage"},
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 429),
     )
     async def get_endpoint(
         self, request: Request[Any, Any, Any], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> WebhookEndpointView:
         state: AppState = request.app.state.easypay
         async with state.engine.connect() as conn:
-            row = await repo.get_endpoint(conn, _uuid(endpoint_id, _endpoint_not_found()), merchant_id=principal.merchant_id)
+            row = await repo.get_endpoint(conn, _uuid(endpoint_id, _endpoint_not_found()), merchant_id=principal.scope)
         if row is None:
             raise _endpoint_not_found()
         return endpoint_view(row)
@@ -379,7 +391,7 @@ class WebhookEndpointController(Controller):
         description="Any of `url`, `events`, `description`, `enabled`. Disabling marks its pending deliveries "
         "failed (recoverable with `recover`); enabling forgets the failure streak.",
         opt={"permission": "webhooks:manage"},
-        responses=problem_responses(400, 401, 403, 404, 422),
+        responses=problem_responses(400, 401, 403, 404, 422, 429),
     )
     async def update_endpoint(
         self,
@@ -395,9 +407,10 @@ class WebhookEndpointController(Controller):
         if data.events is not None:
             _check_events(data.events)
         async with state.engine.begin() as conn:
-            row = await repo.get_endpoint(conn, eid, merchant_id=principal.merchant_id, for_update=True)
+            row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
             if row is None:
                 raise _endpoint_not_found()
+            note(request, merchant_id=row.merchant_id)
             values: dict[str, Any] = {}
             if data.url is not None:
                 values["url"] = data.url
@@ -418,7 +431,7 @@ class WebhookEndpointController(Controller):
         status_code=200,
         summary="Delete a webhook endpoint (and its delivery history)",
         opt={"permission": "webhooks:manage"},
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 429),
     )
     async def delete_endpoint(
         self, request: Request[Any, Any, Any], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
@@ -426,8 +439,10 @@ class WebhookEndpointController(Controller):
         state: AppState = request.app.state.easypay
         eid = _uuid(endpoint_id, _endpoint_not_found())
         async with state.engine.begin() as conn:
-            if not await repo.delete_endpoint(conn, eid, merchant_id=principal.merchant_id):
+            row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
+            if row is None or not await repo.delete_endpoint(conn, eid, merchant_id=row.merchant_id):
                 raise _endpoint_not_found()
+        note(request, merchant_id=row.merchant_id)
         return DeletedEndpoint(id=str(eid))
 
     @post(
@@ -439,7 +454,7 @@ class WebhookEndpointController(Controller):
         opt={"permission": "webhooks:manage"},
         responses={
             200: ResponseSpec(data_container=WebhookEndpointWithSecret, generate_examples=False),
-            **problem_responses(400, 401, 403, 404, 409, 422),
+            **problem_responses(400, 401, 403, 404, 409, 422, 429),
         },
     )
     async def rotate_secret(
@@ -455,9 +470,10 @@ class WebhookEndpointController(Controller):
         grace_s = state.settings.webhooks.rotation_grace_s if data.grace_period_s is None else data.grace_period_s
 
         async def work(conn: AsyncConnection) -> tuple[int, bytes]:
-            row = await repo.get_endpoint(conn, eid, merchant_id=principal.merchant_id, for_update=True)
+            row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
             if row is None:
                 raise _endpoint_not_found()
+            note(request, merchant_id=row.merchant_id)
             row, secret = await cases.rotate_secret(conn, _box(state), row, grace_s=grace_s)
             return 200, _encoder.encode(endpoint_with_secret(row, secret))
 
@@ -467,7 +483,7 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}/deliveries",
         summary="Deliveries to this endpoint with their attempts, newest first",
         opt={"permission": "webhooks:manage"},
-        responses=problem_responses(401, 403, 404, 422),
+        responses=problem_responses(401, 403, 404, 422, 429),
     )
     async def list_deliveries(
         self,
@@ -486,7 +502,7 @@ class WebhookEndpointController(Controller):
         if starting_after is not None:
             cursor = _uuid(starting_after, validation_problem([FieldProblem("starting_after", "Must be a delivery id.")]))
         async with state.engine.connect() as conn:
-            if await repo.get_endpoint(conn, eid, merchant_id=principal.merchant_id) is None:
+            if await repo.get_endpoint(conn, eid, merchant_id=principal.scope) is None:
                 raise _endpoint_not_found()
             try:
                 rows, has_more = await repo.list_deliveries(conn, eid, limit=limit, starting_after=cursor, status=status)
@@ -502,7 +518,7 @@ class WebhookEndpointController(Controller):
         description="Failed (dead) deliveries of events created in [`since`, `until`) get a new round of attempts "
         f"(at most {MAX_RECOVERED} per call; `since` at most 30 days ago). The endpoint must be enabled.",
         opt={"permission": "webhooks:manage"},
-        responses={202: ResponseSpec(data_container=Recovery, generate_examples=False), **problem_responses(400, 401, 403, 404, 409, 422)},
+        responses={202: ResponseSpec(data_container=Recovery, generate_examples=False), **problem_responses(400, 401, 403, 404, 409, 422, 429)},
     )
     async def recover(
         self,
@@ -513,8 +529,8 @@ class WebhookEndpointController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         eid = _uuid(endpoint_id, _endpoint_not_found())
-        since = _parse_time("since", data.since)
-        until = _parse_time("until", data.until)
+        since = parse_time("since", data.since)
+        until = parse_time("until", data.until)
         now = dt.datetime.now(dt.timezone.utc)
         assert since is not None
         if since < now - MAX_RECOVERY_WINDOW or since > now:
@@ -523,9 +539,10 @@ class WebhookEndpointController(Controller):
             raise validation_problem([FieldProblem("until", "Must be after since.")])
 
         async def work(conn: AsyncConnection) -> tuple[int, bytes]:
-            endpoint = await repo.get_endpoint(conn, eid, merchant_id=principal.merchant_id)
+            endpoint = await repo.get_endpoint(conn, eid, merchant_id=principal.scope)
             if endpoint is None:
                 raise _endpoint_not_found()
+            note(request, merchant_id=endpoint.merchant_id)
             if not endpoint.enabled:
                 raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
             count = await repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)

@@ -27,7 +27,7 @@ async def bare() -> None:
     return None
 
 
-@post("/bench/parse", status_code=202)
+@post("/bench/parse", status_code=202, opt={"permission": "payments:write"})
 async def parse(request: Request[Any, Any, Any], data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
     validated = validate_payment(data, merchant_id=principal.merchant_id, today=dt.date.today())
     assert not isinstance(validated, list)

@@ -229,6 +229,10 @@ async def main() -> int:
         "EASYPAY_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
         "EASYPAY_REDIS_PREFIX": "easypay-bench",
         "EASYPAY_LOG_LEVEL": "WARNING",
+        # One key sends every request: limits high enough never to throttle, still counted in Redis.
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+        "RATE_LIMIT_PER_HOUR": "1000000000",
+        "RATE_LIMIT_PER_DAY": "1000000000",
         "SANDBOX_PORT": str(sandbox_port),
         "PYTHONUNBUFFERED": "1",
     })

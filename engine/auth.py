@@ -1,41 +1,82 @@
-"""API keys: ``ak_<key_id>:sk_<secret>``.
+"""Who is calling: API keys ``ak_<key_id>:sk_<secret>`` and the ``Principal`` every route acts as.
 
 The secret is shown once and stored only as HMAC-SHA256(pepper, secret), where the pepper is
-derived from ``EASYPAY_SECRET_KEY``; verification compares in constant time. A validated key is
-cached in-process for ``cache_ttl_s`` (1 s), so a revocation takes effect within that time on
-every API process while the hot path costs at most one database read per key per second.
+derived from ``EASYPAY_SECRET_KEY``; verification compares in constant time.
+
+Validation is cached in two tiers so the hot path costs no database round trip:
+
+1. in-process, for ``local_ttl_s`` (1 s): most requests touch neither Redis nor PostgreSQL;
+2. in Redis, for ``shared_ttl_s``: one record per key id (hash of the secret, merchant, role,
+   expiry, revoked flag, rate limits), shared by every API process.
+
+A revocation writes the database, then overwrites the Redis record with a revoked one
+(``mark_revoked``); a reader that filled the record from the database never overwrites an
+existing record (``SET NX``), so a revocation cannot be undone by a slow reader. Every process
+re-reads Redis at the latest ``local_ttl_s`` later: the key stops working everywhere within 1 s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from cachetools import TTLCache
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db.models import ApiKey
+from engine.permissions import ROLES, role_allows
 
-ROLES = ("admin", "merchant", "developer", "viewer")
+log = logging.getLogger(__name__)
+
+__all__ = ["ROLES", "ApiKeyAuthenticator", "IssuedKey", "Principal", "derive_pepper", "hash_secret", "issue_key", "parse_key"]
+
 _KEY_RE = re.compile(r"^ak_([a-z0-9]{16}):sk_([A-Za-z0-9_-]{32,64})$")
+_KEY_ID_RE = re.compile(r"^ak_([a-z0-9]{16})(?::|$)")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key and the merchant every query is scoped to."""
+    """The caller: an API key or a user, its home merchant and its role.
 
-    key_id: str
-    merchant_id: uuid.UUID
+    ``scope`` is what every query is limited to: the merchant id, or None for an admin (every
+    merchant).
+    """
+
+    actor_type: str  # "api_key" | "user"
+    actor_id: str
+    merchant_id: uuid.UUID | None
     role: str
+    #: Per-key rate-limit overrides, e.g. ``{"minute": 500}``; None means the defaults.
+    rate_limits: dict[str, int] | None = field(default=None, compare=False)
+    #: For user tokens: when the token was issued (ms since the epoch).
+    issued_at_ms: int | None = field(default=None, compare=False)
+
+    @property
+    def scope(self) -> uuid.UUID | None:
+        return None if self.role == "admin" else self.merchant_id
+
+    @property
+    def key_id(self) -> str | None:
+        return self.actor_id if self.actor_type == "api_key" else None
+
+    def can(self, permission: str) -> bool:
+        return role_allows(self.role, permission)
+
+    def may_act_for(self, merchant_id: uuid.UUID) -> bool:
+        return self.scope is None or self.scope == merchant_id
 
 
 @dataclass(frozen=True)
@@ -71,11 +112,40 @@ def parse_key(token: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def presented_key_id(token: str) -> str | None:
+    """The key id of something shaped like a key (for the audit log of a failed attempt), never the secret."""
+    match = _KEY_ID_RE.match(token.strip())
+    return match.group(1) if match else None
+
+
+def key_record_name(prefix: str, key_id: str) -> str:
+    return f"{prefix}:apikey:{key_id}"
+
+
+async def mark_revoked(redis: Redis, prefix: str, key_id: str, *, ttl_s: int = 3600) -> None:
+    """Overwrite the shared record of ``key_id`` with a revoked one (call after the database commit)."""
+    await redis.set(key_record_name(prefix, key_id), json.dumps({"revoked": True}), ex=ttl_s)
+
+
 class ApiKeyAuthenticator:
-    def __init__(self, engine: AsyncEngine, pepper: bytes, *, cache_ttl_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pepper: bytes,
+        *,
+        redis: Redis | None = None,
+        prefix: str = "easypay",
+        local_ttl_s: float = 1.0,
+        shared_ttl_s: int = 300,
+        on_success: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._pepper = pepper
-        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=cache_ttl_s, timer=time.monotonic)
+        self._redis = redis
+        self._prefix = prefix
+        self._shared_ttl_s = shared_ttl_s
+        self._on_success = on_success
+        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
 
     async def authenticate(self, token: str) -> Principal | None:
         parsed = parse_key(token)
@@ -84,19 +154,62 @@ class ApiKeyAuthenticator:
         key_id, secret = parsed
         digest = hash_secret(self._pepper, secret)
         cache_key = f"{key_id}:{digest.hex()}"
-        if cache_key in self._cache:
-            return self._cache[cache_key]
-        principal = await self._load(key_id, digest)
-        self._cache[cache_key] = principal
+        try:
+            principal = self._cache[cache_key]
+        except KeyError:
+            principal = self._verify(key_id, digest, await self._record(key_id))
+            self._cache[cache_key] = principal
+        if principal is not None and self._on_success is not None:
+            self._on_success(key_id)
         return principal
 
-    async def _load(self, key_id: str, digest: bytes) -> Principal | None:
+    def _verify(self, key_id: str, digest: bytes, record: dict[str, Any] | None) -> Principal | None:
+        if record is None or record.get("revoked") or "hash" not in record:
+            return None
+        if not hmac.compare_digest(bytes.fromhex(record["hash"]), digest):
+            return None
+        expires_at = record.get("expires_at")
+        if expires_at is not None and expires_at <= time.time():
+            return None
+        return Principal(
+            actor_type="api_key",
+            actor_id=key_id,
+            merchant_id=uuid.UUID(record["merchant_id"]),
+            role=record["role"],
+            rate_limits=record.get("rate_limits"),
+        )
+
+    async def _record(self, key_id: str) -> dict[str, Any] | None:
+        """The key's record from Redis, else from PostgreSQL (then shared through Redis)."""
+        name = key_record_name(self._prefix, key_id)
+        if self._redis is not None:
+            try:
+                cached = await self._redis.get(name)
+                if cached is not None:
+                    return json.loads(cached)
+            except RedisError as exc:
+                log.warning("API key cache read failed: %s", exc)
+        record = await self._load(key_id)
+        if self._redis is not None:
+            try:
+                # NX: never overwrite a record written meanwhile (e.g. by a revocation).
+                await self._redis.set(name, json.dumps(record or {"missing": True}), ex=self._shared_ttl_s, nx=True)
+            except RedisError as exc:
+                log.warning("API key cache write failed: %s", exc)
+        return record
+
+    async def _load(self, key_id: str) -> dict[str, Any] | None:
         keys = ApiKey.__table__
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(keys).where(keys.c.id == key_id))).one_or_none()
-        if row is None or not hmac.compare_digest(row.secret_hash, digest):
+        if row is None:
             return None
-        now = datetime.now(timezone.utc)
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-            return None
-        return Principal(key_id=row.id, merchant_id=row.merchant_id, role=row.role)
+        if row.revoked_at is not None:
+            return {"revoked": True}
+        return {
+            "hash": bytes(row.secret_hash).hex(),
+            "merchant_id": str(row.merchant_id),
+            "role": row.role,
+            "expires_at": row.expires_at.timestamp() if row.expires_at is not None else None,
+            "rate_limits": row.rate_limits,
+        }

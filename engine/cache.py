@@ -59,8 +59,8 @@ class PaymentCache:
         CACHE_REQUESTS.labels(operation="put", result="stored" if stored else "stale").inc()
         return bool(stored)
 
-    async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID) -> PaymentView | None:
-        """The cached snapshot if it belongs to ``merchant_id``; None on a miss or a cache failure."""
+    async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> PaymentView | None:
+        """The cached snapshot if it belongs to ``merchant_id`` (None: any merchant); None on a miss or a cache failure."""
         try:
             found = await self._redis.hmget(self._key(payment_id), ["m", "b"])
         except RedisError as exc:
@@ -68,7 +68,10 @@ class PaymentCache:
             log.warning("payment cache read failed for %s: %s", payment_id, exc)
             return None
         owner, body = found
-        if owner is None or body is None or (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
+        if owner is None or body is None:
+            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
+            return None
+        if merchant_id is not None and (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
             CACHE_REQUESTS.labels(operation="get", result="miss").inc()
             return None
         CACHE_REQUESTS.labels(operation="get", result="hit").inc()

@@ -101,8 +101,11 @@ async def record_event(
     return view
 
 
-async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID) -> Row[Any] | None:
-    query = select(events).where(events.c.id == event_id, events.c.merchant_id == merchant_id)
+async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> Row[Any] | None:
+    """The event, if it belongs to ``merchant_id`` (None: any merchant)."""
+    query = select(events).where(events.c.id == event_id)
+    if merchant_id is not None:
+        query = query.where(events.c.merchant_id == merchant_id)
     return (await conn.execute(query)).one_or_none()
 
 
@@ -112,7 +115,7 @@ class EventNotFound(LookupError):
 
 async def list_events(
     conn: AsyncConnection,
-    merchant_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
     *,
     limit: int,
     starting_after: uuid.UUID | None = None,
@@ -122,9 +125,11 @@ async def list_events(
 ) -> tuple[list[Row[Any]], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
 
-    Raises ``EventNotFound`` for a ``starting_after`` that is not one of the merchant's events.
+    ``merchant_id`` None lists every merchant's events (admins). Raises ``EventNotFound`` for a
+    ``starting_after`` that is not one of the listed merchant's events.
     """
-    conditions = [events.c.merchant_id == merchant_id]
+    owned = [] if merchant_id is None else [events.c.merchant_id == merchant_id]
+    conditions = list(owned)
     if type is not None:
         conditions.append(events.c.type == type)
     if created_gte is not None:
@@ -134,9 +139,7 @@ async def list_events(
     if starting_after is not None:
         cursor = (
             await conn.execute(
-                select(events.c.created_at, events.c.id).where(
-                    events.c.id == starting_after, events.c.merchant_id == merchant_id
-                )
+                select(events.c.created_at, events.c.id).where(events.c.id == starting_after, *owned)
             )
         ).one_or_none()
         if cursor is None:

@@ -67,11 +67,8 @@ AUTH_FAILURES = Counter(
     "Requests refused for authentication or authorization, by reason.",
     ["reason"],
 )
-"""``missing_credentials`` and ``invalid_credentials`` (401) are incremented by ``api.auth``.
-
-Issue 4 (roles/JWT) increments ``forbidden`` on a 403 from its permission guard and
-``invalid_token`` for a bad/expired JWT: ``AUTH_FAILURES.labels(reason="forbidden").inc()``.
-"""
+"""Incremented by ``api.auth``: ``missing_credentials``, ``invalid_credentials`` (API key) and
+``invalid_token`` (JWT) on a 401, ``forbidden`` on a 403 for a missing permission."""
 AUTH_FAILURE_REASONS = ("missing_credentials", "invalid_credentials", "invalid_token", "forbidden")
 
 RATE_LIMIT_REJECTIONS = Counter(
@@ -79,8 +76,7 @@ RATE_LIMIT_REJECTIONS = Counter(
     "Requests refused with 429 by a rate limit, by the limit's scope.",
     ["scope"],
 )
-"""NOT WIRED here: issue 4's rate limiter calls ``RATE_LIMIT_REJECTIONS.labels(scope=...).inc()``
-right before answering 429, with ``scope`` one of ``RATE_LIMIT_SCOPES``."""
+"""Incremented by ``api.auth`` right before answering 429, with the limited identity's kind."""
 RATE_LIMIT_SCOPES = ("api_key", "merchant", "ip", "user")
 
 CACHE_REQUESTS = Counter(

@@ -144,12 +144,38 @@ _QUEUE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9._-]*$")
 
 
 @dataclass(frozen=True)
+class AccessSettings:
+    """Authentication, rate limits and HTTP hardening."""
+
+    #: Default per-key limits (requests per window); 0 disables a window. The seed's Kong values.
+    rate_limit_per_minute: int = 100
+    rate_limit_per_hour: int = 1000
+    rate_limit_per_day: int = 10_000
+    #: Lifetime of a user access token (JWT).
+    jwt_ttl_s: int = 900
+    #: Origins allowed by CORS; empty disables CORS (no Access-Control-* headers).
+    cors_origins: tuple[str, ...] = ()
+    #: ``api_keys.last_used_at`` is written at most this often per key (batched, off the request path).
+    key_last_used_interval_s: int = 60
+    #: Audit rows are written in batches at least this often.
+    audit_flush_interval_ms: int = 200
+    #: JSON bodies: deepest nesting of objects/arrays and longest string accepted.
+    json_max_depth: int = 16
+    json_max_string_length: int = 8192
+
+    @property
+    def default_rate_limits(self) -> dict[str, int]:
+        return {"minute": self.rate_limit_per_minute, "hour": self.rate_limit_per_hour, "day": self.rate_limit_per_day}
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
     secret_key: bytes = field(default=b"", repr=False)
     secret_key_generated: bool = False
@@ -358,6 +384,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             heartbeat_timeout_ms=_int(env, "WORKER_HEARTBEAT_TIMEOUT_MS", 30_000, lo=1_000, hi=600_000),
         ),
         webhooks=_webhooks(env, environment),
+        access=AccessSettings(
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 100, lo=0, hi=10**9),
+            rate_limit_per_hour=_int(env, "RATE_LIMIT_PER_HOUR", 1000, lo=0, hi=10**9),
+            rate_limit_per_day=_int(env, "RATE_LIMIT_PER_DAY", 10_000, lo=0, hi=10**9),
+            jwt_ttl_s=_int(env, "EASYPAY_JWT_TTL_S", 900, lo=30, hi=86_400),
+            cors_origins=tuple(o.strip() for o in env.get("EASYPAY_CORS_ORIGINS", "").split(",") if o.strip()),
+            key_last_used_interval_s=_int(env, "EASYPAY_KEY_LAST_USED_INTERVAL_S", 60, lo=1, hi=86_400),
+            audit_flush_interval_ms=_int(env, "EASYPAY_AUDIT_FLUSH_INTERVAL_MS", 200, lo=10, hi=60_000),
+            json_max_depth=_int(env, "EASYPAY_JSON_MAX_DEPTH", 16, lo=2, hi=256),
+            json_max_string_length=_int(env, "EASYPAY_JSON_MAX_STRING_LENGTH", 8192, lo=64, hi=1_048_576),
+        ),
         secret_key=secret,
         secret_key_generated=generated,
         environment=environment,

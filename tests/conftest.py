@@ -117,6 +117,10 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
             "SCHEDULER_METRICS_PORT": "0",
             "METRICS_HOST": "127.0.0.1",
             "EASYPAY_METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
+            # Ordinary tests are not throttled; rate-limit tests set limits per key.
+            "RATE_LIMIT_PER_MINUTE": "1000000",
+            "RATE_LIMIT_PER_HOUR": "10000000",
+            "RATE_LIMIT_PER_DAY": "100000000",
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }

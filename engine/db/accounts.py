@@ -1,19 +1,31 @@
-"""Merchants and API keys."""
+"""Merchants, API keys and users (SQLAlchemy Core on an ``AsyncConnection``).
+
+``scope`` arguments follow ``Principal.scope``: a merchant id limits the query to that merchant;
+None (an admin) means every merchant.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.auth import ROLES, IssuedKey, hash_secret, issue_key
-from engine.db.models import ApiKey, Merchant
+from engine.auth import IssuedKey, hash_secret, issue_key
+from engine.db.models import ApiKey, Merchant, User
+from engine.passwords import hash_password
+from engine.permissions import ROLES
 
 merchants = Merchant.__table__
 api_keys = ApiKey.__table__
+users = User.__table__
+
+#: Every api_keys column except the secret hash: what listings and views read.
+_KEY_COLUMNS = [c for c in api_keys.c if c.name != "secret_hash"]
+_USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
 
 async def create_merchant(conn: AsyncConnection, name: str) -> Row[Any]:
@@ -25,7 +37,14 @@ async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Row[Any
 
 
 async def create_api_key(
-    conn: AsyncConnection, *, merchant_id: uuid.UUID, role: str, pepper: bytes, name: str | None = None
+    conn: AsyncConnection,
+    *,
+    merchant_id: uuid.UUID,
+    role: str,
+    pepper: bytes,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    rate_limits: dict[str, int] | None = None,
 ) -> IssuedKey:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -37,13 +56,106 @@ async def create_api_key(
             secret_hash=hash_secret(pepper, issued.secret),
             role=role,
             name=name,
+            expires_at=expires_at,
+            rate_limits=rate_limits,
         )
     )
     return issued
 
 
-async def revoke_api_key(conn: AsyncConnection, key_id: str) -> bool:
-    result = await conn.execute(
-        update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=func.now())
-    )
-    return result.rowcount == 1
+def _key_scope(query: Any, scope: uuid.UUID | None) -> Any:
+    # Below admin, a merchant never sees (or revokes) admin keys, even those filed under it.
+    if scope is not None:
+        query = query.where(api_keys.c.merchant_id == scope, api_keys.c.role != "admin")
+    return query
+
+
+async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> Row[Any] | None:
+    query = _key_scope(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id), scope)
+    return (await conn.execute(query)).one_or_none()
+
+
+async def list_api_keys(
+    conn: AsyncConnection,
+    *,
+    scope: uuid.UUID | None,
+    merchant_id: uuid.UUID | None = None,
+    limit: int = 20,
+    starting_after: tuple[datetime, str] | None = None,
+) -> tuple[list[Row[Any]], bool]:
+    """Newest first, keyset-paginated on ``(created_at, id)``."""
+    query = _key_scope(select(*_KEY_COLUMNS), scope)
+    if merchant_id is not None:
+        query = query.where(api_keys.c.merchant_id == merchant_id)
+    if starting_after is not None:
+        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.id) < tuple_(*starting_after))
+    query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit + 1)
+    rows = list((await conn.execute(query)).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> Row[Any] | None:
+    """Revoke an active key; the revoked row, or None if there is no such active key in scope.
+
+    The caller must then call ``engine.auth.mark_revoked`` (after commit) so every API process
+    stops accepting the key within a second.
+    """
+    query = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    if scope is not None:
+        query = query.where(api_keys.c.merchant_id == scope, api_keys.c.role != "admin")
+    return (await conn.execute(query.values(revoked_at=func.now()).returning(*_KEY_COLUMNS))).one_or_none()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(
+    conn: AsyncConnection, *, email: str, password: str, role: str, merchant_id: uuid.UUID | None
+) -> Row[Any]:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    values = {
+        "id": uuid.uuid4(),
+        "email": normalize_email(email),
+        "password_hash": hash_password(password),
+        "role": role,
+        "merchant_id": merchant_id,
+    }
+    return (await conn.execute(insert(users).values(**values).returning(*_USER_COLUMNS))).one()
+
+
+async def get_user_by_email(conn: AsyncConnection, email: str) -> Row[Any] | None:
+    """Including the password hash: for signing in only."""
+    return (await conn.execute(select(users).where(users.c.email == normalize_email(email)))).one_or_none()
+
+
+async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> Row[Any] | None:
+    return (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one_or_none()
+
+
+async def list_users(
+    conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None, limit: int = 20, starting_after: tuple[datetime, uuid.UUID] | None = None
+) -> tuple[list[Row[Any]], bool]:
+
+    query = select(*_USER_COLUMNS)
+    if merchant_id is not None:
+        query = query.where(users.c.merchant_id == merchant_id)
+    if starting_after is not None:
+        query = query.where(tuple_(users.c.created_at, users.c.id) < tuple_(*starting_after))
+    query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit + 1)
+    rows = list((await conn.execute(query)).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> Row[Any] | None:
+    """Apply ``role``/``password``/``disabled`` changes; None if there is no such user."""
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if "role" in changes:
+        values["role"] = changes["role"]
+    if "password" in changes:
+        values["password_hash"] = hash_password(changes["password"])
+    if "disabled" in changes:
+        values["disabled_at"] = func.now() if changes["disabled"] else None
+    query = update(users).where(users.c.id == user_id).values(**values).returning(*_USER_COLUMNS)
+    return (await conn.execute(query)).one_or_none()

@@ -68,11 +68,64 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: Per-key overrides for rate limits (a later issue); null means the defaults.
+    #: Per-key rate-limit overrides ``{"minute": n, "hour": n, "day": n}``; null means the defaults.
     rate_limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'merchant', 'developer', 'viewer')", name="role"),
+    )
+
+
+class User(Base):
+    """A person who signs in with a password (``POST /v1/auth/token``); admins may have no merchant."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    #: argon2id hash (argon2-cffi's encoded form); never the password.
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    merchant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("merchants.id"), index=True)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'merchant', 'developer', 'viewer')", name="role"),
+        CheckConstraint("role = 'admin' OR merchant_id IS NOT NULL", name="merchant_required"),
+    )
+
+
+class AuditLog(Base):
+    """Who did what to which object, from where, with what outcome. Never bodies, secrets or card data."""
+
+    __tablename__ = "audit_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    #: ``api_key`` | ``user`` | ``cli`` | ``anonymous``
+    actor_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: API key id, user id, or the key id / email presented in a failed attempt.
+    actor_id: Mapped[str | None] = mapped_column(String(254))
+    #: The merchant the action concerned (the caller's, or the target of an admin's action).
+    merchant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(String(8))
+    #: The route template (``/v1/payments/{payment_id:str}``), never a query string or body.
+    route: Mapped[str | None] = mapped_column(String(255))
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    #: ``success`` | ``failure`` | ``denied`` (401/403)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_audit_logs_merchant_id_id", "merchant_id", text("id DESC")),
+        Index("ix_audit_logs_actor_id_id", "actor_id", text("id DESC")),
+        Index("ix_audit_logs_object_id", "object_id"),
     )
 
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import and_, func, insert, select, true, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -155,7 +155,7 @@ async def annotate(
 
 async def list_payments(
     conn: AsyncConnection,
-    merchant_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
     *,
     limit: int,
     starting_after: uuid.UUID | None = None,
@@ -166,9 +166,11 @@ async def list_payments(
 ) -> tuple[list[Row[Any]], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
 
-    A ``starting_after`` id that is not one of the merchant's payments raises ``PaymentNotFound``.
+    ``merchant_id`` None lists every merchant's payments (admins). A ``starting_after`` id that
+    is not one of the listed payments raises ``PaymentNotFound``.
     """
-    conditions = [payments.c.merchant_id == merchant_id]
+    scoped = [payments.c.merchant_id == merchant_id] if merchant_id is not None else []
+    conditions = list(scoped)
     if status is not None:
         conditions.append(payments.c.status == status)
     if customer_id is not None:
@@ -180,9 +182,7 @@ async def list_payments(
     if starting_after is not None:
         cursor = (
             await conn.execute(
-                select(payments.c.created_at, payments.c.id).where(
-                    payments.c.id == starting_after, payments.c.merchant_id == merchant_id
-                )
+                select(payments.c.created_at, payments.c.id).where(payments.c.id == starting_after, *scoped)
             )
         ).one_or_none()
         if cursor is None:
@@ -190,7 +190,7 @@ async def list_payments(
         conditions.append(tuple_(payments.c.created_at, payments.c.id) < tuple_(cursor.created_at, cursor.id))
     query = (
         select(payments)
-        .where(and_(*conditions))
+        .where(and_(true(), *conditions))
         .order_by(payments.c.created_at.desc(), payments.c.id.desc())
         .limit(limit + 1)
     )

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.db.accounts import revoke_api_key
+from engine.revocation import revoke_key
 from tests.conftest import make_merchant
 from tests.helpers import card_payment
 
@@ -44,10 +44,14 @@ async def test_wrong_secret_for_a_real_key_id_is_401(api, merchant):
 
 
 async def test_revoked_key_stops_working_within_a_second(api, settings, db):
+    from redis.asyncio import Redis
+
     shop = await make_merchant(settings, "Revoking shop")
     assert (await api.get("/v1/payments", headers=shop.headers)).status_code == 200
+    redis = Redis.from_url(settings.redis.cache_url)
     async with db.begin() as conn:
-        assert await revoke_api_key(conn, shop.key_id)
+        assert await revoke_key(conn, redis, prefix=settings.redis.key_prefix, key_id=shop.key_id)
+    await redis.aclose()
     await asyncio.sleep(1.1)
     assert (await api.get("/v1/payments", headers=shop.headers)).status_code == 401
 

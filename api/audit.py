@@ -1,0 +1,210 @@
+"""The audit middleware and ``GET /v1/audit-logs``.
+
+The middleware audits, with no per-route code: every mutating request (POST/PUT/PATCH/DELETE)
+under ``/v1``, and every request answered 401 or 403 there. It reads only identifiers: the
+principal (or the key id / email presented in a failed attempt), the route template, the first
+path parameter or the ``Location`` of a created object, the status, the client address and the
+request id. Handlers may refine an entry with ``note(request, merchant_id=..., object_id=...)``
+(e.g. an admin acting for another merchant); route handlers may name their action and object
+with ``opt={"audit_action": ..., "audit_object": ...}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.timeparams import parse_time
+from engine.audit import AuditEntry, outcome_for
+from engine.auth import Principal
+from engine.db.audit import list_audit_logs
+from engine.permissions import Permission
+
+_AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_API_PREFIX = "/v1/"
+
+
+def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = None, object_id: str | None = None) -> None:
+    """Tell the audit middleware which merchant / object this request concerned."""
+    state = request.scope["state"]
+    if merchant_id is not None:
+        state["audit_merchant_id"] = merchant_id
+    if object_id is not None:
+        state["audit_object_id"] = object_id
+
+
+def _object_type(template: str) -> str | None:
+    parts = [p for p in template.removeprefix(_API_PREFIX).split("/") if p]
+    if not parts:
+        return None
+    return parts[0].removesuffix("s").replace("-", "_")
+
+
+def _entry(scope: Scope, status: int, location: str | None) -> AuditEntry:
+    state = scope.get("state", {})
+    handler = scope.get("route_handler")
+    opt = getattr(handler, "opt", {}) or {}
+    template = scope.get("path_template") or scope["path"]
+    principal: Principal | None = state.get("principal")
+    if principal is not None:
+        actor_type, actor_id = principal.actor_type, principal.actor_id
+    else:
+        actor_type, actor_id = state.get("presented_actor", ("anonymous", None))
+    path_params = scope.get("path_params") or {}
+    object_id = state.get("audit_object_id")
+    if object_id is None and path_params:
+        object_id = str(next(iter(path_params.values())))
+    if object_id is None and location and 200 <= status < 300:
+        object_id = location.rstrip("/").rsplit("/", 1)[-1]
+    action = "authentication_failed" if status == 401 else opt.get("audit_action") or getattr(handler, "handler_name", "unknown")
+    client = scope.get("client")
+    merchant_id = state.get("audit_merchant_id") or (principal.merchant_id if principal else None)
+    return AuditEntry(
+        actor_type=actor_type or "anonymous",
+        actor_id=(actor_id or None) and str(actor_id)[:254],
+        merchant_id=merchant_id,
+        action=str(action)[:64],
+        object_type=opt.get("audit_object") or _object_type(template),
+        object_id=str(object_id)[:64] if object_id is not None else None,
+        method=scope.get("method"),
+        route=template[:255],
+        status_code=status,
+        outcome=outcome_for(status),
+        remote_addr=client[0][:64] if client else None,
+        request_id=state.get("request_id"),
+    )
+
+
+def audit_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_API_PREFIX):
+            await app(scope, receive, send)
+            return
+        seen: dict[str, Any] = {}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"location":
+                        seen["location"] = value.decode("latin-1")
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            status = seen.get("status", 500)
+            if scope["method"] in _AUDITED_METHODS or status in (401, 403):
+                writer = scope["app"].state.audit
+                writer.record(_entry(scope, status, seen.get("location")))
+
+    return middleware
+
+
+class AuditLogView(msgspec.Struct, kw_only=True):
+    id: int
+    object: str
+    actor_type: str
+    actor_id: str | None
+    merchant_id: str | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    method: str | None
+    route: str | None
+    status_code: int | None
+    outcome: str
+    remote_addr: str | None
+    request_id: str | None
+    created_at: dt.datetime
+
+
+class AuditLogList(msgspec.Struct, kw_only=True):
+    object: str
+    data: list[AuditLogView]
+    has_more: bool
+
+
+def _view(row: Any) -> AuditLogView:
+    return AuditLogView(
+        id=row.id,
+        object="audit_log",
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        merchant_id=str(row.merchant_id) if row.merchant_id else None,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        method=row.method,
+        route=row.route,
+        status_code=row.status_code,
+        outcome=row.outcome,
+        remote_addr=row.remote_addr,
+        request_id=row.request_id,
+        created_at=row.created_at,
+    )
+
+
+class AuditLogController(Controller):
+    path = "/v1/audit-logs"
+    tags = ["audit"]
+
+    @get(
+        "/",
+        summary="List audit log entries, newest first",
+        description="Keyset pagination on `id` (`starting_after`). Merchants see their own merchant's entries; admins every merchant's.",
+        opt={"permission": Permission.AUDIT_READ},
+        responses=problem_responses(401, 403, 404, 422, 429),
+    )
+    async def list_audit_logs(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        starting_after: Annotated[int | None, QueryParameter(ge=1, description="An entry id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's entries.")] = None,
+        actor_id: Annotated[str | None, QueryParameter(max_length=254)] = None,
+        action: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        object_type: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        object_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        outcome: Annotated[str | None, QueryParameter(description="success, failure or denied")] = None,
+        created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+    ) -> AuditLogList:
+        state = request.app.state.easypay
+        merchant_uuid = None
+        if merchant_id is not None:
+            try:
+                merchant_uuid = uuid.UUID(merchant_id)
+            except ValueError:
+                raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+            if not principal.may_act_for(merchant_uuid):
+                raise Problem(404, "merchant_not_found", "No such merchant.")
+        if outcome is not None and outcome not in ("success", "failure", "denied"):
+            raise validation_problem([FieldProblem("outcome", "Must be success, failure or denied.")])
+        gte, lt = parse_time("created_gte", created_gte), parse_time("created_lt", created_lt)
+        await request.app.state.audit.flush()  # this process's own recent entries are visible at once
+        async with state.engine.connect() as conn:
+            rows, has_more = await list_audit_logs(
+                conn,
+                scope=principal.scope,
+                limit=limit,
+                starting_after=starting_after,
+                merchant_id=merchant_uuid,
+                actor_id=actor_id,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                outcome=outcome,
+                created_gte=gte,
+                created_lt=lt,
+            )
+        return AuditLogList(object="list", data=[_view(r) for r in rows], has_more=has_more)

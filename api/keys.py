@@ -1,0 +1,214 @@
+"""``/v1/api-keys``: create (the secret is in this one response only), list, retrieve, revoke."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Meta
+from redis.exceptions import RedisError
+
+from api.audit import note
+from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from engine.auth import Principal
+from engine.db import accounts
+from engine.permissions import ROLES, Permission, may_assign
+from engine.ratelimit import rate_limits_problem
+from engine.revocation import revoke_key
+
+_encoder = msgspec.json.Encoder()
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    role: Annotated[str, Meta(description="admin, merchant, developer or viewer (never above your own).")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    expires_at: dt.datetime | None = None
+    rate_limits: dict[str, int] | None = None
+    merchant_id: Annotated[str, Meta(description="Admins: the merchant the key acts for (default: the admin's own).")] | None = None
+
+
+class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    object: str
+    merchant_id: str
+    role: str
+    name: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    rate_limits: dict[str, int] | None
+    #: Only in the response to the create request.
+    key: str | None = None
+
+
+class ApiKeyList(msgspec.Struct, kw_only=True):
+    object: str
+    data: list[ApiKeyView]
+    has_more: bool
+
+
+def key_view(row: Any, token: str | None = None) -> ApiKeyView:
+    return ApiKeyView(
+        id=row.id,
+        object="api_key",
+        merchant_id=str(row.merchant_id),
+        role=row.role,
+        name=row.name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+        rate_limits=row.rate_limits,
+        key=token,
+    )
+
+
+def _not_found() -> Problem:
+    return Problem(404, "api_key_not_found", "No such API key.")
+
+
+def _key_id(raw: str) -> str:
+    return raw.removeprefix("ak_")
+
+
+class ApiKeyController(Controller):
+    path = "/v1/api-keys"
+    tags = ["api keys"]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create an API key",
+        description="The answer holds `key` (`ak_…:sk_…`): the only time the secret is shown.",
+        opt={"permission": Permission.KEYS_MANAGE},
+        responses=problem_responses(400, 401, 403, 404, 422, 429),
+    )
+    async def create_api_key(
+        self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
+    ) -> Response[bytes]:
+        state = request.app.state.easypay
+        errors = []
+        if data.role not in ROLES:
+            errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
+        if data.rate_limits is not None and (problem := rate_limits_problem(data.rate_limits)):
+            errors.append(FieldProblem("rate_limits", problem))
+        if data.expires_at is not None:
+            if data.expires_at.tzinfo is None:
+                errors.append(FieldProblem("expires_at", "Must include a UTC offset."))
+            elif data.expires_at <= dt.datetime.now(dt.timezone.utc):
+                errors.append(FieldProblem("expires_at", "Must be in the future."))
+        merchant_id = principal.merchant_id
+        if data.merchant_id is not None:
+            try:
+                merchant_id = uuid.UUID(data.merchant_id)
+            except ValueError:
+                errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
+        if errors:
+            raise validation_problem(errors)
+        if merchant_id is None:
+            raise validation_problem([FieldProblem("merchant_id", "Required: these credentials have no merchant of their own.")])
+        if not principal.may_act_for(merchant_id):
+            raise Problem(404, "merchant_not_found", "No such merchant.")
+        if not may_assign(principal.role, data.role):
+            raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
+        note(request, merchant_id=merchant_id)
+        async with state.engine.begin() as conn:
+            if await accounts.get_merchant(conn, merchant_id) is None:
+                raise Problem(404, "merchant_not_found", "No such merchant.")
+            issued = await accounts.create_api_key(
+                conn,
+                merchant_id=merchant_id,
+                role=data.role,
+                pepper=state.pepper,
+                name=data.name,
+                expires_at=data.expires_at,
+                rate_limits=data.rate_limits,
+            )
+            row = await accounts.get_api_key(conn, issued.key_id)
+        body = _encoder.encode(key_view(row, issued.token))
+        return Response(
+            body,
+            status_code=201,
+            media_type="application/json",
+            headers={"Location": f"/v1/api-keys/{issued.key_id}", "Cache-Control": "no-store"},
+        )
+
+    @get(
+        "/",
+        summary="List API keys, newest first",
+        opt={"permission": Permission.KEYS_MANAGE},
+        responses=problem_responses(401, 403, 404, 422, 429),
+    )
+    async def list_api_keys(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        starting_after: Annotated[str | None, QueryParameter(description="A key id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's keys.")] = None,
+    ) -> ApiKeyList:
+        state = request.app.state.easypay
+        merchant_uuid = None
+        if merchant_id is not None:
+            try:
+                merchant_uuid = uuid.UUID(merchant_id)
+            except ValueError:
+                raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+            if not principal.may_act_for(merchant_uuid):
+                raise Problem(404, "merchant_not_found", "No such merchant.")
+        async with state.engine.connect() as conn:
+            cursor = None
+            if starting_after is not None:
+                after = await accounts.get_api_key(conn, _key_id(starting_after), scope=principal.scope)
+                if after is None:
+                    raise validation_problem([FieldProblem("starting_after", "No such API key.")])
+                cursor = (after.created_at, after.id)
+            rows, has_more = await accounts.list_api_keys(
+                conn, scope=principal.scope, merchant_id=merchant_uuid, limit=limit, starting_after=cursor
+            )
+        return ApiKeyList(object="list", data=[key_view(r) for r in rows], has_more=has_more)
+
+    @get(
+        "/{key_id:str}",
+        summary="Retrieve an API key (never its secret)",
+        opt={"permission": Permission.KEYS_MANAGE},
+        responses=problem_responses(401, 403, 404, 429),
+    )
+    async def get_api_key(
+        self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
+    ) -> ApiKeyView:
+        async with request.app.state.easypay.engine.connect() as conn:
+            row = await accounts.get_api_key(conn, _key_id(key_id), scope=principal.scope)
+        if row is None:
+            raise _not_found()
+        return key_view(row)
+
+    @delete(
+        "/{key_id:str}",
+        status_code=200,
+        summary="Revoke an API key",
+        description="Effective on every API process within one second. Revoking twice is a 404.",
+        opt={"permission": Permission.KEYS_MANAGE, "audit_action": "revoke_api_key"},
+        responses=problem_responses(401, 403, 404, 429),
+    )
+    async def revoke_api_key(
+        self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
+    ) -> ApiKeyView:
+        state = request.app.state.easypay
+        try:
+            async with state.engine.begin() as conn:
+                row = await revoke_key(
+                    conn, state.redis, prefix=state.settings.redis.key_prefix, key_id=_key_id(key_id), scope=principal.scope
+                )
+        except RedisError:
+            raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
+        if row is None:
+            raise _not_found()
+        note(request, merchant_id=row.merchant_id)
+        return key_view(row)

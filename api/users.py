@@ -1,0 +1,251 @@
+"""``POST /v1/auth/token`` (password → JWT) and ``/v1/users`` (admins manage users)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Meta
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+
+from api.audit import note
+from api.auth import tokens_void_key
+from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from engine.auth import Principal
+from engine.db import accounts
+from engine.passwords import password_problem, verify_password
+from engine.permissions import PUBLIC, ROLES, Permission
+
+_encoder = msgspec.json.Encoder()
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Password = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class TokenRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Email
+    password: Password
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Email
+    password: Password
+    role: str
+    merchant_id: str | None = None
+
+
+class UserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    role: str | None = None
+    password: Password | None = None
+    disabled: bool | None = None
+
+
+class UserView(msgspec.Struct, kw_only=True):
+    id: str
+    object: str
+    email: str
+    role: str
+    merchant_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    disabled_at: dt.datetime | None
+
+
+class UserList(msgspec.Struct, kw_only=True):
+    object: str
+    data: list[UserView]
+    has_more: bool
+
+
+def user_view(row: Any) -> UserView:
+    return UserView(
+        id=str(row.id),
+        object="user",
+        email=row.email,
+        role=row.role,
+        merchant_id=str(row.merchant_id) if row.merchant_id else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _not_found() -> Problem:
+    return Problem(404, "user_not_found", "No such user.")
+
+
+def _user_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _not_found() from None
+
+
+@post(
+    "/v1/auth/token",
+    status_code=200,
+    summary="Exchange an email and password for an access token (JWT, HS256)",
+    description="Send the token as `Authorization: Bearer <token>`; it expires after `expires_in` seconds.",
+    tags=["auth"],
+    opt={"permission": PUBLIC, "audit_action": "issue_token", "audit_object": "user"},
+    responses=problem_responses(400, 401, 422, 429),
+)
+async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> Response[bytes]:
+    state = request.app.state.easypay
+    request.scope["state"]["presented_actor"] = ("user", accounts.normalize_email(data.email))
+    async with state.engine.connect() as conn:
+        row = await accounts.get_user_by_email(conn, data.email)
+    valid = await asyncio.to_thread(verify_password, row.password_hash if row else None, data.password)
+    if row is None or not valid or row.disabled_at is not None:
+        raise NotAuthorizedException()
+    request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)
+    note(request, object_id=str(row.id))
+    issued = request.app.state.tokens.issue(user_id=row.id, merchant_id=row.merchant_id, role=row.role)
+    body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _void_tokens(request: Request[Any, Any, Any], user_id: uuid.UUID) -> None:
+    """The user's tokens issued until now stop working on every API process within a second."""
+    state = request.app.state.easypay
+    name = tokens_void_key(state.settings.redis.key_prefix, str(user_id))
+    try:
+        await state.redis.set(name, str(int(time.time() * 1000)), ex=state.settings.access.jwt_ttl_s + 60)
+    except RedisError:
+        raise Problem(503, "cache_unavailable", "The user could not be updated right now; retry shortly.") from None
+
+
+class UserController(Controller):
+    path = "/v1/users"
+    tags = ["users"]
+    opt = {"permission": Permission.USERS_MANAGE}
+
+    @post("/", status_code=201, summary="Create a user", responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
+    async def create_user(
+        self, request: Request[Any, Any, Any], data: JSONBody[UserCreate], principal: NamedDependency[Principal]
+    ) -> Response[bytes]:
+        errors = []
+        if data.role not in ROLES:
+            errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
+        if problem := password_problem(data.password):
+            errors.append(FieldProblem("password", problem))
+        merchant_id = None
+        if data.merchant_id is not None:
+            try:
+                merchant_id = uuid.UUID(data.merchant_id)
+            except ValueError:
+                errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
+        elif data.role != "admin":
+            errors.append(FieldProblem("merchant_id", "Required unless the role is admin."))
+        if errors:
+            raise validation_problem(errors)
+        note(request, merchant_id=merchant_id)
+        state = request.app.state.easypay
+        try:
+            async with state.engine.begin() as conn:
+                if merchant_id is not None and await accounts.get_merchant(conn, merchant_id) is None:
+                    raise Problem(404, "merchant_not_found", "No such merchant.")
+                row = await accounts.create_user(
+                    conn, email=data.email, password=data.password, role=data.role, merchant_id=merchant_id
+                )
+        except IntegrityError:
+            raise Problem(409, "email_taken", "A user with this email exists.", errors=[FieldProblem("email", "Already in use.")]) from None
+        return Response(
+            _encoder.encode(user_view(row)),
+            status_code=201,
+            media_type="application/json",
+            headers={"Location": f"/v1/users/{row.id}"},
+        )
+
+    @get("/", summary="List users, newest first", responses=problem_responses(401, 403, 422, 429))
+    async def list_users(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        starting_after: Annotated[str | None, QueryParameter(description="A user id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, QueryParameter()] = None,
+    ) -> UserList:
+        state = request.app.state.easypay
+        try:
+            merchant_uuid = uuid.UUID(merchant_id) if merchant_id is not None else None
+        except ValueError:
+            raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+        async with state.engine.connect() as conn:
+            cursor = None
+            if starting_after is not None:
+                try:
+                    after = await accounts.get_user(conn, uuid.UUID(starting_after))
+                except ValueError:
+                    after = None
+                if after is None:
+                    raise validation_problem([FieldProblem("starting_after", "No such user.")])
+                cursor = (after.created_at, after.id)
+            rows, has_more = await accounts.list_users(conn, merchant_id=merchant_uuid, limit=limit, starting_after=cursor)
+        return UserList(object="list", data=[user_view(r) for r in rows], has_more=has_more)
+
+    @get("/{user_id:str}", summary="Retrieve a user", responses=problem_responses(401, 403, 404, 429))
+    async def get_user(
+        self, request: Request[Any, Any, Any], user_id: FromPath[str], principal: NamedDependency[Principal]
+    ) -> UserView:
+        async with request.app.state.easypay.engine.connect() as conn:
+            row = await accounts.get_user(conn, _user_id(user_id))
+        if row is None:
+            raise _not_found()
+        return user_view(row)
+
+    @patch(
+        "/{user_id:str}",
+        summary="Change a user's role or password, or disable / re-enable the user",
+        description="Disabling stops the user's tokens on every API process within one second.",
+        responses=problem_responses(400, 401, 403, 404, 422, 429, 503),
+    )
+    async def update_user(
+        self,
+        request: Request[Any, Any, Any],
+        user_id: FromPath[str],
+        data: JSONBody[UserUpdate],
+        principal: NamedDependency[Principal],
+    ) -> UserView:
+        uid = _user_id(user_id)
+        errors = []
+        changes: dict[str, Any] = {}
+        if data.role is not None:
+            if data.role not in ROLES:
+                errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
+            changes["role"] = data.role
+        if data.password is not None:
+            if problem := password_problem(data.password):
+                errors.append(FieldProblem("password", problem))
+            changes["password"] = data.password
+        if data.disabled is not None:
+            changes["disabled"] = data.disabled
+        if errors:
+            raise validation_problem(errors)
+        state = request.app.state.easypay
+        try:
+            async with state.engine.begin() as conn:
+                row = await accounts.update_user(conn, uid, **changes)
+                if row is None:
+                    raise _not_found()
+                note(request, merchant_id=row.merchant_id)
+                # A role or password change or a disable must not leave live tokens with old rights.
+                if changes.get("disabled") or "role" in changes or "password" in changes:
+                    await _void_tokens(request, uid)
+        except IntegrityError:
+            raise validation_problem([FieldProblem("role", "Non-admin users need a merchant.")]) from None
+        return user_view(row)

@@ -1,0 +1,64 @@
+"""``api_keys.last_used_at`` without a database write per request.
+
+``touch`` is a dict write; a background task writes the keys used since the last flush in one
+batched UPDATE every ``interval_s``. So ``last_used_at`` is accurate to about ``interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.db.models import ApiKey
+
+log = logging.getLogger(__name__)
+
+api_keys = ApiKey.__table__
+_UPDATE = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key_id"))
+    .where((api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < bindparam("used_at")))
+    .values(last_used_at=bindparam("used_at"))
+)
+
+
+class KeyUsageRecorder:
+    def __init__(self, engine: AsyncEngine, *, interval_s: float = 60.0) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._pending: dict[str, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def touch(self, key_id: str) -> None:
+        self._pending[key_id] = datetime.now(timezone.utc)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(_UPDATE, [{"key_id": k, "used_at": t} for k, t in batch.items()])
+        except Exception as exc:  # noqa: BLE001 - last-used is best effort
+            log.warning("last_used_at update failed: %s", type(exc).__name__)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="key-usage")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()

@@ -1,0 +1,53 @@
+"""Roles and what each may do: the one table every route's ``permission`` is checked against."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    PAYMENTS_READ = "payments:read"
+    PAYMENTS_WRITE = "payments:write"
+    PAYMENTS_REFUND = "payments:refund"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+    KEYS_MANAGE = "keys:manage"
+    AUDIT_READ = "audit:read"
+    USERS_MANAGE = "users:manage"
+
+
+#: Declared by the few routes that need no credentials (``POST /v1/auth/token``).
+PUBLIC = "public"
+
+ROLES = ("admin", "merchant", "developer", "viewer")
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    # Everything, across every merchant.
+    "admin": frozenset(Permission),
+    # Its own merchant: payments, refunds, webhooks, keys and the audit trail.
+    "merchant": frozenset(
+        {
+            Permission.PAYMENTS_READ,
+            Permission.PAYMENTS_WRITE,
+            Permission.PAYMENTS_REFUND,
+            Permission.WEBHOOKS_MANAGE,
+            Permission.KEYS_MANAGE,
+            Permission.AUDIT_READ,
+        }
+    ),
+    "developer": frozenset({Permission.PAYMENTS_READ, Permission.PAYMENTS_WRITE, Permission.WEBHOOKS_MANAGE}),
+    "viewer": frozenset({Permission.PAYMENTS_READ}),
+}
+
+#: Roles a holder of ``keys:manage`` may hand out: never more than it has itself.
+ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset(ROLES),
+    "merchant": frozenset({"merchant", "developer", "viewer"}),
+}
+
+
+def role_allows(role: str, permission: str) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def may_assign(role: str, new_role: str) -> bool:
+    return new_role in ASSIGNABLE_ROLES.get(role, frozenset())

@@ -1,0 +1,28 @@
+"""Revoking an API key everywhere: the database row, then the shared Redis record.
+
+Call inside the caller's transaction: the Redis record is marked revoked before the commit, so
+a Redis failure aborts the revocation (nothing half done that the API would keep accepting), and
+a commit failure leaves only a key that looks revoked (failing closed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.auth import mark_revoked
+from engine.db.accounts import revoke_api_key
+
+
+async def revoke_key(
+    conn: AsyncConnection, redis: Redis, *, prefix: str, key_id: str, scope: uuid.UUID | None = None
+) -> Row[Any] | None:
+    """The revoked key's row, or None if there is no such active key in ``scope``."""
+    row = await revoke_api_key(conn, key_id, scope=scope)
+    if row is not None:
+        await mark_revoked(redis, prefix, key_id)
+    return row

@@ -1,0 +1,90 @@
+"""User access tokens: HS256 JWTs (PyJWT) signed with a key derived from ``EASYPAY_SECRET_KEY``.
+
+The signing key comes from HKDF with its own ``info`` label, so it is independent of the API-key
+pepper and the card-message key. Verification accepts HS256 only (never ``none`` or another
+algorithm), and requires ``exp``, ``iat``, ``nbf``, ``sub``, ``role``, issuer and audience.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from engine.auth import Principal
+from engine.permissions import ROLES
+
+ALGORITHM = "HS256"
+ISSUER = "easypay"
+AUDIENCE = "easypay-api"
+_REQUIRED = ["exp", "iat", "nbf", "sub", "role", "iss", "aud"]
+
+
+def derive_jwt_key(secret_key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"easypay:jwt-hs256:v1").derive(secret_key)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in_s: int
+
+
+class TokenService:
+    def __init__(self, signing_key: bytes, *, ttl_s: int = 900) -> None:
+        self._key = signing_key
+        self.ttl_s = ttl_s
+
+    def issue(self, *, user_id: uuid.UUID, merchant_id: uuid.UUID | None, role: str, now: float | None = None) -> AccessToken:
+        now = now if now is not None else time.time()
+        issued_at = int(now)
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(user_id),
+            "merchant": str(merchant_id) if merchant_id is not None else None,
+            "role": role,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + self.ttl_s,
+            "jti": uuid.uuid4().hex,
+            # Sub-second issue time: tokens issued before a user's change are told apart from after.
+            "iat_ms": int(now * 1000),
+        }
+        return AccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), self.ttl_s)
+
+    def verify(self, token: str) -> Principal | None:
+        """The principal the token names, or None if it is invalid in any way."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": _REQUIRED},
+            )
+            user_id = uuid.UUID(str(claims["sub"]))
+            merchant = claims.get("merchant")
+            merchant_id = uuid.UUID(merchant) if merchant else None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        role = claims["role"]
+        if role not in ROLES or (merchant_id is None and role != "admin"):
+            return None
+        issued_ms = claims.get("iat_ms")
+        return Principal(
+            actor_type="user",
+            actor_id=str(user_id),
+            merchant_id=merchant_id,
+            role=role,
+            issued_at_ms=issued_ms if isinstance(issued_ms, int) else claims["iat"] * 1000,
+        )
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("ak_")
