@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from api.auth import provide_principal
 from api.health import live, ready
+from api.lifecycle import PaymentOperationsController, RefundController
 from api.middleware import request_id_middleware
 from api.notifier import ChangeNotifier
 from api.payments import PaymentController
@@ -24,6 +25,7 @@ from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
+from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
 from workers.enqueue import JobSender
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             jobs=jobs,
             sealer=Sealer(settings.secret_key),
             pepper=pepper,
+            stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
         )
         app.state.authenticator = ApiKeyAuthenticator(engine, pepper)
         await notifier.start()
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[PaymentController, live, ready],
+        route_handlers=[PaymentController, PaymentOperationsController, RefundController, live, ready],
         dependencies={"principal": Provide(provide_principal)},
         middleware=[request_id_middleware],
         exception_handlers={Exception: handle_exception},

@@ -51,3 +51,12 @@ class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     customer_id: Annotated[str, Meta(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")] | None = None
     description: Annotated[str, Meta(max_length=255)] | None = None
     metadata: dict[str, str] | None = None
+
+
+class CaptureCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    amount: Annotated[str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.")] | None = None
+
+
+class RefundCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.")] | None = None
+    reason: Annotated[str, Meta(max_length=255)] | None = None

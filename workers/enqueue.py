@@ -17,7 +17,17 @@ import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
 
-from workers.broker import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT
+from workers.broker import (
+    CAPTURE_PAYMENT,
+    JOB_MESSAGE_MAX_AGE_MS,
+    NAMESPACE,
+    PAYMENT_MESSAGE_MAX_AGE_MS,
+    PAYMENTS_QUEUE,
+    PROCESS_PAYMENT,
+    PROCESS_REFUND,
+    RECONCILE_PAYMENT,
+    VOID_PAYMENT,
+)
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
 #: heartbeat entry only ever expires harmlessly.
@@ -55,16 +65,51 @@ class JobSender:
         )
         return message
 
-    async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
-        """Queue the charge; returns the message id. Raises on a broker failure."""
+    async def process_payment(
+        self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None, message_id: str | None = None
+    ) -> str:
+        """Queue the charge; returns the message id. Raises on a broker failure.
+
+        ``message_id`` is given when the reconciler hands an existing charge to a new message.
+        """
+        extra = {"message_id": message_id} if message_id else {}
         message = dramatiq.Message(
             queue_name=PAYMENTS_QUEUE,
             actor_name=PROCESS_PAYMENT,
             args=(str(payment_id), sealed_method),
             kwargs={"request_id": request_id},
             options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
+            **extra,
         )
         return (await self._enqueue(message)).message_id
+
+    async def send(self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS) -> str:
+        """Queue ``actor_name(*args)`` on the payments queue; returns the message id."""
+        message = dramatiq.Message(
+            queue_name=PAYMENTS_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={"max_age": max_age_ms}
+        )
+        return (await self._enqueue(message)).message_id
+
+    async def capture_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(CAPTURE_PAYMENT, str(payment_id))
+
+    async def void_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(VOID_PAYMENT, str(payment_id))
+
+    async def process_refund(self, refund_id: uuid.UUID) -> str:
+        return await self.send(PROCESS_REFUND, str(refund_id))
+
+    async def reconcile_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(RECONCILE_PAYMENT, str(payment_id))
+
+    async def run_job(self, actor_name: str) -> str:
+        """Queue one run of a batch job (what the scheduler does each slot)."""
+        return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS)
+
+    @property
+    def redis(self) -> Redis:
+        """The broker's Redis (also holds ``engine.method_stash`` copies, next to the messages)."""
+        return self._redis
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

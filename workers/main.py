@@ -16,4 +16,5 @@ def setup() -> None:
     configure_logging(settings.log_level, json_logs=settings.is_production)
     runtime.configure(settings)
     dramatiq.set_broker(build_broker(settings, worker=True))
+    import workers.lifecycle  # noqa: F401
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)
