@@ -30,7 +30,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Row
 
 from engine import operations
@@ -38,7 +38,7 @@ from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.money import currency_exponent
 from engine.processing import ProcessingDeps, Result, _finish_failed, _record, details_result
-from engine.processor import Outcome, TransactionDetails, TransactionSummary
+from engine.processor import Outcome, TransactionDetails
 from engine.processor.codes import OUTCOME_UNKNOWN, _failure
 from engine.states import IllegalTransition, PaymentStatus, RefundStatus, Trigger
 
@@ -105,6 +105,9 @@ async def reconcile_payment(deps: ProcessingDeps, payment_id: uuid.UUID, *, now:
 
 
 async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) -> str:
+    age_s = (now - (row.processing_started_at or row.created_at)).total_seconds()
+    if age_s < deps.lifecycle.reconcile_min_age_s:
+        return "in_flight"  # a worker may still be sending; leave it to finish
     details = None
     if row.processor_transaction_id:
         found = await deps.client.get_transaction_details(row.processor_transaction_id, exponent=currency_exponent(row.currency))
@@ -116,7 +119,6 @@ async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) 
         if result.outcome != Outcome.UNKNOWN:
             log.info("payment %s reconciled: transaction %s is %s", row.id, details.transaction_id, details.status)
             return "resolved" if (await _record(deps, row, result)) == Result.FINISHED else "ignored"
-    age_s = (now - (row.processing_started_at or row.created_at)).total_seconds()
     if age_s < deps.duplicate_window_s - WINDOW_MARGIN_S and deps.stash is not None and deps.jobs is not None:
         sealed = await deps.stash.get(row.id)
         if sealed is not None:

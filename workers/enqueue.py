@@ -83,10 +83,12 @@ class JobSender:
         )
         return (await self._enqueue(message)).message_id
 
-    async def send(self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS) -> str:
-        """Queue ``actor_name(*args)`` on the payments queue; returns the message id."""
+    async def send(
+        self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS, queue_name: str = PAYMENTS_QUEUE
+    ) -> str:
+        """Queue ``actor_name(*args)`` (on the payments queue by default); returns the message id."""
         message = dramatiq.Message(
-            queue_name=PAYMENTS_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={"max_age": max_age_ms}
+            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={"max_age": max_age_ms}
         )
         return (await self._enqueue(message)).message_id
 
@@ -102,9 +104,9 @@ class JobSender:
     async def reconcile_payment(self, payment_id: uuid.UUID) -> str:
         return await self.send(RECONCILE_PAYMENT, str(payment_id))
 
-    async def run_job(self, actor_name: str) -> str:
+    async def run_job(self, actor_name: str, *, queue_name: str = PAYMENTS_QUEUE) -> str:
         """Queue one run of a batch job (what the scheduler does each slot)."""
-        return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS)
+        return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS, queue_name=queue_name)
 
     @property
     def redis(self) -> Redis:
