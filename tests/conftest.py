@@ -172,6 +172,16 @@ class SandboxControl:
     def clear_faults(self) -> None:
         self._http.delete("/_sandbox/faults").raise_for_status()
 
+    def settle(self) -> dict[str, Any]:
+        response = self._http.post("/_sandbox/settle")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        response = self._http.post("/_sandbox/clock", json={"advance_s": seconds})
+        response.raise_for_status()
+        return dict(response.json())
+
 
 @pytest.fixture(autouse=True)
 def _clear_sandbox_faults(request: pytest.FixtureRequest) -> Iterator[None]:
