@@ -226,3 +226,17 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
         response = await api.request(method, path, headers=other.headers)
         assert response.status_code == 404, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_capture_after_the_processor_expired_the_authorization_expires_it(api, merchant, sandbox, db):
+    """Last in this module: it moves the emulator's clock 31 days forward (the clock never goes back)."""
+    auth = await _paid(api, merchant, "30.00", capture=False)
+    sandbox.advance_clock(31 * DAY_S)
+    response = await api.post(f"/v1/payments/{auth['id']}/capture", headers=merchant.headers)
+    assert response.status_code == 202
+    expired = await _until(api, merchant, auth["id"], "expired")
+    assert expired["amount_captured"] == "0.00"
+    row = await payment_row(db, auth["id"])
+    assert row.pending_operation is None and not row.needs_reconciliation
+    [txn] = await _ledger_for(sandbox, auth["processor"]["transaction_id"])
+    assert txn["status"] == "expired"
