@@ -22,20 +22,20 @@ class MethodStash:
         self._redis = redis
         self._prefix = prefix
 
-    def _key(self, payment_id: uuid.UUID | str) -> str:
+    def key(self, payment_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:sealed-method:{payment_id}"
 
     async def put(self, payment_id: uuid.UUID, sealed: str, *, ttl_s: int) -> None:
-        await self._redis.set(self._key(payment_id), sealed, ex=ttl_s)
+        await self._redis.set(self.key(payment_id), sealed, ex=ttl_s)
 
     async def get(self, payment_id: uuid.UUID) -> str | None:
-        value = await self._redis.get(self._key(payment_id))
+        value = await self._redis.get(self.key(payment_id))
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def delete(self, payment_id: uuid.UUID) -> None:
         try:
-            await self._redis.delete(self._key(payment_id))
+            await self._redis.delete(self.key(payment_id))
         except RedisError as exc:  # it expires on its own anyway
             log.warning("could not delete the sealed method of %s: %s", payment_id, exc)

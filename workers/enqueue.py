@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import dramatiq.brokers.redis as dramatiq_redis
@@ -46,9 +47,24 @@ class JobSender:
         #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
         self._broker_id = str(uuid.uuid4())
 
-    async def _enqueue(self, message: dramatiq.Message) -> dramatiq.Message:
+    async def _enqueue(
+        self, message: dramatiq.Message, *, also_set: tuple[str, str, int] | None = None
+    ) -> dramatiq.Message:
+        """Dispatch ``message``; ``also_set`` = (key, value, ttl_s) is SET in the same round trip."""
         message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        if also_set is None:
+            await self._dispatch_message(message, self._redis)
+            return message
+        key, value, ttl_s = also_set
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, value, ex=ttl_s)
+            await self._dispatch_message(message, pipe)
+            await pipe.execute()
+        return message
+
+    async def _dispatch_message(self, message: dramatiq.Message, client: Any) -> None:
         await self._dispatch(
+            client=client,
             keys=[self._namespace],
             args=[
                 "enqueue",
@@ -63,14 +79,21 @@ class JobSender:
                 message.encode(),
             ],
         )
-        return message
 
     async def process_payment(
-        self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None, message_id: str | None = None
+        self,
+        payment_id: uuid.UUID,
+        sealed_method: str,
+        *,
+        request_id: str | None,
+        message_id: str | None = None,
+        stash: tuple[str, int] | None = None,
     ) -> str:
         """Queue the charge; returns the message id. Raises on a broker failure.
 
         ``message_id`` is given when the reconciler hands an existing charge to a new message.
+        ``stash`` = (key, ttl_s) also stores the sealed method under ``key`` in the same round trip
+        (``engine.method_stash``: what the pending sweep re-enqueues a lost message with).
         """
         extra = {"message_id": message_id} if message_id else {}
         message = dramatiq.Message(
@@ -81,7 +104,8 @@ class JobSender:
             options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS},
             **extra,
         )
-        return (await self._enqueue(message)).message_id
+        also_set = (stash[0], sealed_method, stash[1]) if stash else None
+        return (await self._enqueue(message, also_set=also_set)).message_id
 
     async def send(
         self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS, queue_name: str = PAYMENTS_QUEUE
