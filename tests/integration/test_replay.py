@@ -15,13 +15,25 @@ REFUND_TRIGGERS = {"refund.succeeded": RefundTrigger.SUCCEED, "refund.failed": R
 
 
 async def _payment_replays(conn) -> list[tuple[str, str, str]]:
+    """(id, status, status rebuilt from the triggers) for every payment whose history is a chain.
+
+    A history with a gap (an event starting from another status than the previous one ended in)
+    belongs to a row a test forced into a status with SQL; those are skipped.
+    """
     rows = await conn.execute(
         text(
-            "SELECT p.id, p.status, coalesce(array_agg(e.trigger ORDER BY e.id) FILTER (WHERE e.trigger IS NOT NULL), '{}') AS triggers "
-            "FROM payments p JOIN payment_events e ON e.payment_id = p.id GROUP BY p.id, p.status"
+            "SELECT p.id, p.status, array_agg(e.trigger ORDER BY e.id) AS triggers, "
+            "array_agg(coalesce(e.from_status, '') ORDER BY e.id) AS froms, array_agg(e.to_status ORDER BY e.id) AS tos "
+            "FROM payments p JOIN payment_events e ON e.payment_id = p.id "
+            "WHERE e.trigger IS NOT NULL OR e.from_status IS NULL GROUP BY p.id, p.status"
         )
     )
-    return [(str(r.id), r.status, replay([Trigger(t) for t in r.triggers]).value) for r in rows]
+    out = []
+    for r in rows:
+        if r.froms[0] != "" or any(r.froms[i] != r.tos[i - 1] for i in range(1, len(r.tos))) or r.tos[-1] != r.status:
+            continue
+        out.append((str(r.id), r.status, replay([Trigger(t) for t in r.triggers if t is not None]).value))
+    return out
 
 
 async def test_a_lifecycle_written_through_transition_replays_to_its_status(db, merchant):
@@ -59,9 +71,8 @@ async def test_every_payment_in_the_database_replays_to_its_status(db):
             "SELECT r.id, r.status, coalesce(array_agg(e.type ORDER BY e.created_at) FILTER (WHERE e.type IS NOT NULL), '{}') AS types "
             "FROM refunds r LEFT JOIN events e ON e.object_id = r.id GROUP BY r.id, r.status"
         ))).all()
-    # Rows the refusal tests forced into a status by SQL have no history behind it; skip those.
-    forced = {pid for pid, status, rebuilt in replays if rebuilt == "pending" and status != "pending"}
-    assert [(pid, s, r) for pid, s, r in replays if s != r and pid not in forced] == []
+    assert replays
+    assert [(pid, s, r) for pid, s, r in replays if s != r] == []
     for r in refunds:
         if r.types:  # refunds without any event are pending ones or rows forced by SQL
             assert replay_refund([REFUND_TRIGGERS[t] for t in r.types]).value == r.status
