@@ -97,7 +97,7 @@ async def _run_operation(
     return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
 
 
-async def _payment_accepted(state: AppState, conn: AsyncConnection, row: Any) -> bytes:
+async def _payment_accepted(state: AppState, row: Any) -> bytes:
     view = payment_view(row)
     await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
     return _encoder.encode(view)
@@ -138,7 +138,7 @@ class PaymentOperationsController(Controller):
             row = await lifecycle.request_capture(
                 conn, principal.merchant_id, pid, amount, request_id=request.scope["state"].get("request_id")
             )
-            return await _payment_accepted(state, conn, row), f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid)
+            return await _payment_accepted(state, row), f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -162,7 +162,7 @@ class PaymentOperationsController(Controller):
 
         async def work(conn: AsyncConnection) -> tuple[bytes, str, Callable[[], Awaitable[Any]]]:
             row = await lifecycle.request_void(conn, principal.merchant_id, pid, request_id=request.scope["state"].get("request_id"))
-            return await _payment_accepted(state, conn, row), f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid)
+            return await _payment_accepted(state, row), f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 

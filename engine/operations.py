@@ -54,7 +54,6 @@ async def send_with_resends(
 
     Raises ``ProcessorUnavailable`` when nothing can have reached the processor (retry later).
     """
-    result: TransactionResult | None = None
     for attempt in range(deps.unknown_outcome_resends + 1):
         if attempt:
             await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
@@ -64,7 +63,6 @@ async def send_with_resends(
                 raise ProcessorUnavailable(sent.error or "processor unreachable")
             continue
         maybe_sent = True
-        result = sent
         if sent.outcome != Outcome.UNKNOWN:
             return sent
     return None
