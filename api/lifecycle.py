@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
 import msgspec
@@ -44,8 +45,18 @@ def _payment_id(raw: str) -> uuid.UUID:
     return _uuid(raw, "payment_not_found", "payment")
 
 
-#: (body, location, enqueue) produced by an operation inside the transaction.
-Work = Callable[[AsyncConnection], Awaitable[tuple[bytes, str, Callable[[], Awaitable[Any]]]]]
+@dataclass
+class Accepted:
+    """What an operation produced inside the transaction."""
+
+    body: bytes
+    location: str
+    enqueue: Callable[[], Awaitable[Any]]
+    #: The payment's new row, cached once the transaction has committed.
+    payment: Any = None
+
+
+Work = Callable[[AsyncConnection], Awaitable[Accepted]]
 
 
 async def _run_operation(
@@ -69,16 +80,16 @@ async def _run_operation(
                     if stored.location:
                         headers["Location"] = stored.location
                     return Response(stored.body, status_code=stored.status, media_type="application/json", headers=headers)
-            body, location, enqueue = await work(conn)
+            accepted = await work(conn)
             if idempotency_key:
                 await idempotency.store(
                     conn,
                     merchant_id=principal.merchant_id,
                     key=idempotency_key,
-                    response=idempotency.StoredResponse(status=202, body=body, location=location),
+                    response=idempotency.StoredResponse(status=202, body=accepted.body, location=accepted.location),
                 )
             try:
-                await enqueue()
+                await accepted.enqueue()
             except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
                 log.error("enqueue failed, operation not accepted: %s", type(exc).__name__)
                 raise Problem(503, "queue_unavailable", "The operation cannot be queued right now; retry shortly.") from None
@@ -94,13 +105,10 @@ async def _run_operation(
         raise Problem(409, exc.code, exc.detail) from None
     except lifecycle.OperationRefused as exc:
         raise Problem(409, exc.code, exc.detail) from None
-    return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
-
-
-async def _payment_accepted(state: AppState, row: Any) -> bytes:
-    view = payment_view(row)
-    await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
-    return _encoder.encode(view)
+    if accepted.payment is not None:  # after commit: the cache never runs ahead of PostgreSQL
+        row = accepted.payment
+        await state.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
+    return Response(accepted.body, status_code=202, media_type="application/json", headers={"Location": accepted.location})
 
 
 _PAYMENT_202 = {
@@ -134,11 +142,12 @@ class PaymentOperationsController(Controller):
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
 
-        async def work(conn: AsyncConnection) -> tuple[bytes, str, Callable[[], Awaitable[Any]]]:
+        async def work(conn: AsyncConnection) -> Accepted:
             row = await lifecycle.request_capture(
                 conn, principal.merchant_id, pid, amount, request_id=request.scope["state"].get("request_id")
             )
-            return await _payment_accepted(state, row), f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid)
+            body = _encoder.encode(payment_view(row))
+            return Accepted(body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -160,9 +169,10 @@ class PaymentOperationsController(Controller):
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
 
-        async def work(conn: AsyncConnection) -> tuple[bytes, str, Callable[[], Awaitable[Any]]]:
+        async def work(conn: AsyncConnection) -> Accepted:
             row = await lifecycle.request_void(conn, principal.merchant_id, pid, request_id=request.scope["state"].get("request_id"))
-            return await _payment_accepted(state, row), f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid)
+            body = _encoder.encode(payment_view(row))
+            return Accepted(body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -192,9 +202,9 @@ class PaymentOperationsController(Controller):
         amount = data.amount if data is not None else None
         reason = data.reason if data is not None else None
 
-        async def work(conn: AsyncConnection) -> tuple[bytes, str, Callable[[], Awaitable[Any]]]:
+        async def work(conn: AsyncConnection) -> Accepted:
             row = await lifecycle.request_refund(conn, principal.merchant_id, pid, amount, reason=reason)
-            return _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id)
+            return Accepted(_encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 

@@ -34,6 +34,10 @@ class MethodStash:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
+    async def mark_resent(self, payment_id: uuid.UUID, *, ttl_s: int) -> bool:
+        """True at most once per ``ttl_s`` per payment (the pending sweep's re-enqueue guard)."""
+        return bool(await self._redis.set(f"{self.key(payment_id)}:resent", 1, nx=True, ex=ttl_s))
+
     async def delete(self, payment_id: uuid.UUID) -> None:
         try:
             await self._redis.delete(self.key(payment_id))

@@ -130,7 +130,11 @@ async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) 
 
 
 async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
-    """Make a new message the owner of the charge and enqueue it: it resends the identical request."""
+    """Make a new message the owner of the charge and enqueue it: it resends the identical request.
+
+    Committed before the enqueue, so the message always finds itself the owner. If the enqueue
+    fails, the next reconciliation pass takes over again.
+    """
     message_id = str(uuid.uuid4())
     async with deps.engine.begin() as conn:
         taken = await conn.execute(
@@ -159,7 +163,7 @@ async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
             data={"message_id": message_id, "previous_message_id": row.processing_message_id},
             request_id=None,
         )
-        await deps.jobs.process_payment(row.id, sealed, request_id=None, message_id=message_id)
+    await deps.jobs.process_payment(row.id, sealed, request_id=None, message_id=message_id)
     log.info("payment %s: charge not found at the processor; resent inside the duplicate window", row.id)
     return "resent"
 
@@ -364,8 +368,10 @@ async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) ->
     for payment_id in pending_ids:
         sealed = await deps.stash.get(payment_id) if deps.stash is not None else None
         if sealed is not None:
-            await deps.jobs.process_payment(payment_id, sealed, request_id=None)
-            counts["requeued"] += 1
+            # At most once per PENDING_SWEEP_AFTER_S, so a long backlog is not multiplied.
+            if await deps.stash.mark_resent(payment_id, ttl_s=deps.lifecycle.pending_sweep_after_s):
+                await deps.jobs.process_payment(payment_id, sealed, request_id=None)
+                counts["requeued"] += 1
         elif await _expire_pending(deps, payment_id):
             counts["expired"] += 1
     for row in operation_rows:

@@ -17,6 +17,7 @@ import dramatiq
 import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from workers.broker import (
     CAPTURE_PAYMENT,
@@ -46,39 +47,46 @@ class JobSender:
         self._namespace = namespace
         #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
         self._broker_id = str(uuid.uuid4())
+        self._script_loaded = False
 
     async def _enqueue(
         self, message: dramatiq.Message, *, also_set: tuple[str, str, int] | None = None
     ) -> dramatiq.Message:
         """Dispatch ``message``; ``also_set`` = (key, value, ttl_s) is SET in the same round trip."""
         message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        args = self._dispatch_args(message)
         if also_set is None:
-            await self._dispatch_message(message, self._redis)
+            await self._dispatch(keys=[self._namespace], args=args)
             return message
         key, value, ttl_s = also_set
+        if not self._script_loaded:
+            await self._redis.script_load(_DISPATCH_LUA)
+            self._script_loaded = True
+        # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, value, ex=ttl_s)
-            await self._dispatch_message(message, pipe)
-            await pipe.execute()
+            pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
+            try:
+                await pipe.execute()
+            except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
+                self._script_loaded = False
+                await self._redis.set(key, value, ex=ttl_s)
+                await self._dispatch(keys=[self._namespace], args=args)
         return message
 
-    async def _dispatch_message(self, message: dramatiq.Message, client: Any) -> None:
-        await self._dispatch(
-            client=client,
-            keys=[self._namespace],
-            args=[
-                "enqueue",
-                current_millis(),
-                message.queue_name,
-                self._broker_id,
-                _SENDER_HEARTBEAT_TIMEOUT_MS,
-                dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
-                0,  # maintenance is left to the workers
-                _MAX_UNPACK_SIZE,
-                message.options["redis_message_id"],
-                message.encode(),
-            ],
-        )
+    def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:
+        return [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            self._broker_id,
+            _SENDER_HEARTBEAT_TIMEOUT_MS,
+            dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
+            0,  # maintenance is left to the workers
+            _MAX_UNPACK_SIZE,
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
 
     async def process_payment(
         self,
