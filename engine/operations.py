@@ -68,11 +68,11 @@ async def send_with_resends(
     return None
 
 
-async def _refresh(deps: ProcessingDeps, row: Row[Any]) -> None:
+async def refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
     await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
 
 
-def _backoff_s(deps: ProcessingDeps, attempts: int) -> int:
+def backoff_s(deps: ProcessingDeps, attempts: int) -> int:
     """Reconciliation backoff: min age, then doubling, capped at 6 hours."""
     return min(deps.lifecycle.reconcile_min_age_s * 2**attempts, 6 * 3600)
 
@@ -87,13 +87,13 @@ async def mark_payment_unknown(deps: ProcessingDeps, payment_id: uuid.UUID, oper
             payment_id,
             changes={
                 "needs_reconciliation": True,
-                "reconcile_next_at": func.now() + timedelta(seconds=_backoff_s(deps, current.reconcile_attempts)),
+                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
                 "reconcile_attempts": current.reconcile_attempts + 1,
             },
             event_type="payment.outcome_unknown",
             data={"operation": operation},
         )
-    await _refresh(deps, row)
+    await refresh_cache(deps, row)
     log.warning("payment %s: %s outcome unknown, left for reconciliation", payment_id, operation)
 
 
@@ -107,7 +107,7 @@ async def _operation_failed(deps: ProcessingDeps, payment_id: uuid.UUID, operati
             event_type=f"payment.{operation}_failed",
             data={"failure_code": failure.code, "processor_code": failure.processor_code},
         )
-    await _refresh(deps, row)
+    await refresh_cache(deps, row)
     log.warning("payment %s: %s failed (%s, processor %s)", payment_id, operation, failure.code, failure.processor_code)
 
 
@@ -125,7 +125,7 @@ async def _transition(
     except IllegalTransition as exc:
         log.warning("payment %s: %s not recorded (%s)", payment_id, trigger.value, exc)
         return Result.IGNORED
-    await _refresh(deps, row)
+    await refresh_cache(deps, row)
     return Result.FINISHED
 
 
@@ -195,7 +195,7 @@ async def mark_settled(deps: ProcessingDeps, payment_id: uuid.UUID) -> None:
         row = await repo.annotate(
             conn, payment_id, changes={"settled_at": func.now()}, event_type="payment.settled", data={}
         )
-    await _refresh(deps, row)
+    await refresh_cache(deps, row)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ async def _refund_succeeded(deps: ProcessingDeps, refund: Row[Any], transaction_
             RefundTrigger.SUCCEED,
             changes={"processor_transaction_id": transaction_id, "needs_reconciliation": False, "reconcile_next_at": None},
         )
-    await _refresh(deps, row)
+    await refresh_cache(deps, row)
     log.info("refund %s succeeded; payment %s is %s", refund.id, row.id, row.status)
     return Result.FINISHED
 
@@ -333,7 +333,7 @@ async def mark_refund_unknown(deps: ProcessingDeps, refund: Row[Any]) -> None:
             refund.id,
             {
                 "needs_reconciliation": True,
-                "reconcile_next_at": func.now() + timedelta(seconds=_backoff_s(deps, current.reconcile_attempts)),
+                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
                 "reconcile_attempts": current.reconcile_attempts + 1,
             },
         )

@@ -144,7 +144,7 @@ async def process_payment(
             if not maybe_sent:
                 await _set_in_flight(deps, payment_id, False)
                 if final_attempt:
-                    return await _finish_failed(deps, payment_id, "processor_unavailable", sent.error)
+                    return await finish_failed(deps, payment_id, "processor_unavailable", sent.error)
                 raise ProcessorUnavailable(sent.error or "processor unreachable")
             continue  # an earlier send may have landed: keep resending the identical request
         maybe_sent = True
@@ -161,7 +161,7 @@ async def process_payment(
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
         await _mark_unknown(deps, payment_id, result)
         return Result.UNKNOWN
-    return await _record(deps, claimed, result)
+    return await record_outcome(deps, claimed, result)
 
 
 async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -> Row[Any] | None:
@@ -269,7 +269,7 @@ def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     }
 
 
-async def _record(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
+async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
     changes = _processor_changes(result)
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
@@ -312,7 +312,7 @@ async def _finish(
     return Result.FINISHED
 
 
-async def _finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
+async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
     message = {
         "processor_unavailable": "The payment processor could not be reached; nothing was charged.",
         "outcome_unknown": "The processor's answer was lost and could not be confirmed; see the payment's events.",
@@ -331,7 +331,7 @@ async def _finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str,
 async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, expired: bool) -> Result:
     if not claimed.needs_reconciliation:
         code = "payment_method_expired" if expired else "payment_method_unreadable"
-        return await _finish_failed(deps, claimed.id, code, None)
+        return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
     await _mark_unknown(deps, claimed.id, None, reason="sealed payment method no longer readable")
     return Result.UNKNOWN

@@ -37,9 +37,9 @@ from engine import operations
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.money import currency_exponent
-from engine.processing import ProcessingDeps, Result, _finish_failed, _record, details_result
-from engine.processor import Outcome, TransactionDetails
-from engine.processor.codes import OUTCOME_UNKNOWN, _failure
+from engine.processing import ProcessingDeps, Result, details_result, finish_failed, record_outcome
+from engine.processor import Outcome, TransactionDetails, TransactionResult
+from engine.processor.codes import OUTCOME_UNKNOWN, failure_for
 from engine.states import IllegalTransition, PaymentStatus, RefundStatus, Trigger
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ async def _find_by_invoice(deps: ProcessingDeps, invoice_number: str, currency: 
 
 
 async def _later(table: Any, row: Row[Any], deps: ProcessingDeps, now: datetime) -> None:
-    delay_s = operations._backoff_s(deps, row.reconcile_attempts)
+    delay_s = operations.backoff_s(deps, row.reconcile_attempts)
     async with deps.engine.begin() as conn:
         await conn.execute(
             update(table)
@@ -118,7 +118,7 @@ async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) 
         result = details_result(details)
         if result.outcome != Outcome.UNKNOWN:
             log.info("payment %s reconciled: transaction %s is %s", row.id, details.transaction_id, details.status)
-            return "resolved" if (await _record(deps, row, result)) == Result.FINISHED else "ignored"
+            return "resolved" if (await record_outcome(deps, row, result)) == Result.FINISHED else "ignored"
     if age_s < deps.duplicate_window_s - WINDOW_MARGIN_S and deps.stash is not None and deps.jobs is not None:
         sealed = await deps.stash.get(row.id)
         if sealed is not None:
@@ -147,7 +147,7 @@ async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
             .values(
                 processing_message_id=message_id,
                 reconcile_attempts=row.reconcile_attempts + 1,
-                reconcile_next_at=func.now() + timedelta(seconds=operations._backoff_s(deps, row.reconcile_attempts)),
+                reconcile_next_at=func.now() + timedelta(seconds=operations.backoff_s(deps, row.reconcile_attempts)),
             )
         )
         if taken.rowcount != 1:
@@ -182,7 +182,7 @@ async def _give_up_charge(deps: ProcessingDeps, row: Row[Any]) -> str:
             request_id=None,
         )
     log.error("payment %s: outcome never resolved; marked failed (outcome_unknown) for manual review", row.id)
-    await _finish_failed(deps, row.id, OUTCOME_UNKNOWN, "reconciliation abandoned")
+    await finish_failed(deps, row.id, OUTCOME_UNKNOWN, "reconciliation abandoned")
     return "given_up"
 
 
@@ -208,7 +208,7 @@ async def reconcile_refund(deps: ProcessingDeps, refund_id: uuid.UUID, *, now: d
         return (await operations.execute_refund(deps, refund_id)).value  # a resend is a duplicate if it landed
     if age_s >= deps.lifecycle.reconcile_give_up_s:
         log.error("refund %s: outcome never resolved; marked failed (outcome_unknown) for manual review", refund_id)
-        await operations.refund_failed_with(deps, refund, _failure(OUTCOME_UNKNOWN, None))
+        await operations.refund_failed_with(deps, refund, failure_for(TransactionResult(outcome=Outcome.UNKNOWN)))
         return "given_up"
     await _later(refunds, refund, deps, now)
     return "later"
@@ -315,7 +315,7 @@ async def expire_authorizations(deps: ProcessingDeps, *, now: datetime | None = 
             if row is None or row.pending_operation is not None or row.status != PaymentStatus.AUTHORIZED:
                 continue
             row = await repo.transition(conn, payment_id, Trigger.EXPIRE, data={"reason": "not captured in time"}, locked=row)
-        await operations._refresh(deps, row)
+        await operations.refresh_cache(deps, row)
         expired += 1
     return expired
 
@@ -398,7 +398,7 @@ async def _expire_pending(deps: ProcessingDeps, payment_id: uuid.UUID) -> bool:
             )
     except IllegalTransition:
         return False  # a worker claimed it meanwhile
-    await _finish_failed(deps, payment_id, "payment_method_expired", "sealed payment method expired before processing")
+    await finish_failed(deps, payment_id, "payment_method_expired", "sealed payment method expired before processing")
     return True
 
 
