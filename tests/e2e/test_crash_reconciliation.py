@@ -5,8 +5,8 @@ Even rounds: the emulator has charged and holds the answer back (``hang_after_co
 worker dies. Odd rounds: the request is still held *before* the charge (``hang``) and, its client
 gone, never commits. Afterwards a rescuer worker runs while the reconciler passes over the
 payments: committed charges are found by invoice number; lost ones are taken over and resent
-inside the duplicate window. Dramatiq may also hand the dead worker's messages back meanwhile —
-whichever gets there first, there is one charge.
+inside the duplicate window. The rescuer (3 s heartbeat timeout) may also be handed the dead
+workers' messages meanwhile — whichever gets there first, there is one charge.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ async def _kill_mid_charge(api, merchant, db, sandbox, test_env, log_dir, round_
     committed = round_no % 2 == 0
     fault = "hang_after_commit" if committed else "hang"
     sandbox.add_fault(fault, delay_ms=30_000, count=1, match={"transaction_type": "authCaptureTransaction", "amount": amount})
-    victim = start_worker(test_env, log_dir / f"crash-victim-{round_no}.log")
+    # Victims never hand a dead victim's message back (long heartbeat timeout): until the rescuer
+    # starts, only the reconciler can finish these payments.
+    victim = start_worker(test_env, log_dir / f"crash-victim-{round_no}.log", WORKER_HEARTBEAT_TIMEOUT_MS="600000")
     try:
         payment_id = (await api.post("/v1/payments", json=card_payment(amount), headers=merchant.headers)).json()["id"]
         invoice = (await payment_row(db, payment_id)).invoice_number
