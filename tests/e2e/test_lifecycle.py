@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -228,6 +230,29 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, settings, db, worker):
+    """What the scheduler enqueues, a worker carries out (here: the settlement sync)."""
+    from workers.broker import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING, SYNC_SETTLEMENT
+    from workers.enqueue import JobSender
+
+    sale = await _paid(api, merchant, "31.00")
+    sandbox.settle()
+    sender = JobSender(settings.redis.broker_url)
+    try:
+        for actor in (SYNC_SETTLEMENT, EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING):
+            await sender.run_job(actor)
+    finally:
+        await sender.close()
+    for _ in range(300):
+        log = worker.read_text()
+        if (await payment_row(db, sale["id"])).settled_at is not None and all(
+            f"{name}:" in log for name in ("sync_settlement", "expire_authorizations", "reconcile_due", "sweep_pending")
+        ):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the batch jobs did not all run")
+
 async def test_capture_after_the_processor_expired_the_authorization_expires_it(api, merchant, sandbox, db):
     """Last in this module: it moves the emulator's clock 31 days forward (the clock never goes back)."""
     auth = await _paid(api, merchant, "30.00", capture=False)
@@ -240,3 +265,4 @@ async def test_capture_after_the_processor_expired_the_authorization_expires_it(
     assert row.pending_operation is None and not row.needs_reconciliation
     [txn] = await _ledger_for(sandbox, auth["processor"]["transaction_id"])
     assert txn["status"] == "expired"
+

@@ -126,3 +126,19 @@ async def test_outcome_that_never_resolves_is_failed_after_the_give_up_time(api,
     assert final["status"] == "failed"
     assert final["failure"]["code"] == "outcome_unknown"
     assert not (await payment_row(db, payment_id)).needs_reconciliation
+
+
+async def test_lost_void_answer_is_reconciled(api, merchant, sandbox, settings, db):
+    auth = await wait_final(api, merchant.headers, (await api.post("/v1/payments", json=card_payment("66.00", capture=False), headers=merchant.headers)).json()["id"])
+    sandbox.add_fault("drop_after_commit", count=-1, match={"transaction_type": "voidTransaction"})
+    assert (await api.post(f"/v1/payments/{auth['id']}/void", headers=merchant.headers)).status_code == 202
+    await _until_flagged(db, auth["id"])
+    assert (await payment_row(db, auth["id"])).status == "authorized"
+    sandbox.clear_faults()
+    async with worker_deps(settings) as deps:
+        counts = await reconcile.reconcile_due(deps, now=datetime.now(timezone.utc) + LATER)
+    assert counts.get("finished") == 1, counts
+    voided = (await api.get(f"/v1/payments/{auth['id']}", headers=merchant.headers)).json()
+    assert voided["status"] == "voided"
+    [txn] = [t for t in sandbox.ledger() if t["trans_id"] == auth["processor"]["transaction_id"]]
+    assert txn["status"] == "voided"
