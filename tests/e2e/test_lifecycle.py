@@ -253,6 +253,28 @@ async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, setting
     else:
         raise AssertionError("the batch jobs did not all run")
 
+
+async def test_capture_refused_by_the_processor_leaves_the_payment_authorized(api, merchant, db):
+    auth = await _paid(api, merchant, "32.00", capture=False)
+    async with db.begin() as conn:  # the processor does not know this transaction: reason 16
+        await conn.execute(text("UPDATE payments SET processor_transaction_id = '99999999999' WHERE id = :id"), {"id": auth["id"]})
+    assert (await api.post(f"/v1/payments/{auth['id']}/capture", headers=merchant.headers)).status_code == 202
+    for _ in range(300):
+        row = await payment_row(db, auth["id"])
+        if row.pending_operation is None:
+            break
+        await asyncio.sleep(0.1)
+    assert row.status == "authorized" and row.pending_operation is None and not row.needs_reconciliation
+    async with db.connect() as conn:
+        failed = (
+            await conn.execute(
+                text("SELECT data FROM payment_events WHERE payment_id = :id AND type = 'payment.capture_failed'"), {"id": auth["id"]}
+            )
+        ).scalar_one()
+    assert failed == {"failure_code": "transaction_not_found", "processor_code": "16"}
+    # Nothing is stuck: the capture can be requested again (and is refused again by the processor).
+    assert (await api.post(f"/v1/payments/{auth['id']}/capture", headers=merchant.headers)).status_code == 202
+
 async def test_capture_after_the_processor_expired_the_authorization_expires_it(api, merchant, sandbox, db):
     """Last in this module: it moves the emulator's clock 31 days forward (the clock never goes back)."""
     auth = await _paid(api, merchant, "30.00", capture=False)
