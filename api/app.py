@@ -19,6 +19,7 @@ from api.hardening import add_security_headers, cors_config
 from api.health import live, ready
 from api.metrics import http_metrics_middleware, metrics
 from api.keys import ApiKeyController
+from api.lifecycle import PaymentOperationsController, RefundController
 from api.middleware import request_id_middleware
 from api.notifier import ChangeNotifier
 from api.payments import PaymentController
@@ -35,6 +36,7 @@ from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
+from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
 from workers.enqueue import JobSender
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             jobs=jobs,
             sealer=Sealer(settings.secret_key),
             pepper=pepper,
+            stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
@@ -93,6 +96,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     return Litestar(
         route_handlers=[
             PaymentController,
+            PaymentOperationsController,
+            RefundController,
             EventController,
             WebhookEndpointController,
             ApiKeyController,

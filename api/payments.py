@@ -115,7 +115,12 @@ class PaymentController(Controller):
             # down the transaction rolls back and the client may retry; the worker tolerates a
             # message that arrives a moment before this commit becomes visible.
             try:
-                await state.jobs.process_payment(payment_id, sealed, request_id=request_id)
+                await state.jobs.process_payment(
+                    payment_id,
+                    sealed,
+                    request_id=request_id,
+                    stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+                )
             except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
                 log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
                 raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None

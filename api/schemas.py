@@ -54,3 +54,12 @@ class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     merchant_id: Annotated[
         str, Meta(description="Admin credentials only (and then required): the merchant the payment is for.")
     ] | None = None
+
+
+class CaptureCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    amount: Annotated[str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.")] | None = None
+
+
+class RefundCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.")] | None = None
+    reason: Annotated[str, Meta(max_length=255)] | None = None

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.notifier import ChangeNotifier
 from engine.cache import PaymentCache
+from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings
 from workers.enqueue import JobSender
@@ -25,3 +26,5 @@ class AppState:
     sealer: Sealer
     #: Keyed-hash pepper (API key hashes, idempotency fingerprints).
     pepper: bytes
+    #: Sealed payment methods kept for the pending sweep (``engine.method_stash``).
+    stash: MethodStash

@@ -9,7 +9,7 @@ production); then the pool starts and drains the backlog. Throughput is counted 
 timestamps, first claim (``processing_started_at``) to last final status (``updated_at``), so the
 pool's boot time is excluded. Little's law gives the ceiling: P × T / latency.
 
-Uses its own database (``easypay_bench_pools``) and Redis databases 6 and 7, and free ports.
+Uses its own database (``easypay_bench_pools``) and Redis databases 2 and 3, and free ports.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from engine.settings import load_settings  # noqa: E402
 from tests.conftest import free_port, stop, wait_for_http  # noqa: E402
 
 DB_NAME = "easypay_bench_pools"
-CACHE_DB, BROKER_DB = 6, 7
+CACHE_DB, BROKER_DB = 2, 3
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

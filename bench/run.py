@@ -10,7 +10,7 @@ B. Time from the ``202`` to the final status at low load (open loop, fixed rate)
    client code straight to the emulator). Run with the tuned idle poll (100 ms) and Dramatiq's
    default (1000 ms).
 
-Uses its own database (``easypay_bench``), Redis databases 12 and 13 and free ports; results are
+Uses its own database (``easypay_bench``), Redis databases 4 and 5 and free ports; results are
 also written to ``bench/results/<timestamp>.json``.
 """
 
@@ -41,7 +41,7 @@ from engine.settings import load_settings  # noqa: E402
 from tests.conftest import free_port, stop, wait_for_http  # noqa: E402
 
 DB_NAME = "easypay_bench"
-CACHE_DB, BROKER_DB = 12, 13
+CACHE_DB, BROKER_DB = 4, 5
 BODY = json.dumps(
     {
         "amount": "12.50",

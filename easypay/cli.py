@@ -394,6 +394,29 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
 
 
 @main.command()
+def scheduler() -> None:
+    """Run the periodic jobs of schedules/ (safe to run several copies: one run per job and slot)."""
+    import signal
+
+    from engine.logconfig import configure_logging
+    from schedules.runner import serve
+    from workers.observability import start_process_metrics_server
+
+    settings = _settings()
+    configure_logging(settings.log_level, json_logs=settings.is_production)
+    start_process_metrics_server("scheduler")  # on SCHEDULER_METRICS_PORT (0: none)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(go())
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: $SANDBOX_PORT or 8899.")
 @click.option("--latency-ms", type=int, default=0, show_default=True, help="Delay added to every XML request.")

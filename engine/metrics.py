@@ -96,10 +96,10 @@ PAYMENT_OUTCOMES = Counter(
     "Payments reaching an outcome status, by status.",
     ["status"],
 )
-"""Incremented once per payment by ``engine.processing._finish`` after the commit that records
-authorized/captured/declined/failed. Issue 3 (capture, void, expiry, refunds) calls
-``record_payment_status(new_status)`` after each committed transition to voided, expired,
-captured (from authorized), partially_refunded or refunded."""
+"""Incremented through ``record_payment_status`` after the commit of each outcome: the charge
+(``engine.processing._finish``: authorized/captured/declined/failed), capture and void
+(``engine.operations``), refunds (partially_refunded/refunded, or voided before settlement) and
+expiry (``engine.reconcile``)."""
 OUTCOME_STATUSES = (
     "authorized",
     "captured",
@@ -190,10 +190,12 @@ RECONCILIATIONS = Counter(
     "Payments the reconciler looked at, by result.",
     ["result"],
 )
-"""NOT WIRED here: issue 3's reconciler calls ``RECONCILIATIONS.labels(result=...).inc()`` per
-payment with ``resolved`` (outcome found and recorded), ``unresolved`` (still unknown, retried
-later) or ``error``. The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
-RECONCILIATION_RESULTS = ("resolved", "unresolved", "error")
+"""Incremented by ``engine.reconcile.reconcile_due`` once per payment or refund it looked at, with
+the reconciler's verdict: ``resolved`` (the truth found and recorded), ``resent`` (handed to a new
+charge inside the duplicate window), ``later`` (still unknown: looked at again with backoff),
+``given_up`` (the never-resolving policy applied), ``in_flight``/``ignored``/``nothing`` (nothing to
+do) or ``error``. The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
+RECONCILIATION_RESULTS = ("resolved", "resent", "later", "given_up", "in_flight", "ignored", "nothing", "error")
 
 #: Names (and types) of the gauges built at scrape time, for the dashboards test and the docs.
 SCRAPE_TIME_METRICS = {

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +45,7 @@ from engine.processor import (
 from engine.processor.codes import failure_for
 from engine.money import currency_exponent
 from engine.sealing import SealError, SealExpired, Sealer
+from engine.settings import LifecycleSettings
 from engine.states import IllegalTransition, PaymentStatus, Trigger
 from engine.views import payment_view
 
@@ -103,6 +105,14 @@ class ProcessingDeps:
     unknown_outcome_resends: int = 3
     resend_backoff_s: float = 0.5
     sleep: Any = field(default=asyncio.sleep)
+    #: ``engine.method_stash.MethodStash`` (None: no copy of sealed methods is kept).
+    stash: Any = None
+    #: Something with the async ``process_payment``/``capture_payment``/``void_payment``/
+    #: ``process_refund``/``reconcile_payment`` senders of ``workers.enqueue.JobSender``.
+    jobs: Any = None
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    #: The duplicateWindow sent with charges: resending the identical request is safe inside it.
+    duplicate_window_s: int = 28_800
 
 
 async def process_payment(
@@ -135,7 +145,7 @@ async def process_payment(
             if not maybe_sent:
                 await _set_in_flight(deps, payment_id, False)
                 if final_attempt:
-                    return await _finish_failed(deps, payment_id, "processor_unavailable", sent.error)
+                    return await finish_failed(deps, payment_id, "processor_unavailable", sent.error)
                 raise ProcessorUnavailable(sent.error or "processor unreachable")
             continue  # an earlier send may have landed: keep resending the identical request
         maybe_sent = True
@@ -152,7 +162,7 @@ async def process_payment(
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
         await _mark_unknown(deps, payment_id, result)
         return Result.UNKNOWN
-    return await _record(deps, claimed, result)
+    return await record_outcome(deps, claimed, result)
 
 
 async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -> Row[Any] | None:
@@ -223,11 +233,19 @@ async def _resolve_duplicate(
     if details.invoice_number and details.invoice_number != request.invoice_number:
         log.error("duplicate transaction %s belongs to another invoice", details.transaction_id)
         return None
+    return details_result(details)
+
+
+def details_result(details: TransactionDetails) -> TransactionResult:
+    """What a charge's ``getTransactionDetails`` says happened (UNKNOWN if it does not say yet)."""
     error = None
     if details.status in _AUTHORIZED_STATUSES or details.status in _CAPTURED_STATUSES:
         outcome = Outcome.APPROVED
     elif details.status == "declined":
         outcome = Outcome.DECLINED
+    elif details.status in ("voided", "expired", "generalError", "communicationError", "couldNotVoid"):
+        # Nothing is (or stays) charged: e.g. the gateway voided it after failing to answer (152).
+        outcome, error = Outcome.ERROR, f"transaction status {details.status}"
     else:
         outcome, error = Outcome.UNKNOWN, f"transaction status {details.status}"
     return TransactionResult(
@@ -252,7 +270,7 @@ def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     }
 
 
-async def _record(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
+async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
     changes = _processor_changes(result)
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
@@ -264,6 +282,7 @@ async def _record(deps: ProcessingDeps, claimed: Row[Any], result: TransactionRe
             changes["amount_captured_minor"] = claimed.amount_minor
         else:
             trigger = Trigger.AUTHORIZE
+            changes["authorized_at"] = func.now()
     else:
         failure = failure_for(result)
         trigger = Trigger.DECLINE if failure.code in DECLINE_CODES else Trigger.FAIL
@@ -288,25 +307,33 @@ async def _finish(
         log.warning("payment %s: outcome not recorded (%s)", payment_id, exc)
         return Result.IGNORED
     record_payment_status(row.status)
+    if deps.stash is not None:
+        await deps.stash.delete(payment_id)
     await _refresh_cache(deps, row)
     log.info("payment %s is %s", payment_id, row.status)
     return Result.FINISHED
 
 
-async def _finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
+async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
     message = {
         "processor_unavailable": "The payment processor could not be reached; nothing was charged.",
+        "outcome_unknown": "The processor's answer was lost and could not be confirmed; see the payment's events.",
         "payment_method_expired": "The payment details expired before the payment could be processed.",
         "payment_method_unreadable": "The payment details could not be read; nothing was charged.",
     }[code]
-    changes = {"failure_code": code, "failure_message": message, "failure_processor_code": None}
+    changes = {
+        "failure_code": code,
+        "failure_message": message,
+        "failure_processor_code": None,
+        "needs_reconciliation": False,
+    }
     return await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
 
 
 async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, expired: bool) -> Result:
     if not claimed.needs_reconciliation:
         code = "payment_method_expired" if expired else "payment_method_unreadable"
-        return await _finish_failed(deps, claimed.id, code, None)
+        return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
     await _mark_unknown(deps, claimed.id, None, reason="sealed payment method no longer readable")
     return Result.UNKNOWN
@@ -324,7 +351,10 @@ async def _mark_unknown(
         row = await repo.annotate(
             conn,
             payment_id,
-            changes={"needs_reconciliation": True},
+            changes={
+                "needs_reconciliation": True,
+                "reconcile_next_at": func.now() + timedelta(seconds=deps.lifecycle.reconcile_min_age_s),
+            },
             event_type="payment.outcome_unknown",
             data=data,
         )

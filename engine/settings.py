@@ -169,6 +169,27 @@ class AccessSettings:
 
 
 @dataclass(frozen=True)
+class LifecycleSettings:
+    """Schedules, reconciliation and expiry (see README "Payment lifecycle")."""
+
+    #: Authorizations not captured this long after they were granted move to ``expired``.
+    auth_expiry_s: int = 30 * 86_400
+    #: A payment in ``pending`` this long is presumed to have lost its queue message.
+    pending_sweep_after_s: int = 60
+    #: The reconciler leaves in-flight work alone this long (longer than a worker's resends).
+    reconcile_min_age_s: int = 120
+    #: After this long without an answer an unknown outcome is given up: ``failed`` / ``outcome_unknown``.
+    reconcile_give_up_s: int = 3 * 86_400
+    #: Rows handled per run of a batch job.
+    batch_size: int = 200
+    #: Job intervals of the scheduler.
+    settlement_sync_interval_s: int = 300
+    expiry_interval_s: int = 3600
+    reconcile_interval_s: int = 30
+    pending_sweep_interval_s: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -176,6 +197,7 @@ class Settings:
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
     secret_key: bytes = field(default=b"", repr=False)
     secret_key_generated: bool = False
@@ -394,6 +416,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             audit_flush_interval_ms=_int(env, "EASYPAY_AUDIT_FLUSH_INTERVAL_MS", 200, lo=10, hi=60_000),
             json_max_depth=_int(env, "EASYPAY_JSON_MAX_DEPTH", 16, lo=2, hi=256),
             json_max_string_length=_int(env, "EASYPAY_JSON_MAX_STRING_LENGTH", 8192, lo=64, hi=1_048_576),
+        ),
+        lifecycle=LifecycleSettings(
+            auth_expiry_s=_int(env, "AUTH_EXPIRY_S", 30 * 86_400, lo=60, hi=365 * 86_400),
+            pending_sweep_after_s=_int(env, "PENDING_SWEEP_AFTER_S", 60, lo=1, hi=86_400),
+            reconcile_min_age_s=_int(env, "RECONCILE_MIN_AGE_S", 120, lo=1, hi=86_400),
+            reconcile_give_up_s=_int(env, "RECONCILE_GIVE_UP_S", 3 * 86_400, lo=60, hi=90 * 86_400),
+            batch_size=_int(env, "LIFECYCLE_BATCH_SIZE", 200, lo=1, hi=10_000),
+            settlement_sync_interval_s=_int(env, "SETTLEMENT_SYNC_INTERVAL_S", 300, lo=1, hi=86_400),
+            expiry_interval_s=_int(env, "EXPIRY_INTERVAL_S", 3600, lo=1, hi=86_400),
+            reconcile_interval_s=_int(env, "RECONCILE_INTERVAL_S", 30, lo=1, hi=86_400),
+            pending_sweep_interval_s=_int(env, "PENDING_SWEEP_INTERVAL_S", 30, lo=1, hi=86_400),
         ),
         secret_key=secret,
         secret_key_generated=generated,

@@ -93,3 +93,55 @@ def replay(triggers: list[Trigger]) -> PaymentStatus:
     for trigger in triggers:
         status = apply(status, trigger)
     return status
+
+
+# ------------------------------------------------------------------------------------------------
+# Refunds: the same rules, their own table.
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  #: accepted, amount reserved, queued for the processor
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundTrigger(StrEnum):
+    SUCCEED = "succeed"
+    FAIL = "fail"
+
+
+RS, RT = RefundStatus, RefundTrigger
+
+#: status -> trigger -> new status. A missing cell is an illegal move.
+REFUND_TRANSITIONS: dict[RefundStatus, dict[RefundTrigger, RefundStatus]] = {
+    RS.PENDING: {RT.SUCCEED: RS.SUCCEEDED, RT.FAIL: RS.FAILED},
+    RS.SUCCEEDED: {},
+    RS.FAILED: {},
+}
+
+#: Merchant event written for each refund status a refund can reach.
+REFUND_EVENT_TYPES: dict[RefundStatus, str] = {RS.SUCCEEDED: "refund.succeeded", RS.FAILED: "refund.failed"}
+
+
+class IllegalRefundTransition(Exception):
+    status_hint = 409
+
+    def __init__(self, status: RefundStatus, trigger: RefundTrigger) -> None:
+        super().__init__(f"cannot {trigger.value} a refund that is {status.value}")
+        self.status = status
+        self.trigger = trigger
+
+
+def apply_refund(status: RefundStatus | str, trigger: RefundTrigger) -> RefundStatus:
+    current = RefundStatus(status)
+    try:
+        return REFUND_TRANSITIONS[current][trigger]
+    except KeyError:
+        raise IllegalRefundTransition(current, trigger) from None
+
+
+def replay_refund(triggers: list[RefundTrigger]) -> RefundStatus:
+    status = RefundStatus.PENDING
+    for trigger in triggers:
+        status = apply_refund(status, trigger)
+    return status

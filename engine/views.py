@@ -95,3 +95,38 @@ def payment_view(row: Any) -> PaymentView:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+class RefundView(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["refund"] = "refund"
+    payment_id: str
+    amount: str
+    currency: str
+    status: str
+    failure: FailureView | None
+    reason: str | None
+    created_at: datetime
+
+
+class RefundList(msgspec.Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[RefundView]
+    has_more: bool
+
+
+def refund_view(row: Any) -> RefundView:
+    """Render a ``refunds`` row as the public refund object."""
+    failure = None
+    if row.failure_code is not None:
+        failure = FailureView(code=row.failure_code, message=row.failure_message, processor_code=row.failure_processor_code)
+    return RefundView(
+        id=str(row.id),
+        payment_id=str(row.payment_id),
+        amount=format_amount(row.amount_minor, row.currency),
+        currency=row.currency,
+        status=row.status,
+        failure=failure,
+        reason=row.reason,
+        created_at=row.created_at,
+    )

@@ -1,7 +1,8 @@
 """Periodic job: hand due webhook deliveries to the ``webhooks`` queue.
 
-Register ``dispatch_due_deliveries`` in the scheduler with an interval of **1 second** (the first
-attempt of a new event then starts within about a second). It only enqueues: it claims due
+The scheduler's ``webhook_dispatch`` job (``schedules/jobs.py``) enqueues one pass every
+**second**, and the ``webhooks`` pool runs it (``workers/webhooks.py``), so the first attempt of
+a new event starts within about a second. A pass only enqueues: it claims due
 deliveries in PostgreSQL (``FOR UPDATE SKIP LOCKED``, at most ``WEBHOOK_ENDPOINT_MAX_IN_FLIGHT``
 in flight per endpoint, each with a lease of ``WEBHOOK_LEASE_S``), commits, then sends one
 Dramatiq message per claimed delivery. Safe to run in several scheduler copies at once: an
@@ -54,7 +55,8 @@ async def run_forever(
     *, engine: AsyncEngine, jobs: JobSender, settings: WebhookSettings, interval_s: float = INTERVAL_S,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """A stand-in loop until the scheduler process runs this job (``easypay webhooks dispatch --loop``)."""
+    """Dispatch every ``interval_s`` in this process (``easypay webhooks dispatch --loop``, tests), instead
+    of on the scheduler's ticks through the ``webhooks`` pool."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:

@@ -25,8 +25,8 @@ from engine.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-#: ``EASYPAY_TEST_SLOT=N`` (0-6) gives a run its own database and Redis databases, so several
-#: checkouts can run the suite at once on one machine.
+#: ``EASYPAY_TEST_SLOT=N`` (0-4) gives a run its own database and Redis databases (slot N uses
+#: 14-2N and 15-2N; benchmarks use 2-5), so several checkouts can run the suite at once.
 TEST_SLOT = int(os.environ.get("EASYPAY_TEST_SLOT", "0"))
 TEST_DB = "easypay_test" if TEST_SLOT == 0 else f"easypay_test_{TEST_SLOT}"
 CACHE_DB, BROKER_DB = 14 - 2 * TEST_SLOT, 15 - 2 * TEST_SLOT
@@ -191,6 +191,16 @@ class SandboxControl:
 
     def clear_faults(self) -> None:
         self._http.delete("/_sandbox/faults").raise_for_status()
+
+    def settle(self) -> dict[str, Any]:
+        response = self._http.post("/_sandbox/settle")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        response = self._http.post("/_sandbox/clock", json={"advance_s": seconds})
+        response.raise_for_status()
+        return dict(response.json())
 
 
 @pytest.fixture(autouse=True)

@@ -23,9 +23,22 @@ PAYMENTS_QUEUE = "payments"
 PROCESS_PAYMENT = "process_payment"
 WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOK = "deliver_webhook"
+#: One pass of the webhook dispatcher (due deliveries → ``deliver_webhook`` messages), every second.
+DISPATCH_WEBHOOKS = "dispatch_webhook_deliveries"
 #: A delivery message older than this is dropped: its lease has long expired and the dispatcher
 #: has claimed the delivery again.
 WEBHOOK_MESSAGE_MAX_AGE_MS = 3600 * 1000
+CAPTURE_PAYMENT = "capture_payment"
+VOID_PAYMENT = "void_payment"
+PROCESS_REFUND = "process_refund"
+RECONCILE_PAYMENT = "reconcile_payment"
+#: Batch jobs, one message per scheduler tick (``schedules/``).
+RECONCILE_DUE = "reconcile_due"
+SYNC_SETTLEMENT = "sync_settlement"
+EXPIRE_AUTHORIZATIONS = "expire_authorizations"
+SWEEP_PENDING = "sweep_pending"
+#: A batch-job message older than this is dropped: the next tick sends a fresh one.
+JOB_MESSAGE_MAX_AGE_MS = 15 * 60 * 1000
 #: A payment message older than this is not processed (the sweep of a later issue re-enqueues).
 PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
 

@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import dramatiq.brokers.redis as dramatiq_redis
 from dramatiq.common import current_millis
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from engine.logcontext import current_context
 from workers.broker import (
+    CAPTURE_PAYMENT,
     DELIVER_WEBHOOK,
+    JOB_MESSAGE_MAX_AGE_MS,
     NAMESPACE,
     PAYMENT_MESSAGE_MAX_AGE_MS,
     PAYMENTS_QUEUE,
     PROCESS_PAYMENT,
+    PROCESS_REFUND,
+    RECONCILE_PAYMENT,
+    VOID_PAYMENT,
     WEBHOOK_MESSAGE_MAX_AGE_MS,
     WEBHOOKS_QUEUE,
 )
@@ -44,54 +51,86 @@ class JobSender:
         self._namespace = namespace
         #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
         self._broker_id = str(uuid.uuid4())
+        self._script_loaded = False
 
-    async def _enqueue(self, message: dramatiq.Message) -> dramatiq.Message:
+    async def _enqueue(
+        self, message: dramatiq.Message, *, also_set: tuple[str, str, int] | None = None
+    ) -> dramatiq.Message:
         """Send as ``RedisBroker.enqueue`` would, with the bound correlation ids in
-        ``options["log_context"]`` (see ``workers.observability.LogContext``)."""
+        ``options["log_context"]`` (see ``workers.observability.LogContext``).
+
+        ``also_set`` = (key, value, ttl_s) is SET in the same round trip.
+        """
         options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
         context = {k: v for k, v in current_context().items() if k != "message_id"}
         if context and "log_context" not in message.options:
             options["log_context"] = context
         message = message.copy(options=options)
-        await self._dispatch(
-            keys=[self._namespace],
-            args=[
-                "enqueue",
-                current_millis(),
-                message.queue_name,
-                self._broker_id,
-                _SENDER_HEARTBEAT_TIMEOUT_MS,
-                dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
-                0,  # maintenance is left to the workers
-                _MAX_UNPACK_SIZE,
-                message.options["redis_message_id"],
-                message.encode(),
-            ],
-        )
+        args = self._dispatch_args(message)
+        if also_set is None:
+            await self._dispatch(keys=[self._namespace], args=args)
+            return message
+        key, value, ttl_s = also_set
+        if not self._script_loaded:
+            await self._redis.script_load(_DISPATCH_LUA)
+            self._script_loaded = True
+        # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, value, ex=ttl_s)
+            pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
+            try:
+                await pipe.execute()
+            except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
+                self._script_loaded = False
+                await self._redis.set(key, value, ex=ttl_s)
+                await self._dispatch(keys=[self._namespace], args=args)
         return message
 
-    async def process_payment(self, payment_id: uuid.UUID, sealed_method: str, *, request_id: str | None) -> str:
+    def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:
+        return [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            self._broker_id,
+            _SENDER_HEARTBEAT_TIMEOUT_MS,
+            dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
+            0,  # maintenance is left to the workers
+            _MAX_UNPACK_SIZE,
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
+
+    async def process_payment(
+        self,
+        payment_id: uuid.UUID,
+        sealed_method: str,
+        *,
+        request_id: str | None,
+        message_id: str | None = None,
+        stash: tuple[str, int] | None = None,
+    ) -> str:
         """Queue the charge; returns the message id. Raises on a broker failure.
 
+        ``message_id`` is given when the reconciler hands an existing charge to a new message.
         The correlation ids (request, merchant, payment) travel in ``options["log_context"]``.
+        ``stash`` = (key, ttl_s) also stores the sealed method under ``key`` in the same round trip
+        (``engine.method_stash``: what the pending sweep re-enqueues a lost message with).
         """
         context = {**current_context(), "payment_id": str(payment_id)}
         if request_id:
             context["request_id"] = request_id
         context.pop("message_id", None)
+        extra = {"message_id": message_id} if message_id else {}
         message = dramatiq.Message(
             queue_name=PAYMENTS_QUEUE,
             actor_name=PROCESS_PAYMENT,
             args=(str(payment_id), sealed_method),
             kwargs={},
             options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS, "log_context": context},
+            **extra,
         )
-        return (await self._enqueue(message)).message_id
-
-    @property
-    def redis(self) -> Redis:
-        """The broker's Redis client (read-only uses: queue stats)."""
-        return self._redis
+        also_set = (stash[0], sealed_method, stash[1]) if stash else None
+        return (await self._enqueue(message, also_set=also_set)).message_id
 
     async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
         """Queue one attempt of a claimed delivery on ``webhooks``. Raises on a broker failure."""
@@ -103,6 +142,36 @@ class JobSender:
             options={"max_age": WEBHOOK_MESSAGE_MAX_AGE_MS},
         )
         return (await self._enqueue(message)).message_id
+
+    async def send(
+        self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS, queue_name: str = PAYMENTS_QUEUE
+    ) -> str:
+        """Queue ``actor_name(*args)`` (on the payments queue by default); returns the message id."""
+        message = dramatiq.Message(
+            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={"max_age": max_age_ms}
+        )
+        return (await self._enqueue(message)).message_id
+
+    async def capture_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(CAPTURE_PAYMENT, str(payment_id))
+
+    async def void_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(VOID_PAYMENT, str(payment_id))
+
+    async def process_refund(self, refund_id: uuid.UUID) -> str:
+        return await self.send(PROCESS_REFUND, str(refund_id))
+
+    async def reconcile_payment(self, payment_id: uuid.UUID) -> str:
+        return await self.send(RECONCILE_PAYMENT, str(payment_id))
+
+    async def run_job(self, actor_name: str, *, queue_name: str = PAYMENTS_QUEUE) -> str:
+        """Queue one run of a batch job (what the scheduler does each slot)."""
+        return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS, queue_name=queue_name)
+
+    @property
+    def redis(self) -> Redis:
+        """The broker's Redis: queue stats, and the ``engine.method_stash`` copies next to the messages."""
+        return self._redis
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

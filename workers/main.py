@@ -22,5 +22,6 @@ def setup() -> None:
     if pool is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None:
         pool = None  # started without `easypay worker`: no multi-process metrics directory
     dramatiq.set_broker(build_broker(settings, worker=True, pool=pool))
+    import workers.lifecycle  # noqa: F401
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)
     import workers.webhooks  # noqa: F401

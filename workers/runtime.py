@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
+from engine.method_stash import MethodStash
 from engine.processing import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
@@ -54,12 +55,17 @@ async def processing_deps() -> ProcessingDeps:
         if _deps is None:
             cfg = settings()
             redis = Redis.from_url(cfg.redis.cache_url)
+            jobs = JobSender(cfg.redis.broker_url)
             _deps = ProcessingDeps(
                 engine=make_engine(cfg.database, application_name="easypay-worker"),
                 client=ProcessorClient(cfg.processor),
                 sealer=Sealer(cfg.secret_key),
                 cache=PaymentCache(redis, prefix=cfg.redis.key_prefix, ttl_s=cfg.redis.payment_cache_ttl_s),
                 unknown_outcome_resends=cfg.workers.unknown_outcome_resends,
+                stash=MethodStash(jobs.redis, prefix=cfg.redis.key_prefix),
+                jobs=jobs,
+                lifecycle=cfg.lifecycle,
+                duplicate_window_s=cfg.processor.duplicate_window_s,
             )
     return _deps
 

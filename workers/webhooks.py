@@ -17,7 +17,8 @@ from engine.logcontext import bind_context
 from engine.metrics import WEBHOOK_DEAD_LETTERS, WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
 from engine.webhooks.service import Outcome, deliver
 from workers import runtime
-from workers.broker import DELIVER_WEBHOOK, WEBHOOKS_QUEUE
+from schedules.webhooks import dispatch_due_deliveries
+from workers.broker import DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, WEBHOOKS_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +56,12 @@ async def deliver_webhook(delivery_id: str, lease_token: str) -> None:
                 await deps.jobs.deliver_webhook(next_id, token)
             except Exception as exc:  # noqa: BLE001 - the lease brings it back; never fail the recorded attempt
                 log.warning("could not enqueue delivery %s (%s); it returns when its lease ends", next_id, type(exc).__name__)
+
+
+@dramatiq.actor(actor_name=DISPATCH_WEBHOOKS, queue_name=WEBHOOKS_QUEUE, max_retries=0)
+async def dispatch_webhook_deliveries() -> None:
+    """The scheduler's ``webhook_dispatch`` job: claim due deliveries and queue one attempt each."""
+    deps = await runtime.webhook_deps()
+    claimed = await dispatch_due_deliveries(engine=deps.delivery.engine, jobs=deps.jobs, settings=deps.delivery.settings)
+    if claimed:
+        log.info("dispatched %d webhook deliveries", claimed)

@@ -164,6 +164,15 @@ class Payment(Base):
     processor_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     #: The processor's answer was lost; a reconciler must ask the processor what happened.
     needs_reconciliation: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    #: When the reconciler may next look at this payment (backoff); null = as soon as it is due.
+    reconcile_next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    #: A capture or void accepted by the API and not yet answered by the processor.
+    pending_operation: Mapped[str | None] = mapped_column(String(16))
+    pending_operation_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    authorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When the settlement sync saw the processor settle the capture (refunds need it).
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: Incremented on every write; cache writers never replace a newer snapshot with an older one.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     created_at: Mapped[datetime] = _now()
@@ -171,6 +180,7 @@ class Payment(Base):
 
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("pending_operation IN ('capture', 'void')", name="pending_operation"),
         CheckConstraint(
             "amount_captured_minor >= 0 AND amount_captured_minor <= amount_minor", name="captured_range"
         ),
@@ -200,7 +210,8 @@ class Payment(Base):
             text("id DESC"),
             postgresql_where=text("customer_id IS NOT NULL"),
         ),
-        # Backlog gauges of /metrics and `easypay payments stuck` (migration 0006_observability).
+        # Unfinished payments: the pending sweep, the backlog gauges of /metrics and
+        # `easypay payments stuck` (migration 0003_observability).
         Index(
             "ix_payments_in_flight_status_created",
             "status",
@@ -212,6 +223,62 @@ class Payment(Base):
             "created_at",
             postgresql_where=text("needs_reconciliation"),
         ),
+        # The sweeps (migration 0006_lifecycle): reconciliation due, settlement candidates, expiry.
+        Index(
+            "ix_payments_reconcile_next_at",
+            "reconcile_next_at",
+            postgresql_where=text("needs_reconciliation"),
+        ),
+        Index(
+            "ix_payments_unsettled_captures",
+            "updated_at",
+            postgresql_where=text(
+                "settled_at IS NULL AND status IN ('captured', 'partially_refunded')"
+            ),
+        ),
+        Index(
+            "ix_payments_authorized_at",
+            "authorized_at",
+            postgresql_where=text("status = 'authorized'"),
+        ),
+        Index("ix_payments_processor_transaction_id", "processor_transaction_id"),
+    )
+
+
+class Refund(Base):
+    """A refund of (part of) a captured payment. Its amount is reserved against the payment when
+    it is accepted (``pending`` counts), so concurrent refunds can never exceed the capture."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id"), nullable=False)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(255))
+    #: ``refund`` (refundTransaction) or ``void`` (a full refund of an unsettled capture).
+    method: Mapped[str] = mapped_column(String(8), nullable=False)
+    #: Sent as ``invoiceNumber`` with duplicateWindow, so a resend after a lost answer is a duplicate.
+    invoice_number: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    processor_transaction_id: Mapped[str | None] = mapped_column(String(32))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_processor_code: Mapped[str | None] = mapped_column(String(16))
+    needs_reconciliation: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    reconcile_next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("method IN ('refund', 'void')", name="method"),
+        Index("ix_refunds_payment_created", "payment_id", "created_at", "id"),
+        Index("ix_refunds_pending_created", "created_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_refunds_reconcile_next_at", "reconcile_next_at", postgresql_where=text("needs_reconciliation")),
     )
 
 

@@ -17,19 +17,20 @@ incorrect_cvc                  44, 65, 78                                 no
 avs_mismatch                   27, 127                                    no
 avs_and_cvc_mismatch           45                                         no
 duplicate_transaction          11, 318                                    no
-authentication_failed          13, E00005, E00006, E00007                 no
-processing_error               19, 20, 21, 22, 23, 25, 26, 57, 58, 59,    yes
-                               60, 61, 62, 63, 120, 121, 122, E00001
-amount_invalid                 5, 49                                      no
+authentication_failed          13, E00005, E00006, E00007, E00008         no
+processing_error               19, 20, 21, 22, 23, 25, 26, 36, 57, 58,    yes
+                               59, 60, 61, 62, 63, 120, 121, 122, E00001
+amount_invalid                 5, 49, 289                                 no
 card_type_not_accepted         17, 28                                     no
-transaction_not_found          16, 319, E00040                            no
+transaction_not_found          15, 16, 319, E00040                        no
 capture_exceeds_authorized     47                                         no
+partial_capture_not_supported  48                                         no
 refund_not_settled             50, 54                                     no
 refund_exceeds_captured        51, 55                                     no
 held_for_review                193, 252, 253                              no
 fraud_declined                 250, 251, 254                              no
-configuration_error            33, 66, E00002, E00003, E00004, E00009,    no
-                               E00010, E00011
+configuration_error            12, 33, 66, 290, E00002, E00003, E00004,   no
+                               E00009, E00010, E00011
 =============================  =========================================  =========
 
 Codes that are not in the table:
@@ -75,6 +76,7 @@ AMOUNT_INVALID = "amount_invalid"
 CARD_TYPE_NOT_ACCEPTED = "card_type_not_accepted"
 TRANSACTION_NOT_FOUND = "transaction_not_found"
 CAPTURE_EXCEEDS_AUTHORIZED = "capture_exceeds_authorized"
+PARTIAL_CAPTURE_NOT_SUPPORTED = "partial_capture_not_supported"
 REFUND_NOT_SETTLED = "refund_not_settled"
 REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"
 HELD_FOR_REVIEW = "held_for_review"
@@ -100,6 +102,7 @@ MESSAGES: Mapping[str, tuple[str, bool]] = MappingProxyType(
         CARD_TYPE_NOT_ACCEPTED: ("This card type is not accepted.", False),
         TRANSACTION_NOT_FOUND: ("The referenced transaction was not found.", False),
         CAPTURE_EXCEEDS_AUTHORIZED: ("The capture amount exceeds the authorized amount.", False),
+        PARTIAL_CAPTURE_NOT_SUPPORTED: ("The processor does not accept capturing less than was authorized.", False),
         REFUND_NOT_SETTLED: ("The transaction has not settled yet and cannot be refunded.", False),
         REFUND_EXCEEDS_CAPTURED: ("The refund exceeds the captured amount.", False),
         HELD_FOR_REVIEW: ("The transaction is held for review.", False),
@@ -126,17 +129,18 @@ PROCESSOR_CODES: Mapping[str, str] = MappingProxyType(
         **_codes(AVS_MISMATCH, 27, 127),
         **_codes(AVS_AND_CVC_MISMATCH, 45),
         **_codes(DUPLICATE_TRANSACTION, 11, 318),
-        **_codes(AUTHENTICATION_FAILED, 13, "E00005", "E00006", "E00007"),
-        **_codes(PROCESSING_ERROR, 19, 20, 21, 22, 23, 25, 26, *range(57, 64), 120, 121, 122, "E00001"),
-        **_codes(AMOUNT_INVALID, 5, 49),
+        **_codes(AUTHENTICATION_FAILED, 13, "E00005", "E00006", "E00007", "E00008"),
+        **_codes(PROCESSING_ERROR, 19, 20, 21, 22, 23, 25, 26, 36, *range(57, 64), 120, 121, 122, "E00001"),
+        **_codes(AMOUNT_INVALID, 5, 49, 289),
         **_codes(CARD_TYPE_NOT_ACCEPTED, 17, 28),
-        **_codes(TRANSACTION_NOT_FOUND, 16, 319, "E00040"),
+        **_codes(TRANSACTION_NOT_FOUND, 15, 16, 319, "E00040"),
         **_codes(CAPTURE_EXCEEDS_AUTHORIZED, 47),
+        **_codes(PARTIAL_CAPTURE_NOT_SUPPORTED, 48),
         **_codes(REFUND_NOT_SETTLED, 50, 54),
         **_codes(REFUND_EXCEEDS_CAPTURED, 51, 55),
         **_codes(HELD_FOR_REVIEW, 193, 252, 253),
         **_codes(FRAUD_DECLINED, 250, 251, 254),
-        **_codes(CONFIGURATION_ERROR, 33, 66, "E00002", "E00003", "E00004", "E00009", "E00010", "E00011"),
+        **_codes(CONFIGURATION_ERROR, 12, 33, 66, 290, "E00002", "E00003", "E00004", "E00009", "E00010", "E00011"),
     }
 )
 

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from engine.permissions import PUBLIC, ROLES, Permission, role_allows
-from tests.access.world import Shop, bearer, make_endpoint, make_key, make_shop, make_user
+from tests.access.world import Shop, bearer, make_endpoint, make_key, make_processed_payment, make_shop, make_user
 from tests.helpers import card_payment
 
 Build = Callable[[Any, Shop, str], Awaitable[tuple[str, Any]]]
@@ -126,6 +126,24 @@ def _recover_body() -> dict[str, str]:
 
 ENDPOINT = "/v1/webhook-endpoints/{endpoint}"
 
+
+def _operation(suffix: str, body: Any, *, captured: bool) -> Build:
+    """An operation on a fresh payment of the target (authorized, or captured and settled)."""
+
+    async def build(settings: Any, target: Shop, role: str) -> tuple[str, Any]:
+        payment_id = await make_processed_payment(settings, target.id, captured=captured)
+        return f"/v1/payments/{payment_id}/{suffix}", body
+
+    return build
+
+
+async def _list_refunds(settings: Any, target: Shop, role: str) -> tuple[str, Any]:
+    return f"/v1/payments/{target.payment_id}/refunds", None
+
+
+async def _get_refund(settings: Any, target: Shop, role: str) -> tuple[str, Any]:
+    return f"/v1/refunds/{target.refund_id}", None
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/v1/payments"): RouteSpec(Permission.PAYMENTS_WRITE, 202, _create_payment),
     ("GET", "/v1/payments"): RouteSpec(Permission.PAYMENTS_READ, 200, _list_payments),
@@ -139,6 +157,17 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/v1/users"): RouteSpec(Permission.USERS_MANAGE, 200, _list_users, merchant_scoped=False),
     ("GET", "/v1/users/{user_id:str}"): RouteSpec(Permission.USERS_MANAGE, 200, _get_user, merchant_scoped=False),
     ("PATCH", "/v1/users/{user_id:str}"): RouteSpec(Permission.USERS_MANAGE, 200, _update_user, merchant_scoped=False),
+    ("POST", "/v1/payments/{payment_id:str}/capture"): RouteSpec(
+        Permission.PAYMENTS_WRITE, 202, _operation("capture", {"amount": "10.00"}, captured=False)
+    ),
+    ("POST", "/v1/payments/{payment_id:str}/void"): RouteSpec(
+        Permission.PAYMENTS_WRITE, 202, _operation("void", None, captured=False)
+    ),
+    ("POST", "/v1/payments/{payment_id:str}/refunds"): RouteSpec(
+        Permission.PAYMENTS_REFUND, 202, _operation("refunds", {"amount": "2.00"}, captured=True)
+    ),
+    ("GET", "/v1/payments/{payment_id:str}/refunds"): RouteSpec(Permission.PAYMENTS_READ, 200, _list_refunds),
+    ("GET", "/v1/refunds/{refund_id:str}"): RouteSpec(Permission.PAYMENTS_READ, 200, _get_refund),
     ("GET", "/v1/events"): RouteSpec(Permission.PAYMENTS_READ, 200, _scoped_list("/v1/events")),
     ("GET", "/v1/events/{event_id:str}"): RouteSpec(Permission.PAYMENTS_READ, 200, _at("/v1/events/{event}")),
     ("POST", "/v1/events/{event_id:str}/resend"): RouteSpec(

@@ -10,7 +10,10 @@ from typing import Any
 
 from engine.auth import derive_pepper
 from engine.db.accounts import create_api_key, create_merchant, create_user, revoke_api_key
+from engine.db.payments import transition
 from engine.db.session import make_engine
+from engine.lifecycle import request_refund
+from engine.states import Trigger
 from engine.events import record_event
 from engine.views import payment_view
 from engine.webhooks import endpoints as webhook_endpoints
@@ -32,6 +35,7 @@ class Shop:
     #: event has, so resending it queues nothing)
     event_id: str = ""
     endpoint_id: str = ""
+    refund_id: str = ""
     #: role -> token, per key state
     keys: dict[str, str] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
@@ -43,6 +47,28 @@ class Shop:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def _insert_processed_payment(conn: Any, merchant_id: uuid.UUID, *, captured: bool) -> Any:
+    """A payment the processor has authorized (or captured, and then settled), written directly."""
+    row = await accept_payment(
+        conn, NewPayment(merchant_id=merchant_id, amount_minor=1250, currency="USD", capture=captured, payment_method_type="card")
+    )
+    await transition(conn, row.id, Trigger.CLAIM)
+    now = dt.datetime.now(dt.timezone.utc)
+    changes: dict[str, Any] = {"processor_transaction_id": str(uuid.uuid4().int % 10**11), "authorized_at": now}
+    if captured:
+        changes.update(amount_captured_minor=1250, settled_at=now)
+    return await transition(conn, row.id, Trigger.CAPTURE if captured else Trigger.AUTHORIZE, changes=changes)
+
+
+async def make_processed_payment(settings: Settings, merchant_id: uuid.UUID, *, captured: bool) -> str:
+    engine = make_engine(settings.database)
+    try:
+        async with engine.begin() as conn:
+            return str((await _insert_processed_payment(conn, merchant_id, captured=captured)).id)
+    finally:
+        await engine.dispose()
 
 
 async def _insert_endpoint(conn: Any, settings: Settings, merchant_id: uuid.UUID) -> Any:
@@ -105,7 +131,9 @@ async def make_shop(settings: Settings, name: str) -> Shop:
                 snapshot=payment_view(payment),
             )
             endpoint = await _insert_endpoint(conn, settings, merchant.id)
-            shop = Shop(merchant.id, str(payment.id), victim.key_id, str(user.id), event.id, str(endpoint.id))
+            settled = await _insert_processed_payment(conn, merchant.id, captured=True)
+            refund = await request_refund(conn, merchant.id, settled.id, "1.00")
+            shop = Shop(merchant.id, str(payment.id), victim.key_id, str(user.id), event.id, str(endpoint.id), str(refund.id))
             for role in ROLES:
                 active = await create_api_key(conn, merchant_id=merchant.id, role=role, pepper=pepper)
                 shop.keys[role], shop.key_ids[role] = active.token, active.key_id

@@ -262,3 +262,34 @@ async def test_a_long_poll_is_counted_but_not_timed(api, merchant, db):
     assert value(after, "easypay_http_request_duration_seconds_count", **labels) == (
         value(before, "easypay_http_request_duration_seconds_count", **labels) + 1
     )
+
+
+async def test_capture_void_and_refund_outcomes_are_counted_by_the_worker(api, merchant, sandbox, worker_metrics_url):
+    from tests.lifecycle_helpers import wait_for
+
+    before = scrape_until(worker_metrics_url, lambda t: value(t, "easypay_worker_threads", pool="payments") > 0)
+    # An authorization captured in part, another voided, and a sale refunded in full before
+    # settlement (which voids the capture).
+    to_capture = await wait_final(api, merchant.headers, (await api.post("/v1/payments", json=card_payment("41.00", capture=False), headers=merchant.headers)).json()["id"])
+    to_void = await wait_final(api, merchant.headers, (await api.post("/v1/payments", json=card_payment("42.00", capture=False), headers=merchant.headers)).json()["id"])
+    sale = await wait_final(api, merchant.headers, (await api.post("/v1/payments", json=card_payment("43.00"), headers=merchant.headers)).json()["id"])
+    assert (await api.post(f"/v1/payments/{to_capture['id']}/capture", json={"amount": "40.00"}, headers=merchant.headers)).status_code == 202
+    assert (await api.post(f"/v1/payments/{to_void['id']}/void", headers=merchant.headers)).status_code == 202
+    assert (await api.post(f"/v1/payments/{sale['id']}/refunds", headers=merchant.headers)).status_code == 202
+    for payment_id, status in ((to_capture["id"], "captured"), (to_void["id"], "voided"), (sale["id"], "voided")):
+        await wait_for(api, merchant.headers, f"/v1/payments/{payment_id}", lambda p, s=status: p["status"] == s)
+
+    after = scrape_until(
+        worker_metrics_url,
+        lambda t: value(t, "easypay_payment_outcomes_total", status="voided")
+        >= value(before, "easypay_payment_outcomes_total", status="voided") + 2,
+    )
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("easypay_payment_outcomes_total", status="authorized") == 2
+    assert moved("easypay_payment_outcomes_total", status="captured") == 2  # the sale, then the capture
+    assert moved("easypay_payment_outcomes_total", status="voided") == 2
+    assert moved("easypay_processor_requests_total", operation="priorAuthCaptureTransaction", outcome="approved") == 1
+    assert moved("easypay_processor_requests_total", operation="voidTransaction", outcome="approved") == 2

@@ -45,8 +45,26 @@ def test_secrets_are_not_in_the_repr():
         ({"EASYPAY_ENV": "staging"}, "EASYPAY_ENV"),
         ({"WORKER_THREADS": "0"}, "WORKER_THREADS"),
         ({"EASYPAY_LOG_LEVEL": "LOUD"}, "EASYPAY_LOG_LEVEL"),
+        ({"AUTH_EXPIRY_S": "10"}, "AUTH_EXPIRY_S"),
+        ({"RECONCILE_GIVE_UP_S": "soon"}, "RECONCILE_GIVE_UP_S"),
+        ({"RECONCILE_INTERVAL_S": "0"}, "RECONCILE_INTERVAL_S"),
+        ({"PENDING_SWEEP_AFTER_S": "-5"}, "PENDING_SWEEP_AFTER_S"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
     with pytest.raises(SettingsError, match=variable):
         load_settings(env)
+
+
+def test_lifecycle_settings_have_documented_defaults_and_read_the_environment():
+    defaults = load_settings({}).lifecycle
+    assert defaults.auth_expiry_s == 30 * 86_400
+    assert (defaults.pending_sweep_after_s, defaults.reconcile_min_age_s, defaults.reconcile_give_up_s) == (60, 120, 3 * 86_400)
+    assert (
+        defaults.settlement_sync_interval_s,
+        defaults.expiry_interval_s,
+        defaults.reconcile_interval_s,
+        defaults.pending_sweep_interval_s,
+    ) == (300, 3600, 30, 30)
+    custom = load_settings({"RECONCILE_MIN_AGE_S": "5", "SETTLEMENT_SYNC_INTERVAL_S": "60", "LIFECYCLE_BATCH_SIZE": "10"}).lifecycle
+    assert (custom.reconcile_min_age_s, custom.settlement_sync_interval_s, custom.batch_size) == (5, 60, 10)

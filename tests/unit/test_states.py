@@ -72,3 +72,75 @@ def test_a_final_status_never_moves(triggers):
         for trigger in T:
             with pytest.raises(IllegalTransition):
                 apply(status, trigger)
+
+
+# ------------------------------------------------------------------------------------------------
+# Refunds
+
+from engine.states import (  # noqa: E402
+    REFUND_EVENT_TYPES,
+    REFUND_TRANSITIONS,
+    IllegalRefundTransition,
+    RefundStatus,
+    RefundTrigger,
+    apply_refund,
+    replay_refund,
+)
+
+RS, RT = RefundStatus, RefundTrigger
+REFUND_ALLOWED = {(RS.PENDING, RT.SUCCEED): RS.SUCCEEDED, (RS.PENDING, RT.FAIL): RS.FAILED}
+REFUND_CELLS = [(status, trigger) for status in RS for trigger in RT]
+
+
+@pytest.mark.parametrize("status,trigger", REFUND_CELLS, ids=[f"{s.value}-{t.value}" for s, t in REFUND_CELLS])
+def test_every_refund_cell(status, trigger):
+    if (status, trigger) in REFUND_ALLOWED:
+        assert apply_refund(status, trigger) == REFUND_ALLOWED[(status, trigger)]
+    else:
+        with pytest.raises(IllegalRefundTransition) as raised:
+            apply_refund(status, trigger)
+        assert raised.value.status_hint == 409
+
+
+def test_refund_table_has_a_row_for_every_status_and_final_ones_announce_themselves():
+    assert set(REFUND_TRANSITIONS) == set(RS)
+    assert REFUND_EVENT_TYPES == {RS.SUCCEEDED: "refund.succeeded", RS.FAILED: "refund.failed"}
+
+
+@given(st.lists(st.sampled_from(list(RT)), max_size=5))
+def test_refund_replay_applies_triggers_or_refuses(triggers):
+    status, legal = RS.PENDING, True
+    for trigger in triggers:
+        if (status, trigger) not in REFUND_ALLOWED:
+            legal = False
+            break
+        status = REFUND_ALLOWED[(status, trigger)]
+    if legal:
+        assert replay_refund(triggers) == status
+    else:
+        with pytest.raises(IllegalRefundTransition):
+            replay_refund(triggers)
+
+
+# A payment's life as amounts: captures, refunds and the status the triggers lead to.
+
+@given(
+    captured=st.integers(min_value=1, max_value=10_000),
+    refunds=st.lists(st.integers(min_value=1, max_value=10_000), max_size=10),
+)
+def test_refund_triggers_follow_the_running_total(captured, refunds):
+    """The trigger a refund applies (partial/full) keeps amount_refunded ≤ captured, and replaying
+    the accepted ones rebuilds the status the amounts imply."""
+    triggers = [T.CLAIM, T.CAPTURE]
+    refunded = 0
+    for amount in refunds:
+        if refunded + amount > captured:
+            continue  # refused at accept time (refund_exceeds_captured)
+        refunded += amount
+        triggers.append(T.REFUND_FULL if refunded == captured else T.REFUND_PARTIAL)
+        if refunded == captured:
+            break
+    status = replay(triggers)
+    assert refunded <= captured
+    expected = S.CAPTURED if refunded == 0 else S.REFUNDED if refunded == captured else S.PARTIALLY_REFUNDED
+    assert status == expected

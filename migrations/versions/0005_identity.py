@@ -1,7 +1,7 @@
 """identity and access: users, audit_logs
 
-Revision ID: 0004_identity
-Revises: 0005_webhooks
+Revision ID: 0005_identity
+Revises: 0004_webhooks
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_identity"
-down_revision = "0005_webhooks"
+revision = "0005_identity"
+down_revision = "0004_webhooks"
 branch_labels = None
 depends_on = None
 

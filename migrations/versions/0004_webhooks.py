@@ -1,7 +1,7 @@
 """webhook endpoints, deliveries (the outbox with next-attempt times) and the attempt log
 
-Revision ID: 0005_webhooks
-Revises: 0006_observability
+Revision ID: 0004_webhooks
+Revises: 0003_observability
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0005_webhooks'
-down_revision = "0006_observability"
+revision = '0004_webhooks'
+down_revision = "0003_observability"
 branch_labels = None
 depends_on = None
 

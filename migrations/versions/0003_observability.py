@@ -3,7 +3,7 @@
 /metrics reads, on every scrape, how many payments are pending, processing or awaiting
 reconciliation and the oldest of each; these partial indexes keep that O(backlog), not O(table).
 
-Revision ID: 0006_observability
+Revision ID: 0003_observability
 Revises: 0002
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_observability"
+revision = "0003_observability"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

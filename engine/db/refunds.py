@@ -1,0 +1,108 @@
+"""Refund rows (SQLAlchemy Core). ``transition_refund`` is the only writer of ``refunds.status``;
+it writes the refund's merchant event (``refund.succeeded`` / ``refund.failed``) in the same
+transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.db.models import Refund
+from engine.events import record_event
+from engine.states import REFUND_EVENT_TYPES, IllegalRefundTransition, RefundStatus, RefundTrigger, apply_refund
+from engine.views import refund_view
+
+refunds = Refund.__table__
+
+#: Refund statuses whose amount counts against the captured amount (pending ones are reserved).
+RESERVING = (RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value)
+
+
+class RefundNotFound(LookupError):
+    status_hint = 404
+
+
+async def insert_refund(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
+    return (
+        await conn.execute(insert(refunds).values(**values, status=RefundStatus.PENDING.value).returning(refunds))
+    ).one()
+
+
+async def get_refund(
+    conn: AsyncConnection, refund_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None, for_update: bool = False
+) -> Row[Any] | None:
+    query = select(refunds).where(refunds.c.id == refund_id)
+    if merchant_id is not None:
+        query = query.where(refunds.c.merchant_id == merchant_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await conn.execute(query)).one_or_none()
+
+
+async def list_refunds(conn: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
+    query = select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.created_at.desc(), refunds.c.id.desc())
+    return list((await conn.execute(query)).all())
+
+
+async def reserved_minor(conn: AsyncConnection, payment_id: uuid.UUID) -> int:
+    """Sum of pending and succeeded refunds of a payment (call under the payment's row lock)."""
+    total = await conn.scalar(
+        select(func.coalesce(func.sum(refunds.c.amount_minor), 0)).where(
+            refunds.c.payment_id == payment_id, refunds.c.status.in_(RESERVING)
+        )
+    )
+    return int(total or 0)
+
+
+async def has_pending(conn: AsyncConnection, payment_id: uuid.UUID) -> bool:
+    found = await conn.scalar(
+        select(refunds.c.id).where(refunds.c.payment_id == payment_id, refunds.c.status == RefundStatus.PENDING.value).limit(1)
+    )
+    return found is not None
+
+
+async def annotate_refund(conn: AsyncConnection, refund_id: uuid.UUID, changes: dict[str, Any]) -> Row[Any]:
+    """Change non-status fields (processor id, reconciliation flags, method)."""
+    return (
+        await conn.execute(
+            update(refunds).where(refunds.c.id == refund_id).values(updated_at=func.now(), **changes).returning(refunds)
+        )
+    ).one()
+
+
+async def transition_refund(
+    conn: AsyncConnection, refund_id: uuid.UUID, trigger: RefundTrigger, *, changes: dict[str, Any] | None = None
+) -> Row[Any]:
+    """Apply ``trigger`` under a row lock, write the status and the refund's merchant event.
+
+    Raises ``RefundNotFound`` or ``IllegalRefundTransition`` (nothing written).
+    """
+    current = await get_refund(conn, refund_id, for_update=True)
+    if current is None:
+        raise RefundNotFound(str(refund_id))
+    new_status = apply_refund(current.status, trigger)
+    row = (
+        await conn.execute(
+            update(refunds)
+            .where(refunds.c.id == refund_id)
+            .values(status=new_status.value, updated_at=func.now(), **(changes or {}))
+            .returning(refunds)
+        )
+    ).one()
+    await record_event(
+        conn,
+        merchant_id=row.merchant_id,
+        type=REFUND_EVENT_TYPES[new_status],
+        object_type="refund",
+        object_id=row.id,
+        snapshot=refund_view(row),
+    )
+    return row
+
+
+__all__ = ["IllegalRefundTransition", "RefundNotFound", "annotate_refund", "get_refund", "insert_refund",
+           "list_refunds", "reserved_minor", "has_pending", "transition_refund"]

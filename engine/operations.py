@@ -1,0 +1,343 @@
+"""Carrying out captures, voids and refunds: the worker's use cases.
+
+Each operation was recorded by the API (``engine.lifecycle``); here the processor is called and
+the answer recorded through the state machines. Resending is safe for all three, which is what
+makes a lost answer harmless:
+
+* ``priorAuthCaptureTransaction`` again → "already captured" (311, approved), no second capture;
+* ``voidTransaction`` again → "already voided" (310, approved);
+* ``refundTransaction`` carries a per-refund ``invoiceNumber`` and ``duplicateWindow``: the resend
+  is refused as a duplicate naming the first refund's transaction, read back with
+  ``getTransactionDetails``.
+
+An answer still unknown after the resends leaves the operation pending with
+``needs_reconciliation`` set; the reconciler (``engine.reconcile``) finishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import func
+from sqlalchemy.engine import Row
+
+from engine.db import payments as repo
+from engine.db import refunds as refund_repo
+from engine.metrics import record_payment_status
+from engine.money import currency_exponent
+from engine.processing import ProcessingDeps, ProcessorUnavailable, Result
+from engine.processor import Outcome, TransactionDetails, TransactionResult
+from engine.processor.codes import TRANSACTION_NOT_FOUND, Failure, failure_for
+from engine.states import IllegalTransition, PaymentStatus, RefundStatus, RefundTrigger, Trigger
+from engine.views import payment_view
+
+log = logging.getLogger(__name__)
+
+_SETTLED = frozenset({"settledSuccessfully"})
+_REFUNDED = frozenset({"refundPendingSettlement", "refundSettledSuccessfully"})
+
+_CLEAR_OPERATION = {
+    "pending_operation": None,
+    "pending_operation_amount_minor": None,
+    "needs_reconciliation": False,
+    "reconcile_next_at": None,
+    "reconcile_attempts": 0,
+}
+
+
+async def send_with_resends(
+    deps: ProcessingDeps, call: Callable[[], Awaitable[TransactionResult]], *, maybe_sent: bool = False
+) -> TransactionResult | None:
+    """Send; resend the identical request while the answer is unknown. None = still unknown.
+
+    Raises ``ProcessorUnavailable`` when nothing can have reached the processor (retry later).
+    """
+    for attempt in range(deps.unknown_outcome_resends + 1):
+        if attempt:
+            await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
+        sent = await call()
+        if sent.outcome == Outcome.NOT_SENT:
+            if not maybe_sent:
+                raise ProcessorUnavailable(sent.error or "processor unreachable")
+            continue
+        maybe_sent = True
+        if sent.outcome != Outcome.UNKNOWN:
+            return sent
+    return None
+
+
+async def refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
+    await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
+
+
+def backoff_s(deps: ProcessingDeps, attempts: int) -> int:
+    """Reconciliation backoff: min age, then doubling, capped at 6 hours."""
+    return min(deps.lifecycle.reconcile_min_age_s * 2**attempts, 6 * 3600)
+
+
+async def mark_payment_unknown(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str) -> None:
+    async with deps.engine.begin() as conn:
+        current = await repo.get_payment(conn, payment_id, for_update=True)
+        if current is None:
+            return
+        row = await repo.annotate(
+            conn,
+            payment_id,
+            changes={
+                "needs_reconciliation": True,
+                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
+                "reconcile_attempts": current.reconcile_attempts + 1,
+            },
+            event_type="payment.outcome_unknown",
+            data={"operation": operation},
+        )
+    await refresh_cache(deps, row)
+    log.warning("payment %s: %s outcome unknown, left for reconciliation", payment_id, operation)
+
+
+async def _operation_failed(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str, failure: Failure) -> None:
+    async with deps.engine.begin() as conn:
+        await repo.get_payment(conn, payment_id, for_update=True)
+        row = await repo.annotate(
+            conn,
+            payment_id,
+            changes=_CLEAR_OPERATION,
+            event_type=f"payment.{operation}_failed",
+            data={"failure_code": failure.code, "processor_code": failure.processor_code},
+        )
+    await refresh_cache(deps, row)
+    log.warning("payment %s: %s failed (%s, processor %s)", payment_id, operation, failure.code, failure.processor_code)
+
+
+async def _details_status(deps: ProcessingDeps, transaction_id: str, currency: str) -> TransactionDetails | None:
+    details = await deps.client.get_transaction_details(transaction_id, exponent=currency_exponent(currency))
+    return details if isinstance(details, TransactionDetails) else None
+
+
+async def _transition(
+    deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any]
+) -> Result:
+    try:
+        async with deps.engine.begin() as conn:
+            row = await repo.transition(conn, payment_id, trigger, changes=changes, data=data)
+    except IllegalTransition as exc:
+        log.warning("payment %s: %s not recorded (%s)", payment_id, trigger.value, exc)
+        return Result.IGNORED
+    record_payment_status(row.status)
+    await refresh_cache(deps, row)
+    return Result.FINISHED
+
+
+# ------------------------------------------------------------------------------------------------
+# Capture and void
+
+
+async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
+    async with deps.engine.connect() as conn:
+        row = await repo.get_payment(conn, payment_id)
+    if row is None or row.pending_operation != "capture" or row.status != PaymentStatus.AUTHORIZED:
+        return Result.IGNORED
+    amount = row.pending_operation_amount_minor
+    result = await send_with_resends(
+        deps,
+        lambda: deps.client.capture(
+            row.processor_transaction_id,
+            amount,
+            row.currency,
+            currency_exponent(row.currency),
+            invoice_number=row.invoice_number,
+        ),
+        maybe_sent=bool(row.needs_reconciliation),
+    )
+    if result is None:
+        await mark_payment_unknown(deps, payment_id, "capture")
+        return Result.UNKNOWN
+    data = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
+    if result.outcome == Outcome.APPROVED:
+        changes = {**_CLEAR_OPERATION, "amount_captured_minor": amount}
+        return await _transition(deps, payment_id, Trigger.CAPTURE, changes, data)
+    failure = failure_for(result)
+    if failure.code == TRANSACTION_NOT_FOUND:
+        details = await _details_status(deps, row.processor_transaction_id, row.currency)
+        if details is not None and details.status == "expired":
+            return await _transition(deps, payment_id, Trigger.EXPIRE, _CLEAR_OPERATION, {**data, "reason": "expired at the processor"})
+    await _operation_failed(deps, payment_id, "capture", failure)
+    return Result.FINISHED
+
+
+async def execute_void(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
+    async with deps.engine.connect() as conn:
+        row = await repo.get_payment(conn, payment_id)
+    if row is None or row.pending_operation != "void":
+        return Result.IGNORED
+    result = await send_with_resends(
+        deps, lambda: deps.client.void(row.processor_transaction_id), maybe_sent=bool(row.needs_reconciliation)
+    )
+    if result is None:
+        await mark_payment_unknown(deps, payment_id, "void")
+        return Result.UNKNOWN
+    data = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
+    if result.outcome == Outcome.APPROVED:
+        return await _transition(deps, payment_id, Trigger.VOID, dict(_CLEAR_OPERATION), data)
+    failure = failure_for(result)
+    if failure.code == TRANSACTION_NOT_FOUND:
+        details = await _details_status(deps, row.processor_transaction_id, row.currency)
+        if details is not None and details.status in _SETTLED:
+            await mark_settled(deps, payment_id)
+    await _operation_failed(deps, payment_id, "void", failure)
+    return Result.FINISHED
+
+
+async def mark_settled(deps: ProcessingDeps, payment_id: uuid.UUID) -> None:
+    async with deps.engine.begin() as conn:
+        await repo.get_payment(conn, payment_id, for_update=True)
+        row = await repo.annotate(
+            conn, payment_id, changes={"settled_at": func.now()}, event_type="payment.settled", data={}
+        )
+    await refresh_cache(deps, row)
+
+
+# ------------------------------------------------------------------------------------------------
+# Refunds
+
+
+async def execute_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> Result:
+    async with deps.engine.connect() as conn:
+        refund = await refund_repo.get_refund(conn, refund_id)
+        payment = await repo.get_payment(conn, refund.payment_id) if refund is not None else None
+    if refund is None or payment is None or refund.status != RefundStatus.PENDING:
+        return Result.IGNORED
+    maybe_sent = bool(refund.needs_reconciliation)
+    if refund.method == "void":
+        result = await send_with_resends(deps, lambda: deps.client.void(payment.processor_transaction_id), maybe_sent=maybe_sent)
+        if result is None:
+            await mark_refund_unknown(deps, refund)
+            return Result.UNKNOWN
+        if result.outcome == Outcome.APPROVED:
+            return await _refund_succeeded(deps, refund, payment.processor_transaction_id, as_void=True)
+        details = await _details_status(deps, payment.processor_transaction_id, payment.currency)
+        if details is None or details.status not in _SETTLED:
+            return await _refund_failed(deps, refund, failure_for(result))
+        # It settled meanwhile: refund it for real.
+        await mark_settled(deps, payment.id)
+        async with deps.engine.begin() as conn:
+            refund = await refund_repo.annotate_refund(conn, refund_id, {"method": "refund"})
+        maybe_sent = False
+
+    last4 = payment.card_last4
+    if not last4:
+        details = await _details_status(deps, payment.processor_transaction_id, payment.currency)
+        last4 = details.account_number if details is not None else None
+    if not last4:
+        return await _refund_failed(deps, refund, failure_for(TransactionResult(outcome=Outcome.ERROR, reason_code="6")))
+    result = await send_with_resends(
+        deps,
+        lambda: deps.client.refund(
+            payment.processor_transaction_id,
+            refund.amount_minor,
+            refund.currency,
+            currency_exponent(refund.currency),
+            last4,
+            invoice_number=refund.invoice_number,
+        ),
+        maybe_sent=maybe_sent,
+    )
+    if result is not None and result.outcome == Outcome.DUPLICATE:
+        result = await _resolve_refund_duplicate(deps, refund, result)
+    if result is None:
+        await mark_refund_unknown(deps, refund)
+        return Result.UNKNOWN
+    if result.outcome == Outcome.APPROVED:
+        return await _refund_succeeded(deps, refund, result.transaction_id, as_void=False)
+    return await _refund_failed(deps, refund, failure_for(result))
+
+
+async def _resolve_refund_duplicate(deps: ProcessingDeps, refund: Row[Any], duplicate: TransactionResult) -> TransactionResult | None:
+    """A resend refused as a duplicate: the first refund went through if its transaction did."""
+    if not duplicate.transaction_id:
+        return None
+    details = await _details_status(deps, duplicate.transaction_id, refund.currency)
+    if details is None or (details.invoice_number and details.invoice_number != refund.invoice_number):
+        return None
+    if details.status in _REFUNDED:
+        return TransactionResult(outcome=Outcome.APPROVED, transaction_id=details.transaction_id, reason_code=details.reason_code)
+    if details.status == "declined":
+        return TransactionResult(outcome=Outcome.DECLINED, transaction_id=details.transaction_id, reason_code=details.reason_code)
+    return None
+
+
+async def refund_succeeded_with(deps: ProcessingDeps, refund: Row[Any], transaction_id: str | None) -> Result:
+    return await _refund_succeeded(deps, refund, transaction_id, as_void=refund.method == "void")
+
+
+async def _refund_succeeded(deps: ProcessingDeps, refund: Row[Any], transaction_id: str | None, *, as_void: bool) -> Result:
+    """In one transaction: the payment's amounts and status, then the refund's status and event."""
+    async with deps.engine.begin() as conn:
+        payment = await repo.get_payment(conn, refund.payment_id, for_update=True)
+        current = await refund_repo.get_refund(conn, refund.id, for_update=True)
+        if payment is None or current is None or current.status != RefundStatus.PENDING:
+            return Result.IGNORED
+        data = {"refund_id": str(refund.id), "transaction_id": transaction_id}
+        if as_void:
+            trigger = Trigger.VOID
+            changes: dict[str, Any] = {"amount_refunded_minor": payment.amount_captured_minor}
+        else:
+            refunded = payment.amount_refunded_minor + refund.amount_minor
+            trigger = Trigger.REFUND_FULL if refunded == payment.amount_captured_minor else Trigger.REFUND_PARTIAL
+            changes = {"amount_refunded_minor": refunded}
+        row = await repo.transition(conn, payment.id, trigger, changes=changes, data=data, locked=payment)
+        await refund_repo.transition_refund(
+            conn,
+            refund.id,
+            RefundTrigger.SUCCEED,
+            changes={"processor_transaction_id": transaction_id, "needs_reconciliation": False, "reconcile_next_at": None},
+        )
+    record_payment_status(row.status)
+    await refresh_cache(deps, row)
+    log.info("refund %s succeeded; payment %s is %s", refund.id, row.id, row.status)
+    return Result.FINISHED
+
+
+async def refund_failed_with(deps: ProcessingDeps, refund: Row[Any], failure: Failure) -> Result:
+    return await _refund_failed(deps, refund, failure)
+
+
+async def _refund_failed(deps: ProcessingDeps, refund: Row[Any], failure: Failure) -> Result:
+    async with deps.engine.begin() as conn:
+        current = await refund_repo.get_refund(conn, refund.id, for_update=True)
+        if current is None or current.status != RefundStatus.PENDING:
+            return Result.IGNORED
+        await refund_repo.transition_refund(
+            conn,
+            refund.id,
+            RefundTrigger.FAIL,
+            changes={
+                "failure_code": failure.code,
+                "failure_message": failure.message,
+                "failure_processor_code": failure.processor_code,
+                "needs_reconciliation": False,
+                "reconcile_next_at": None,
+            },
+        )
+    log.warning("refund %s failed (%s, processor %s)", refund.id, failure.code, failure.processor_code)
+    return Result.FINISHED
+
+
+async def mark_refund_unknown(deps: ProcessingDeps, refund: Row[Any]) -> None:
+    async with deps.engine.begin() as conn:
+        current = await refund_repo.get_refund(conn, refund.id, for_update=True)
+        if current is None:
+            return
+        await refund_repo.annotate_refund(
+            conn,
+            refund.id,
+            {
+                "needs_reconciliation": True,
+                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
+                "reconcile_attempts": current.reconcile_attempts + 1,
+            },
+        )
+    log.warning("refund %s: outcome unknown, left for reconciliation", refund.id)

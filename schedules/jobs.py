@@ -1,0 +1,20 @@
+"""The periodic jobs of the engine. Each line: name, interval, what it enqueues."""
+
+from __future__ import annotations
+
+from schedules.registry import REGISTRY, enqueue
+from schedules import webhooks
+from workers.broker import (
+    DISPATCH_WEBHOOKS,
+    EXPIRE_AUTHORIZATIONS,
+    RECONCILE_DUE,
+    SWEEP_PENDING,
+    SYNC_SETTLEMENT,
+    WEBHOOKS_QUEUE,
+)
+
+REGISTRY.add("settlement_sync", lambda s: s.lifecycle.settlement_sync_interval_s, enqueue(SYNC_SETTLEMENT))
+REGISTRY.add("expire_authorizations", lambda s: s.lifecycle.expiry_interval_s, enqueue(EXPIRE_AUTHORIZATIONS))
+REGISTRY.add("reconcile", lambda s: s.lifecycle.reconcile_interval_s, enqueue(RECONCILE_DUE))
+REGISTRY.add("pending_sweep", lambda s: s.lifecycle.pending_sweep_interval_s, enqueue(SWEEP_PENDING))
+REGISTRY.add("webhook_dispatch", webhooks.INTERVAL_S, enqueue(DISPATCH_WEBHOOKS, queue=WEBHOOKS_QUEUE))
