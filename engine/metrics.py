@@ -77,7 +77,7 @@ RATE_LIMIT_REJECTIONS = Counter(
     ["scope"],
 )
 """Incremented by ``api.auth`` right before answering 429, with the limited identity's kind."""
-RATE_LIMIT_SCOPES = ("api_key", "merchant", "ip", "user")
+RATE_LIMIT_SCOPES = ("api_key", "user", "ip")
 
 CACHE_REQUESTS = Counter(
     "easypay_cache_requests_total",
@@ -154,36 +154,34 @@ WORKER_THREADS = Gauge(
 calls ``workers.observability.start_process_metrics_server("scheduler")`` at start."""
 
 # ---------------------------------------------------------------------------------------------
-# Webhooks (pool ``webhooks``, issue 5): NOT WIRED here
+# Webhooks (pool ``webhooks``): wired in workers/webhooks.py
 
 WEBHOOK_DELIVERIES = Counter(
     "easypay_webhook_deliveries_total",
     "Webhook delivery attempts, by outcome.",
     ["outcome"],
 )
-"""NOT WIRED here: issue 5's delivery actor calls
-``WEBHOOK_DELIVERIES.labels(outcome=...).inc()`` once per attempt with ``delivered`` (2xx),
-``retrying`` (retryable failure, a Retry was raised), ``failed`` (permanent: 4xx, bad URL) or
-``dead`` (retries exhausted)."""
-WEBHOOK_OUTCOMES = ("delivered", "retrying", "failed", "dead")
+"""Incremented by the ``deliver_webhook`` actor once per recorded attempt: ``delivered`` (2xx),
+``retrying`` (failed; another attempt is scheduled) or ``dead`` (no attempts left, ``410 Gone``,
+or the endpoint was disabled)."""
+WEBHOOK_OUTCOMES = ("delivered", "retrying", "dead")
 
 WEBHOOK_DELIVERY_DURATION = Histogram(
     "easypay_webhook_delivery_duration_seconds",
     "Time of one webhook HTTP attempt (request sent to response read or failure).",
     buckets=WEBHOOK_BUCKETS_S,
 )
-"""NOT WIRED here: issue 5 wraps the HTTP call:
-``with WEBHOOK_DELIVERY_DURATION.time(): response = await client.post(...)``."""
+"""Observed by the ``deliver_webhook`` actor with each recorded attempt's latency."""
 
 WEBHOOK_DEAD_LETTERS = Counter(
     "easypay_webhook_dead_letters_total",
     "Webhook deliveries given up after their last retry (dead-lettered).",
 )
-"""NOT WIRED here: issue 5's ``on_retry_exhausted`` actor (or wherever a delivery is marked dead)
-calls ``WEBHOOK_DEAD_LETTERS.inc()``. The alert "webhook dead letters rising" uses it."""
+"""Incremented by the ``deliver_webhook`` actor when a delivery is marked failed (dead). The alert
+"webhook dead letters rising" uses it."""
 
 # ---------------------------------------------------------------------------------------------
-# Reconciler (scheduler, issue 3): NOT WIRED here
+# Reconciler (runs in the payments pool on the scheduler's ticks)
 
 RECONCILIATIONS = Counter(
     "easypay_reconciliations_total",
