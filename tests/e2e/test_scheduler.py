@@ -13,7 +13,15 @@ import redis
 
 from tests.conftest import BROKER_DB, ROOT, stop
 
-JOBS = {"settlement_sync", "expire_authorizations", "reconcile", "pending_sweep"}
+JOBS = {"settlement_sync", "expire_authorizations", "reconcile", "pending_sweep", "webhook_dispatch"}
+#: actor -> (queue, job) of what each job enqueues.
+ENQUEUES = {
+    "sync_settlement": ("payments", "settlement_sync"),
+    "expire_authorizations": ("payments", "expire_authorizations"),
+    "reconcile_due": ("payments", "reconcile"),
+    "sweep_pending": ("payments", "pending_sweep"),
+    "dispatch_webhook_deliveries": ("webhooks", "webhook_dispatch"),
+}
 LINE = re.compile(r"scheduled job (\w+) ran for slot (\d+) on (\S+)")
 
 
@@ -36,7 +44,7 @@ def test_two_schedulers_never_run_a_job_twice_in_one_slot(test_env, database, re
         "PENDING_SWEEP_INTERVAL_S": "2",
     }
     broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    queued_before = Counter(_queued_actors(broker))
+    queued_before = Counter(_queued_actors(broker, "payments") + _queued_actors(broker, "webhooks"))
     logs = [log_dir / "scheduler-a.log", log_dir / "scheduler-b.log"]
     for path in logs:
         path.write_bytes(b"")
@@ -56,24 +64,24 @@ def test_two_schedulers_never_run_a_job_twice_in_one_slot(test_env, database, re
     assert len({instance for _, _, instance in runs}) == 2, "both copies should have won some slots"
 
     # Each run enqueued exactly one message for its actor; nothing else was done by the scheduler.
-    queued = Counter(_queued_actors(broker)) - queued_before
-    expected = {"sync_settlement": "settlement_sync", "expire_authorizations": "expire_authorizations",
-                "reconcile_due": "reconcile", "sweep_pending": "pending_sweep"}
-    for actor, job in expected.items():
-        assert queued[actor] == sum(1 for j, _ in per_slot if j == job), (actor, queued)
-    _drop_messages(broker, set(expected))
+    for queue in ("payments", "webhooks"):
+        queued = Counter(_queued_actors(broker, queue)) - queued_before
+        for actor, (actor_queue, job) in ENQUEUES.items():
+            if actor_queue == queue:
+                assert queued[actor] == sum(1 for j, _ in per_slot if j == job), (actor, queued)
+        _drop_messages(broker, queue, {a for a, (q, _) in ENQUEUES.items() if q == queue})
 
 
-def _queued_actors(broker: redis.Redis) -> list[str]:
+def _queued_actors(broker: redis.Redis, queue: str) -> list[str]:
     import json
 
-    return [json.loads(body)["actor_name"] for body in broker.hvals("easypay:payments.msgs")]
+    return [json.loads(body)["actor_name"] for body in broker.hvals(f"easypay:{queue}.msgs")]
 
 
-def _drop_messages(broker: redis.Redis, actors: set[str]) -> None:
+def _drop_messages(broker: redis.Redis, queue: str, actors: set[str]) -> None:
     import json
 
-    for key, body in broker.hgetall("easypay:payments.msgs").items():
+    for key, body in broker.hgetall(f"easypay:{queue}.msgs").items():
         if json.loads(body)["actor_name"] in actors:
-            broker.hdel("easypay:payments.msgs", key)
-            broker.lrem("easypay:payments", 0, key)
+            broker.hdel(f"easypay:{queue}.msgs", key)
+            broker.lrem(f"easypay:{queue}", 0, key)
