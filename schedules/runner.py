@@ -68,7 +68,8 @@ class Scheduler:
             try:
                 if await self.claim(job, slot, interval_s):
                     await job.run(self._ctx)
-                    log.info("scheduled job %s ran for slot %d on %s", job.name, slot, self.instance)
+                    # DEBUG: the webhook dispatch alone runs every second.
+                    log.debug("scheduled job %s ran for slot %d on %s", job.name, slot, self.instance)
                 self._last_slot[job.name] = slot
             except Exception as exc:  # noqa: BLE001 - one job must not stop the others
                 log.warning("scheduled job %s failed for slot %d: %s", job.name, slot, type(exc).__name__)

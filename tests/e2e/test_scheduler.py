@@ -29,7 +29,7 @@ def _scheduler(test_env, log_path, **env) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "easypay.cli", "scheduler"],
         cwd=ROOT,
-        env={**test_env, **env},
+        env={**test_env, "EASYPAY_LOG_LEVEL": "DEBUG", **env},
         stdout=open(log_path, "ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
