@@ -39,7 +39,7 @@ EXPIRE_AUTHORIZATIONS = "expire_authorizations"
 SWEEP_PENDING = "sweep_pending"
 #: A batch-job message older than this is dropped: the next tick sends a fresh one.
 JOB_MESSAGE_MAX_AGE_MS = 15 * 60 * 1000
-#: A payment message older than this is not processed (the sweep of a later issue re-enqueues).
+#: A payment message older than this is not processed (the pending sweep re-enqueues the payment).
 PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
 
 
