@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.db.models import AuditLog
+from engine.periodic import PeriodicFlusher
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,14 @@ async def write_entries(conn: AsyncConnection, entries: list[AuditEntry]) -> Non
         await conn.execute(_INSERT, [asdict(e) for e in entries])
 
 
-class AuditWriter:
+class AuditWriter(PeriodicFlusher):
+    task_name = "audit-writer"
+
     def __init__(self, engine: AsyncEngine, *, flush_interval_s: float = 0.2) -> None:
+        super().__init__(interval_s=flush_interval_s)
         self._engine = engine
-        self._interval_s = flush_interval_s
         self._buffer: list[AuditEntry] = []
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._wakeup = asyncio.Event()
 
     def record(self, entry: AuditEntry) -> None:
         self._buffer.append(entry)
@@ -82,19 +83,3 @@ class AuditWriter:
                 log.warning("audit write failed, will retry: %s", type(exc).__name__)
                 self._buffer[:0] = batch
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.flush()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-writer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()

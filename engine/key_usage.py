@@ -6,7 +6,6 @@ batched UPDATE every ``interval_s``. So ``last_used_at`` is accurate to about ``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 
@@ -14,6 +13,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db.models import ApiKey
+from engine.periodic import PeriodicFlusher
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,13 @@ _UPDATE = (
 )
 
 
-class KeyUsageRecorder:
+class KeyUsageRecorder(PeriodicFlusher):
+    task_name = "key-usage"
+
     def __init__(self, engine: AsyncEngine, *, interval_s: float = 60.0) -> None:
+        super().__init__(interval_s=interval_s)
         self._engine = engine
-        self._interval_s = interval_s
         self._pending: dict[str, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def touch(self, key_id: str) -> None:
         self._pending[key_id] = datetime.now(timezone.utc)
@@ -46,19 +47,3 @@ class KeyUsageRecorder:
         except Exception as exc:  # noqa: BLE001 - last-used is best effort
             log.warning("last_used_at update failed: %s", type(exc).__name__)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            await self.flush()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="key-usage")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()
