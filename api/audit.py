@@ -21,7 +21,8 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.problems import FieldProblem, problem_responses, validation_problem
+from api.tenancy import requested_merchant
 from api.timeparams import parse_time
 from engine.audit import AuditEntry, outcome_for
 from engine.auth import Principal
@@ -180,14 +181,7 @@ class AuditLogController(Controller):
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
     ) -> AuditLogList:
         state = request.app.state.easypay
-        merchant_uuid = None
-        if merchant_id is not None:
-            try:
-                merchant_uuid = uuid.UUID(merchant_id)
-            except ValueError:
-                raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
-            if not principal.may_act_for(merchant_uuid):
-                raise Problem(404, "merchant_not_found", "No such merchant.")
+        merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
         if outcome is not None and outcome not in ("success", "failure", "denied"):
             raise validation_problem([FieldProblem("outcome", "Must be success, failure or denied.")])
         gte, lt = parse_time("created_gte", created_gte), parse_time("created_lt", created_lt)

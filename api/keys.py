@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from api.audit import note
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.tenancy import merchant_not_found, requested_merchant
 from engine.auth import Principal
 from engine.db import accounts
 from engine.permissions import ROLES, Permission, may_assign
@@ -114,13 +115,13 @@ class ApiKeyController(Controller):
         if merchant_id is None:
             raise validation_problem([FieldProblem("merchant_id", "Required: these credentials have no merchant of their own.")])
         if not principal.may_act_for(merchant_id):
-            raise Problem(404, "merchant_not_found", "No such merchant.")
+            raise merchant_not_found()
         if not may_assign(principal.role, data.role):
             raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
         note(request, merchant_id=merchant_id)
         async with state.engine.begin() as conn:
             if await accounts.get_merchant(conn, merchant_id) is None:
-                raise Problem(404, "merchant_not_found", "No such merchant.")
+                raise merchant_not_found()
             issued = await accounts.create_api_key(
                 conn,
                 merchant_id=merchant_id,
@@ -154,14 +155,7 @@ class ApiKeyController(Controller):
         merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's keys.")] = None,
     ) -> ApiKeyList:
         state = request.app.state.easypay
-        merchant_uuid = None
-        if merchant_id is not None:
-            try:
-                merchant_uuid = uuid.UUID(merchant_id)
-            except ValueError:
-                raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
-            if not principal.may_act_for(merchant_uuid):
-                raise Problem(404, "merchant_not_found", "No such merchant.")
+        merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
         async with state.engine.connect() as conn:
             cursor = None
             if starting_after is not None:

@@ -5,10 +5,11 @@ Subclasses keep what they buffer and implement ``flush()``; this runs it off the
 
 from __future__ import annotations
 
+import abc
 import asyncio
 
 
-class PeriodicFlusher:
+class PeriodicFlusher(abc.ABC):
     #: Name of the background task (shows in asyncio debugging).
     task_name = "periodic-flush"
 
@@ -16,8 +17,9 @@ class PeriodicFlusher:
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
 
+    @abc.abstractmethod
     async def flush(self) -> None:
-        raise NotImplementedError
+        """Write what is buffered (must not raise: keep or drop the batch and log)."""
 
     async def _run(self) -> None:
         while True:
