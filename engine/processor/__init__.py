@@ -8,6 +8,7 @@ from .amounts import format_amount, parse_amount
 from .client import ProcessorClient
 from .codes import Failure, failure_for
 from .types import (
+    BatchSummary,
     Billing,
     Card,
     ChargeRequest,
@@ -20,6 +21,7 @@ from .types import (
 from .wire import RequestBuildError
 
 __all__ = [
+    "BatchSummary",
     "Billing",
     "Card",
     "ChargeRequest",

@@ -5,12 +5,16 @@ Floats never appear: formatting is integer arithmetic, parsing goes through ``De
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation, localcontext
 
 from engine.money import format_minor_units
 
 #: Largest currency exponent accepted (ISO 4217 uses 0, 2, 3 and 4).
 MAX_EXPONENT = 4
+
+#: The shape every amount in an Authorize.net answer has ("12.50", "1250"): read without Decimal.
+_PLAIN_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]*))?")
 
 
 def _check_exponent(exponent: int) -> None:
@@ -35,6 +39,12 @@ def parse_amount(text: str, exponent: int) -> int:
     fractional precision than the currency has (never rounds).
     """
     _check_exponent(exponent)
+    plain = _PLAIN_AMOUNT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if plain is not None:
+        whole, fraction = plain.group(1), (plain.group(2) or "").rstrip("0")
+        if len(fraction) > exponent:
+            raise ValueError("amount has more fractional digits than the currency exponent")
+        return int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):

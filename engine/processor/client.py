@@ -1,8 +1,9 @@
-"""Async Authorize.net client: our own HTTP transport around the SDK's contract bindings.
+"""Async Authorize.net client: our own HTTP transport and our own XML (:mod:`engine.processor.wire`).
 
-Why not the SDK's controllers (reference §7): no HTTP timeout, transport errors and 4xx/5xx
-swallowed into ``None``, a process-global environment that is not thread-safe, card data in DEBUG
-logs, and a parser that breaks on BOM-less bodies.
+Why not the official SDK (docs/authorizenet.md, "Why not the SDK"): no HTTP timeout, transport
+errors and 4xx/5xx swallowed into ``None``, a process-global environment that is not thread-safe,
+card data in DEBUG logs, a parser that breaks on BOM-less bodies, and PyXB bindings that cost
+milliseconds per request and seconds per report page.
 
 Failure taxonomy
     * ``NOT_SENT`` — the request certainly never reached Authorize.net: connection refused / DNS
@@ -13,7 +14,8 @@ Failure taxonomy
     * ``UNKNOWN`` — anything after the request may have been sent: read/write timeouts, write
       errors, the connection closing before a response, HTTP status outside 2xx, a body that is
       not a readable Authorize.net response. Never retried here and never a decline: resend the
-      identical request inside the duplicate window, or reconcile (reference §8.3).
+      identical request inside the duplicate window, or reconcile (docs/authorizenet.md,
+      "Recovering an unknown outcome").
     * Everything else is the gateway's answer, mapped in :mod:`engine.processor.results`.
 
 Cancellation (``asyncio.CancelledError``) propagates untouched; a caller cancelled while a
@@ -27,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable, TypeVar
 
 import httpx
@@ -42,6 +45,7 @@ from .types import (
     MAX_CARD_NUMBER,
     MAX_INVOICE_NUMBER,
     MAX_REF_ID,
+    BatchSummary,
     Card,
     ChargeRequest,
     Outcome,
@@ -57,10 +61,12 @@ from .wire import (
     Credentials,
     Document,
     ResponseParseError,
+    build_batch_transactions,
     build_capture,
     build_charge,
     build_details,
     build_refund,
+    build_settled_batches,
     build_unsettled,
     build_void,
     parse_response,
@@ -74,6 +80,8 @@ NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.Connec
 _UNSENDABLE_ERRORS: tuple[type[Exception], ...] = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 _TRANS_ID = re.compile(r"[0-9]{1,30}")
+#: getSettledBatchList answers at most this span between its two dates (docs/authorizenet.md).
+MAX_SETTLEMENT_SPAN = timedelta(days=31)
 _LAST4 = re.compile(r"(?:[Xx*]*)([0-9]{4})")
 
 T = TypeVar("T")
@@ -85,9 +93,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _check_transaction_id(transaction_id: str) -> None:
+def _check_transaction_id(transaction_id: str, name: str = "transaction_id") -> None:
     if not isinstance(transaction_id, str) or not _TRANS_ID.fullmatch(transaction_id) or transaction_id == "0":
-        raise ValueError("transaction_id must be a non-zero numeric string")
+        raise ValueError(f"{name} must be a non-zero numeric string")
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 1000 or not 1 <= offset <= 100_000:
+        raise ValueError("limit must be 1..1000 and offset 1..100000")
 
 
 class ProcessorClient:
@@ -233,10 +246,33 @@ class ProcessorClient:
         self, *, limit: int = 1000, offset: int = 1, exponent: int = 2
     ) -> list[TransactionSummary] | TransactionResult:
         """One page of getUnsettledTransactionList, newest first. ``offset`` is the 1-based page."""
-        if not 1 <= limit <= 1000 or not 1 <= offset <= 100_000:
-            raise ValueError("limit must be 1..1000 and offset 1..100000")
+        _check_page(limit, offset)
         built = build_unsettled(self._creds, limit, offset)
         return await self._exchange(built, lambda doc: results.unsettled_list(doc, exponent))
+
+    async def list_settled_batches(
+        self, *, first: datetime | None = None, last: datetime | None = None
+    ) -> list[BatchSummary] | TransactionResult:
+        """getSettledBatchList between two timezone-aware moments, at most 31 days apart.
+
+        Without dates the gateway answers the last 24 hours.
+        """
+        for moment in (first, last):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("settlement dates must be timezone-aware")
+        if first is not None and last is not None and not timedelta(0) <= last - first <= MAX_SETTLEMENT_SPAN:
+            raise ValueError("last must follow first by at most 31 days")
+        built = build_settled_batches(self._creds, first, last)
+        return await self._exchange(built, results.settled_batches)
+
+    async def list_batch_transactions(
+        self, batch_id: str, *, limit: int = 1000, offset: int = 1, exponent: int = 2
+    ) -> list[TransactionSummary] | TransactionResult:
+        """One page of getTransactionList for a settled batch, newest first (1-based ``offset``)."""
+        _check_transaction_id(batch_id, "batch_id")
+        _check_page(limit, offset)
+        built = build_batch_transactions(self._creds, batch_id, limit, offset)
+        return await self._exchange(built, lambda doc: results.batch_transaction_list(doc, exponent))
 
     # ----------------------------------------------------------------------------------------
     # Transport

@@ -1,6 +1,6 @@
 """Map parsed Authorize.net responses to :mod:`engine.processor.types` values.
 
-Outcome rules for ``createTransactionResponse`` (reference §1.4, §2.3, §3):
+Outcome rules for ``createTransactionResponse`` (docs/authorizenet.md, "Response codes we act on"):
 
 =========================================  ==========================================
 response                                   outcome
@@ -21,8 +21,8 @@ import logging
 from datetime import UTC, datetime
 
 from .amounts import parse_amount
-from .types import Outcome, TransactionDetails, TransactionResult, TransactionSummary
-from .wire import Document, Node, ResponseParseError, get
+from .types import BatchSummary, Outcome, TransactionDetails, TransactionResult, TransactionSummary
+from .wire import Document, ResponseParseError, get
 
 log = logging.getLogger(__name__)
 
@@ -153,30 +153,63 @@ def transaction_details(doc: Document, exponent: int) -> TransactionDetails | Tr
     )
 
 
-def _summary(node: Node, exponent: int) -> TransactionSummary | None:
-    transaction_id = get(node, "transId")
+_SUMMARY_FIELDS = ("transId", "transactionStatus", "invoiceNumber", "settleAmount", "submitTimeUTC", "accountNumber")
+_BATCH_FIELDS = ("batchId", "settlementTimeUTC", "settlementState")
+
+
+def _summary(row: dict[str, str | None], exponent: int) -> TransactionSummary | None:
+    transaction_id = row.get("transId")
     if transaction_id is None:
         return None
     return TransactionSummary(
         transaction_id=transaction_id,
-        status=get(node, "transactionStatus") or "",
-        invoice_number=get(node, "invoiceNumber"),
-        settle_amount_minor=_minor(get(node, "settleAmount"), exponent, "settleAmount"),
-        submitted_at=_utc(get(node, "submitTimeUTC")),
-        account_number=get(node, "accountNumber"),
+        status=row.get("transactionStatus") or "",
+        invoice_number=row.get("invoiceNumber"),
+        settle_amount_minor=_minor(row.get("settleAmount"), exponent, "settleAmount"),
+        submitted_at=_utc(row.get("submitTimeUTC")),
+        account_number=row.get("accountNumber"),
     )
 
 
-def unsettled_list(doc: Document, exponent: int) -> list[TransactionSummary] | TransactionResult:
-    _check_root(doc, "getUnsettledTransactionListResponse")
+def _summaries(doc: Document, root: str, exponent: int) -> list[TransactionSummary] | TransactionResult:
+    _check_root(doc, root)
     if doc.get("messages", "resultCode") != "Ok":
         return _api_error(doc)
     transactions = doc.root.child("transactions")
     if transactions is None:
         return []
     out = []
-    for node in transactions.children("transaction"):
-        summary = _summary(node, exponent)
+    for row in transactions.records("transaction", _SUMMARY_FIELDS):
+        summary = _summary(row, exponent)
         if summary is not None:
             out.append(summary)
+    return out
+
+
+def unsettled_list(doc: Document, exponent: int) -> list[TransactionSummary] | TransactionResult:
+    return _summaries(doc, "getUnsettledTransactionListResponse", exponent)
+
+
+def batch_transaction_list(doc: Document, exponent: int) -> list[TransactionSummary] | TransactionResult:
+    return _summaries(doc, "getTransactionListResponse", exponent)
+
+
+def settled_batches(doc: Document) -> list[BatchSummary] | TransactionResult:
+    _check_root(doc, "getSettledBatchListResponse")
+    if doc.get("messages", "resultCode") != "Ok":
+        return _api_error(doc)
+    batches = doc.root.child("batchList")
+    if batches is None:
+        return []
+    out = []
+    for row in batches.records("batch", _BATCH_FIELDS):
+        batch_id = row.get("batchId")
+        if batch_id is not None:
+            out.append(
+                BatchSummary(
+                    batch_id=batch_id,
+                    settled_at=_utc(row.get("settlementTimeUTC")),
+                    state=row.get("settlementState") or "",
+                )
+            )
     return out

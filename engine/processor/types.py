@@ -1,7 +1,7 @@
 """Value types of the processor client's public interface.
 
 Input types validate the Authorize.net schema limits up front (``ValueError`` naming the field,
-never echoing a value), so the PyXB bindings never raise facet errors that would quote card data.
+never echoing a value), so no error about a request ever has to quote card data.
 Card numbers, CVCs and opaque payment values are masked in ``repr``/``str``.
 """
 
@@ -236,3 +236,12 @@ class TransactionSummary:
     settle_amount_minor: int | None
     submitted_at: datetime | None
     account_number: str | None
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One entry of ``getSettledBatchList``."""
+
+    batch_id: str
+    settled_at: datetime | None  # settlementTimeUTC, timezone-aware
+    state: str  # settlementState, e.g. "settledSuccessfully"

@@ -56,3 +56,24 @@ def test_round_trip(minor, exponent):
         assert len(frac) == exponent and whole.isdigit()
     else:
         assert text.isdigit()
+
+
+def _decimal_reference(text: str, exponent: int) -> int | None:
+    scaled = Decimal(text).scaleb(exponent)
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+@given(st.from_regex(r"\A *[0-9]{1,15}(\.[0-9]{0,6})? *\Z"), st.integers(min_value=0, max_value=4))
+def test_plain_decimals_parse_like_decimal(text, exponent):
+    """The integer fast path for "12.50"-shaped text agrees with exact Decimal arithmetic."""
+    expected = _decimal_reference(text.strip(), exponent)
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_amount(text, exponent)
+    else:
+        assert parse_amount(text, exponent) == expected
+
+
+@pytest.mark.parametrize(("text", "minor"), [("1.25e1", 1250), ("+12.50", 1250), (" 12.50\n", 1250), ("12.", 1200)])
+def test_other_decimal_spellings_still_parse(text, minor):
+    assert parse_amount(text, 2) == minor
