@@ -95,8 +95,5 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = False, stream: I
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    # Never let the SDK's debug logging (full request XML, card data) or pyxb noise through.
-    logging.getLogger("authorizenet.sdk").setLevel(logging.CRITICAL)
-    logging.getLogger("pyxb").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
