@@ -80,9 +80,9 @@ NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.Connec
 _UNSENDABLE_ERRORS: tuple[type[Exception], ...] = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 _TRANS_ID = re.compile(r"[0-9]{1,30}")
+_LAST4 = re.compile(r"(?:[Xx*]*)([0-9]{4})")
 #: getSettledBatchList answers at most this span between its two dates (docs/authorizenet.md).
 MAX_SETTLEMENT_SPAN = timedelta(days=31)
-_LAST4 = re.compile(r"(?:[Xx*]*)([0-9]{4})")
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""Canned Authorize.net response bodies, shaped after reference §1.5 / §8 (BOM + declaration)."""
+"""Canned Authorize.net response bodies, shaped like the gateway's (BOM + declaration)."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def details(
     return envelope("getTransactionDetailsResponse", inner)
 
 
-def unsettled(*rows: tuple[str, str, str, str]) -> bytes:
+def unsettled(*rows: tuple[str, str, str, str], root: str = "getUnsettledTransactionListResponse") -> bytes:
     """rows: (transId, status, invoiceNumber, settleAmount)."""
     txs = "".join(
         f"<transaction><transId>{t}</transId><submitTimeUTC>2024-05-01T10:20:30Z</submitTimeUTC>"
@@ -192,4 +192,24 @@ def unsettled(*rows: tuple[str, str, str, str]) -> bytes:
     if rows:
         inner += f"<transactions>{txs}</transactions>"
     inner += f"<totalNumInResultSet>{len(rows)}</totalNumInResultSet>"
-    return envelope("getUnsettledTransactionListResponse", inner)
+    return envelope(root, inner)
+
+
+def transaction_list(*rows: tuple[str, str, str, str]) -> bytes:
+    """getTransactionList: the unsettled list's row shape for one settled batch."""
+    return unsettled(*rows, root="getTransactionListResponse")
+
+
+def settled_batches(*rows: tuple[str, str]) -> bytes:
+    """rows: (batchId, settlementTimeUTC)."""
+    batches = "".join(
+        f"<batch><batchId>{b}</batchId><settlementTimeUTC>{t}</settlementTimeUTC>"
+        "<settlementTimeLocal>2024-05-01T18:00:00</settlementTimeLocal><settlementState>settledSuccessfully"
+        "</settlementState><paymentMethod>creditCard</paymentMethod><marketType>eCommerce</marketType>"
+        "<product>Card Not Present</product></batch>"
+        for b, t in rows
+    )
+    if not rows:
+        return envelope("getSettledBatchListResponse", top_messages("Ok", "I00004", "No records found."))
+    return envelope("getSettledBatchListResponse",
+                    top_messages("Ok", "I00001", "Successful.") + f"<batchList>{batches}</batchList>")

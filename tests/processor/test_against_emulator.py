@@ -226,3 +226,16 @@ async def test_refused_connections_are_retried(emulator_url, control):
     result = await c.charge(request())
     await c.aclose()
     assert result.outcome is Outcome.APPROVED, result
+
+
+async def test_settled_batches_and_their_transactions(client, control):
+    sale = await client.charge(request(amount_minor=4200))
+    assert sale.outcome is Outcome.APPROVED
+    settled = (await control.post("/_sandbox/settle")).raise_for_status().json()
+    batches = await client.list_settled_batches()
+    assert [b.batch_id for b in batches] == [settled["batch_id"]]
+    assert batches[0].state == "settledSuccessfully" and batches[0].settled_at is not None
+    rows = await client.list_batch_transactions(settled["batch_id"], limit=10)
+    assert [(r.transaction_id, r.status, r.settle_amount_minor) for r in rows] == [
+        (sale.transaction_id, "settledSuccessfully", 4200)]
+    assert await client.list_unsettled() == []

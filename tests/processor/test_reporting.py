@@ -1,4 +1,4 @@
-"""getTransactionDetails / getUnsettledTransactionList parsing."""
+"""getTransactionDetails / getUnsettledTransactionList / getSettledBatchList / getTransactionList parsing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from engine.processor import Outcome, TransactionDetails, TransactionResult, TransactionSummary
+from engine.processor import BatchSummary, Outcome, TransactionDetails, TransactionResult, TransactionSummary
 
 from . import bodies
 from .helpers import Recorder, make_client
@@ -95,3 +95,32 @@ async def test_unsettled_error():
     body = bodies.api_error("E00007", root="getUnsettledTransactionListResponse")
     result = await call(body, "list_unsettled")
     assert isinstance(result, TransactionResult) and result.reason_code == "E00007"
+
+
+async def test_settled_batches():
+    body = bodies.settled_batches(("10000001", "2024-05-02T01:00:00Z"), ("10000002", "2024-05-03T01:00:00.5Z"))
+    assert await call(body, "list_settled_batches") == [
+        BatchSummary("10000001", datetime(2024, 5, 2, 1, tzinfo=UTC), "settledSuccessfully"),
+        BatchSummary("10000002", datetime(2024, 5, 3, 1, 0, 0, 500000, tzinfo=UTC), "settledSuccessfully"),
+    ]
+    assert await call(bodies.settled_batches(), "list_settled_batches") == []
+
+
+async def test_batch_transaction_list():
+    body = bodies.transaction_list(("60012345678", "settledSuccessfully", "INV-1", "12.50"))
+    assert await call(body, "list_batch_transactions", "10000001") == [
+        TransactionSummary("60012345678", "settledSuccessfully", "INV-1", 1250,
+                           datetime(2024, 5, 1, 10, 20, 30, tzinfo=UTC), "XXXX1111"),
+    ]
+    # The unsettled list's answer is not a batch's transaction list.
+    result = await call(bodies.unsettled(("1", "voided", "INV-2", "0.00")), "list_batch_transactions", "10000001")
+    assert isinstance(result, TransactionResult) and result.outcome is Outcome.UNKNOWN
+
+
+async def test_thousand_row_page():
+    rows = [(str(60000000000 + i), "capturedPendingSettlement", f"INV-{i}", f"{i}.{i % 100:02d}") for i in range(1000)]
+    page = await call(bodies.unsettled(*rows), "list_unsettled")
+    assert len(page) == 1000
+    assert [(s.transaction_id, s.invoice_number, s.settle_amount_minor) for s in page[::250]] == [
+        ("60000000000", "INV-0", 0), ("60000000250", "INV-250", 25050), ("60000000500", "INV-500", 50000),
+        ("60000000750", "INV-750", 75050)]

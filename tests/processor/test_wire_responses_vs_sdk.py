@@ -62,6 +62,9 @@ CANNED = {
     "unsettled": bodies.unsettled(("1", "authorizedPendingCapture", "INV-1", "12.50"), ("2", "voided", "INV-2", "0.00")),
     "unsettled_empty": bodies.unsettled(),
     "unsettled_e00007": bodies.api_error("E00007", root="getUnsettledTransactionListResponse"),
+    "transaction_list": bodies.transaction_list(("7", "settledSuccessfully", "INV-7", "7.00")),
+    "settled_batches": bodies.settled_batches(("10000001", "2024-05-02T01:00:00Z"), ("10000002", "2024-05-03T01:00:00Z")),
+    "settled_batches_empty": bodies.settled_batches(),
     "truncated": bodies.approved()[:-20],
     "empty": b"",
     "bom_only": bodies.BOM,
@@ -217,7 +220,8 @@ async def test_the_corpus_exercises_every_interpretation(all_bodies):
     assert strict >= len(all_bodies) // 2
 
 
-@pytest.mark.parametrize("name", ["approved", "declined", "duplicate", "held", "already_captured", "details", "unsettled"])
+@pytest.mark.parametrize("name", ["approved", "declined", "duplicate", "held", "already_captured", "details", "unsettled",
+                                  "transaction_list", "settled_batches"])
 def test_canned_bodies_are_schema_valid_for_the_sdk(name):
     assert sdk_oracle.read_with_sdk(CANNED[name]).strict
 
