@@ -1,4 +1,4 @@
-"""Canned Authorize.net response bodies, shaped like the gateway's (BOM + declaration)."""
+"""Canned Authorize.net response bodies, shaped after reference §1.5 / §8 (BOM + declaration)."""
 
 from __future__ import annotations
 
