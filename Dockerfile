@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY easypay ./easypay
 COPY engine ./engine
 COPY api ./api
+COPY jobs ./jobs
 COPY workers ./workers
 COPY schedules ./schedules
 COPY migrations ./migrations

@@ -39,7 +39,7 @@ from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
-from workers.enqueue import JobSender
+from jobs.sender import JobSender
 
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024

@@ -32,9 +32,9 @@ from sqlalchemy import text
 from api.health import CHECKS
 from api.state import AppState
 from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
-from workers.broker import NAMESPACE
-from workers.queue_metrics import queue_metric_families
-from workers.queues import QueueStats, queue_stats_async
+from jobs.names import NAMESPACE
+from jobs.queue_metrics import queue_metric_families
+from jobs.queues import QueueStats, queue_stats_async
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from engine.cache import PaymentCache
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings
-from workers.enqueue import JobSender
+from jobs.sender import JobSender
 
 
 @dataclass

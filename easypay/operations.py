@@ -53,8 +53,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 @json_option
 def queues(queues: tuple[str, ...], as_json: bool) -> None:
     """Depth, oldest message age, in-flight, delayed and dead letters per queue."""
-    from workers.broker import NAMESPACE
-    from workers.queues import queue_stats
+    from jobs.names import NAMESPACE
+    from jobs.queues import queue_stats
 
     settings = _settings()
     try:
@@ -235,8 +235,8 @@ def dlq() -> None:
 @json_option
 def dlq_list(queue: str, limit: int, as_json: bool) -> None:
     """Newest first: message, actor, when it died, retries, subject id, request id, last error."""
-    from workers.broker import NAMESPACE
-    from workers.queues import dead_letters
+    from jobs.names import NAMESPACE
+    from jobs.queues import dead_letters
 
     settings = _settings()
     found = dead_letters(_broker_redis(settings), NAMESPACE, queue, limit=limit)
@@ -261,8 +261,8 @@ def dlq_list(queue: str, limit: int, as_json: bool) -> None:
 @json_option
 def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
     """Put dead letters back on their queue with a fresh retry budget (actors are idempotent)."""
-    from workers.broker import NAMESPACE
-    from workers.queues import dead_letters, retry_dead_letter
+    from jobs.names import NAMESPACE
+    from jobs.queues import dead_letters, retry_dead_letter
 
     if not redis_message_ids and not retry_all:
         raise click.UsageError("give REDIS_MESSAGE_IDS (from `easypay dlq list`) or --all")

@@ -13,7 +13,7 @@ Rules
 
 Metrics computed at scrape time from Redis and PostgreSQL (queue depth, dead letters,
 reconciliation backlog, dependency health) are not here: they are built fresh on every scrape by
-``api/metrics.py`` and ``workers/queue_metrics.py`` with the names in ``SCRAPE_TIME_METRICS``.
+``api/metrics.py`` and ``jobs/queue_metrics.py`` with the names in ``SCRAPE_TIME_METRICS``.
 """
 
 from __future__ import annotations

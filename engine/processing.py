@@ -108,7 +108,7 @@ class ProcessingDeps:
     #: ``engine.method_stash.MethodStash`` (None: no copy of sealed methods is kept).
     stash: Any = None
     #: Something with the async ``process_payment``/``capture_payment``/``void_payment``/
-    #: ``process_refund``/``reconcile_payment`` senders of ``workers.enqueue.JobSender``.
+    #: ``process_refund``/``reconcile_payment`` senders of ``jobs.sender.JobSender``.
     jobs: Any = None
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     #: The duplicateWindow sent with charges: resending the identical request is safe inside it.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from schedules.registry import REGISTRY, enqueue
-from schedules import webhooks
-from workers.broker import (
+from engine.webhooks import dispatch as webhooks
+from jobs.names import (
     DISPATCH_WEBHOOKS,
     EXPIRE_AUTHORIZATIONS,
     RECONCILE_DUE,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterator, Protocol
 
 from engine.settings import Settings
+from jobs.names import PAYMENTS_QUEUE
 
 
 class Sender(Protocol):
@@ -65,7 +66,7 @@ class Registry:
         return list(self._jobs)
 
 
-def enqueue(actor_name: str, *, queue: str = "payments") -> JobFunction:
+def enqueue(actor_name: str, *, queue: str = PAYMENTS_QUEUE) -> JobFunction:
     """A job function that enqueues one message for ``actor_name`` on ``queue``."""
 
     async def run(ctx: JobContext) -> str:

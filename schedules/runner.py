@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from engine.settings import Settings
 from schedules.registry import REGISTRY, Job, JobContext, Registry
-from workers.enqueue import JobSender
+from jobs.sender import JobSender
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from engine.processing import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings
-from workers.enqueue import JobSender
+from jobs.sender import JobSender
 
 DAY_S = 86_400
 

@@ -16,31 +16,8 @@ from dramatiq.middleware import (
 )
 
 from engine.settings import PoolSettings, Settings
+from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RETRY, WEBHOOKS_QUEUE
 from workers.observability import LogContext
-
-NAMESPACE = "easypay"
-PAYMENTS_QUEUE = "payments"
-PROCESS_PAYMENT = "process_payment"
-WEBHOOKS_QUEUE = "webhooks"
-DELIVER_WEBHOOK = "deliver_webhook"
-#: One pass of the webhook dispatcher (due deliveries → ``deliver_webhook`` messages), every second.
-DISPATCH_WEBHOOKS = "dispatch_webhook_deliveries"
-#: A delivery message older than this is dropped: its lease has long expired and the dispatcher
-#: has claimed the delivery again.
-WEBHOOK_MESSAGE_MAX_AGE_MS = 3600 * 1000
-CAPTURE_PAYMENT = "capture_payment"
-VOID_PAYMENT = "void_payment"
-PROCESS_REFUND = "process_refund"
-RECONCILE_PAYMENT = "reconcile_payment"
-#: Batch jobs, one message per scheduler tick (``schedules/``).
-RECONCILE_DUE = "reconcile_due"
-SYNC_SETTLEMENT = "sync_settlement"
-EXPIRE_AUTHORIZATIONS = "expire_authorizations"
-SWEEP_PENDING = "sweep_pending"
-#: A batch-job message older than this is dropped: the next tick sends a fresh one.
-JOB_MESSAGE_MAX_AGE_MS = 15 * 60 * 1000
-#: A payment message older than this is not processed (the pending sweep re-enqueues the payment).
-PAYMENT_MESSAGE_MAX_AGE_MS = 24 * 3600 * 1000
 
 
 def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None = None) -> RedisBroker:
@@ -60,7 +37,7 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=10, min_backoff=1000, max_backoff=60_000),
+        Retries(**RETRY.options()),
     ]
     # LogContext binds the ids in the worker thread before the actor runs; an async actor's
     # coroutine, scheduled on the AsyncIO loop from that thread, copies that context.

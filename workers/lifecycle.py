@@ -14,11 +14,12 @@ import dramatiq
 from engine import operations, reconcile
 from engine.logcontext import bind_context
 from workers import runtime
-from workers.broker import (
+from jobs.names import (
     CAPTURE_PAYMENT,
     EXPIRE_AUTHORIZATIONS,
     PAYMENTS_QUEUE,
     PROCESS_REFUND,
+    RETRY,
     RECONCILE_DUE,
     RECONCILE_PAYMENT,
     SWEEP_PENDING,
@@ -28,7 +29,7 @@ from workers.broker import (
 
 log = logging.getLogger(__name__)
 
-_OPTIONS = {"queue_name": PAYMENTS_QUEUE, "max_retries": 10, "min_backoff": 1000, "max_backoff": 60_000}
+_OPTIONS = {"queue_name": PAYMENTS_QUEUE, **RETRY.options()}
 #: Batch jobs are not retried: the next scheduler slot runs them again.
 _JOB_OPTIONS = {"queue_name": PAYMENTS_QUEUE, "max_retries": 0}
 

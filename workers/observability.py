@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import dramatiq
 
 from engine.logcontext import current_context, restore_context, set_context
-from workers.queue_metrics import QueueCollector
+from jobs.names import NAMESPACE
+from jobs.queue_metrics import QueueCollector
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ def start_process_metrics_server(pool: str, *, threads: int = 1) -> int:
 
     from engine.metrics import WORKER_THREADS
     from engine.settings import load_settings
-    from workers.broker import NAMESPACE
 
     settings = load_settings()
     cfg = settings.pools[pool]

@@ -11,19 +11,17 @@ from dramatiq.middleware import CurrentMessage
 from engine.logcontext import bind_context
 from engine.processing import ProcessorUnavailable, process_payment as charge
 from workers import runtime
-from workers.broker import PAYMENTS_QUEUE, PROCESS_PAYMENT
+from jobs.names import PAYMENTS_QUEUE, PROCESS_PAYMENT, RETRY
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 10
+MAX_RETRIES = RETRY.max_retries
 
 
 @dramatiq.actor(
     actor_name=PROCESS_PAYMENT,
     queue_name=PAYMENTS_QUEUE,
-    max_retries=MAX_RETRIES,
-    min_backoff=1000,
-    max_backoff=60_000,
+    **RETRY.options(),
 )
 async def process_payment(payment_id: str, sealed_method: str, request_id: str | None = None) -> None:
     """Charge one payment. The correlation ids come bound from ``options["log_context"]``

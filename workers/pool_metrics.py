@@ -18,7 +18,8 @@ import dramatiq
 from dramatiq.middleware.prometheus import Prometheus
 
 from workers.observability import POOL_ENV, POOL_QUEUES_ENV, SCRAPE_REDIS_TIMEOUT_S
-from workers.queue_metrics import QueueCollector
+from jobs.names import NAMESPACE
+from jobs.queue_metrics import QueueCollector
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ def serve_pool_metrics() -> int:
     from prometheus_client.multiprocess import MultiProcessCollector
 
     from engine.settings import load_settings
-    from workers.broker import NAMESPACE
 
     settings = load_settings()
     queues = [q for q in os.environ.get(POOL_QUEUES_ENV, "").split(",") if q]

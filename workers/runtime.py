@@ -21,7 +21,7 @@ from engine.settings import Settings
 from engine.webhooks.attempt import make_client
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps
-from workers.enqueue import JobSender
+from jobs.sender import JobSender
 
 _settings: Settings | None = None
 _deps: ProcessingDeps | None = None

@@ -1,7 +1,7 @@
 """Actor of the ``webhooks`` queue: one delivery attempt, its outcome recorded in PostgreSQL.
 
 Retries are not Dramatiq's: the next attempt time lives in ``webhook_deliveries`` and the
-dispatcher (``schedules/webhooks.py``) enqueues what is due, so no long-delayed message waits in
+dispatcher (``engine/webhooks/dispatch.py``) enqueues what is due, so no long-delayed message waits in
 worker memory. A message that fails (database down, worker killed) is simply dropped: the
 delivery's lease expires and the dispatcher claims it again.
 """
@@ -15,10 +15,10 @@ import dramatiq
 
 from engine.logcontext import bind_context
 from engine.metrics import WEBHOOK_DEAD_LETTERS, WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
+from engine.webhooks.dispatch import dispatch_due_deliveries
 from engine.webhooks.service import Outcome, deliver
 from workers import runtime
-from schedules.webhooks import dispatch_due_deliveries
-from workers.broker import DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, WEBHOOKS_QUEUE
+from jobs.names import DELIVER_WEBHOOK, DISPATCH_WEBHOOKS, WEBHOOKS_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -2,5 +2,5 @@
 
 Pure pieces (``schedule``, ``signing``, ``secretbox``, ``addresses``) import only the stdlib and
 ``cryptography``; ``attempt`` speaks HTTP with httpx; ``service`` ties them to the database
-(``engine.db.webhooks``).
+(``engine.db.webhooks``); ``dispatch`` claims due deliveries and hands them to a sender.
 """

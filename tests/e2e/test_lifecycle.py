@@ -232,8 +232,8 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
 
 async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, settings, db, worker):
     """What the scheduler enqueues, a worker carries out (here: the settlement sync)."""
-    from workers.broker import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING, SYNC_SETTLEMENT
-    from workers.enqueue import JobSender
+    from jobs.names import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING, SYNC_SETTLEMENT
+    from jobs.sender import JobSender
 
     sale = await _paid(api, merchant, "31.00")
     sandbox.settle()

@@ -9,7 +9,7 @@ import uuid
 import redis
 
 from tests.conftest import BROKER_DB
-from workers.enqueue import _DISPATCH_LUA, JobSender
+from jobs.sender import _DISPATCH_LUA, JobSender
 
 
 def _queued(payment_id: uuid.UUID) -> list[dict]:

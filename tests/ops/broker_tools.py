@@ -9,7 +9,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 from engine.settings import Settings
-from workers.broker import NAMESPACE
+from jobs.names import NAMESPACE
 
 
 def _broker(settings: Settings) -> RedisBroker:

@@ -75,8 +75,8 @@ def webhook_worker(
 async def dispatcher(webhook_settings: Settings, database: str) -> AsyncIterator[None]:
     """``dispatch_due_deliveries`` every 50 ms in this event loop, as the scheduler would run it."""
     from engine.db.session import make_engine
-    from schedules.webhooks import run_forever
-    from workers.enqueue import JobSender
+    from engine.webhooks.dispatch import run_forever
+    from jobs.sender import JobSender
 
     engine = make_engine(webhook_settings.database)
     jobs = JobSender(webhook_settings.redis.broker_url)

@@ -1,4 +1,4 @@
-"""Periodic job: hand due webhook deliveries to the ``webhooks`` queue.
+"""The webhook dispatcher: hand due deliveries to the ``webhooks`` queue.
 
 The scheduler's ``webhook_dispatch`` job (``schedules/jobs.py``) enqueues one pass every
 **second**, and the ``webhooks`` pool runs it (``workers/webhooks.py``), so the first attempt of
@@ -8,20 +8,30 @@ in flight per endpoint, each with a lease of ``WEBHOOK_LEASE_S``), commits, then
 Dramatiq message per claimed delivery. Safe to run in several scheduler copies at once: an
 endpoint being claimed by one copy is skipped by the others. If sending fails, or a worker dies
 mid-attempt, the lease runs out and a later pass claims the delivery again — nothing is lost.
+
+The sender is a port (``DeliverySender``): ``jobs.sender.JobSender`` in the workers and the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db.webhooks import claim_due
 from engine.settings import WebhookSettings
-from workers.enqueue import JobSender
 
 log = logging.getLogger(__name__)
+
+
+class DeliverySender(Protocol):
+    async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
+        """Queue one attempt of a claimed delivery; raises on a broker failure."""
+        ...
+
 
 #: The interval this job wants from the scheduler.
 INTERVAL_S = 1.0
@@ -29,7 +39,7 @@ INTERVAL_S = 1.0
 MAX_PASSES = 10
 
 
-async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: JobSender, settings: WebhookSettings) -> int:
+async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: DeliverySender, settings: WebhookSettings) -> int:
     """Claim and enqueue every due delivery (up to ``MAX_PASSES`` batches); returns how many."""
     total = 0
     for _ in range(MAX_PASSES):
@@ -52,7 +62,7 @@ async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: JobSender, setti
 
 
 async def run_forever(
-    *, engine: AsyncEngine, jobs: JobSender, settings: WebhookSettings, interval_s: float = INTERVAL_S,
+    *, engine: AsyncEngine, jobs: DeliverySender, settings: WebhookSettings, interval_s: float = INTERVAL_S,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Dispatch every ``interval_s`` in this process (``easypay webhooks dispatch --loop``, tests), instead

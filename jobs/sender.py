@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from engine.logcontext import current_context
-from workers.broker import (
+from jobs.names import (
     CAPTURE_PAYMENT,
     DELIVER_WEBHOOK,
     JOB_MESSAGE_MAX_AGE_MS,

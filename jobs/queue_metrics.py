@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from workers.queues import QueueStats, queue_stats
+from jobs.queues import QueueStats, queue_stats
 
 log = logging.getLogger(__name__)
 
