@@ -66,7 +66,7 @@ def db() -> None:
 @json_option
 def db_upgrade(revision: str, as_json: bool) -> None:
     """Create the database if needed and apply migrations."""
-    from engine.db.migrate import upgrade
+    from migrations.runner import upgrade
 
     settings = _settings()
     upgrade(settings.database.url, revision)

@@ -136,7 +136,7 @@ def settings(test_env: dict[str, str]) -> Settings:
 @pytest.fixture(scope="session")
 def database(settings: Settings) -> str:
     """A fresh ``easypay_test`` database migrated to head with Alembic."""
-    from engine.db.migrate import upgrade
+    from migrations.runner import upgrade
 
     asyncio.run(_recreate_database())
     upgrade(settings.database.url)

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from engine.db.migrate import alembic_config, upgrade
+from migrations.runner import alembic_config, upgrade
 from tests.conftest import PG_ADMIN_DSN
 
 SCRATCH = "easypay_migrations_test"

@@ -1,4 +1,5 @@
-"""Apply Alembic migrations programmatically (``easypay db upgrade`` and the test suite)."""
+"""Apply the Alembic migrations of this directory programmatically (``easypay db upgrade`` and the
+test suite)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-import migrations
-
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+MIGRATIONS_DIR = Path(__file__).parent
 
 
 def alembic_config(database_url: str) -> Config:
