@@ -60,3 +60,32 @@ def test_errors_are_clear_and_nonzero(cli, test_env):
     assert revoke.returncode != 0 and "no active key" in revoke.stderr
     bad_env = easypay({**test_env, "PORT": "eighty"}, "merchants", "create", "--name", "x", check=False)
     assert bad_env.returncode != 0 and "PORT" in bad_env.stderr
+
+
+def test_sandbox_command_runs_the_emulator_with_its_options(test_env):
+    """``easypay sandbox`` starts the emulator with the engine's credentials and the given faults."""
+    from tests.conftest import free_port, stop, wait_for_http
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "easypay.cli", "sandbox", "--port", str(port), "--latency-ms", "7",
+         "--fail-rate", "0.25", "--settle-interval-s", "30"],
+        cwd=ROOT, env=test_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/_sandbox/health", proc=proc)
+        import httpx
+
+        config = httpx.get(f"http://127.0.0.1:{port}/_sandbox/config", timeout=5).json()
+        assert config["latency_ms"] == 7 and config["fail_rate"] == 0.25 and config["settle_interval_s"] == 30
+        from engine.settings import load_settings
+
+        assert config["login_id"] == load_settings(test_env).processor.login_id
+    finally:
+        stop(proc)
+
+
+def test_sandbox_command_refuses_a_fail_rate_outside_0_to_1(test_env):
+    result = easypay(test_env, "sandbox", "--fail-rate", "2", check=False)
+    assert result.returncode == 2
+    assert "--fail-rate in [0, 1]" in result.stderr

@@ -1,4 +1,4 @@
-"""Operator commands: ``easypay queues``, ``easypay payments show|stuck``, ``easypay dlq list|retry``.
+"""Operator commands: ``easypay db upgrade``, ``queues``, ``payments show|stuck``, ``dlq list|retry``.
 
 What an on-call operator reaches for first: is work piling up (queues), what happened to this
 payment (show), which payments are not progressing (stuck), and what died (dlq).
@@ -14,15 +14,8 @@ from typing import Any
 import click
 from sqlalchemy import select, text
 
+from easypay.cli.common import emit, in_transaction, json_option, settings_or_exit
 from engine.settings import Settings
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-def _settings() -> Settings:
-    from easypay.cli import _settings as load
-
-    return load()
 
 
 def _broker_redis(settings: Settings) -> Any:
@@ -48,6 +41,23 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells)
 
 
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@json_option
+def db_upgrade(revision: str, as_json: bool) -> None:
+    """Create the database if needed and apply migrations."""
+    from migrations.runner import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings.database.url, revision)
+    emit(as_json, {"upgraded_to": revision}, f"database upgraded to {revision}")
+
+
 @click.command()
 @click.option("--queue", "queues", multiple=True, help="Only this queue (repeatable). Default: every pool's queues.")
 @json_option
@@ -56,7 +66,7 @@ def queues(queues: tuple[str, ...], as_json: bool) -> None:
     from jobs.names import NAMESPACE
     from jobs.queues import queue_stats
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         stats = queue_stats(_broker_redis(settings), NAMESPACE, list(queues) or _known_queues(settings))
     except Exception as exc:  # noqa: BLE001
@@ -128,7 +138,6 @@ def _payment_document(row: Any, events: list[Any]) -> dict[str, Any]:
 @json_option
 def payments_show(payment_id: str, as_json: bool) -> None:
     """A payment's state, processor attempts and event history."""
-    from easypay.cli import _in_transaction
     from engine.db import payments as repo
 
     try:
@@ -145,7 +154,7 @@ def payments_show(payment_id: str, as_json: bool) -> None:
         ).all()
         return _payment_document(row, list(events))
 
-    document = _in_transaction(read)
+    document = in_transaction(read)
     if document is None:
         raise click.ClickException(f"no payment {payment_id}")
     if as_json:
@@ -192,12 +201,11 @@ _STUCK_SQL = text(
 @json_option
 def payments_stuck(older_than_s: int, limit: int, as_json: bool) -> None:
     """Payments not progressing: pending/processing too long, or awaiting reconciliation. Oldest first."""
-    from easypay.cli import _in_transaction
 
     async def read(conn: Any, settings: Settings) -> list[Any]:
         return list((await conn.execute(_STUCK_SQL, {"older_than_s": older_than_s, "limit": limit})).all())
 
-    rows = _in_transaction(read)
+    rows = in_transaction(read)
     items = [
         {
             "id": str(r.id),
@@ -238,7 +246,7 @@ def dlq_list(queue: str, limit: int, as_json: bool) -> None:
     from jobs.names import NAMESPACE
     from jobs.queues import dead_letters
 
-    settings = _settings()
+    settings = settings_or_exit()
     found = dead_letters(_broker_redis(settings), NAMESPACE, queue, limit=limit)
     if as_json:
         click.echo(json.dumps({"queue": queue, "dead_letters": [d.as_dict() for d in found]}))
@@ -266,7 +274,7 @@ def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, a
 
     if not redis_message_ids and not retry_all:
         raise click.UsageError("give REDIS_MESSAGE_IDS (from `easypay dlq list`) or --all")
-    settings = _settings()
+    settings = settings_or_exit()
     client = _broker_redis(settings)
     ids = list(redis_message_ids)
     if retry_all:
@@ -281,8 +289,3 @@ def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, a
         click.echo(f"requeued {len(retried)} on {queue}" + (f"; not found: {', '.join(missing)}" if missing else ""))
     if missing and not retried:
         raise SystemExit(1)
-
-
-def register(group: click.Group) -> None:
-    for command in (queues, payments, dlq):
-        group.add_command(command)

@@ -1,0 +1,25 @@
+"""``easypay``: the one command line of the engine.
+
+Every subcommand prints human text, or with ``--json`` a single JSON document on stdout. The
+commands are grouped by subject: ``accounts`` (merchants, keys, users), ``run`` (web, worker,
+scheduler, sandbox), ``webhooks``, and ``ops`` (db, queues, payments, dlq); ``common`` holds what
+they share.
+"""
+
+from __future__ import annotations
+
+import click
+
+from easypay.cli.accounts import keys, merchants, users
+from easypay.cli.ops import db, dlq, payments, queues
+from easypay.cli.run import sandbox, scheduler, web, worker
+from easypay.cli.webhooks import webhooks
+
+
+@click.group()
+def main() -> None:
+    """EasyPay payment engine."""
+
+
+for _command in (db, merchants, keys, users, web, worker, scheduler, sandbox, webhooks, queues, payments, dlq):
+    main.add_command(_command)
