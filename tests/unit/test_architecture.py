@@ -1,8 +1,22 @@
-"""engine/ stays free of web and queue frameworks; api/ and workers/ stay thin."""
+"""The shape of the code: which package may import which, no import cycles, small modules.
+
+Every import statement counts, including imports inside functions (``ast`` over every ``.py``
+file of the product and of ``bench/``). The allowed edges between top-level packages:
+
+    api ──────► engine, jobs            easypay (CLI) ──► engine, jobs, api, workers,
+    workers ──► engine, jobs                              schedules, sandbox, migrations
+    schedules ► engine, jobs            bench ──────────► anything but tests
+    jobs ─────► engine                  engine, sandbox ─► nothing of ours
+    migrations► engine
+
+``engine/`` also stays free of web and queue frameworks.
+"""
 
 from __future__ import annotations
 
 import ast
+import graphlib
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -10,8 +24,51 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_IN_ENGINE = ("litestar", "dramatiq", "api", "workers", "schedules", "sandbox", "easypay", "uvicorn", "click")
 
+PRODUCT = ("api", "easypay", "engine", "jobs", "migrations", "sandbox", "schedules", "workers")
+OURS = (*PRODUCT, "bench", "tests")
+ALLOWED: dict[str, set[str]] = {
+    "api": {"engine", "jobs"},
+    "workers": {"engine", "jobs"},
+    "schedules": {"engine", "jobs"},
+    "jobs": {"engine"},
+    "migrations": {"engine"},
+    "easypay": {"engine", "jobs", "api", "workers", "schedules", "sandbox", "migrations"},
+    "engine": set(),
+    "sandbox": set(),
+    "bench": set(PRODUCT),
+}
+#: Edges not checked yet: bench/ still borrows helpers from tests/conftest.py.
+UNCHECKED = {("bench", "tests")}
+
+#: Product modules over ``MAX_LINES`` today. The list may only shrink: a module leaves it once split.
+MAX_LINES = 400
+OVER_MAX_LINES = {
+    "api/webhooks.py",
+    "engine/db/models.py",
+    "engine/db/webhooks.py",
+    "engine/reconcile.py",
+    "engine/settings.py",
+    "sandbox/ledger.py",
+    "sandbox/wire.py",
+}
+
+
+def _files(*packages: str) -> list[Path]:
+    return sorted(path for package in packages for path in (ROOT / package).rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(path): path for path in _files(*PRODUCT, "bench")}
+
 
 def _imports(path: Path) -> set[str]:
+    """Top-level names imported by ``path`` (absolute imports only)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -22,7 +79,56 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-ENGINE_FILES = sorted((ROOT / "engine").rglob("*.py"))
+def _imported_modules(path: Path) -> set[str]:
+    """Dotted names imported by ``path``: ``from a.b import c`` gives ``a.b.c`` when that is a
+    module, else ``a.b``; relative imports are resolved against the file's package."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in MODULES else base)
+    return found
+
+
+def _owner(name: str) -> str | None:
+    """The known module ``name`` refers to (itself or its closest known parent)."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _module_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        targets = {_owner(imported) for imported in _imported_modules(path)}
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def _package_edges() -> dict[tuple[str, str], list[str]]:
+    """(from package, to package) → the files that make the edge."""
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in _files(*PRODUCT, "bench"):
+        source = path.relative_to(ROOT).parts[0]
+        for target in _imports(path) & set(OURS):
+            if target != source:
+                edges[(source, target)].append(str(path.relative_to(ROOT)))
+    return edges
+
+
+ENGINE_FILES = _files("engine")
 
 
 @pytest.mark.parametrize("path", ENGINE_FILES, ids=[str(p.relative_to(ROOT)) for p in ENGINE_FILES])
@@ -38,3 +144,63 @@ def test_engine_files_were_found():
 def test_outer_layers_do_not_import_the_emulator(package):
     for path in (ROOT / package).rglob("*.py"):
         assert "sandbox" not in _imports(path), path
+
+
+def test_every_package_has_its_allowed_edges_listed():
+    assert set(ALLOWED) == {*PRODUCT, "bench"}
+
+
+def test_packages_import_only_along_the_allowed_edges():
+    wrong = {
+        f"{source} -> {target} ({', '.join(files)})"
+        for (source, target), files in _package_edges().items()
+        if target not in ALLOWED[source] and (source, target) not in UNCHECKED
+    }
+    assert not wrong, "imports against the allowed edges:\n" + "\n".join(sorted(wrong))
+
+
+def test_the_package_graph_has_no_cycle():
+    graph: dict[str, set[str]] = defaultdict(set)
+    for source, target in _package_edges():
+        if target in PRODUCT:
+            graph[source].add(target)
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+
+
+@pytest.mark.parametrize("package", [*PRODUCT, "bench"])
+def test_no_module_cycle_inside_a_package(package):
+    graph = {
+        name: {t for t in targets if t.split(".")[0] == package}
+        for name, targets in _module_graph().items()
+        if name.split(".")[0] == package
+    }
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+
+
+def test_the_import_walk_sees_function_local_and_package_imports():
+    """The checks above can fail: they see lazy imports and ``from package import module``."""
+    graph = _module_graph()
+    assert "migrations.runner" in graph["easypay.cli.ops"]  # imported inside the db upgrade command
+    assert "workers.runtime" in graph["workers.payments"]  # ``from workers import runtime``
+    assert ("easypay", "sandbox") in _package_edges()  # only inside the sandbox command
+
+
+def test_cycles_are_detected():
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter({"a": {"b"}, "b": {"a"}}).prepare()
+
+
+def _product_line_counts() -> dict[str, int]:
+    return {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in _files(*PRODUCT)}
+
+
+def test_no_product_module_is_over_the_line_limit():
+    counts = _product_line_counts()
+    over = {path: n for path, n in counts.items() if n > MAX_LINES and path not in OVER_MAX_LINES}
+    assert not over, f"modules over {MAX_LINES} lines (split them): {over}"
+
+
+def test_the_line_limit_allow_list_only_shrinks():
+    counts = _product_line_counts()
+    done = sorted(path for path in OVER_MAX_LINES if counts.get(path, 0) <= MAX_LINES)
+    assert not done, f"now within {MAX_LINES} lines or gone: remove from OVER_MAX_LINES: {done}"
