@@ -110,7 +110,7 @@ async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: 
 
 
 class EventNotFound(LookupError):
-    status_hint = 404
+    """No such event (or not the merchant's)."""
 
 
 async def list_events(

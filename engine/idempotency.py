@@ -30,7 +30,6 @@ from engine.db.models import IdempotencyKey
 keys = IdempotencyKey.__table__
 
 RETENTION = timedelta(hours=24)
-MAX_KEY_LENGTH = 255
 #: How long a request waits for another request holding the same key before a 409.
 LOCK_TIMEOUT_MS = 2000
 _PENDING_STATUS = 0
@@ -49,12 +48,10 @@ _STORE = (
 
 
 class IdempotencyKeyReused(Exception):
-    status_hint = 422
     code = "idempotency_key_reused"
 
 
 class IdempotencyKeyInUse(Exception):
-    status_hint = 409
     code = "idempotency_key_in_use"
 
 

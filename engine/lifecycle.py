@@ -37,8 +37,6 @@ REFUNDABLE = frozenset({PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_RE
 class OperationRefused(Exception):
     """The operation is not allowed on the payment as it is now; nothing was changed."""
 
-    status_hint = 409
-
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code

@@ -13,7 +13,7 @@ Rules
 
 Metrics computed at scrape time from Redis and PostgreSQL (queue depth, dead letters,
 reconciliation backlog, dependency health) are not here: they are built fresh on every scrape by
-``api/metrics.py`` and ``jobs/queue_metrics.py`` with the names in ``SCRAPE_TIME_METRICS``.
+``api/metrics.py`` and ``jobs/queue_metrics.py``.
 """
 
 from __future__ import annotations
@@ -194,21 +194,6 @@ charge inside the duplicate window), ``later`` (still unknown: looked at again w
 ``given_up`` (the never-resolving policy applied), ``in_flight``/``ignored``/``nothing`` (nothing to
 do) or ``error``. The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
 RECONCILIATION_RESULTS = ("resolved", "resent", "later", "given_up", "in_flight", "ignored", "nothing", "error")
-
-#: Names (and types) of the gauges built at scrape time, for the dashboards test and the docs.
-SCRAPE_TIME_METRICS = {
-    "easypay_queue_depth": "messages waiting in the queue (Redis list), per queue",
-    "easypay_queue_in_progress": "messages fetched by workers and not yet acknowledged, per queue",
-    "easypay_queue_delayed": "messages waiting for a retry delay or ETA (.DQ), per queue",
-    "easypay_queue_oldest_message_age_seconds": "age of the oldest waiting message, per queue",
-    "easypay_queue_dead_letters": "dead-lettered messages kept by the broker (.XQ), per queue",
-    "easypay_broker_up": "1 if the broker's Redis answered the scrape",
-    "easypay_dependency_up": "1/0 per readiness check (database, cache, broker, processor); API only",
-    "easypay_reconciliation_backlog": "payments flagged needs_reconciliation; API only",
-    "easypay_payments_in_flight": "payments pending or processing, by status; API only",
-    "easypay_payments_oldest_in_flight_age_seconds": "age of the oldest pending/processing payment; API only",
-}
-
 
 def record_payment_status(status: str) -> None:
     """Count a payment that reached ``status`` (call after the commit that recorded it)."""

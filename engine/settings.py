@@ -66,12 +66,6 @@ class ProcessorSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    processes: int = 2
-    threads: int = 8
-    #: Idle poll interval of Dramatiq's Redis consumer (its default is 1000 ms).
-    poll_timeout_ms: int = 50
-    #: Messages fetched ahead per process; 0 keeps Dramatiq's default (threads × 2).
-    prefetch: int = 0
     #: Resends of a charge whose outcome is unknown (same invoice number, inside the
     #: duplicate window) before it is left for reconciliation.
     unknown_outcome_resends: int = 3
@@ -398,10 +392,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         processor=_processor(env, sandbox_port),
         workers=WorkerSettings(
-            processes=_int(env, "WORKER_PROCESSES", 2, lo=1, hi=64),
-            threads=_int(env, "WORKER_THREADS", 8, lo=1, hi=256),
-            poll_timeout_ms=_int(env, "WORKER_POLL_TIMEOUT_MS", 50, lo=10, hi=10_000),
-            prefetch=_int(env, "WORKER_PREFETCH", 0, lo=0, hi=10_000),
             unknown_outcome_resends=_int(env, "WORKER_UNKNOWN_OUTCOME_RESENDS", 3, lo=0, hi=20),
             heartbeat_timeout_ms=_int(env, "WORKER_HEARTBEAT_TIMEOUT_MS", 30_000, lo=1_000, hi=600_000),
         ),

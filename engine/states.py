@@ -70,8 +70,6 @@ EVENT_TYPES: dict[PaymentStatus, str] = {status: f"payment.{status.value}" for s
 class IllegalTransition(Exception):
     """``trigger`` is not allowed from ``status``; nothing was changed."""
 
-    status_hint = 409
-
     def __init__(self, status: PaymentStatus, trigger: Trigger) -> None:
         super().__init__(f"cannot {trigger.value} a payment that is {status.value}")
         self.status = status
@@ -124,8 +122,6 @@ REFUND_EVENT_TYPES: dict[RefundStatus, str] = {RS.SUCCEEDED: "refund.succeeded",
 
 
 class IllegalRefundTransition(Exception):
-    status_hint = 409
-
     def __init__(self, status: RefundStatus, trigger: RefundTrigger) -> None:
         super().__init__(f"cannot {trigger.value} a refund that is {status.value}")
         self.status = status

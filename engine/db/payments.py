@@ -29,7 +29,7 @@ _INSERT_EVENT = insert(events)
 
 
 class PaymentNotFound(LookupError):
-    status_hint = 404
+    """No payment with that id."""
 
 
 async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> Row[Any]:

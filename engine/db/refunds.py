@@ -23,7 +23,7 @@ RESERVING = (RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value)
 
 
 class RefundNotFound(LookupError):
-    status_hint = 404
+    """No refund with that id."""
 
 
 async def insert_refund(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:

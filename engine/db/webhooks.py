@@ -74,7 +74,7 @@ _CLAIM = text(
 
 
 class EndpointNotFound(LookupError):
-    status_hint = 404
+    """No webhook endpoint with that id (or not the merchant's)."""
 
 
 async def fan_out(

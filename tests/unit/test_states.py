@@ -35,7 +35,6 @@ def test_every_cell(status, trigger):
         with pytest.raises(IllegalTransition) as raised:
             apply(status, trigger)
         assert raised.value.status == status and raised.value.trigger == trigger
-        assert raised.value.status_hint == 409
 
 
 def test_table_has_a_row_for_every_status():
@@ -97,9 +96,8 @@ def test_every_refund_cell(status, trigger):
     if (status, trigger) in REFUND_ALLOWED:
         assert apply_refund(status, trigger) == REFUND_ALLOWED[(status, trigger)]
     else:
-        with pytest.raises(IllegalRefundTransition) as raised:
+        with pytest.raises(IllegalRefundTransition):
             apply_refund(status, trigger)
-        assert raised.value.status_hint == 409
 
 
 def test_refund_table_has_a_row_for_every_status_and_final_ones_announce_themselves():
