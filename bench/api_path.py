@@ -18,7 +18,7 @@ import json
 import statistics
 from typing import Any
 
-from bench.common import BODY, CpuMeter, Row, log, pct_ms
+from bench.common import BODY, CpuMeter, Row, log
 from bench.harness import Bench
 from bench.loadgen import RunResult, closed_loop, open_loop
 
@@ -170,5 +170,3 @@ async def run(bench: Bench) -> list[Row]:
         bench.stop(bare_proc)
     return rows
 
-
-__all__ = ["run", "pct_ms"]

@@ -3,7 +3,7 @@ jobs at their production intervals (with the pools that run them: every pool but
 and ``webhooks`` unless ``--backlog-pools`` says otherwise); then the payments pool starts.
 
 Reported against the same pool draining a small batch with no scheduler running (same run,
-same 200 ms processor latency, same log level): the drain rate, the duplicate messages the
+same ``--latency-ms`` processor latency, same log level): the drain rate, the duplicate messages the
 workers ignored ("duplicate message ... ignored" in their log, per queued payment), and the
 dead-lettered messages of every queue, reconciler runs counted apart.
 """
@@ -20,7 +20,6 @@ from bench.harness import EASYPAY, Bench
 from bench.pools import drain
 
 SECTION = "backlog"
-LATENCY_MS = 200
 BROKER_NAMESPACE = "easypay"  # workers/broker.py
 DUPLICATE = re.compile(rb"duplicate message \S+ ignored")
 #: Worker INFO logs carry the duplicate lines; the reference run uses the same level.
@@ -48,7 +47,7 @@ async def run(bench: Bench) -> list[Row]:
     unknown = [name for name in support if name not in bench.settings.pools]
     if unknown:
         raise ValueError(f"unknown pools {unknown}; this version has {sorted(bench.settings.pools)}")
-    bench.start_sandbox(LATENCY_MS)
+    bench.start_sandbox(bench.sizes.latency_ms)
     bench.start_api()
 
     reference_count = max(sizes.per_thread, 4) * processes * threads

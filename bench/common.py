@@ -246,6 +246,8 @@ class Sizes:
     lookup_large: int = 1_000_000
     lookup_s: float = 15.0
     pools: list[str] = field(default_factory=lambda: ["1x8", "2x8", "2x16"])
+    #: Processor latency the emulator adds in the pool and backlog benchmarks.
+    latency_ms: int = 200
     #: The payments pool at 0 ms and in the backlog, "PxT"; None: its configured size (WORKER_*).
     payments_pool: str | None = None
     #: Pools running during the backlog besides ``payments``; None: every other pool but webhooks.

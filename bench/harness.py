@@ -21,7 +21,7 @@ import redis
 
 from bench.common import (
     BODY, BROKER_DB, CACHE_DB, DB_NAME, FINAL_STATUSES, NOOP_BROKER_DB, PG_ADMIN, PG_BENCH, REDIS_HOST,
-    REDIS_PORT, ROOT, UVICORN_FLAGS, Sizes, free_port, log, pool_shape, stop, wait_for_http,
+    REDIS_PORT, ROOT, UVICORN_FLAGS, Sizes, free_port, pool_shape, stop, wait_for_http,
 )
 
 #: The console script of this virtualenv (works wherever the CLI module lives).
@@ -220,5 +220,3 @@ def logs_dir(stamp: str) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
-__all__ = ["Bench", "EASYPAY", "UNTHROTTLED", "bench_environment", "logs_dir", "log"]

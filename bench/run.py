@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help=f"closed-loop clients (default {defaults.concurrency})")
     p.add_argument("--burst", type=int, help=f"payments in each end-to-end burst (default {defaults.burst})")
     p.add_argument("--pools", nargs="+", metavar="PxT", help=f"pool sizes at 200 ms (default {' '.join(defaults.pools)})")
+    p.add_argument("--latency-ms", type=int, help=f"processor latency for pools and backlog (default {defaults.latency_ms})")
     p.add_argument("--per-thread", type=int, help=f"payments per worker thread in a pool run (default {defaults.per_thread})")
     p.add_argument("--payments-pool", metavar="PxT", help="payments pool at 0 ms and in the backlog (default: WORKER_PROCESSES×WORKER_THREADS)")
     p.add_argument("--backlog", type=int, help=f"payments queued before the pool starts (default {defaults.backlog})")
@@ -70,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
     sizes = Sizes.smoke() if args.smoke else Sizes()
-    for name in ("duration_s", "rounds", "concurrency", "burst", "pools", "per_thread", "payments_pool", "backlog",
+    for name in ("duration_s", "rounds", "concurrency", "burst", "pools", "latency_ms", "per_thread", "payments_pool", "backlog",
                  "webhook_burst", "lookup_small", "lookup_large"):
         if getattr(args, name) is not None:
             setattr(sizes, name, getattr(args, name))

@@ -24,8 +24,8 @@ def test_defaults_run_every_benchmark_at_full_size() -> None:
 
 
 def test_smoke_is_tiny_and_options_override_it() -> None:
-    sizes = run.sizes_from(run.parser().parse_args(["--smoke", "--backlog", "70", "--pools", "1x4"]))
-    assert sizes.backlog == 70 and sizes.pools == ["1x4"]
+    sizes = run.sizes_from(run.parser().parse_args(["--smoke", "--backlog", "70", "--pools", "1x4", "--latency-ms", "0"]))
+    assert sizes.backlog == 70 and sizes.pools == ["1x4"] and sizes.latency_ms == 0
     assert sizes.lookup_large <= 1_000 and sizes.burst < Sizes().burst and sizes.rounds == 1
 
 
