@@ -1,13 +1,14 @@
 # Two commands do all the set-up (see README):
 #   make run    install, migrate, and run the whole system (API, worker pool, emulator)
 #   make test   install and run the test suite against real PostgreSQL, Redis and worker processes
+#   make bench  every benchmark, one table of same-run ratios (make bench-smoke: tiny sizes, as in CI)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services promtool bench clean
+.PHONY: run test install services promtool bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +35,13 @@ run: install services
 test: install services promtool
 	$(BIN)/pytest -q
 
+# Benchmarks use their own database (easypay_bench) and Redis databases 2-4; BENCH_ARGS passes
+# options through, e.g. `make bench BENCH_ARGS="--only pools backlog --backlog 2000"`.
 bench: install services
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: install services
+	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

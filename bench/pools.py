@@ -1,213 +1,106 @@
-"""Worker pool throughput: end-to-end payments per second for several pool sizes, against the
-emulator with a fixed processor latency (200 ms by default). Prints a table; asserts nothing.
+"""Worker pool throughput against its ceilings, measured in the same run.
 
-  python bench/pools.py [--latency-ms 200] [--pools 1x8 2x8 4x8] [--per-thread 25]
+- At ``--latency-ms`` of processor latency (200 ms by default), for each pool size ``PxT``
+  (processes × threads): with the workers stopped, ``per-thread × P × T`` payments are accepted
+  through the real API (recorded and queued as in production); then the pool starts and drains
+  them. Throughput is counted from PostgreSQL timestamps, first claim (``processing_started_at``)
+  to last final status (``updated_at``), so the pool's boot is excluded. Ceiling: Little's law,
+  P × T / latency (none at 0 ms).
+- At 0 ms, the payments pool (``--payments-pool``, default: its configured size) drains the same
+  way, against a Dramatiq no-op actor with the same processes and threads draining as many
+  messages from its own Redis database (the broker's own ceiling here, same idle poll interval).
 
-For each pool size ``PxT`` (processes × threads): with the workers stopped, ``per-thread × P × T``
-payments are accepted through the real API (so every one is recorded and queued as in
-production); then the pool starts and drains the backlog. Throughput is counted from PostgreSQL
-timestamps, first claim (``processing_started_at``) to last final status (``updated_at``), so the
-pool's boot time is excluded. Little's law gives the ceiling: P × T / latency.
-
-Uses its own database (``easypay_bench_pools``) and Redis databases 2 and 3, and free ports.
+``python bench/pools.py [run.py options]`` runs only this one.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import platform
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-import aiohttp
-import asyncpg
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # run as a script: the repository root, not bench/, goes first on the path
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.run import BODY, make_key, start  # noqa: E402
-from engine.settings import load_settings  # noqa: E402
-from tests.conftest import free_port, stop, wait_for_http  # noqa: E402
+from bench.common import NOOP_BROKER_DB, REDIS_HOST, REDIS_PORT, Row, log, pool_shape
+from bench.harness import Bench
 
-DB_NAME = "easypay_bench_pools"
-CACHE_DB, BROKER_DB = 2, 3
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+SECTION = "pools"
 
 
-async def recreate_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
+async def drain(bench: Bench, processes: int, threads: int, count: int, *, name: str,
+                env: dict[str, str] | None = None) -> dict[str, float]:
+    """Accept ``count`` payments with no pool running, then start one and wait until all are final."""
+    await bench.truncate()
+    await bench.accept(count)
+    pool = bench.start_pool("payments", processes, threads, name=name, env=env)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        drained = await bench.wait_final(count, timeout_s=60 + count)
     finally:
-        await conn.close()
+        bench.stop(pool)
+    drained["rate"] = drained["done"] / drained["drain_s"] if drained["drain_s"] > 0 else float("nan")
+    return drained
 
 
-async def accept(api: str, key: str, count: int, concurrency: int = 16) -> None:
-    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    queue: asyncio.Queue[int] = asyncio.Queue()
+def noop_drain_rate(bench: Bench, processes: int, threads: int, count: int) -> float:
+    """Messages/s a no-op actor drains with the same pool shape (from the first fetch to the last ack)."""
+    from bench import noop_actor
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=NOOP_BROKER_DB)
+    client.flushdb()
     for n in range(count):
-        queue.put_nowait(n)
-    async with aiohttp.ClientSession() as session:
-
-        async def client() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                async with session.post(f"{api}/v1/payments", data=BODY, headers=auth) as response:
-                    if response.status != 202:
-                        raise RuntimeError(f"accept failed: {response.status} {await response.text()}")
-
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-
-
-async def wait_drained(count: int, timeout_s: float) -> dict[str, Any]:
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}")
+        noop_actor.noop.send(n)
+    waiting, stored = f"{noop_actor.NAMESPACE}:{noop_actor.QUEUE}", f"{noop_actor.NAMESPACE}:{noop_actor.QUEUE}.msgs"
+    poll_ms = str(bench.settings.pools["payments"].poll_timeout_ms)
+    proc = bench.start("noop-pool", [sys.executable, "-m", "dramatiq", "bench.noop_actor", "--processes", str(processes),
+                                     "--threads", str(threads), "--queues", noop_actor.QUEUE],
+                       {"dramatiq_worker_timeout": poll_ms})
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            row = await conn.fetchrow(
-                "SELECT count(*) FILTER (WHERE status IN ('captured', 'authorized', 'declined', 'failed')) AS done,"
-                " count(*) FILTER (WHERE status = 'captured') AS captured,"
-                " min(processing_started_at) AS first_claim, max(updated_at) AS last_final FROM payments"
-            )
-            if row["done"] >= count or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
-        elapsed_s = (row["last_final"] - row["first_claim"]).total_seconds() if row["first_claim"] else float("nan")
-        return {"done": row["done"], "captured": row["captured"], "drain_s": elapsed_s}
+        deadline = time.monotonic() + 60 + count / 100
+        while client.llen(waiting) >= count:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the no-op pool did not start fetching")
+            time.sleep(0.002)
+        first_fetch = time.perf_counter()
+        while client.hlen(stored):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the no-op pool did not drain its queue")
+            time.sleep(0.002)
+        return count / (time.perf_counter() - first_fetch)
     finally:
-        await conn.close()
+        bench.stop(proc)
 
 
-def pool_means(port: int) -> dict[str, float]:
-    """Mean job duration and mean processor call, from the pool's own metrics endpoint."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in (
-                "dramatiq_message_duration_milliseconds_sum", "dramatiq_message_duration_milliseconds_count",
-                "easypay_processor_request_duration_seconds_sum", "easypay_processor_request_duration_seconds_count",
-            ):
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-    job_n = totals.get("dramatiq_message_duration_milliseconds_count") or float("nan")
-    call_n = totals.get("easypay_processor_request_duration_seconds_count") or float("nan")
-    return {
-        "job_mean_ms": totals.get("dramatiq_message_duration_milliseconds_sum", float("nan")) / job_n,
-        "processor_mean_ms": 1000 * totals.get("easypay_processor_request_duration_seconds_sum", float("nan")) / call_n,
-    }
-
-
-async def truncate() -> None:
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}")
-    try:
-        await conn.execute("TRUNCATE payment_events, idempotency_keys, payments")
-    finally:
-        await conn.close()
-
-
-async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--latency-ms", type=int, default=200, help="processor latency injected by the emulator")
-    parser.add_argument("--pools", nargs="+", default=["1x8", "2x8", "4x8"], help="PROCESSESxTHREADS")
-    parser.add_argument("--per-thread", type=int, default=25, help="payments per worker thread in each run")
-    parser.add_argument("--no-pool-metrics", action="store_true", help="run the pools without their metrics endpoint")
-    args = parser.parse_args()
-
-    results_dir = ROOT / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    logs = results_dir / f"{stamp}-pools-logs"
-    logs.mkdir()
-    api_port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_", "PROMETHEUS_"))}
-    env.update({
-        "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB_NAME}",
-        "REDIS_URL": f"redis://127.0.0.1:6379/{CACHE_DB}",
-        "BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-        "EASYPAY_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
-        "EASYPAY_REDIS_PREFIX": "easypay-bench-pools",
-        "EASYPAY_LOG_LEVEL": "WARNING",
-        "EASYPAY_METRICS_DIR": str(logs / "metrics"),
-        "SANDBOX_PORT": str(sandbox_port),
-        "ANET_READ_TIMEOUT_S": "20",
-        "PYTHONUNBUFFERED": "1",
-    })
-    settings = load_settings(env)
-    await recreate_database()
-    from engine.db.migrate import upgrade
-
-    await asyncio.to_thread(upgrade, settings.database.url)
-    for db in (CACHE_DB, BROKER_DB):
-        redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
-    key = await make_key(settings)
-    api = f"http://127.0.0.1:{api_port}"
-    report: dict[str, Any] = {
-        "when": stamp,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "args": vars(args),
-        "runs": [],
-    }
-    procs = []
-    try:
-        sandbox = start([sys.executable, "-m", "sandbox", "--port", str(sandbox_port), "--latency-ms", str(args.latency_ms),
-                         "--log-level", "WARNING"], env, logs / "sandbox.log")
-        procs.append(sandbox)
-        wait_for_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", proc=sandbox)
-        web = start([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(api_port),
-                     "--no-access-log", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"], env, logs / "api.log")
-        procs.append(web)
-        wait_for_http(f"{api}/health/live", proc=web)
-        for spec in args.pools:
-            processes, threads = (int(x) for x in spec.lower().split("x"))
-            count = args.per_thread * processes * threads
-            await truncate()
-            await accept(api, key, count)
-            metrics_port = 0 if args.no_pool_metrics else free_port()
-            worker = start(
-                [sys.executable, "-m", "easypay.cli", "worker", "--processes", str(processes), "--threads", str(threads)],
-                {**env, "WORKER_METRICS_PORT": str(metrics_port)},
-                logs / f"worker-{spec}.log",
-            )
-            started = time.monotonic()
-            ceiling = processes * threads / (args.latency_ms / 1000)
-            drained = await wait_drained(count, timeout_s=10 + 5 * count / ceiling)
-            means = pool_means(metrics_port) if metrics_port else {}
-            stop(worker, timeout_s=30)
-            rate = drained["done"] / drained["drain_s"] if drained["drain_s"] else float("nan")
-            run = {
-                "pool": spec, "payments": count, **drained, "payments_per_s": rate,
-                "littles_law_ceiling_per_s": ceiling, "ratio_to_ceiling": rate / ceiling,
-                "wall_s": time.monotonic() - started, **means,
-            }
-            report["runs"].append(run)
-            print(f"  {spec:6s} {count:5d} payments  {rate:7.1f}/s  ceiling {ceiling:6.1f}/s  "
-                  f"({rate / ceiling:.0%})  captured {drained['captured']}/{count}  "
-                  f"mean job {means.get('job_mean_ms', float('nan')):.0f} ms, of which processor call "
-                  f"{means.get('processor_mean_ms', float('nan')):.0f} ms", flush=True)
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-
-    out = results_dir / f"{stamp}-pools.json"
-    out.write_text(json.dumps(report, indent=2, default=str))
-    print(f"\n| pool (processes × threads) | payments | end-to-end payments/s | Little's law P×T/{args.latency_ms / 1000:g} s | ratio |")
-    print("|---|---|---|---|---|")
-    for run in report["runs"]:
-        print(f"| {run['pool']} | {run['payments']} | {run['payments_per_s']:.1f} | {run['littles_law_ceiling_per_s']:.0f} | "
-              f"{run['ratio_to_ceiling']:.2f} |")
-    print(f"\nraw results: {out}")
-    return 0
+async def run(bench: Bench) -> list[Row]:
+    sizes = bench.sizes
+    latency_ms = sizes.latency_ms
+    bench.start_sandbox(latency_ms)
+    bench.start_api()
+    rows: list[Row] = []
+    for spec in sizes.pools:
+        processes, threads = pool_shape(spec)
+        count = sizes.per_thread * processes * threads
+        drained = await drain(bench, processes, threads, count, name=f"pool-{spec}-{latency_ms}ms")
+        # Little's law; no ceiling from it without a latency (the 0 ms comparison is the no-op actor).
+        ceiling = processes * threads / (latency_ms / 1000) if latency_ms else None
+        log(f"  {spec}: {count} payments, {drained['rate']:.1f}/s, ceiling {ceiling or '-'}/s, captured {drained['captured']}")
+        rows.append(Row(SECTION, f"{spec} payments/s at {latency_ms} ms", drained["rate"], "/s",
+                        f"Little's law {processes}×{threads}/{latency_ms / 1000:g} s" if ceiling else "", ceiling,
+                        "≥ 0.85× (2×16)" if spec == "2x16" else "", note=f"{count} payments"))
+    await bench.sandbox_latency(0)
+    processes, threads = bench.payments_pool()
+    count = max(sizes.per_thread, 4) * processes * threads
+    drained = await drain(bench, processes, threads, count, name="pool-0ms")
+    noop = noop_drain_rate(bench, processes, threads, max(count, sizes.noop_messages))
+    log(f"  {processes}x{threads} at 0 ms: {drained['rate']:.1f} payments/s; no-op actor {noop:.0f} messages/s")
+    rows.append(Row(SECTION, f"{processes}x{threads} payments/s at 0 ms", drained["rate"], "/s",
+                    f"Dramatiq no-op actor {processes}×{threads}", noop, note=f"{count} payments"))
+    return rows
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    from bench.run import main
+
+    sys.exit(main(["--only", "pools", *sys.argv[1:]]))

@@ -1,70 +1,43 @@
-"""Webhook delivery benchmark: prints numbers and same-run ratios; asserts nothing.
-
-  EASYPAY_TEST_SLOT=4 python bench/webhooks.py [--burst 2000] [--endpoints 4] [--rate 20] [--duration-s 15]
+"""Webhook delivery: deliveries/s and CPU per delivery against a raw aiohttp client loop to the
+same receiver, and a hanging endpoint's effect on its healthy neighbours. Asserts nothing.
 
 Real processes: a ``webhooks`` worker pool and the dispatcher loop (``easypay webhooks dispatch
 --loop``, 1 s interval as registered in the scheduler), PostgreSQL, Redis, and an aiohttp
 receiver on loopback. Default pool and limits (1 process x 32 threads, 8 in flight per endpoint,
 15 s timeout) unless overridden in the environment.
 
-A. Throughput: ``--burst`` events for a merchant with ``--endpoints`` endpoints on the receiver,
-   committed at once; deliveries/s from the last commit until every delivery succeeded.
-B. Isolation: events at ``--rate``/s for ``--duration-s`` to 3 healthy endpoints, twice in the
-   same run — alone, then with a fourth endpoint of the same merchant that hangs past the timeout.
-   Healthy delivery latency (event committed -> 2xx received) and the ratio of the two runs.
+A. Throughput: ``--webhook-burst`` events for a merchant with several endpoints on the receiver,
+   committed at once; deliveries/s from the last commit until every delivery succeeded; CPU per
+   delivery of the pool and the dispatcher (process counters). Baseline in the same run: one
+   aiohttp session posting the same number of payloads of the same size to the same receiver,
+   as many in flight as the pool may have (endpoints × per-endpoint cap, at most its threads).
+B. Isolation: events at 20/s to 3 healthy endpoints, twice — alone, then with a fourth endpoint
+   of the same merchant that hangs past the timeout. Healthy delivery latency (event committed
+   -> 2xx received), p99 of the second run against the first.
 
-Uses its own database (``easypay_bench_webhooks``) and the Redis databases of EASYPAY_TEST_SLOT.
+``python bench/webhooks.py [run.py options]`` runs only this one.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
-import subprocess
+import resource
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import redis
+import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # run as a script: the repository root, not bench/, goes first on the path
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from engine.settings import load_settings  # noqa: E402
-from tests.conftest import free_port, stop, wait_for_http  # noqa: E402
+from bench.common import CpuMeter, Row, free_port, log, pct_ms, wait_for_http  # noqa: E402
+from bench.harness import EASYPAY, Bench  # noqa: E402
 
-SLOT = int(os.environ.get("EASYPAY_TEST_SLOT", "0"))
-DB_NAME = "easypay_bench_webhooks"
-CACHE_DB, BROKER_DB = 14 - 2 * SLOT, 15 - 2 * SLOT
-
-
-async def recreate_database() -> None:
-    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "BROKER_"))}
-    env.update(
-        {
-            "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB_NAME}",
-            "REDIS_URL": f"redis://127.0.0.1:6379/{CACHE_DB}",
-            "BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-            "EASYPAY_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
-            "EASYPAY_ENV": "development",
-            "EASYPAY_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+SECTION = "webhooks"
+ISOLATION_RATE = 20.0
 
 
 async def make_merchant(engine: Any, name: str) -> uuid.UUID:
@@ -124,55 +97,6 @@ async def healthy_latencies_s(engine: Any, endpoint_ids: list[uuid.UUID]) -> lis
     return [float(r.latency_s) for r in rows]
 
 
-def tree_cpu_s(root_pid: int) -> float:
-    """User + system CPU seconds of a process and all its live descendants (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    members = {root_pid}
-    changed = True
-    while changed:
-        changed = False
-        for pid, ppid in parents.items():
-            if ppid in members and pid not in members:
-                members.add(pid)
-                changed = True
-    return sum(times.get(pid, 0.0) for pid in members)
-
-
-def postgres_cpu_s() -> float:
-    """CPU seconds of every postgres process (the database is shared by the whole run)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat.split("(", 1)[1].split(")", 1)[0]
-        if name.startswith("postgres"):
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def describe(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    at = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000  # noqa: E731
-    return {"n": len(values), "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": ordered[-1] * 1000}
-
-
 async def wait_for(predicate: Any, timeout_s: float) -> float:
     started = time.perf_counter()
     while not await predicate():
@@ -182,31 +106,63 @@ async def wait_for(predicate: Any, timeout_s: float) -> float:
     return time.perf_counter() - started
 
 
-async def throughput(engine: Any, settings: Any, receiver: str, args: argparse.Namespace, pids: dict[str, int]) -> dict[str, Any]:
+async def throughput(bench: Bench, engine: Any, receiver: str, pids: dict[str, int]) -> dict[str, Any]:
+    settings, endpoints, burst = bench.settings, bench.sizes.webhook_endpoints, bench.sizes.webhook_burst
     merchant = await make_merchant(engine, "Throughput shop")
-    for n in range(args.endpoints):
+    for n in range(endpoints):
         await add_endpoint(engine, settings, merchant, f"{receiver}/fast/a{n}")
     await emit(engine, merchant, 20)  # warm-up: connections, code paths
-    await wait_for(lambda: _all_done(engine, merchant, 20 * args.endpoints), 60)
-    expected = (20 + args.burst) * args.endpoints
-    batches = [min(500, args.burst - i) for i in range(0, args.burst, 500)]
-    for size in batches:
-        await emit(engine, merchant, size)
-    cpu0 = {name: tree_cpu_s(pid) for name, pid in pids.items()}
-    pg0 = postgres_cpu_s()
+    await wait_for(lambda: _all_done(engine, merchant, 20 * endpoints), 60)
+    expected = (20 + burst) * endpoints
+    for start in range(0, burst, 500):
+        await emit(engine, merchant, min(500, burst - start))
+    meter = CpuMeter(pids, redis_server=False)
+    assert bench.pg is not None
+    await meter.start(bench.pg)
     elapsed = await wait_for(lambda: _all_done(engine, merchant, expected), 600)
-    deliveries = args.burst * args.endpoints
-    cpu_ms = {f"{name}_cpu_ms_per_delivery": 1000 * (tree_cpu_s(pid) - cpu0[name]) / deliveries for name, pid in pids.items()}
-    cpu_ms["postgres_cpu_ms_per_delivery"] = 1000 * (postgres_cpu_s() - pg0) / deliveries
-    return {"deliveries": deliveries, "elapsed_s": elapsed, "deliveries_per_s": deliveries / elapsed, **cpu_ms}
+    cpu = await meter.stop(bench.pg)
+    deliveries = burst * endpoints
+    return {"deliveries": deliveries, "elapsed_s": elapsed, "per_s": deliveries / elapsed,
+            "cpu_ms": {name: 1000 * seconds / deliveries for name, seconds in cpu.items()}}
 
 
 async def _all_done(engine: Any, merchant: uuid.UUID, expected: int) -> bool:
     return await count_status(engine, merchant, "succeeded") >= expected
 
 
-async def open_loop(engine: Any, merchant: uuid.UUID, rate: float, duration_s: float) -> int:
-    count = int(rate * duration_s)
+async def payload(engine: Any) -> bytes:
+    """The body one delivery sends, byte for byte (the raw loop posts the same bytes)."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return bytes((await conn.execute(text("SELECT body FROM events ORDER BY created_at LIMIT 1"))).scalar_one())
+
+
+async def raw_loop(receiver: str, body: bytes, deliveries: int, in_flight: int, endpoints: int) -> dict[str, float]:
+    """One aiohttp session, ``in_flight`` posts at a time, no queue: the delivery ceiling."""
+    remaining = iter(range(deliveries))
+    headers = {"Content-Type": "application/json", "webhook-id": "msg_bench", "webhook-timestamp": str(int(time.time())),
+               "webhook-signature": "v1," + "A" * 44}
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as session:
+
+        async def client() -> None:
+            for n in remaining:
+                async with session.post(f"{receiver}/fast/raw{n % endpoints}", data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"receiver answered {response.status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = usage.ru_utime + usage.ru_stime - usage0.ru_utime - usage0.ru_stime
+    return {"per_s": deliveries / elapsed, "cpu_ms": 1000 * cpu_s / deliveries}
+
+
+async def open_loop_events(engine: Any, merchant: uuid.UUID, rate: float, duration_s: float) -> int:
+    count = max(1, int(rate * duration_s))
     started = time.perf_counter()
     for n in range(count):
         await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
@@ -214,87 +170,59 @@ async def open_loop(engine: Any, merchant: uuid.UUID, rate: float, duration_s: f
     return count
 
 
-async def isolation(engine: Any, settings: Any, receiver: str, args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for label, hanging in (("alone", False), ("with_hanging_endpoint", True)):
+async def isolation(bench: Bench, engine: Any, receiver: str) -> dict[str, float]:
+    """Healthy endpoints' p99 alone, then next to a hanging endpoint of the same merchant."""
+    p99: dict[str, float] = {}
+    for label, hanging in (("alone", False), ("hanging", True)):
         merchant = await make_merchant(engine, f"Isolation {label}")
-        healthy = [await add_endpoint(engine, settings, merchant, f"{receiver}/fast/{label}{n}") for n in range(3)]
+        healthy = [await add_endpoint(engine, bench.settings, merchant, f"{receiver}/fast/{label}{n}") for n in range(3)]
         if hanging:
-            await add_endpoint(engine, settings, merchant, f"{receiver}/hang/{label}")
-        count = await open_loop(engine, merchant, args.rate, args.duration_s)
+            await add_endpoint(engine, bench.settings, merchant, f"{receiver}/hang/{label}")
+        count = await open_loop_events(engine, merchant, ISOLATION_RATE, bench.sizes.open_loop_s)
 
         async def healthy_done() -> bool:
             return len(await healthy_latencies_s(engine, healthy)) >= count * len(healthy)
 
         await wait_for(healthy_done, 120)
-        latencies = await healthy_latencies_s(engine, healthy)
-        results[label] = describe(latencies)
-        print(f"  {label:22s} healthy deliveries {len(latencies)}  p50 {results[label]['p50_ms']:.1f} ms  "
-              f"p90 {results[label]['p90_ms']:.1f} ms  p99 {results[label]['p99_ms']:.1f} ms", flush=True)
-    for key in ("p50_ms", "p90_ms", "p99_ms"):
-        results[f"ratio_{key}"] = results["with_hanging_endpoint"][key] / results["alone"][key]
-    return results
+        p99[label] = pct_ms(await healthy_latencies_s(engine, healthy), 0.99)
+        log(f"  isolation {label}: healthy p99 {p99[label]:.1f} ms")
+    return p99
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.db.migrate import upgrade
+async def run(bench: Bench) -> list[Row]:
     from engine.db.session import make_engine
 
-    env = environment()
-    settings = load_settings(env)
-    await recreate_database()
-    await asyncio.to_thread(upgrade, settings.database.url)
-    redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB).flushdb()
     port = free_port()
-    logs = ROOT / "bench" / "results"
-    logs.mkdir(exist_ok=True)
-    log = open(logs / "webhooks-processes.log", "wb")
-    procs = [
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "webhook_receiver.py"), str(port)], env=env, stdout=log, stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "easypay.cli", "worker", "--pool", "webhooks"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "easypay.cli", "webhooks", "dispatch", "--loop"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
-    ]
-    engine = make_engine(settings.database)
+    receiver = f"http://127.0.0.1:{port}"
+    recv = bench.start("receiver", [sys.executable, "bench/webhook_receiver.py", str(port)])
+    wait_for_http(f"{receiver}/health", proc=recv)
+    worker = bench.start_pool("webhooks")
+    dispatcher = bench.start("dispatcher", [EASYPAY, "webhooks", "dispatch", "--loop"])
+    engine = make_engine(bench.settings.database)
     try:
-        await asyncio.to_thread(wait_for_http, f"http://127.0.0.1:{port}/health", 20.0, procs[0])
-        receiver = f"http://127.0.0.1:{port}"
-        print("A. throughput", flush=True)
-        pids = {"receiver": procs[0].pid, "worker": procs[1].pid, "dispatcher": procs[2].pid}
-        a = await throughput(engine, settings, receiver, args, pids)
-        print(f"  {a['deliveries']} deliveries in {a['elapsed_s']:.2f} s: {a['deliveries_per_s']:.0f} deliveries/s", flush=True)
-        print("  CPU per delivery: " + ", ".join(f"{k.split('_cpu')[0]} {v:.2f} ms" for k, v in a.items() if k.endswith("per_delivery")), flush=True)
-        print("B. isolation", flush=True)
-        b = await isolation(engine, settings, receiver, args)
-        print(f"  slowdown with a hanging endpoint: p50 x{b['ratio_p50_ms']:.2f}, p90 x{b['ratio_p90_ms']:.2f}, "
-              f"p99 x{b['ratio_p99_ms']:.2f}", flush=True)
+        a = await throughput(bench, engine, receiver, {"workers": worker.pid, "dispatcher": dispatcher.pid})
+        cfg, hooks = bench.settings.pools["webhooks"], bench.settings.webhooks
+        in_flight = min(cfg.threads * cfg.processes, hooks.endpoint_max_in_flight * bench.sizes.webhook_endpoints)
+        raw = await raw_loop(receiver, await payload(engine), a["deliveries"], in_flight, bench.sizes.webhook_endpoints)
+        worker_ms = a["cpu_ms"]["workers"] + a["cpu_ms"]["dispatcher"]
+        log(f"  {a['deliveries']} deliveries: {a['per_s']:.0f}/s, CPU/delivery "
+            + ", ".join(f"{k} {v:.2f} ms" for k, v in a["cpu_ms"].items())
+            + f"; raw loop {raw['per_s']:.0f}/s at {raw['cpu_ms']:.2f} ms")
+        p99 = await isolation(bench, engine, receiver)
     finally:
         await engine.dispose()
-        for proc in procs:
-            stop(proc)
-        log.close()
-    hooks = settings.webhooks
-    return {
-        "config": {"worker_processes": settings.pools["webhooks"].processes,
-                   "worker_threads": settings.pools["webhooks"].threads,
-                   "endpoint_max_in_flight": hooks.endpoint_max_in_flight, "timeout_s": hooks.total_timeout_s,
-                   "cpus": os.cpu_count(), **vars(args)},
-        "throughput": a,
-        "isolation": b,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--burst", type=int, default=2000, help="events in part A")
-    parser.add_argument("--endpoints", type=int, default=4, help="endpoints per event in part A")
-    parser.add_argument("--rate", type=float, default=20.0, help="events/s in part B")
-    parser.add_argument("--duration-s", type=float, default=15.0, help="length of each part-B run")
-    args = parser.parse_args()
-    result = asyncio.run(main_async(args))
-    out = ROOT / "bench" / "results" / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
-    print(f"results: {out.relative_to(ROOT)}")
+    note = f"{a['deliveries']} deliveries, pool {cfg.processes}×{cfg.threads}, {in_flight} in flight"
+    return [
+        Row(SECTION, "deliveries/s", a["per_s"], "/s", f"raw aiohttp loop, {in_flight} in flight", raw["per_s"], "≥ 0.5×",
+            note=note),
+        Row(SECTION, "worker CPU per delivery (pool + dispatcher)", worker_ms, "ms", "raw loop's CPU per delivery",
+            raw["cpu_ms"], "≤ 1 ms", note=f"PostgreSQL {a['cpu_ms']['postgres']:.2f} ms more"),
+        Row(SECTION, "healthy p99 next to a hanging endpoint", p99["hanging"], "ms", "healthy p99 alone", p99["alone"],
+            note=f"{ISOLATION_RATE:g} events/s, 3 healthy endpoints"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    from bench.run import main
+
+    sys.exit(main(["--only", "webhooks", *sys.argv[1:]]))
