@@ -18,9 +18,9 @@ import redis
 from bench.common import BROKER_DB, REDIS_HOST, REDIS_PORT, Row, log
 from bench.harness import EASYPAY, Bench
 from bench.pools import drain
+from jobs.names import NAMESPACE as BROKER_NAMESPACE
 
 SECTION = "backlog"
-BROKER_NAMESPACE = "easypay"  # workers/broker.py
 DUPLICATE = re.compile(rb"duplicate message \S+ ignored")
 #: Worker INFO logs carry the duplicate lines; the reference run uses the same level.
 INFO_LOGS = {"EASYPAY_LOG_LEVEL": "INFO"}

@@ -73,7 +73,7 @@ class Bench:
     # ------------------------------------------------------------ database and Redis
 
     async def setup(self) -> None:
-        from engine.db.migrate import upgrade
+        from migrations.runner import upgrade
 
         admin = await asyncpg.connect(PG_ADMIN)
         try:
