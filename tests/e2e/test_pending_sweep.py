@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 
-from engine import reconcile
+from engine import sweeps
 from tests.conftest import BROKER_DB, start_worker, stop
 from tests.helpers import card_payment, opaque_payment, wait_final
 from tests.lifecycle_helpers import payment_row, wait_for, worker_deps
@@ -39,7 +39,7 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
 
     async with worker_deps(settings) as deps:
         await deps.stash.delete(gone)  # past CARD_MESSAGE_TTL_S: the sealed card has expired
-        counts = await reconcile.sweep_pending(deps, now=_later(settings.lifecycle.pending_sweep_after_s + 1))
+        counts = await sweeps.sweep_pending(deps, now=_later(settings.lifecycle.pending_sweep_after_s + 1))
     assert counts["requeued"] >= 2 and counts["expired"] >= 1
 
     failed = (await api.get(f"/v1/payments/{gone}", headers=merchant.headers)).json()
@@ -62,8 +62,8 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
     assert response.status_code == 202
     assert _drop_messages_for(auth) == 1
     async with worker_deps(settings) as deps:
-        assert (await reconcile.sweep_pending(deps, now=_later(1)))["operations"] == 0  # not stale yet
-        counts = await reconcile.sweep_pending(deps, now=_later(settings.lifecycle.reconcile_min_age_s + 1))
+        assert (await sweeps.sweep_pending(deps, now=_later(1)))["operations"] == 0  # not stale yet
+        counts = await sweeps.sweep_pending(deps, now=_later(settings.lifecycle.reconcile_min_age_s + 1))
     assert counts["operations"] >= 1
     worker = start_worker(test_env, log_dir / "sweep-worker-2.log")
     try:
