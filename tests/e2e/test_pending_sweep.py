@@ -71,3 +71,31 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
         assert captured["amount_captured"] == "84.00"
     finally:
         stop(worker)
+
+
+def _messages_for(object_id: str) -> int:
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
+    return sum(1 for body in broker.hvals("easypay:payments.msgs") if object_id.encode() in body)
+
+
+async def test_a_payment_still_queued_is_left_alone_and_one_truly_lost_is_re_enqueued_once(
+    api, merchant, sandbox, settings, db, test_env, log_dir
+):
+    payment_id = (await api.post("/v1/payments", json=card_payment("85.00"), headers=merchant.headers)).json()["id"]
+    stale = _later(settings.lifecycle.pending_sweep_after_s + 1)
+    async with worker_deps(settings) as deps:
+        for _ in range(3):  # however often the sweep runs, a message waiting in the queue is not duplicated
+            await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1
+
+        assert _drop_messages_for(payment_id) == 1  # now it is truly gone
+        await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1  # re-enqueued, once
+        await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1  # and the re-enqueued message is not duplicated either
+    worker = start_worker(test_env, log_dir / "sweep-worker-3.log")
+    try:
+        assert (await wait_final(api, merchant.headers, payment_id))["status"] == "captured"
+        assert len(sandbox.ledger((await payment_row(db, payment_id)).invoice_number)) == 1
+    finally:
+        stop(worker)
