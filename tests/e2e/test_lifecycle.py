@@ -232,7 +232,7 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
 
 async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, settings, db, worker):
     """What the scheduler enqueues, a worker carries out (here: the settlement sync)."""
-    from workers.broker import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING, SYNC_SETTLEMENT
+    from workers.broker import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, RECOVERY_QUEUE, SWEEP_PENDING, SYNC_SETTLEMENT
     from workers.enqueue import JobSender
 
     sale = await _paid(api, merchant, "31.00")
@@ -240,7 +240,7 @@ async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, setting
     sender = JobSender(settings.redis.broker_url)
     try:
         for actor in (SYNC_SETTLEMENT, EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING):
-            await sender.run_job(actor)
+            await sender.run_job(actor, queue_name=RECOVERY_QUEUE)
     finally:
         await sender.close()
     for _ in range(300):

@@ -9,6 +9,7 @@ exactly the lost ones — not the ones waiting in the queue — and every paymen
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -33,6 +34,7 @@ FAST_RECOVERY = {
     "PENDING_SWEEP_INTERVAL_S": "1",
     "PENDING_SWEEP_AFTER_S": "1",
 }
+SCHEDULED_ACTORS = {"sync_settlement", "expire_authorizations", "reconcile_due", "sweep_pending", "dispatch_webhook_deliveries"}
 DUPLICATE = re.compile(r"payment ([0-9a-f-]{36}) is \w+; duplicate message \S+ ignored")
 REQUEUED = re.compile(r"payment ([0-9a-f-]{36}): its queue message is gone; re-enqueued")
 
@@ -99,7 +101,7 @@ async def _settle(sandbox, settings, db, ids: list[str]) -> None:
             await sweeps.sync_settlement(deps)
 
 
-async def test_backlog_drains_with_every_payment_charged_once_and_no_duplicates(
+async def test_backlog_drains_with_every_payment_charged_once_and_no_duplicate_messages(
     api, merchant, sandbox, settings, db, test_env, log_dir
 ):
     broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
@@ -145,10 +147,20 @@ async def test_backlog_drains_with_every_payment_charged_once_and_no_duplicates(
     requeued = Counter(m.group(1) for m in REQUEUED.finditer(recovery_log) if m.group(1) in ours)
     assert set(requeued) == set(lost), requeued
     # Duplicate messages (a worker finding its payment already claimed) at most 1 % of the backlog.
-    duplicates = [m.group(1) for m in DUPLICATE.finditer(logs["payments"].read_text()) if m.group(1) in ours]
+    ignored_copies = [m.group(1) for m in DUPLICATE.finditer(logs["payments"].read_text()) if m.group(1) in ours]
     extra_enqueues = sum(requeued.values()) - LOST
-    assert len(duplicates) + extra_enqueues <= BACKLOG // 100, (duplicates, requeued)
+    assert len(ignored_copies) + extra_enqueues <= BACKLOG // 100, (ignored_copies, requeued)
     # No recovery run (or charge) ended in a dead letter.
     assert {q: broker.zcard(f"easypay:{q}.XQ") for q in ("payments", "recovery")} == dead_before
     sandbox.clear_faults()
     await _settle(sandbox, settings, db, ids)
+    _drop_scheduled_runs(broker)
+
+
+def _drop_scheduled_runs(broker: redis.Redis) -> None:
+    """Tidy up: the runs the scheduler enqueued after the recovery pool stopped."""
+    for queue in ("recovery", "webhooks"):
+        for key, body in broker.hgetall(f"easypay:{queue}.msgs").items():
+            if json.loads(body)["actor_name"] in SCHEDULED_ACTORS:
+                broker.hdel(f"easypay:{queue}.msgs", key)
+                broker.lrem(f"easypay:{queue}", 0, key)
