@@ -99,7 +99,7 @@ PAYMENT_OUTCOMES = Counter(
 """Incremented through ``record_payment_status`` after the commit of each outcome: the charge
 (``engine.processing._finish``: authorized/captured/declined/failed), capture and void
 (``engine.operations``), refunds (partially_refunded/refunded, or voided before settlement) and
-expiry (``engine.reconcile``)."""
+expiry (``engine.sweeps``)."""
 OUTCOME_STATUSES = (
     "authorized",
     "captured",
@@ -181,7 +181,7 @@ WEBHOOK_DEAD_LETTERS = Counter(
 "webhook dead letters rising" uses it."""
 
 # ---------------------------------------------------------------------------------------------
-# Reconciler (runs in the payments pool on the scheduler's ticks)
+# Reconciler (runs in the recovery pool on the scheduler's ticks)
 
 RECONCILIATIONS = Counter(
     "easypay_reconciliations_total",
@@ -191,8 +191,9 @@ RECONCILIATIONS = Counter(
 """Incremented by ``engine.reconcile.reconcile_due`` once per payment or refund it looked at, with
 the reconciler's verdict: ``resolved`` (the truth found and recorded), ``resent`` (handed to a new
 charge inside the duplicate window), ``later`` (still unknown: looked at again with backoff),
-``given_up`` (the never-resolving policy applied), ``in_flight``/``ignored``/``nothing`` (nothing to
-do) or ``error``. The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
+``given_up`` (the never-resolving policy applied), ``in_flight`` (a worker may still be sending, or
+the broker still holds the charge's message), ``ignored``/``nothing`` (nothing to do) or ``error``.
+The backlog itself is the scrape-time gauge ``easypay_reconciliation_backlog``."""
 RECONCILIATION_RESULTS = ("resolved", "resent", "later", "given_up", "in_flight", "ignored", "nothing", "error")
 
 def record_payment_status(status: str) -> None:

@@ -1,6 +1,6 @@
-"""The periodic work behind ``schedules/``: reconciliation, settlement sync, expiry, pending sweep.
+"""Reconciliation: settling what an unknown outcome was, for one payment, one refund, or every due one.
 
-Unknown outcomes (Kill Bill's janitor, Hyperswitch's psync; reference peers.md §6, authorizenet §8):
+Unknown outcomes (the approach of Kill Bill's janitor and Hyperswitch's psync):
 
 * A **charge** left in ``processing`` with ``needs_reconciliation`` is looked up: by its
   transaction id if one is known, else in ``getUnsettledTransactionList`` matched on its
@@ -9,6 +9,12 @@ Unknown outcomes (Kill Bill's janitor, Hyperswitch's psync; reference peers.md �
   reconciler takes the charge over (a new owning message id) and re-enqueues it, and the worker
   resends the identical request — a duplicate answer names the first charge, so nothing is
   charged twice. Otherwise it looks again later, with doubling backoff.
+* **Queued work is never replaced.** Before taking a charge over (or giving it up) the reconciler
+  asks the broker whether it still holds a message for the payment — the previous resend still
+  waiting in a long queue, or a dead worker's message not yet handed back
+  (``JobSender.held_subjects``). If it does, that message will do the work: the payment is left
+  alone (``in_flight``) and looked at again after the backoff. Only a message that is gone is
+  replaced, so a backlog cannot turn one lost answer into a chain of resends.
 * **Policy for an outcome that never resolves**: after ``RECONCILE_GIVE_UP_S`` (default 3 days,
   several settlement cycles) of a charge's claim, the payment becomes ``failed`` with failure code
   ``outcome_unknown`` (event ``payment.failed``; internal event ``payment.reconciliation_abandoned``
@@ -19,6 +25,11 @@ Unknown outcomes (Kill Bill's janitor, Hyperswitch's psync; reference peers.md �
 * A **refund** whose answer was lost is found in the unsettled list by its own invoice number, or
   resent inside the duplicate window (a duplicate answer names the first refund).
 
+A run (``reconcile_due``) looks each due payment up once, downloads the unsettled list at most
+once for all of them (``engine.unsettled``), asks the broker once which of them are still queued,
+and stops starting new items after ``RUN_BUDGET_S`` (the rest are due in the next run). Runs are
+single-flight (``engine.single_flight``, applied by the worker).
+
 The API refuses any new operation on a payment that needs reconciliation (``409
 payment_reconciling``) and asks for its reconciliation at once.
 """
@@ -26,60 +37,75 @@ payment_reconciling``) and asks for its reconciliation at once.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Row
 
 from engine import operations
 from engine.db import payments as repo
+from engine.db import recovery as recovery_repo
 from engine.db import refunds as refund_repo
-from engine.metrics import RECONCILIATIONS, record_payment_status
+from engine.metrics import RECONCILIATIONS
 from engine.money import currency_exponent
 from engine.processing import ProcessingDeps, Result, details_result, finish_failed, record_outcome
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import OUTCOME_UNKNOWN, failure_for
-from engine.states import IllegalTransition, PaymentStatus, RefundStatus, Trigger
+from engine.states import PaymentStatus, RefundStatus
+from engine.unsettled import UnsettledIndex
 
 log = logging.getLogger(__name__)
 
-payments = repo.payments
-refunds = refund_repo.refunds
-
-#: Pages of the unsettled list searched for an invoice number (1000 transactions each).
-UNSETTLED_PAGES = 5
 #: Margin kept before the end of the duplicate window when deciding whether a resend is safe.
 WINDOW_MARGIN_S = 300
+#: A run starts no new item after this long (well inside the worker's time limit).
+RUN_BUDGET_S = 120.0
+
+
+@dataclass
+class Run:
+    """What one reconciliation run shares across the payments it looks at."""
+
+    unsettled: UnsettledIndex
+    #: Payments with a charge message still held by the broker, asked once for the whole run;
+    #: None: ask per payment.
+    queued: set[uuid.UUID] | None = None
+    started_s: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, deps: ProcessingDeps) -> Run:
+        return cls(unsettled=UnsettledIndex(deps.client))
 
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(timezone.utc)
 
 
-async def _find_by_invoice(deps: ProcessingDeps, invoice_number: str, currency: str) -> TransactionDetails | None:
-    exponent = currency_exponent(currency)
-    for page in range(1, UNSETTLED_PAGES + 1):
-        listed = await deps.client.list_unsettled(limit=1000, offset=page, exponent=exponent)
-        if not isinstance(listed, list):
-            return None
-        match = next((t for t in listed if t.invoice_number == invoice_number), None)
-        if match is not None:
-            details = await deps.client.get_transaction_details(match.transaction_id, exponent=exponent)
-            return details if isinstance(details, TransactionDetails) else None
-        if len(listed) < 1000:
-            return None
-    return None
+async def _find_by_invoice(deps: ProcessingDeps, run: Run, invoice_number: str, currency: str) -> TransactionDetails | None:
+    match = await run.unsettled.find(invoice_number)
+    if match is None:
+        return None
+    details = await deps.client.get_transaction_details(match.transaction_id, exponent=currency_exponent(currency))
+    return details if isinstance(details, TransactionDetails) else None
 
 
-async def _later(table: Any, row: Row[Any], deps: ProcessingDeps, now: datetime) -> None:
+async def _charge_queued(deps: ProcessingDeps, run: Run, payment_id: uuid.UUID) -> bool:
+    """True while the broker still holds a message for this payment (it will do the work)."""
+    if deps.jobs is None:
+        return False
+    if run.queued is not None:
+        return payment_id in run.queued
+    return payment_id in await deps.jobs.held_subjects([payment_id])
+
+
+async def _later(kind: str, row: Row[Any], deps: ProcessingDeps, now: datetime) -> None:
     delay_s = operations.backoff_s(deps, row.reconcile_attempts)
     async with deps.engine.begin() as conn:
-        await conn.execute(
-            update(table)
-            .where(table.c.id == row.id)
-            .values(reconcile_next_at=now + timedelta(seconds=delay_s), reconcile_attempts=row.reconcile_attempts + 1)
+        await recovery_repo.reschedule(
+            conn, kind, row.id, attempts=row.reconcile_attempts + 1, next_at=now + timedelta(seconds=delay_s)
         )
 
 
@@ -87,25 +113,28 @@ async def _later(table: Any, row: Row[Any], deps: ProcessingDeps, now: datetime)
 # One payment / one refund
 
 
-async def reconcile_payment(deps: ProcessingDeps, payment_id: uuid.UUID, *, now: datetime | None = None) -> str:
+async def reconcile_payment(
+    deps: ProcessingDeps, payment_id: uuid.UUID, *, now: datetime | None = None, run: Run | None = None
+) -> str:
     """Settle what an unknown outcome was; returns what happened (for logs and tests)."""
     now = _now(now)
+    run = run or Run.start(deps)
     async with deps.engine.connect() as conn:
         row = await repo.get_payment(conn, payment_id)
     if row is None or not row.needs_reconciliation:
         return "nothing"
     if row.status == PaymentStatus.PROCESSING:
-        return await _reconcile_charge(deps, row, now)
+        return await _reconcile_charge(deps, run, row, now)
     if row.pending_operation == "capture":
         return (await operations.execute_capture(deps, payment_id)).value
     if row.pending_operation == "void":
         return (await operations.execute_void(deps, payment_id)).value
     async with deps.engine.begin() as conn:  # nothing is pending any more
-        await conn.execute(update(payments).where(payments.c.id == payment_id).values(needs_reconciliation=False))
+        await recovery_repo.clear_reconciliation(conn, payment_id)
     return "nothing"
 
 
-async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) -> str:
+async def _reconcile_charge(deps: ProcessingDeps, run: Run, row: Row[Any], now: datetime) -> str:
     age_s = (now - (row.processing_started_at or row.created_at)).total_seconds()
     if age_s < deps.lifecycle.reconcile_min_age_s:
         return "in_flight"  # a worker may still be sending; leave it to finish
@@ -114,19 +143,23 @@ async def _reconcile_charge(deps: ProcessingDeps, row: Row[Any], now: datetime) 
         found = await deps.client.get_transaction_details(row.processor_transaction_id, exponent=currency_exponent(row.currency))
         details = found if isinstance(found, TransactionDetails) else None
     if details is None:
-        details = await _find_by_invoice(deps, row.invoice_number, row.currency)
+        details = await _find_by_invoice(deps, run, row.invoice_number, row.currency)
     if details is not None:
         result = details_result(details)
         if result.outcome != Outcome.UNKNOWN:
             log.info("payment %s reconciled: transaction %s is %s", row.id, details.transaction_id, details.status)
             return "resolved" if (await record_outcome(deps, row, result)) == Result.FINISHED else "ignored"
+    if await _charge_queued(deps, run, row.id):
+        log.info("payment %s: its charge message is still queued; left to it", row.id)
+        await _later("payment", row, deps, now)
+        return "in_flight"
     if age_s < deps.duplicate_window_s - WINDOW_MARGIN_S and deps.stash is not None and deps.jobs is not None:
         sealed = await deps.stash.get(row.id)
         if sealed is not None:
             return await _take_over(deps, row, sealed)
     if age_s >= deps.lifecycle.reconcile_give_up_s:
         return await _give_up_charge(deps, row)
-    await _later(payments, row, deps, now)
+    await _later("payment", row, deps, now)
     return "later"
 
 
@@ -138,20 +171,14 @@ async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
     """
     message_id = str(uuid.uuid4())
     async with deps.engine.begin() as conn:
-        taken = await conn.execute(
-            update(payments)
-            .where(
-                payments.c.id == row.id,
-                payments.c.status == PaymentStatus.PROCESSING.value,
-                payments.c.processing_message_id == row.processing_message_id,
-            )
-            .values(
-                processing_message_id=message_id,
-                reconcile_attempts=row.reconcile_attempts + 1,
-                reconcile_next_at=func.now() + timedelta(seconds=operations.backoff_s(deps, row.reconcile_attempts)),
-            )
+        taken = await recovery_repo.take_over_charge(
+            conn,
+            row,
+            message_id=message_id,
+            attempts=row.reconcile_attempts + 1,
+            next_in_s=operations.backoff_s(deps, row.reconcile_attempts),
         )
-        if taken.rowcount != 1:
+        if not taken:
             return "ignored"
         await repo.insert_event(
             conn,
@@ -187,8 +214,11 @@ async def _give_up_charge(deps: ProcessingDeps, row: Row[Any]) -> str:
     return "given_up"
 
 
-async def reconcile_refund(deps: ProcessingDeps, refund_id: uuid.UUID, *, now: datetime | None = None) -> str:
+async def reconcile_refund(
+    deps: ProcessingDeps, refund_id: uuid.UUID, *, now: datetime | None = None, run: Run | None = None
+) -> str:
     now = _now(now)
+    run = run or Run.start(deps)
     async with deps.engine.connect() as conn:
         refund = await refund_repo.get_refund(conn, refund_id)
         payment = await repo.get_payment(conn, refund.payment_id) if refund is not None else None
@@ -200,7 +230,7 @@ async def reconcile_refund(deps: ProcessingDeps, refund_id: uuid.UUID, *, now: d
             await operations.refund_succeeded_with(deps, refund, payment.processor_transaction_id)
             return "resolved"
         return (await operations.execute_refund(deps, refund_id)).value  # void again (310 if it was)
-    details = await _find_by_invoice(deps, refund.invoice_number, refund.currency)
+    details = await _find_by_invoice(deps, run, refund.invoice_number, refund.currency)
     if details is not None and details.status in ("refundPendingSettlement", "refundSettledSuccessfully"):
         await operations.refund_succeeded_with(deps, refund, details.transaction_id)
         return "resolved"
@@ -211,55 +241,38 @@ async def reconcile_refund(deps: ProcessingDeps, refund_id: uuid.UUID, *, now: d
         log.error("refund %s: outcome never resolved; marked failed (outcome_unknown) for manual review", refund_id)
         await operations.refund_failed_with(deps, refund, failure_for(TransactionResult(outcome=Outcome.UNKNOWN)))
         return "given_up"
-    await _later(refunds, refund, deps, now)
+    await _later("refund", refund, deps, now)
     return "later"
 
 
 # ------------------------------------------------------------------------------------------------
-# Batch jobs (one queue message each, sent by the scheduler)
+# One run over everything due (the scheduler's ``reconcile`` job)
 
 
 async def reconcile_due(deps: ProcessingDeps, *, now: datetime | None = None) -> dict[str, int]:
     """Reconcile every payment and refund whose next look is due; returns counts by result."""
     now = _now(now)
-    min_age = now - timedelta(seconds=deps.lifecycle.reconcile_min_age_s)
     limit = deps.lifecycle.batch_size
     async with deps.engine.connect() as conn:
-        payment_ids = (
-            await conn.execute(
-                select(payments.c.id)
-                .where(
-                    payments.c.needs_reconciliation,
-                    or_(payments.c.reconcile_next_at.is_(None), payments.c.reconcile_next_at <= now),
-                    or_(
-                        payments.c.status != PaymentStatus.PROCESSING.value,
-                        func.coalesce(payments.c.processing_started_at, payments.c.created_at) <= min_age,
-                    ),
-                )
-                .order_by(payments.c.reconcile_next_at.asc().nulls_first())
-                .limit(limit)
-            )
-        ).scalars().all()
-        refund_ids = (
-            await conn.execute(
-                select(refunds.c.id)
-                .where(
-                    refunds.c.needs_reconciliation,
-                    refunds.c.status == RefundStatus.PENDING.value,
-                    or_(refunds.c.reconcile_next_at.is_(None), refunds.c.reconcile_next_at <= now),
-                )
-                .limit(limit)
-            )
-        ).scalars().all()
+        payment_ids = await recovery_repo.due_payment_ids(
+            conn, now=now, min_age=now - timedelta(seconds=deps.lifecycle.reconcile_min_age_s), limit=limit
+        )
+        refund_ids = await recovery_repo.due_refund_ids(conn, now=now, limit=limit)
+    run = Run.start(deps)
+    if payment_ids and deps.jobs is not None:
+        run.queued = await deps.jobs.held_subjects(payment_ids)
+    work = [(reconcile_payment, i, "payment") for i in payment_ids] + [(reconcile_refund, i, "refund") for i in refund_ids]
     counts: dict[str, int] = {}
-    for payment_id in payment_ids:
-        outcome = await _guarded(reconcile_payment(deps, payment_id, now=now), f"payment {payment_id}")
-        counts[outcome] = counts.get(outcome, 0) + 1
-    for refund_id in refund_ids:
-        outcome = await _guarded(reconcile_refund(deps, refund_id, now=now), f"refund {refund_id}")
+    for reconcile_one, item_id, kind in work:
+        if time.monotonic() - run.started_s > RUN_BUDGET_S:
+            log.info("reconcile_due: run budget of %.0f s spent; the rest is due next run", RUN_BUDGET_S)
+            break
+        outcome = await _guarded(reconcile_one(deps, item_id, now=now, run=run), f"{kind} {item_id}")
         counts[outcome] = counts.get(outcome, 0) + 1
     for outcome, count in counts.items():
         RECONCILIATIONS.labels(result=outcome).inc(count)
+    if run.unsettled.pages:
+        log.info("reconcile_due: unsettled list downloaded once (%d pages)", run.unsettled.pages)
     return counts
 
 
@@ -272,145 +285,4 @@ async def _guarded(work: Any, what: str) -> str:
         return "error"
 
 
-async def sync_settlement(deps: ProcessingDeps) -> int:
-    """Record captures the processor has settled (refunds need it); returns how many."""
-    async with deps.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(payments.c.id, payments.c.processor_transaction_id, payments.c.currency)
-                .where(
-                    payments.c.settled_at.is_(None),
-                    payments.c.status.in_([PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value]),
-                    payments.c.processor_transaction_id.is_not(None),
-                )
-                .order_by(payments.c.updated_at)
-                .limit(deps.lifecycle.batch_size)
-            )
-        ).all()
-    settled = 0
-    for row in rows:
-        details = await deps.client.get_transaction_details(row.processor_transaction_id, exponent=currency_exponent(row.currency))
-        if isinstance(details, TransactionDetails) and details.status == "settledSuccessfully":
-            await operations.mark_settled(deps, row.id)
-            settled += 1
-    return settled
-
-
-async def expire_authorizations(deps: ProcessingDeps, *, now: datetime | None = None) -> int:
-    """Authorizations older than ``AUTH_EXPIRY_S`` with nothing pending become ``expired``."""
-    cutoff = _now(now) - timedelta(seconds=deps.lifecycle.auth_expiry_s)
-    async with deps.engine.connect() as conn:
-        ids = (
-            await conn.execute(
-                select(payments.c.id)
-                .where(
-                    payments.c.status == PaymentStatus.AUTHORIZED.value,
-                    payments.c.pending_operation.is_(None),
-                    func.coalesce(payments.c.authorized_at, payments.c.created_at) <= cutoff,
-                )
-                .limit(deps.lifecycle.batch_size)
-            )
-        ).scalars().all()
-    expired = 0
-    for payment_id in ids:
-        async with deps.engine.begin() as conn:
-            row = await repo.get_payment(conn, payment_id, for_update=True)
-            if row is None or row.pending_operation is not None or row.status != PaymentStatus.AUTHORIZED:
-                continue
-            row = await repo.transition(conn, payment_id, Trigger.EXPIRE, data={"reason": "not captured in time"}, locked=row)
-        record_payment_status(row.status)
-        await operations.refresh_cache(deps, row)
-        expired += 1
-    return expired
-
-
-async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) -> dict[str, int]:
-    """Re-enqueue work whose queue message was lost.
-
-    * payments still ``pending``: re-enqueued with the stashed sealed method; when it is gone (past
-      ``CARD_MESSAGE_TTL_S``) nothing can be charged and the payment fails with
-      ``payment_method_expired`` (it never reached the processor);
-    * captures/voids and refunds still pending without an unknown outcome: re-enqueued (resending
-      them is safe, see ``engine.operations``).
-    """
-    now = _now(now)
-    limit = deps.lifecycle.batch_size
-    stale_pending = now - timedelta(seconds=deps.lifecycle.pending_sweep_after_s)
-    stale_work = now - timedelta(seconds=deps.lifecycle.reconcile_min_age_s)
-    async with deps.engine.connect() as conn:
-        pending_ids = (
-            await conn.execute(
-                select(payments.c.id)
-                .where(payments.c.status == PaymentStatus.PENDING.value, payments.c.created_at <= stale_pending)
-                .order_by(payments.c.created_at)
-                .limit(limit)
-            )
-        ).scalars().all()
-        operation_rows = (
-            await conn.execute(
-                select(payments.c.id, payments.c.pending_operation)
-                .where(
-                    payments.c.pending_operation.is_not(None),
-                    ~payments.c.needs_reconciliation,
-                    payments.c.updated_at <= stale_work,
-                )
-                .limit(limit)
-            )
-        ).all()
-        refund_ids = (
-            await conn.execute(
-                select(refunds.c.id)
-                .where(
-                    refunds.c.status == RefundStatus.PENDING.value,
-                    ~refunds.c.needs_reconciliation,
-                    refunds.c.updated_at <= stale_work,
-                )
-                .limit(limit)
-            )
-        ).scalars().all()
-    counts = {"requeued": 0, "expired": 0, "operations": 0, "refunds": 0}
-    for payment_id in pending_ids:
-        sealed = await deps.stash.get(payment_id) if deps.stash is not None else None
-        if sealed is not None:
-            # At most once per PENDING_SWEEP_AFTER_S, so a long backlog is not multiplied.
-            if await deps.stash.mark_resent(payment_id, ttl_s=deps.lifecycle.pending_sweep_after_s):
-                await deps.jobs.process_payment(payment_id, sealed, request_id=None)
-                counts["requeued"] += 1
-        elif await _expire_pending(deps, payment_id):
-            counts["expired"] += 1
-    for row in operation_rows:
-        sender = deps.jobs.capture_payment if row.pending_operation == "capture" else deps.jobs.void_payment
-        await sender(row.id)
-        counts["operations"] += 1
-    for refund_id in refund_ids:
-        await deps.jobs.process_refund(refund_id)
-        counts["refunds"] += 1
-    return counts
-
-
-async def _expire_pending(deps: ProcessingDeps, payment_id: uuid.UUID) -> bool:
-    """Fail a pending payment whose sealed method is gone: claimed by the sweep, then failed."""
-    try:
-        async with deps.engine.begin() as conn:
-            await repo.transition(
-                conn,
-                payment_id,
-                Trigger.CLAIM,
-                changes={"processing_message_id": "pending-sweep", "processing_started_at": func.now()},
-                data={"message_id": "pending-sweep"},
-                expected_status=PaymentStatus.PENDING,
-            )
-    except IllegalTransition:
-        return False  # a worker claimed it meanwhile
-    await finish_failed(deps, payment_id, "payment_method_expired", "sealed payment method expired before processing")
-    return True
-
-
-__all__ = [
-    "expire_authorizations",
-    "reconcile_due",
-    "reconcile_payment",
-    "reconcile_refund",
-    "sweep_pending",
-    "sync_settlement",
-]
+__all__ = ["Run", "reconcile_due", "reconcile_payment", "reconcile_refund"]

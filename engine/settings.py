@@ -114,7 +114,7 @@ class PoolSettings:
     """A worker pool, sized by ``<env_prefix>_*`` variables (see ``POOLS``)."""
 
     name: str
-    #: Prefix of this pool's variables: ``WORKER`` (payments), ``WEBHOOKS``, ``SCHEDULER``.
+    #: Prefix of this pool's variables: ``WORKER`` (payments), ``WEBHOOKS``, ``RECOVERY``, ``SCHEDULER``.
     env_prefix: str
     queues: tuple[str, ...]
     processes: int
@@ -132,6 +132,8 @@ class PoolSettings:
 POOLS: dict[str, tuple[str, tuple[str, ...], int, int, int]] = {
     "payments": ("WORKER", ("payments",), 2, 8, 9191),
     "webhooks": ("WEBHOOKS", ("webhooks",), 1, 32, 9192),
+    # Reconciliation and the sweeps: single-flight runs, each mostly waiting on the processor.
+    "recovery": ("RECOVERY", ("recovery",), 1, 4, 9194),
     "scheduler": ("SCHEDULER", ("scheduler",), 1, 2, 9193),
 }
 _QUEUE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9._-]*$")

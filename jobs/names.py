@@ -21,7 +21,10 @@ CAPTURE_PAYMENT = "capture_payment"
 VOID_PAYMENT = "void_payment"
 PROCESS_REFUND = "process_refund"
 RECONCILE_PAYMENT = "reconcile_payment"
-#: Batch jobs, one message per scheduler tick (``schedules/``).
+#: Reconciliation and the sweeps: their own queue and pool, so a backlog of charges never delays
+#: them and they never take the charges' workers.
+RECOVERY_QUEUE = "recovery"
+#: Batch jobs, one message per scheduler tick (``schedules/``), on ``recovery``.
 RECONCILE_DUE = "reconcile_due"
 SYNC_SETTLEMENT = "sync_settlement"
 EXPIRE_AUTHORIZATIONS = "expire_authorizations"

@@ -11,6 +11,14 @@ Key layout of Dramatiq's Redis broker (``dramatiq/brokers/redis/dispatch.lua``),
 
 One Lua call reads a queue's counters and the head of its list atomically, so the same
 numbers serve the CLI (sync client) and the metrics endpoints (sync and async clients).
+
+``held_subjects_async`` answers "does the broker still hold a message about this id?" for the
+recovery jobs: a message is held from its enqueue until its final acknowledgement — waiting,
+prefetched, running, on a dead worker waiting to be handed back, or waiting for a retry — and in
+all of those it is in ``.msgs`` or ``.DQ.msgs`` (a retry is enqueued on ``.DQ`` before the failed
+copy is acknowledged, and a delayed message is moved back before its ``.DQ`` copy is). Retries
+get a new ``redis_message_id`` but keep the message's first argument, so the check matches on
+that. A message past its ``max_age`` is not held: ``AgeLimit`` drops it when it is fetched.
 """
 
 from __future__ import annotations
@@ -37,6 +45,31 @@ return {waiting, stored, delayed, dead, head}
 #: Messages at the head of a queue inspected for the oldest age (requeued messages go to the
 #: tail, so the very first is not always the oldest).
 HEAD_SAMPLE = 20
+
+
+#: KEYS = .msgs, .DQ.msgs; ARGV[1] = now (ms), ARGV[2..] = ids. Returns the ids that some held,
+#: unexpired message has as its first argument. One atomic pass over the stored messages (string
+#: matching, no JSON decoding): a message cannot move between the two hashes unseen.
+_HELD_LUA = """
+local wanted = {}
+for i = 2, #ARGV do wanted[ARGV[i]] = true end
+local now = tonumber(ARGV[1])
+local found = {}
+for _, key in ipairs(KEYS) do
+  for _, body in ipairs(redis.call('HVALS', key)) do
+    local subject = string.match(body, '"args":%["([^"]*)"')
+    if subject and wanted[subject] then
+      local sent = tonumber(string.match(body, '"message_timestamp":(%d+)') or '0')
+      local max_age = tonumber(string.match(body, '"max_age":(%d+)') or '0')
+      if max_age == 0 or now - sent < max_age then
+        found[#found + 1] = subject
+        wanted[subject] = nil
+      end
+    end
+  end
+end
+return found
+"""
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,17 @@ async def queue_stats_async(redis: Any, namespace: str, queues: list[str] | tupl
         raw = await script(keys=_keys(namespace, q), args=[HEAD_SAMPLE])
         stats.append(_parse(q, raw, current_millis()))
     return stats
+
+
+async def held_subjects_async(redis: Any, namespace: str, queue: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` (first arguments: a payment or refund id) still have a message held by the
+    broker on ``queue`` (waiting, in a worker's hands, or waiting for a retry); ``redis.asyncio``."""
+    if not ids:
+        return set()
+    base = f"{namespace}:{queue}"
+    script = redis.register_script(_HELD_LUA)
+    found = await script(keys=[f"{base}.msgs", f"{base}.DQ.msgs"], args=[current_millis(), *ids])
+    return {item.decode() if isinstance(item, bytes) else str(item) for item in found}
 
 
 @dataclass(frozen=True)
@@ -195,4 +239,4 @@ def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: 
     return fresh.message_id
 
 
-__all__ = ["DeadLetter", "QueueStats", "dead_letters", "queue_stats", "queue_stats_async", "retry_dead_letter"]
+__all__ = ["DeadLetter", "QueueStats", "dead_letters", "held_subjects_async", "queue_stats", "queue_stats_async", "retry_dead_letter"]

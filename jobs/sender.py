@@ -30,10 +30,12 @@ from jobs.names import (
     PROCESS_PAYMENT,
     PROCESS_REFUND,
     RECONCILE_PAYMENT,
+    RECOVERY_QUEUE,
     VOID_PAYMENT,
     WEBHOOK_MESSAGE_MAX_AGE_MS,
     WEBHOOKS_QUEUE,
 )
+from jobs.queues import held_subjects_async
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
 #: heartbeat entry only ever expires harmlessly.
@@ -162,11 +164,17 @@ class JobSender:
         return await self.send(PROCESS_REFUND, str(refund_id))
 
     async def reconcile_payment(self, payment_id: uuid.UUID) -> str:
-        return await self.send(RECONCILE_PAYMENT, str(payment_id))
+        return await self.send(RECONCILE_PAYMENT, str(payment_id), queue_name=RECOVERY_QUEUE)
 
     async def run_job(self, actor_name: str, *, queue_name: str = PAYMENTS_QUEUE) -> str:
         """Queue one run of a batch job (what the scheduler does each slot)."""
         return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS, queue_name=queue_name)
+
+    async def held_subjects(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
+        """Which of ``ids`` still have a message held by the broker on ``queue_name`` (see
+        ``jobs.queues.held_subjects_async``): work that is queued, not lost."""
+        found = await held_subjects_async(self._redis, self._namespace, queue_name, [str(i) for i in ids])
+        return {uuid.UUID(i) for i in found}
 
     @property
     def redis(self) -> Redis:

@@ -93,7 +93,7 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
         k: v
         for k, v in os.environ.items()
         if not k.startswith(
-            ("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_", "WEBHOOKS_", "SCHEDULER_", "PROMETHEUS_", "prometheus_", "dramatiq_")
+            ("ANET_", "DATABASE_", "REDIS_", "BROKER_", "WORKER_", "WEBHOOKS_", "RECOVERY_", "SCHEDULER_", "PROMETHEUS_", "prometheus_", "dramatiq_")
         )
     }
     env.update(
@@ -114,6 +114,7 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
             "WORKER_METRICS_PORT": str(worker_metrics_port),
             # Other pools serve metrics only where a test asks (fixed defaults would collide).
             "WEBHOOKS_METRICS_PORT": "0",
+            "RECOVERY_METRICS_PORT": "0",
             "SCHEDULER_METRICS_PORT": "0",
             "METRICS_HOST": "127.0.0.1",
             "EASYPAY_METRICS_DIR": str(tmp_path_factory.mktemp("metrics")),
@@ -232,10 +233,11 @@ def worker(
     """A real Dramatiq worker pool for the ``payments`` queue, per test module; yields its log file.
 
     Per module, so a module that needs to control exactly which workers run (killing one, say)
-    does not share the queue with another module's pool.
+    does not share the queue with another module's pool. It also serves ``recovery`` (the
+    reconciliation the API asks for), which production runs in a pool of its own.
     """
     log_path = log_dir / f"worker-{request.module.__name__.rsplit('.', 1)[-1]}.log"
-    proc = start_worker(test_env, log_path)
+    proc = start_worker(test_env, log_path, cli_args=("--queues", "payments,recovery"))
     yield log_path
     stop(proc, timeout_s=15)
 

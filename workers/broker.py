@@ -16,7 +16,7 @@ from dramatiq.middleware import (
 )
 
 from engine.settings import PoolSettings, Settings
-from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RETRY, WEBHOOKS_QUEUE
+from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RECOVERY_QUEUE, RETRY, WEBHOOKS_QUEUE
 from workers.observability import LogContext
 
 
@@ -54,4 +54,5 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
     )
     broker.declare_queue(PAYMENTS_QUEUE)
     broker.declare_queue(WEBHOOKS_QUEUE)
+    broker.declare_queue(RECOVERY_QUEUE)
     return broker

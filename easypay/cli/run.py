@@ -51,7 +51,7 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 @click.command()
-@click.option("--pool", type=click.Choice(["payments", "webhooks", "scheduler"]), default="payments", show_default=True,
+@click.option("--pool", type=click.Choice(["payments", "webhooks", "recovery", "scheduler"]), default="payments", show_default=True,
               help="Which pool's settings (<PREFIX>_PROCESSES, _THREADS, _PREFETCH, _POLL_TIMEOUT_MS, _METRICS_PORT, _QUEUES).")
 @click.option("--processes", type=int, default=None, help="Default: the pool's <PREFIX>_PROCESSES.")
 @click.option("--threads", type=int, default=None, help="Default: the pool's <PREFIX>_THREADS.")

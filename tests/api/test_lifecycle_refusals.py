@@ -139,16 +139,16 @@ async def test_operation_on_a_payment_needing_reconciliation_is_refused_and_reco
 
     payment_id = await _payment(db, merchant, "authorized", needs_reconciliation=True, pending_operation="capture")
     broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    queued_before = broker.hlen("easypay:payments.msgs")
+    queued_before = broker.hlen("easypay:recovery.msgs")
     await _refused(api, db, merchant, payment_id, "void", None, "payment_reconciling")
-    bodies = broker.hvals("easypay:payments.msgs")
+    bodies = broker.hvals("easypay:recovery.msgs")
     assert len(bodies) == queued_before + 1
     assert any(b"reconcile_payment" in body and payment_id.encode() in body for body in bodies)
     # Tidy up: the reconciliation message must not act on this made-up payment.
-    for key, body in broker.hgetall("easypay:payments.msgs").items():
+    for key, body in broker.hgetall("easypay:recovery.msgs").items():
         if payment_id.encode() in body:
-            broker.hdel("easypay:payments.msgs", key)
-            broker.lrem("easypay:payments", 0, key)
+            broker.hdel("easypay:recovery.msgs", key)
+            broker.lrem("easypay:recovery", 0, key)
 
 
 async def test_unknown_payment_is_404(api, merchant):

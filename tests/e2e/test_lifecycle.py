@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from engine import reconcile
+from engine import sweeps
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import DAY_S, merchant_events, payment_row, refund_rows, wait_for, worker_deps
 
@@ -26,7 +26,7 @@ async def _settled(api, merchant, sandbox, settings, amount: str) -> dict:
     payment = await _paid(api, merchant, amount)
     sandbox.settle()
     async with worker_deps(settings) as deps:
-        assert await reconcile.sync_settlement(deps) >= 1
+        assert await sweeps.sync_settlement(deps) >= 1
     return payment
 
 
@@ -67,7 +67,7 @@ async def test_partial_capture_then_settle_then_partial_repeated_and_full_refund
 
     sandbox.settle()
     async with worker_deps(settings) as deps:
-        assert await reconcile.sync_settlement(deps) >= 1
+        assert await sweeps.sync_settlement(deps) >= 1
     assert (await payment_row(db, auth["id"])).settled_at is not None
 
     first = await _refund(api, merchant, auth["id"], amount="10.00", reason="damaged")
@@ -177,11 +177,11 @@ async def test_refund_refused_by_the_processor_is_failed_and_releases_its_amount
 async def test_authorization_expires_after_30_days(api, merchant, settings, db):
     auth = await _paid(api, merchant, "26.00", capture=False)
     async with worker_deps(settings) as deps:
-        assert await reconcile.expire_authorizations(deps) == 0  # fresh: nothing to do
+        assert await sweeps.expire_authorizations(deps) == 0  # fresh: nothing to do
         from datetime import datetime, timedelta, timezone
 
         later = datetime.now(timezone.utc) + timedelta(seconds=30 * DAY_S + 60)
-        assert await reconcile.expire_authorizations(deps, now=later) >= 1
+        assert await sweeps.expire_authorizations(deps, now=later) >= 1
     await _until(api, merchant, auth["id"], "expired")
     assert "payment.expired" in await merchant_events(db, auth["id"])
     refused = await api.post(f"/v1/payments/{auth['id']}/capture", headers=merchant.headers)
@@ -232,7 +232,7 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
 
 async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, settings, db, worker):
     """What the scheduler enqueues, a worker carries out (here: the settlement sync)."""
-    from jobs.names import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING, SYNC_SETTLEMENT
+    from jobs.names import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, RECOVERY_QUEUE, SWEEP_PENDING, SYNC_SETTLEMENT
     from jobs.sender import JobSender
 
     sale = await _paid(api, merchant, "31.00")
@@ -240,7 +240,7 @@ async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, setting
     sender = JobSender(settings.redis.broker_url)
     try:
         for actor in (SYNC_SETTLEMENT, EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING):
-            await sender.run_job(actor)
+            await sender.run_job(actor, queue_name=RECOVERY_QUEUE)
     finally:
         await sender.close()
     for _ in range(300):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from prometheus_client import REGISTRY
 
-from engine import reconcile
+from engine import reconcile, sweeps
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row, refund_rows, wait_for, worker_deps
 
@@ -56,7 +56,7 @@ async def test_lost_refund_answer_is_reconciled_with_one_refund(api, merchant, s
     sale = await wait_final(api, merchant.headers, (await api.post("/v1/payments", json=card_payment("62.00"), headers=merchant.headers)).json()["id"])
     sandbox.settle()
     async with worker_deps(settings) as deps:
-        await reconcile.sync_settlement(deps)
+        await sweeps.sync_settlement(deps)
     sandbox.add_fault("drop_after_commit", count=-1, match={"transaction_type": "refundTransaction", "amount": "7.00"})
     response = await api.post(f"/v1/payments/{sale['id']}/refunds", json={"amount": "7.00"}, headers=merchant.headers)
     assert response.status_code == 202

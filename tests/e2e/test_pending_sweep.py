@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 
-from engine import reconcile
+from engine import sweeps
 from tests.conftest import BROKER_DB, start_worker, stop
 from tests.helpers import card_payment, opaque_payment, wait_final
 from tests.lifecycle_helpers import payment_row, wait_for, worker_deps
@@ -39,7 +39,7 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
 
     async with worker_deps(settings) as deps:
         await deps.stash.delete(gone)  # past CARD_MESSAGE_TTL_S: the sealed card has expired
-        counts = await reconcile.sweep_pending(deps, now=_later(settings.lifecycle.pending_sweep_after_s + 1))
+        counts = await sweeps.sweep_pending(deps, now=_later(settings.lifecycle.pending_sweep_after_s + 1))
     assert counts["requeued"] >= 2 and counts["expired"] >= 1
 
     failed = (await api.get(f"/v1/payments/{gone}", headers=merchant.headers)).json()
@@ -62,12 +62,40 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
     assert response.status_code == 202
     assert _drop_messages_for(auth) == 1
     async with worker_deps(settings) as deps:
-        assert (await reconcile.sweep_pending(deps, now=_later(1)))["operations"] == 0  # not stale yet
-        counts = await reconcile.sweep_pending(deps, now=_later(settings.lifecycle.reconcile_min_age_s + 1))
+        assert (await sweeps.sweep_pending(deps, now=_later(1)))["operations"] == 0  # not stale yet
+        counts = await sweeps.sweep_pending(deps, now=_later(settings.lifecycle.reconcile_min_age_s + 1))
     assert counts["operations"] >= 1
     worker = start_worker(test_env, log_dir / "sweep-worker-2.log")
     try:
         captured = await wait_for(api, merchant.headers, f"/v1/payments/{auth}", lambda p: p["status"] == "captured")
         assert captured["amount_captured"] == "84.00"
+    finally:
+        stop(worker)
+
+
+def _messages_for(object_id: str) -> int:
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
+    return sum(1 for body in broker.hvals("easypay:payments.msgs") if object_id.encode() in body)
+
+
+async def test_a_payment_still_queued_is_left_alone_and_one_truly_lost_is_re_enqueued_once(
+    api, merchant, sandbox, settings, db, test_env, log_dir
+):
+    payment_id = (await api.post("/v1/payments", json=card_payment("85.00"), headers=merchant.headers)).json()["id"]
+    stale = _later(settings.lifecycle.pending_sweep_after_s + 1)
+    async with worker_deps(settings) as deps:
+        for _ in range(3):  # however often the sweep runs, a message waiting in the queue is not duplicated
+            await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1
+
+        assert _drop_messages_for(payment_id) == 1  # now it is truly gone
+        await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1  # re-enqueued, once
+        await sweeps.sweep_pending(deps, now=stale)
+        assert _messages_for(payment_id) == 1  # and the re-enqueued message is not duplicated either
+    worker = start_worker(test_env, log_dir / "sweep-worker-3.log")
+    try:
+        assert (await wait_final(api, merchant.headers, payment_id))["status"] == "captured"
+        assert len(sandbox.ledger((await payment_row(db, payment_id)).invoice_number)) == 1
     finally:
         stop(worker)

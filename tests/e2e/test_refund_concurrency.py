@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine import reconcile
+from engine import sweeps
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row, wait_for, worker_deps
 
@@ -22,7 +22,7 @@ async def test_fifty_concurrent_partial_refunds_never_exceed_the_capture(api, me
     assert sale["status"] == "captured"
     sandbox.settle()
     async with worker_deps(settings) as deps:
-        await reconcile.sync_settlement(deps)
+        await sweeps.sync_settlement(deps)
 
     async def refund(i: int):
         return await api.post(

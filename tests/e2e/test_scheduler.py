@@ -16,10 +16,10 @@ from tests.conftest import BROKER_DB, ROOT, stop
 JOBS = {"settlement_sync", "expire_authorizations", "reconcile", "pending_sweep", "webhook_dispatch"}
 #: actor -> (queue, job) of what each job enqueues.
 ENQUEUES = {
-    "sync_settlement": ("payments", "settlement_sync"),
-    "expire_authorizations": ("payments", "expire_authorizations"),
-    "reconcile_due": ("payments", "reconcile"),
-    "sweep_pending": ("payments", "pending_sweep"),
+    "sync_settlement": ("recovery", "settlement_sync"),
+    "expire_authorizations": ("recovery", "expire_authorizations"),
+    "reconcile_due": ("recovery", "reconcile"),
+    "sweep_pending": ("recovery", "pending_sweep"),
     "dispatch_webhook_deliveries": ("webhooks", "webhook_dispatch"),
 }
 LINE = re.compile(r"scheduled job (\w+) ran for slot (\d+) on (\S+)")
@@ -44,7 +44,7 @@ def test_two_schedulers_never_run_a_job_twice_in_one_slot(test_env, database, re
         "PENDING_SWEEP_INTERVAL_S": "2",
     }
     broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    queued_before = Counter(_queued_actors(broker, "payments") + _queued_actors(broker, "webhooks"))
+    queued_before = Counter(_queued_actors(broker, "recovery") + _queued_actors(broker, "webhooks"))
     logs = [log_dir / "scheduler-a.log", log_dir / "scheduler-b.log"]
     for path in logs:
         path.write_bytes(b"")
@@ -64,7 +64,7 @@ def test_two_schedulers_never_run_a_job_twice_in_one_slot(test_env, database, re
     assert len({instance for _, _, instance in runs}) == 2, "both copies should have won some slots"
 
     # Each run enqueued exactly one message for its actor; nothing else was done by the scheduler.
-    for queue in ("payments", "webhooks"):
+    for queue in ("recovery", "webhooks"):
         queued = Counter(_queued_actors(broker, queue)) - queued_before
         for actor, (actor_queue, job) in ENQUEUES.items():
             if actor_queue == queue:

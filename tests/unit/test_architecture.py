@@ -46,7 +46,6 @@ OVER_MAX_LINES = {
     "api/webhooks.py",
     "engine/db/models.py",
     "engine/db/webhooks.py",
-    "engine/reconcile.py",
     "engine/settings.py",
     "sandbox/ledger.py",
     "sandbox/wire.py",

@@ -68,3 +68,11 @@ def test_lifecycle_settings_have_documented_defaults_and_read_the_environment():
     ) == (300, 3600, 30, 30)
     custom = load_settings({"RECONCILE_MIN_AGE_S": "5", "SETTLEMENT_SYNC_INTERVAL_S": "60", "LIFECYCLE_BATCH_SIZE": "10"}).lifecycle
     assert (custom.reconcile_min_age_s, custom.settlement_sync_interval_s, custom.batch_size) == (5, 60, 10)
+
+
+def test_the_recovery_pool_is_sized_by_its_own_variables():
+    default = load_settings({}).pools["recovery"]
+    assert (default.env_prefix, default.queues, default.processes, default.threads) == ("RECOVERY", ("recovery",), 1, 4)
+    sized = load_settings({"RECOVERY_PROCESSES": "2", "RECOVERY_THREADS": "6", "RECOVERY_METRICS_PORT": "0"}).pools["recovery"]
+    assert (sized.processes, sized.threads, sized.metrics_port) == (2, 6, 0)
+    assert load_settings({}).pools["payments"].queues == ("payments",)  # charges never share it

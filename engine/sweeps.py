@@ -1,0 +1,147 @@
+"""The sweeps the scheduler runs on the ``recovery`` queue: settlement sync, authorization expiry
+and the pending sweep.
+
+**The pending sweep never replaces work that is still queued.** A payment still ``pending`` after
+``PENDING_SWEEP_AFTER_S`` may have lost its queue message — or it may simply be waiting behind
+thousands of others. Age alone cannot tell the two apart, so the sweep asks the broker: one atomic
+pass over the messages it holds on ``payments`` (``JobSender.held_subjects``) — waiting, fetched by
+a worker, on a dead worker until it is handed back, or waiting for a retry — and re-enqueues only
+the payments for which there is none (the message was lost, dead-lettered, or is past its age
+limit). Captures, voids and refunds stale for ``RECONCILE_MIN_AGE_S`` are re-enqueued by the same
+rule. Under a backlog the sweep therefore re-enqueues nothing, however often it runs; a stash
+marker (``MethodStash.mark_resent``) still limits a payment to one re-enqueue per
+``PENDING_SWEEP_AFTER_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func
+
+from engine import operations
+from engine.db import payments as repo
+from engine.db import recovery as recovery_repo
+from engine.metrics import record_payment_status
+from engine.money import currency_exponent
+from engine.processing import ProcessingDeps, finish_failed
+from engine.processor import TransactionDetails
+from engine.states import IllegalTransition, PaymentStatus, Trigger
+
+log = logging.getLogger(__name__)
+
+#: A run starts no new processor lookup after this long (well inside the worker's time limit).
+RUN_BUDGET_S = 120.0
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+async def sync_settlement(deps: ProcessingDeps) -> int:
+    """Record captures the processor has settled (refunds need it); returns how many."""
+    async with deps.engine.connect() as conn:
+        rows = await recovery_repo.unsettled_captures(conn, limit=deps.lifecycle.batch_size)
+    settled = 0
+    started_s = time.monotonic()
+    for row in rows:
+        if time.monotonic() - started_s > RUN_BUDGET_S:
+            break
+        details = await deps.client.get_transaction_details(row.processor_transaction_id, exponent=currency_exponent(row.currency))
+        if isinstance(details, TransactionDetails) and details.status == "settledSuccessfully":
+            await operations.mark_settled(deps, row.id)
+            settled += 1
+    return settled
+
+
+async def expire_authorizations(deps: ProcessingDeps, *, now: datetime | None = None) -> int:
+    """Authorizations older than ``AUTH_EXPIRY_S`` with nothing pending become ``expired``."""
+    cutoff = _now(now) - timedelta(seconds=deps.lifecycle.auth_expiry_s)
+    async with deps.engine.connect() as conn:
+        ids = await recovery_repo.expirable_authorization_ids(conn, cutoff=cutoff, limit=deps.lifecycle.batch_size)
+    expired = 0
+    for payment_id in ids:
+        async with deps.engine.begin() as conn:
+            row = await repo.get_payment(conn, payment_id, for_update=True)
+            if row is None or row.pending_operation is not None or row.status != PaymentStatus.AUTHORIZED:
+                continue
+            row = await repo.transition(conn, payment_id, Trigger.EXPIRE, data={"reason": "not captured in time"}, locked=row)
+        record_payment_status(row.status)
+        await operations.refresh_cache(deps, row)
+        expired += 1
+    return expired
+
+
+async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) -> dict[str, int]:
+    """Re-enqueue work whose queue message is gone (see the module docstring).
+
+    * payments still ``pending``: re-enqueued with the stashed sealed method; when it is gone (past
+      ``CARD_MESSAGE_TTL_S``) nothing can be charged and the payment fails with
+      ``payment_method_expired`` (it never reached the processor);
+    * captures/voids and refunds still pending without an unknown outcome: re-enqueued (resending
+      them is safe, see ``engine.operations``).
+
+    ``queued`` counts the stale items left alone because the broker still holds their message.
+    """
+    now = _now(now)
+    limit = deps.lifecycle.batch_size
+    stale_work = now - timedelta(seconds=deps.lifecycle.reconcile_min_age_s)
+    async with deps.engine.connect() as conn:
+        pending_ids = await recovery_repo.stale_pending_ids(
+            conn, before=now - timedelta(seconds=deps.lifecycle.pending_sweep_after_s), limit=limit
+        )
+        operation_rows = await recovery_repo.stale_operations(conn, before=stale_work, limit=limit)
+        refund_ids = await recovery_repo.stale_refund_ids(conn, before=stale_work, limit=limit)
+    candidates = [*pending_ids, *(row.id for row in operation_rows), *refund_ids]
+    queued: set[uuid.UUID] = await deps.jobs.held_subjects(candidates) if candidates and deps.jobs is not None else set()
+    counts = {"requeued": 0, "expired": 0, "operations": 0, "refunds": 0, "queued": 0}
+    for payment_id in pending_ids:
+        if payment_id in queued:
+            counts["queued"] += 1
+            continue
+        sealed = await deps.stash.get(payment_id) if deps.stash is not None else None
+        if sealed is not None:
+            if await deps.stash.mark_resent(payment_id, ttl_s=deps.lifecycle.pending_sweep_after_s):
+                await deps.jobs.process_payment(payment_id, sealed, request_id=None)
+                log.info("payment %s: its queue message is gone; re-enqueued", payment_id)
+                counts["requeued"] += 1
+        elif await _expire_pending(deps, payment_id):
+            counts["expired"] += 1
+    for row in operation_rows:
+        if row.id in queued:
+            counts["queued"] += 1
+            continue
+        sender = deps.jobs.capture_payment if row.pending_operation == "capture" else deps.jobs.void_payment
+        await sender(row.id)
+        counts["operations"] += 1
+    for refund_id in refund_ids:
+        if refund_id in queued:
+            counts["queued"] += 1
+            continue
+        await deps.jobs.process_refund(refund_id)
+        counts["refunds"] += 1
+    return counts
+
+
+async def _expire_pending(deps: ProcessingDeps, payment_id: uuid.UUID) -> bool:
+    """Fail a pending payment whose sealed method is gone: claimed by the sweep, then failed."""
+    try:
+        async with deps.engine.begin() as conn:
+            await repo.transition(
+                conn,
+                payment_id,
+                Trigger.CLAIM,
+                changes={"processing_message_id": "pending-sweep", "processing_started_at": func.now()},
+                data={"message_id": "pending-sweep"},
+                expected_status=PaymentStatus.PENDING,
+            )
+    except IllegalTransition:
+        return False  # a worker claimed it meanwhile
+    await finish_failed(deps, payment_id, "payment_method_expired", "sealed payment method expired before processing")
+    return True
+
+
+__all__ = ["expire_authorizations", "sweep_pending", "sync_settlement"]
