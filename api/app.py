@@ -27,6 +27,7 @@ from api.problems import handle_exception
 from api.state import AppState
 from api.webhooks import EventController, WebhookEndpointController
 from api.users import UserController, issue_token
+from engine.accept_batch import PaymentAcceptor
 from engine.audit import AuditWriter
 from engine.auth import ApiKeyAuthenticator, derive_pepper
 from engine.key_usage import KeyUsageRecorder
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             sealer=Sealer(settings.secret_key),
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
+            acceptor=PaymentAcceptor(engine, jobs, cache),
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             yield
         finally:
             await notifier.stop()
+            await app.state.easypay.acceptor.close()
             await audit.stop()
             await key_usage.stop()
             await jobs.close()

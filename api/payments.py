@@ -22,13 +22,14 @@ from api.audit import note
 from api.timeparams import parse_time
 from api.validation import validate_payment
 from engine import idempotency
+from engine.accept_batch import AcceptRequest, QueueUnavailable
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.permissions import Permission
-from engine.logcontext import set_context
+from engine.logcontext import current_context, set_context
 from engine.metrics import PAYMENTS_ACCEPTED
 from engine.method_secrets import seal_method
-from engine.payments import accept_payment
+from engine.payments import PaymentJob
 from engine.states import FINAL_STATUSES, PaymentStatus
 from engine.views import PaymentList, PaymentView, payment_view
 
@@ -90,43 +91,32 @@ class PaymentController(Controller):
             if idempotency_key
             else b""
         )
-        async with state.engine.begin() as conn:
-            if idempotency_key:
-                stored = await idempotency.claim(
-                    conn, merchant_id=merchant_id, key=idempotency_key, request_hash=request_hash
-                )
-                if stored is not None:
-                    headers = {"Idempotent-Replayed": "true"}
-                    if stored.location:
-                        headers["Location"] = stored.location
-                    return Response(stored.body, status_code=stored.status, media_type="application/json", headers=headers)
-            row = await accept_payment(conn, new, payment_id=payment_id, request_id=request_id)
-            view = payment_view(row)
-            body = _encoder.encode(view)
-            location = f"/v1/payments/{payment_id}"
-            if idempotency_key:
-                await idempotency.store(
-                    conn,
-                    merchant_id=merchant_id,
-                    key=idempotency_key,
-                    response=idempotency.StoredResponse(status=202, body=body, location=location),
-                )
-            # Enqueue before commit: a 202 always means "recorded and queued". If the broker is
-            # down the transaction rolls back and the client may retry; the worker tolerates a
-            # message that arrives a moment before this commit becomes visible.
-            try:
-                await state.jobs.process_payment(
-                    payment_id,
-                    sealed,
+        job = PaymentJob(
+            payment_id,
+            sealed,
+            request_id=request_id,
+            context=current_context(),
+            stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+        )
+        try:
+            answer = await state.acceptor.accept(
+                AcceptRequest(
+                    new=new,
+                    payment_id=payment_id,
+                    job=job,
                     request_id=request_id,
-                    stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
                 )
-            except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
-                log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
-                raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
-        PAYMENTS_ACCEPTED.labels(method=row.payment_method_type).inc()
-        await state.cache.put(view, version=row.version, merchant_id=merchant_id)
-        return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
+            )
+        except QueueUnavailable:
+            raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        headers = {"Location": answer.location} if answer.location else {}
+        if answer.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        else:
+            PAYMENTS_ACCEPTED.labels(method=new.payment_method_type).inc()
+        return Response(answer.body, status_code=answer.status, media_type="application/json", headers=headers)
 
     @get(
         "/{payment_id:str}",
