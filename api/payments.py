@@ -38,6 +38,15 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 30
 _IN_FLIGHT = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
 _encoder = msgspec.json.Encoder()
+_JSON = "application/json"
+
+
+class _Status(msgspec.Struct):
+    status: str
+
+
+#: Reads only ``status`` out of a payment object's JSON (a long poll's check).
+_status_decoder = msgspec.json.Decoder(_Status)
 
 
 def _not_found() -> Problem:
@@ -121,7 +130,10 @@ class PaymentController(Controller):
     @get(
         "/{payment_id:str}",
         summary="Retrieve a payment",
-        responses=problem_responses(401, 403, 404, 422, 429),
+        responses={
+            200: ResponseSpec(data_container=PaymentView, description="The payment.", generate_examples=False),
+            **problem_responses(401, 403, 404, 422, 429),
+        },
         opt={"permission": Permission.PAYMENTS_READ},
     )
     async def get_payment(
@@ -132,29 +144,36 @@ class PaymentController(Controller):
         wait: Annotated[
             int, QueryParameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")
         ] = 0,
-    ) -> PaymentView:
+    ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
-        view = await _read(state, pid, principal.scope)
-        if wait <= 0 or view.status in FINAL_STATUSES:
-            return view
+        # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
+        body = await _read(state, pid, principal.scope)
+        if wait <= 0:
+            return Response(body, media_type=_JSON)
+        initial = _status_decoder.decode(body).status
+        if initial in FINAL_STATUSES:
+            return Response(body, media_type=_JSON)
         request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
         # Hold until the status changes; the transient pending -> processing hop does not count,
         # so a client waiting on a new payment is answered with its outcome.
         deadline = time.monotonic() + wait
-        initial = view.status
         while (remaining := deadline - time.monotonic()) > 0:
-            await state.notifier.wait(view.id, remaining)
-            view = await _read(state, pid, principal.scope)
-            if view.status != initial and view.status not in _IN_FLIGHT:
+            await state.notifier.wait(str(pid), remaining)
+            body = await _read(state, pid, principal.scope)
+            status = _status_decoder.decode(body).status
+            if status != initial and status not in _IN_FLIGHT:
                 break
-        return view
+        return Response(body, media_type=_JSON)
 
     @get(
         "/",
         summary="List payments, newest first",
         description="Admins list every merchant's payments, or one merchant's with `merchant_id`.",
-        responses=problem_responses(401, 403, 404, 422, 429),
+        responses={
+            200: ResponseSpec(data_container=PaymentList, description="A page of payments.", generate_examples=False),
+            **problem_responses(401, 403, 404, 422, 429),
+        },
         opt={"permission": Permission.PAYMENTS_READ},
     )
     async def list_payments(
@@ -168,7 +187,7 @@ class PaymentController(Controller):
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's payments.")] = None,
-    ) -> PaymentList:
+    ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
@@ -195,20 +214,22 @@ class PaymentController(Controller):
                 )
             except repo.PaymentNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
-        return PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
+        page = PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
+        return Response(_encoder.encode(page), media_type=_JSON)
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> PaymentView:
-    cached = await state.cache.get(payment_id, merchant_id=merchant_id)
+async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> bytes:
+    """The payment object's JSON: the cached snapshot, else from PostgreSQL (then cached)."""
+    cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
     async with state.engine.connect() as conn:
         row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
     if row is None:
         raise _not_found()
-    view = payment_view(row)
-    await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
-    return view
+    body = _encoder.encode(payment_view(row))
+    await state.cache.put_many([(str(row.id), body, row.version, row.merchant_id)])
+    return body
 
 
 __all__ = ["PaymentController"]

@@ -4,7 +4,6 @@ limits, and rate limits (429 with Retry-After and RateLimit-* headers)."""
 from __future__ import annotations
 
 import asyncio
-
 import json
 
 import pytest
