@@ -42,6 +42,8 @@ from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
 from workers.enqueue import JobSender
 
+#: A database connection idle this long is pinged before use (``engine.db.session``).
+PING_IDLE_S = 5.0
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024
 
@@ -53,7 +55,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS)
+        engine = make_engine(
+            settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS, ping_idle_s=PING_IDLE_S
+        )
         redis = Redis.from_url(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),
+            reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)

@@ -200,7 +200,7 @@ class PaymentController(Controller):
                 raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
-        async with state.engine.connect() as conn:
+        async with state.reads.connect() as conn:
             try:
                 rows, has_more = await repo.list_payments(
                     conn,
@@ -223,7 +223,7 @@ async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID |
     cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
-    async with state.engine.connect() as conn:
+    async with state.reads.connect() as conn:
         row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
     if row is None:
         raise _not_found()

@@ -31,3 +31,5 @@ class AppState:
     stash: MethodStash
     #: Records and queues payments in groups (``engine.accept_batch``).
     acceptor: PaymentAcceptor
+    #: ``engine`` in autocommit, for reads of one statement: no BEGIN/ROLLBACK round trips.
+    reads: AsyncEngine

@@ -12,7 +12,7 @@ Each request still gets its own answer:
 - several requests of the group with the same key make one payment: the first is recorded,
   the others replay its response (or are ``IdempotencyKeyReused`` for another body);
 - anything that aborts the shared transaction (a key held by another transaction past the lock
-  timeout, a row conflict) runs every request of the group again alone;
+  timeout, a row conflict, a connection that died) runs every request of the group again alone;
 - if the broker refuses the enqueue, nothing of the group is recorded and every new payment
   of it is ``QueueUnavailable`` (503); replays are still answered.
 """
@@ -97,6 +97,8 @@ def retry_alone(exc: BaseException) -> bool:
     """Whether a failed group should be retried request by request (a per-row failure)."""
     if isinstance(exc, (IdempotencyKeyInUse, IdempotencyKeyReused)):
         return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True  # a connection that died (server restart): the pool starts over, retry on new ones
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) if isinstance(exc, DBAPIError) else None
     return isinstance(sqlstate, str) and sqlstate[:2] in _PER_ROW_SQLSTATE_CLASSES
 
