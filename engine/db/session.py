@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -36,6 +37,8 @@ def make_engine(
         max_overflow=settings.max_overflow,
         pool_pre_ping=ping_idle_s is None,
         pool_recycle=1800,
+        # msgspec reads the jsonb columns (metadata, billing, event data) several times faster than json.loads.
+        json_deserializer=msgspec.json.decode,
         connect_args={
             "server_settings": server_settings,
             "timeout": 5,
