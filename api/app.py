@@ -27,6 +27,7 @@ from api.problems import handle_exception
 from api.state import AppState
 from api.webhooks import EventController, WebhookEndpointController
 from api.users import UserController, issue_token
+from engine.accept_batch import PaymentAcceptor
 from engine.audit import AuditWriter
 from engine.auth import ApiKeyAuthenticator, derive_pepper
 from engine.key_usage import KeyUsageRecorder
@@ -41,6 +42,8 @@ from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
 from jobs.sender import JobSender
 
+#: A database connection idle this long is pinged before use (``engine.db.session``).
+PING_IDLE_S = 5.0
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024
 
@@ -52,7 +55,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS)
+        engine = make_engine(
+            settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS, ping_idle_s=PING_IDLE_S
+        )
         redis = Redis.from_url(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             sealer=Sealer(settings.secret_key),
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
+            acceptor=PaymentAcceptor(engine, jobs, cache),
+            reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             yield
         finally:
             await notifier.stop()
+            await app.state.easypay.acceptor.close()
             await audit.stop()
             await key_usage.stop()
             await jobs.close()

@@ -22,13 +22,14 @@ from api.audit import note
 from api.timeparams import parse_time
 from api.validation import validate_payment
 from engine import idempotency
+from engine.accept_batch import AcceptRequest, QueueUnavailable
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.permissions import Permission
-from engine.logcontext import set_context
+from engine.logcontext import current_context, set_context
 from engine.metrics import PAYMENTS_ACCEPTED
 from engine.method_secrets import seal_method
-from engine.payments import accept_payment
+from engine.payments import PaymentJob
 from engine.states import FINAL_STATUSES, PaymentStatus
 from engine.views import PaymentList, PaymentView, payment_view
 
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 30
 _IN_FLIGHT = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
 _encoder = msgspec.json.Encoder()
+_JSON = "application/json"
+
+
+class _Status(msgspec.Struct):
+    status: str
+
+
+#: Reads only ``status`` out of a payment object's JSON (a long poll's check).
+_status_decoder = msgspec.json.Decoder(_Status)
 
 
 def _not_found() -> Problem:
@@ -90,48 +100,40 @@ class PaymentController(Controller):
             if idempotency_key
             else b""
         )
-        async with state.engine.begin() as conn:
-            if idempotency_key:
-                stored = await idempotency.claim(
-                    conn, merchant_id=merchant_id, key=idempotency_key, request_hash=request_hash
-                )
-                if stored is not None:
-                    headers = {"Idempotent-Replayed": "true"}
-                    if stored.location:
-                        headers["Location"] = stored.location
-                    return Response(stored.body, status_code=stored.status, media_type="application/json", headers=headers)
-            row = await accept_payment(conn, new, payment_id=payment_id, request_id=request_id)
-            view = payment_view(row)
-            body = _encoder.encode(view)
-            location = f"/v1/payments/{payment_id}"
-            if idempotency_key:
-                await idempotency.store(
-                    conn,
-                    merchant_id=merchant_id,
-                    key=idempotency_key,
-                    response=idempotency.StoredResponse(status=202, body=body, location=location),
-                )
-            # Enqueue before commit: a 202 always means "recorded and queued". If the broker is
-            # down the transaction rolls back and the client may retry; the worker tolerates a
-            # message that arrives a moment before this commit becomes visible.
-            try:
-                await state.jobs.process_payment(
-                    payment_id,
-                    sealed,
+        job = PaymentJob(
+            payment_id,
+            sealed,
+            request_id=request_id,
+            context=current_context(),
+            stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+        )
+        try:
+            answer = await state.acceptor.accept(
+                AcceptRequest(
+                    new=new,
+                    payment_id=payment_id,
+                    job=job,
                     request_id=request_id,
-                    stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
                 )
-            except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
-                log.error("enqueue failed, payment not accepted: %s", type(exc).__name__)
-                raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
-        PAYMENTS_ACCEPTED.labels(method=row.payment_method_type).inc()
-        await state.cache.put(view, version=row.version, merchant_id=merchant_id)
-        return Response(body, status_code=202, media_type="application/json", headers={"Location": location})
+            )
+        except QueueUnavailable:
+            raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        headers = {"Location": answer.location} if answer.location else {}
+        if answer.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        else:
+            PAYMENTS_ACCEPTED.labels(method=new.payment_method_type).inc()
+        return Response(answer.body, status_code=answer.status, media_type="application/json", headers=headers)
 
     @get(
         "/{payment_id:str}",
         summary="Retrieve a payment",
-        responses=problem_responses(401, 403, 404, 422, 429),
+        responses={
+            200: ResponseSpec(data_container=PaymentView, description="The payment.", generate_examples=False),
+            **problem_responses(401, 403, 404, 422, 429),
+        },
         opt={"permission": Permission.PAYMENTS_READ},
     )
     async def get_payment(
@@ -142,29 +144,36 @@ class PaymentController(Controller):
         wait: Annotated[
             int, QueryParameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")
         ] = 0,
-    ) -> PaymentView:
+    ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
-        view = await _read(state, pid, principal.scope)
-        if wait <= 0 or view.status in FINAL_STATUSES:
-            return view
+        # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
+        body = await _read(state, pid, principal.scope)
+        if wait <= 0:
+            return Response(body, media_type=_JSON)
+        initial = _status_decoder.decode(body).status
+        if initial in FINAL_STATUSES:
+            return Response(body, media_type=_JSON)
         request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
         # Hold until the status changes; the transient pending -> processing hop does not count,
         # so a client waiting on a new payment is answered with its outcome.
         deadline = time.monotonic() + wait
-        initial = view.status
         while (remaining := deadline - time.monotonic()) > 0:
-            await state.notifier.wait(view.id, remaining)
-            view = await _read(state, pid, principal.scope)
-            if view.status != initial and view.status not in _IN_FLIGHT:
+            await state.notifier.wait(str(pid), remaining)
+            body = await _read(state, pid, principal.scope)
+            status = _status_decoder.decode(body).status
+            if status != initial and status not in _IN_FLIGHT:
                 break
-        return view
+        return Response(body, media_type=_JSON)
 
     @get(
         "/",
         summary="List payments, newest first",
         description="Admins list every merchant's payments, or one merchant's with `merchant_id`.",
-        responses=problem_responses(401, 403, 404, 422, 429),
+        responses={
+            200: ResponseSpec(data_container=PaymentList, description="A page of payments.", generate_examples=False),
+            **problem_responses(401, 403, 404, 422, 429),
+        },
         opt={"permission": Permission.PAYMENTS_READ},
     )
     async def list_payments(
@@ -178,7 +187,7 @@ class PaymentController(Controller):
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's payments.")] = None,
-    ) -> PaymentList:
+    ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
@@ -191,7 +200,7 @@ class PaymentController(Controller):
                 raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
-        async with state.engine.connect() as conn:
+        async with state.reads.connect() as conn:
             try:
                 rows, has_more = await repo.list_payments(
                     conn,
@@ -205,20 +214,22 @@ class PaymentController(Controller):
                 )
             except repo.PaymentNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
-        return PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
+        page = PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
+        return Response(_encoder.encode(page), media_type=_JSON)
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> PaymentView:
-    cached = await state.cache.get(payment_id, merchant_id=merchant_id)
+async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> bytes:
+    """The payment object's JSON: the cached snapshot, else from PostgreSQL (then cached)."""
+    cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
-    async with state.engine.connect() as conn:
+    async with state.reads.connect() as conn:
         row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
     if row is None:
         raise _not_found()
-    view = payment_view(row)
-    await state.cache.put(view, version=row.version, merchant_id=row.merchant_id)
-    return view
+    body = _encoder.encode(payment_view(row))
+    await state.cache.put_many([(str(row.id), body, row.version, row.merchant_id)])
+    return body
 
 
 __all__ = ["PaymentController"]

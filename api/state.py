@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.notifier import ChangeNotifier
+from engine.accept_batch import PaymentAcceptor
 from engine.cache import PaymentCache
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
@@ -28,3 +29,7 @@ class AppState:
     pepper: bytes
     #: Sealed payment methods kept for the pending sweep (``engine.method_stash``).
     stash: MethodStash
+    #: Records and queues payments in groups (``engine.accept_batch``).
+    acceptor: PaymentAcceptor
+    #: ``engine`` in autocommit, for reads of one statement: no BEGIN/ROLLBACK round trips.
+    reads: AsyncEngine

@@ -232,7 +232,7 @@ class EventController(Controller):
                 raise validation_problem([FieldProblem("starting_after", "Must be an event id.")]) from None
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
-        async with state.engine.connect() as conn:
+        async with state.reads.connect() as conn:
             try:
                 rows, has_more = await event_repo.list_events(
                     conn, scope, limit=limit, starting_after=cursor, type=type, created_gte=gte, created_lt=lt
@@ -255,7 +255,7 @@ class EventController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         eid = _uuid(event_id, _event_not_found())
-        async with state.engine.connect() as conn:
+        async with state.reads.connect() as conn:
             row = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
         if row is None:
             raise _event_not_found()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,7 +51,8 @@ def outcome_for(status_code: int) -> str:
 
 async def write_entries(conn: AsyncConnection, entries: list[AuditEntry]) -> None:
     if entries:
-        await conn.execute(_INSERT, [asdict(e) for e in entries])
+        # The fields are flat values: a shallow copy (``asdict`` deep-copies each one).
+        await conn.execute(_INSERT, [dict(e.__dict__) for e in entries])
 
 
 class AuditWriter(PeriodicFlusher):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Sequence
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
@@ -39,6 +40,7 @@ class PaymentCache:
         self._prefix = prefix
         self._ttl_s = ttl_s
         self._put = redis.register_script(_PUT_IF_NEWER)
+        self._script_loaded = False
         #: Pub/sub channel announcing "payment <id> changed" (payload: the id).
         self.channel = f"{prefix}:payment-changes"
 
@@ -59,15 +61,52 @@ class PaymentCache:
         CACHE_REQUESTS.labels(operation="put", result="stored" if stored else "stale").inc()
         return bool(stored)
 
+    async def put_many(self, snapshots: Sequence[tuple[str, bytes, int, uuid.UUID]]) -> None:
+        """Store (payment id, encoded view, version, merchant id) snapshots in one round trip.
+
+        Each one is stored unless a newer one is there, as ``put`` does; failures are logged only.
+        """
+        if not snapshots:
+            return
+        try:
+            if not self._script_loaded:
+                await self._redis.script_load(_PUT_IF_NEWER)
+                self._script_loaded = True
+            # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for payment_id, body, version, merchant_id in snapshots:
+                    pipe.evalsha(
+                        self._put.sha, 1, self._key(payment_id),
+                        version, str(merchant_id), body, self._ttl_s, self.channel, payment_id,
+                    )
+                stored = await pipe.execute()
+        except NoScriptError:  # the server lost its scripts: the next batch loads it again
+            self._script_loaded = False
+            CACHE_REQUESTS.labels(operation="put", result="error").inc(len(snapshots))
+            return
+        except RedisError as exc:
+            CACHE_REQUESTS.labels(operation="put", result="error").inc(len(snapshots))
+            log.warning("payment cache write of %d snapshots failed: %s", len(snapshots), exc)
+            return
+        fresh = sum(1 for s in stored if s)
+        if fresh:
+            CACHE_REQUESTS.labels(operation="put", result="stored").inc(fresh)
+        if len(stored) - fresh:
+            CACHE_REQUESTS.labels(operation="put", result="stale").inc(len(stored) - fresh)
+
     async def get(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> PaymentView | None:
         """The cached snapshot if it belongs to ``merchant_id`` (None: any merchant); None on a miss or a cache failure."""
+        body = await self.get_encoded(payment_id, merchant_id=merchant_id)
+        return None if body is None else _decoder.decode(body)
+
+    async def get_encoded(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> bytes | None:
+        """``get``, as the snapshot's JSON bytes (what the API answers with, unchanged)."""
         try:
-            found = await self._redis.hmget(self._key(payment_id), ["m", "b"])
+            owner, body = await self._redis.hmget(self._key(payment_id), ["m", "b"])
         except RedisError as exc:
             CACHE_REQUESTS.labels(operation="get", result="error").inc()
             log.warning("payment cache read failed for %s: %s", payment_id, exc)
             return None
-        owner, body = found
         if owner is None or body is None:
             CACHE_REQUESTS.labels(operation="get", result="miss").inc()
             return None
@@ -75,5 +114,4 @@ class PaymentCache:
             CACHE_REQUESTS.labels(operation="get", result="miss").inc()
             return None
         CACHE_REQUESTS.labels(operation="get", result="hit").inc()
-        return _decoder.decode(body)
-
+        return body if isinstance(body, bytes) else body.encode()

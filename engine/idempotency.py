@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +36,7 @@ _PENDING_STATUS = 0
 
 
 _CLAIM = insert(keys).on_conflict_do_nothing().returning(keys.c.key)
+_CLAIM_MANY = insert(keys).on_conflict_do_nothing().returning(keys.c.merchant_id, keys.c.key)
 _STORE = (
     update(keys)
     .where(keys.c.merchant_id == bindparam("m"), keys.c.key == bindparam("k"))
@@ -60,6 +61,29 @@ class StoredResponse:
     status: int
     body: bytes
     location: str | None
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    merchant_id: uuid.UUID
+    key: str
+    request_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key that was already used: its request's hash and response (None: still in progress)."""
+
+    request_hash: bytes
+    response: StoredResponse | None
+
+    def replay_for(self, request_hash: bytes) -> StoredResponse:
+        """The response to replay to a request with ``request_hash``; raises as ``claim`` does."""
+        if not hmac.compare_digest(self.request_hash, request_hash):
+            raise IdempotencyKeyReused()
+        if self.response is None:
+            raise IdempotencyKeyInUse()
+        return self.response
 
 
 def request_fingerprint(pepper: bytes, method: str, path: str, body: bytes) -> bytes:
@@ -131,3 +155,72 @@ async def store(
         {"m": merchant_id, "k": key, "status": response.status, "body": response.body, "location": response.location},
     )
 
+
+
+async def claim_many(conn: AsyncConnection, claims: list[KeyClaim]) -> dict[tuple[uuid.UUID, str], StoredKey]:
+    """``claim`` for many distinct keys in one statement (a batch of requests).
+
+    Returns what is stored for the keys that were already used, by (merchant id, key); every
+    other key is now reserved by the caller's transaction. Raises ``IdempotencyKeyInUse`` when a
+    key is held by another transaction past ``lock_timeout`` (the caller's transaction is then
+    aborted).
+    """
+    if not claims:
+        return {}
+    try:
+        inserted = {
+            (row.merchant_id, row.key)
+            for row in await conn.execute(
+                _CLAIM_MANY,
+                [
+                    {
+                        "merchant_id": c.merchant_id,
+                        "key": c.key,
+                        "request_hash": c.request_hash,
+                        "response_status": _PENDING_STATUS,
+                        "response_body": b"",
+                    }
+                    for c in claims
+                ],
+            )
+        }
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise IdempotencyKeyInUse() from None
+        raise
+    taken = [c for c in claims if (c.merchant_id, c.key) not in inserted]
+    if not taken:
+        return {}
+    found = {
+        (row.merchant_id, row.key): row
+        for row in await conn.execute(
+            select(keys, (keys.c.created_at < func.now() - RETENTION).label("expired")).where(
+                tuple_(keys.c.merchant_id, keys.c.key).in_([(c.merchant_id, c.key) for c in taken])
+            )
+        )
+    }
+    stored: dict[tuple[uuid.UUID, str], StoredKey] = {}
+    for c in taken:
+        row = found.get((c.merchant_id, c.key))
+        if row is None or row.expired:  # deleted meanwhile, or past retention: the one-key path
+            response = await claim(conn, merchant_id=c.merchant_id, key=c.key, request_hash=c.request_hash)
+            if response is not None:
+                stored[(c.merchant_id, c.key)] = StoredKey(c.request_hash, response)
+            continue
+        response = None
+        if row.response_status != _PENDING_STATUS:
+            response = StoredResponse(status=row.response_status, body=row.response_body, location=row.response_location)
+        stored[(c.merchant_id, c.key)] = StoredKey(bytes(row.request_hash), response)
+    return stored
+
+
+async def store_many(conn: AsyncConnection, responses: list[tuple[uuid.UUID, str, StoredResponse]]) -> None:
+    """``store`` for many (merchant id, key, response) in one round trip."""
+    if responses:
+        await conn.execute(
+            _STORE,
+            [
+                {"m": m, "k": k, "status": r.status, "body": r.body, "location": r.location}
+                for m, k, r in responses
+            ],
+        )

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from iso4217 import Currency
@@ -31,7 +32,15 @@ class CurrencyError(ValueError):
 
 def currency_exponent(code: str) -> int:
     """Number of fraction digits of an ISO 4217 currency (USD 2, JPY 0, BHD 3)."""
-    if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+    if not isinstance(code, str):
+        raise CurrencyError("currency must be a 3-letter upper-case ISO 4217 code")
+    return _exponent(code)
+
+
+@functools.lru_cache(maxsize=512)
+def _exponent(code: str) -> int:
+    """``currency_exponent`` of a string, remembered per code (it is on every amount's path)."""
+    if not _CODE_RE.fullmatch(code):
         raise CurrencyError("currency must be a 3-letter upper-case ISO 4217 code")
     try:
         exponent = Currency(code).exponent

@@ -33,6 +33,19 @@ class NewPayment:
     billing: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class PaymentJob:
+    """A charge to queue: the payment, its sealed method and the caller's correlation ids."""
+
+    payment_id: uuid.UUID
+    sealed_method: str
+    request_id: str | None = None
+    #: The caller's bound log context (``engine.logcontext``), carried in the message.
+    context: dict[str, str] = field(default_factory=dict)
+    #: (key, ttl_s): also store the sealed method under ``key`` (``engine.method_stash``).
+    stash: tuple[str, int] | None = None
+
+
 def new_invoice_number() -> str:
     """20 characters (Authorize.net's limit): ``EP`` + 90 random bits in base32."""
     return "EP" + base64.b32encode(secrets.token_bytes(12)).decode()[:18]

@@ -2,10 +2,11 @@
 
 Counters live in Redis, so every API process shares them: across N processes a key is accepted
 exactly ``limit`` times per window. ``limits`` provides the windows (its rate-limit items, key
-scheme, ``incr_expire`` Lua script and window statistics); the one thing added here is that
-the increments of all of a key's windows go to Redis in one pipelined round trip instead of one
-per window. A request is accepted when every window's count is within its limit; a refused
-request takes its increments back, so it uses up no window's allowance.
+scheme, ``incr_expire`` Lua script and window statistics); what is added here is that the
+increments of every window of every request that arrives at the same time go to Redis in one
+pipelined round trip (``n`` requests of one key: one increment by ``n`` per window). A request is
+accepted when every window's count is within its limit; a refused request takes its increments
+back, so it uses up no window's allowance.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from limits.aio.storage.redis.bridge import RedisBridge
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
+
+from engine.batching import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,11 @@ class Decision:
 
 
 class RateLimiter:
+    """``hit(identity)`` counts one request. Concurrent hits go to Redis together
+    (``engine.batching``): one pipelined round trip per group, and one increment by ``n`` per
+    window for ``n`` hits of the same identity. Each hit is still counted exactly as if sent
+    alone: of ``n`` hits, those that take a window past its limit are refused and taken back."""
+
     def __init__(self, redis: Redis, *, prefix: str, defaults: dict[str, int]) -> None:
         self._storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=f"{prefix}:ratelimit",
@@ -64,7 +72,12 @@ class RateLimiter:
         self._redis = redis
         self._incr_sha: str | None = None
         self._defaults = defaults
+        self._default_limits = self._merged(None)
         self._items: dict[tuple[str, int], RateLimitItem] = {}
+        self._policies: dict[tuple[tuple[str, int], ...], str] = {}
+        self._batcher: MicroBatcher[tuple[str, tuple[tuple[str, int], ...]], Decision] = MicroBatcher(
+            self._hit_group, max_batch=512, name="rate-limit"
+        )
 
     def _item(self, window: str, amount: int) -> RateLimitItem:
         item = self._items.get((window, amount))
@@ -72,17 +85,26 @@ class RateLimiter:
             item = self._items[(window, amount)] = WINDOWS[window](amount)
         return item
 
-    def limits_for(self, overrides: dict[str, int] | None) -> list[tuple[str, int]]:
+    def _merged(self, overrides: dict[str, int] | None) -> tuple[tuple[str, int], ...]:
         merged = {**self._defaults, **(overrides or {})}
-        return [(window, merged[window]) for window in WINDOWS if merged.get(window)]
+        return tuple((window, merged[window]) for window in WINDOWS if merged.get(window))
 
-    async def _increment(self, keyed: list[tuple[str, int]]) -> list[int]:
-        """``limits``' incr_expire script on every (key, expiry), pipelined; the new counts."""
+    def limits_for(self, overrides: dict[str, int] | None) -> list[tuple[str, int]]:
+        return list(self._default_limits if overrides is None else self._merged(overrides))
+
+    def _policy(self, limits: tuple[tuple[str, int], ...]) -> str:
+        policy = self._policies.get(limits)
+        if policy is None:
+            policy = self._policies[limits] = ", ".join(f"{amount};w={WINDOW_SECONDS[window]}" for window, amount in limits)
+        return policy
+
+    async def _increment(self, keyed: list[tuple[str, int, int]]) -> list[int]:
+        """``limits``' incr_expire script on every (key, expiry, amount), pipelined; the new counts."""
         if self._incr_sha is None:
             self._incr_sha = await self._redis.script_load(RedisBridge.SCRIPT_INCR_EXPIRE)
         pipe = self._redis.pipeline(transaction=False)
-        for key, expiry_s in keyed:
-            pipe.evalsha(self._incr_sha, 1, key, expiry_s, 1)
+        for key, expiry_s, amount in keyed:
+            pipe.evalsha(self._incr_sha, 1, key, expiry_s, amount)
         try:
             return [int(c) for c in await pipe.execute()]
         except NoScriptError:  # Redis restarted or its scripts were flushed
@@ -91,25 +113,50 @@ class RateLimiter:
 
     async def hit(self, identity: str, overrides: dict[str, int] | None = None) -> Decision:
         """Count one request for ``identity``; fails open (allowed) when Redis is unreachable."""
-        limits = self.limits_for(overrides)
+        limits = self._default_limits if overrides is None else self._merged(overrides)
         if not limits:
             return Decision(True)
-        policy = ", ".join(f"{amount};w={WINDOW_SECONDS[window]}" for window, amount in limits)
-        items = [self._item(window, amount) for window, amount in limits]
-        keys = [self._storage.bridge.prefixed_key(item.key_for(identity)) for item in items]
         try:
-            counts = await self._increment([(key, item.get_expiry()) for key, item in zip(keys, items)])
-            for (window, amount), item, count in zip(limits, items, counts):
-                if count > amount:
-                    pipe = self._redis.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.decr(key)
-                    await pipe.execute()
-                    stats = await self._limiter.get_window_stats(item, identity)
-                    reset_after_s = max(1, int(stats.reset_time - time.time() + 0.999))
-                    return Decision(False, window, amount, 0, reset_after_s, policy)
+            return await self._batcher.submit((identity, limits))
         except RedisError as exc:
             log.warning("rate limit check failed, allowing the request: %s", exc)
             return Decision(True)
-        left, window, amount = min((amount - count, window, amount) for (window, amount), count in zip(limits, counts))
-        return Decision(True, window, amount, left, policy=policy)
+
+    async def _hit_group(self, hits: list[tuple[str, tuple[tuple[str, int], ...]]]) -> list[Decision]:
+        groups: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
+        for i, hit in enumerate(hits):
+            groups.setdefault(hit, []).append(i)
+        keyed: list[tuple[str, int, int]] = []
+        for (identity, limits), members in groups.items():
+            for window, amount in limits:
+                item = self._item(window, amount)
+                keyed.append((self._storage.bridge.prefixed_key(item.key_for(identity)), item.get_expiry(), len(members)))
+        counts = iter(await self._increment(keyed))
+        keys = iter(keyed)
+        decisions: list[Decision] = [Decision(True)] * len(hits)
+        refunds: list[tuple[str, int]] = []
+        for (identity, limits), members in groups.items():
+            n = len(members)
+            group_keys = [next(keys)[0] for _ in limits]
+            before = [next(counts) - n for _ in limits]
+            policy = self._policy(limits)
+            allowed = min(n, *(max(0, amount - b) for (_, amount), b in zip(limits, before)))
+            for j, i in enumerate(members[:allowed]):
+                left, window, amount = min((amount - (b + j + 1), window, amount) for (window, amount), b in zip(limits, before))
+                decisions[i] = Decision(True, window, amount, left, policy=policy)
+            if allowed == n:
+                continue
+            refunds.extend((key, n - allowed) for key in group_keys)
+            resets: dict[str, int] = {}
+            for j, i in enumerate(members[allowed:], start=allowed):
+                window, amount = next((w, a) for (w, a), b in zip(limits, before) if b + j + 1 > a)
+                if window not in resets:
+                    stats = await self._limiter.get_window_stats(self._item(window, amount), identity)
+                    resets[window] = max(1, int(stats.reset_time - time.time() + 0.999))
+                decisions[i] = Decision(False, window, amount, 0, resets[window], policy)
+        if refunds:  # a refused request uses up no window's allowance
+            pipe = self._redis.pipeline(transaction=False)
+            for key, amount in refunds:
+                pipe.decrby(key, amount)
+            await pipe.execute()
+        return decisions

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from engine.money import format_amount
+from engine.money import currency_exponent, format_amount, format_minor_units
 
 
 class CardView(msgspec.Struct, kw_only=True):
@@ -60,40 +60,45 @@ class PaymentList(msgspec.Struct, kw_only=True):
 
 
 def payment_view(row: Any) -> PaymentView:
-    """Render a ``payments`` row (SQLAlchemy Row or mapping) as the public payment object."""
-    currency = row.currency
+    """Render a ``payments`` row (SQLAlchemy Row, or a mapping of its columns) as the public payment object.
+
+    Columns are read by key from the row's mapping: several times cheaper than a Row's attributes,
+    and a page of 100 payments reads 2,500 of them.
+    """
+    m = getattr(row, "_mapping", row)
+    currency = m["currency"]
+    exponent = currency_exponent(currency)
     card = None
-    if row.card_last4 is not None or row.card_brand is not None:
-        card = CardView(
-            brand=row.card_brand, last4=row.card_last4, exp_month=row.card_exp_month, exp_year=row.card_exp_year
-        )
+    last4, brand = m["card_last4"], m["card_brand"]
+    if last4 is not None or brand is not None:
+        card = CardView(brand=brand, last4=last4, exp_month=m["card_exp_month"], exp_year=m["card_exp_year"])
     failure = None
-    if row.failure_code is not None:
+    if m["failure_code"] is not None:
         failure = FailureView(
-            code=row.failure_code, message=row.failure_message, processor_code=row.failure_processor_code
+            code=m["failure_code"], message=m["failure_message"], processor_code=m["failure_processor_code"]
         )
     return PaymentView(
-        id=str(row.id),
-        status=row.status,
-        amount=format_amount(row.amount_minor, currency),
+        id=str(m["id"]),
+        status=m["status"],
+        amount=format_minor_units(m["amount_minor"], exponent),
         currency=currency,
-        capture=row.capture,
-        amount_captured=format_amount(row.amount_captured_minor, currency),
-        amount_refunded=format_amount(row.amount_refunded_minor, currency),
-        payment_method_type=row.payment_method_type,
+        capture=m["capture"],
+        amount_captured=format_minor_units(m["amount_captured_minor"], exponent),
+        amount_refunded=format_minor_units(m["amount_refunded_minor"], exponent),
+        payment_method_type=m["payment_method_type"],
         card=card,
         processor=ProcessorView(
-            transaction_id=row.processor_transaction_id,
-            auth_code=row.processor_auth_code,
-            avs_result=row.processor_avs_result,
-            cvv_result=row.processor_cvv_result,
+            transaction_id=m["processor_transaction_id"],
+            auth_code=m["processor_auth_code"],
+            avs_result=m["processor_avs_result"],
+            cvv_result=m["processor_cvv_result"],
         ),
         failure=failure,
-        customer_id=row.customer_id,
-        description=row.description,
-        metadata=row.metadata,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        customer_id=m["customer_id"],
+        description=m["description"],
+        metadata=m["metadata"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
     )
 
 

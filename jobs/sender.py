@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from engine.logcontext import current_context
+from engine.payments import PaymentJob
 from jobs.names import (
     CAPTURE_PAYMENT,
     DELIVER_WEBHOOK,
@@ -63,30 +64,43 @@ class JobSender:
 
         ``also_set`` = (key, value, ttl_s) is SET in the same round trip.
         """
-        options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
+        return (await self._enqueue_many([(message, also_set)]))[0]
+
+    async def _enqueue_many(
+        self, outgoing: list[tuple[dramatiq.Message, tuple[str, str, int] | None]]
+    ) -> list[dramatiq.Message]:
+        """Send every message (and its ``also_set``) in one pipelined round trip."""
         context = {k: v for k, v in current_context().items() if k != "message_id"}
-        if context and "log_context" not in message.options:
-            options["log_context"] = context
-        message = message.copy(options=options)
-        args = self._dispatch_args(message)
-        if also_set is None:
-            await self._dispatch(keys=[self._namespace], args=args)
-            return message
-        key, value, ttl_s = also_set
+        sent: list[tuple[dramatiq.Message, tuple[str, str, int] | None, list[Any]]] = []
+        for message, also_set in outgoing:
+            options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
+            if context and "log_context" not in message.options:
+                options["log_context"] = context
+            message = message.copy(options=options)
+            sent.append((message, also_set, self._dispatch_args(message)))
+        if len(sent) == 1 and sent[0][1] is None:
+            await self._dispatch(keys=[self._namespace], args=sent[0][2])
+            return [sent[0][0]]
         if not self._script_loaded:
             await self._redis.script_load(_DISPATCH_LUA)
             self._script_loaded = True
         # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(key, value, ex=ttl_s)
-            pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
+            for _, also_set, args in sent:
+                if also_set is not None:
+                    key, value, ttl_s = also_set
+                    pipe.set(key, value, ex=ttl_s)
+                pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
             try:
                 await pipe.execute()
             except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
                 self._script_loaded = False
-                await self._redis.set(key, value, ex=ttl_s)
-                await self._dispatch(keys=[self._namespace], args=args)
-        return message
+                for _, also_set, args in sent:
+                    if also_set is not None:
+                        key, value, ttl_s = also_set
+                        await self._redis.set(key, value, ex=ttl_s)
+                    await self._dispatch(keys=[self._namespace], args=args)
+        return [message for message, _, _ in sent]
 
     def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:
         return [
@@ -118,21 +132,29 @@ class JobSender:
         ``stash`` = (key, ttl_s) also stores the sealed method under ``key`` in the same round trip
         (``engine.method_stash``: what the pending sweep re-enqueues a lost message with).
         """
-        context = {**current_context(), "payment_id": str(payment_id)}
-        if request_id:
-            context["request_id"] = request_id
-        context.pop("message_id", None)
+        job = PaymentJob(payment_id, sealed_method, request_id=request_id, context=current_context(), stash=stash)
+        return (await self.process_payments([job], message_id=message_id))[0]
+
+    async def process_payments(self, jobs: list[PaymentJob], *, message_id: str | None = None) -> list[str]:
+        """Queue many charges in one round trip (an accepted batch); their message ids, in order."""
+        outgoing: list[tuple[dramatiq.Message, tuple[str, str, int] | None]] = []
         extra = {"message_id": message_id} if message_id else {}
-        message = dramatiq.Message(
-            queue_name=PAYMENTS_QUEUE,
-            actor_name=PROCESS_PAYMENT,
-            args=(str(payment_id), sealed_method),
-            kwargs={},
-            options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS, "log_context": context},
-            **extra,
-        )
-        also_set = (stash[0], sealed_method, stash[1]) if stash else None
-        return (await self._enqueue(message, also_set=also_set)).message_id
+        for job in jobs:
+            context = {**job.context, "payment_id": str(job.payment_id)}
+            if job.request_id:
+                context["request_id"] = job.request_id
+            context.pop("message_id", None)
+            message = dramatiq.Message(
+                queue_name=PAYMENTS_QUEUE,
+                actor_name=PROCESS_PAYMENT,
+                args=(str(job.payment_id), job.sealed_method),
+                kwargs={},
+                options={"max_age": PAYMENT_MESSAGE_MAX_AGE_MS, "log_context": context},
+                **extra,
+            )
+            also_set = (job.stash[0], job.sealed_method, job.stash[1]) if job.stash else None
+            outgoing.append((message, also_set))
+        return [message.message_id for message in await self._enqueue_many(outgoing)]
 
     async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
         """Queue one attempt of a claimed delivery on ``webhooks``. Raises on a broker failure."""

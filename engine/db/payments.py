@@ -24,7 +24,7 @@ events = PaymentEvent.__table__
 
 
 #: Built once: a prepared, cached statement per shape instead of a new construct per call.
-_INSERT_PAYMENT = insert(payments).returning(payments)
+_INSERT_PAYMENTS = insert(payments).returning(payments, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(events)
 
 
@@ -34,19 +34,34 @@ class PaymentNotFound(LookupError):
 
 async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> Row[Any]:
     """Insert a new ``pending`` payment and its creation event."""
-    row = (await conn.execute(_INSERT_PAYMENT, {**values, "status": PaymentStatus.PENDING.value})).one()
-    await insert_event(
-        conn,
-        payment_id=row.id,
-        merchant_id=row.merchant_id,
-        type=EVENT_TYPES[PaymentStatus.PENDING],
-        trigger=None,
-        from_status=None,
-        to_status=PaymentStatus.PENDING.value,
-        data={},
-        request_id=request_id,
+    return (await insert_payments(conn, [(values, request_id)]))[0]
+
+
+async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any], str | None]]) -> list[Row[Any]]:
+    """Insert (values, request id) as ``pending`` payments with their creation events, in two
+    multi-row statements; the rows come back in the order given."""
+    pending = PaymentStatus.PENDING.value
+    rows = list(
+        (await conn.execute(_INSERT_PAYMENTS, [{**values, "status": pending} for values, _ in new])).all()
     )
-    return row
+    created = EVENT_TYPES[PaymentStatus.PENDING]
+    await conn.execute(
+        _INSERT_EVENT,
+        [
+            {
+                "payment_id": row.id,
+                "merchant_id": row.merchant_id,
+                "type": created,
+                "trigger": None,
+                "from_status": None,
+                "to_status": pending,
+                "data": {},
+                "request_id": request_id,
+            }
+            for row, (_, request_id) in zip(rows, new)
+        ],
+    )
+    return rows
 
 
 async def insert_event(conn: AsyncConnection, **values: Any) -> None:

@@ -3,6 +3,7 @@ limits, and rate limits (429 with Retry-After and RateLimit-* headers)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -164,3 +165,21 @@ async def test_refused_requests_use_up_no_window(api, settings, shop):
     limiter = FixedWindowRateLimiter(storage)
     assert (await limiter.get_window_stats(RateLimitItemPerHour(5), f"api_key:{key_id}")).remaining == 3
     assert (await limiter.get_window_stats(RateLimitItemPerMinute(2), f"api_key:{key_id}")).remaining == 0
+
+
+async def test_a_concurrent_burst_on_one_key_is_counted_exactly(api, settings, shop):
+    """Hits that reach Redis together (one increment by n) still count one by one."""
+    from limits import RateLimitItemPerHour
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    key_id, token = await make_key(settings, shop.id, "viewer", rate_limits={"minute": 7, "hour": 50})
+    responses = await asyncio.gather(*(api.get("/v1/payments?limit=1", headers=bearer(token)) for _ in range(20)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 7 and statuses.count(429) == 13
+    # Each accepted request was told its own place in the window.
+    assert sorted(int(r.headers["ratelimit-remaining"]) for r in responses if r.status_code == 200) == list(range(7))
+    assert all(1 <= int(r.headers["retry-after"]) <= 60 for r in responses if r.status_code == 429)
+    storage = RedisStorage(f"async+{settings.redis.cache_url}", implementation="redispy",
+                           key_prefix=f"{settings.redis.key_prefix}:ratelimit")
+    assert (await FixedWindowRateLimiter(storage).get_window_stats(RateLimitItemPerHour(50), f"api_key:{key_id}")).remaining == 43
