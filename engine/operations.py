@@ -28,7 +28,7 @@ from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
-from engine.processing import ProcessingDeps, ProcessorUnavailable, Result
+from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, ProcessorUnavailable, Result
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import TRANSACTION_NOT_FOUND, Failure, failure_for
 from engine.states import IllegalTransition, PaymentStatus, RefundStatus, RefundTrigger, Trigger
@@ -204,11 +204,25 @@ async def mark_settled(deps: ProcessingDeps, payment_id: uuid.UUID) -> None:
 # Refunds
 
 
+async def _visible_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> tuple[Row[Any], Row[Any] | None]:
+    """The refund and its payment. The API enqueues before it commits (a 202 means queued), so a
+    fast worker can read before the row is visible: wait for it as the charge job does, then let
+    the broker retry; a row that never appears belongs to a commit that failed."""
+    waited_s = 0.0
+    while True:
+        async with deps.engine.connect() as conn:
+            refund = await refund_repo.get_refund(conn, refund_id)
+            if refund is not None:
+                return refund, await repo.get_payment(conn, refund.payment_id)
+        if waited_s >= VISIBILITY_WAIT_S:
+            raise PaymentNotVisible(str(refund_id))
+        await deps.sleep(0.05)
+        waited_s += 0.05
+
+
 async def execute_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> Result:
-    async with deps.engine.connect() as conn:
-        refund = await refund_repo.get_refund(conn, refund_id)
-        payment = await repo.get_payment(conn, refund.payment_id) if refund is not None else None
-    if refund is None or payment is None or refund.status != RefundStatus.PENDING:
+    refund, payment = await _visible_refund(deps, refund_id)
+    if payment is None or refund.status != RefundStatus.PENDING:
         return Result.IGNORED
     maybe_sent = bool(refund.needs_reconciliation)
     if refund.method == "void":

@@ -288,3 +288,23 @@ async def test_capture_after_the_processor_expired_the_authorization_expires_it(
     [txn] = await _ledger_for(sandbox, auth["processor"]["transaction_id"])
     assert txn["status"] == "expired"
 
+
+
+async def test_a_refund_message_that_arrives_before_its_commit_waits_for_the_row(api, merchant, settings, db):
+    """The API enqueues before it commits; a worker that reads first must not drop the refund."""
+    import uuid
+
+    from engine import lifecycle
+    from jobs.sender import JobSender
+
+    sale = await _paid(api, merchant, "14.00")
+    sender = JobSender(settings.redis.broker_url)
+    try:
+        async with db.begin() as conn:
+            refund = await lifecycle.request_refund(conn, merchant.id, uuid.UUID(sale["id"]), None)
+            await sender.process_refund(refund.id)
+            await asyncio.sleep(0.5)  # the worker has the message before this transaction commits
+    finally:
+        await sender.close()
+    done = await wait_for(api, merchant.headers, f"/v1/refunds/{refund.id}", lambda r: r["status"] != "pending", timeout_s=20)
+    assert done["status"] == "succeeded" and done["amount"] == "14.00"
