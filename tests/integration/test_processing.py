@@ -162,8 +162,8 @@ async def test_an_approved_charge_takes_two_transactions_and_one_send(deps_for, 
     assert await process_payment(deps, payment_id, sealed, message_id="m-count") == Result.FINISHED
 
     assert seen.count("begin") == 2 and seen.count("commit") == 2 and "rollback" not in seen, seen
-    # claim: lock read, update, event; outcome: update, event, public event, webhook outbox.
-    assert seen.count("statement") == 7, seen
+    # claim: lock read, update, event; outcome: update, event, public event with its webhook outbox.
+    assert seen.count("statement") == 6, seen
     status, flagged, failure, events = await _state(db, payment_id)
     assert (status, flagged, failure) == ("captured", False, None)
     assert events == ["payment.pending", "payment.processing", "payment.captured"]
