@@ -12,16 +12,15 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event
-from engine.db.webhooks import fan_out
+from engine.db.webhooks import insert_event_with_deliveries
 from engine.states import PaymentStatus
 
 events = Event.__table__
-_INSERT_EVENT = insert(events)
 
 #: Payment statuses that announce themselves to merchants, and the event type each one emits.
 #: ``pending``/``processing`` are internal steps; ``partially_refunded`` is told by ``refund.succeeded``.
@@ -85,19 +84,16 @@ async def record_event(
     event_id = uuid.uuid4()
     created_at = datetime.now(timezone.utc)
     view = EventView(id=str(event_id), type=type, created_at=created_at, data=EventData(object=snapshot))
-    await conn.execute(
-        _INSERT_EVENT,
-        {
-            "id": event_id,
-            "merchant_id": merchant_id,
-            "type": type,
-            "object_type": object_type,
-            "object_id": object_id,
-            "body": _encoder.encode(view),
-            "created_at": created_at,
-        },
+    await insert_event_with_deliveries(
+        conn,
+        event_id=event_id,
+        merchant_id=merchant_id,
+        event_type=type,
+        object_type=object_type,
+        object_id=object_id,
+        body=_encoder.encode(view),
+        created_at=created_at,
     )
-    await fan_out(conn, merchant_id=merchant_id, event_id=event_id, event_type=type)
     return view
 
 

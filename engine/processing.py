@@ -1,7 +1,7 @@
 """Charging a payment: the worker's use case.
 
 1. Claim: ``pending`` → ``processing`` under a row lock, recording which queue message owns the
-   charge. A duplicate message (another id) finds the payment claimed and does nothing; the
+   charge and, in the same transaction, that a request is about to be sent. A duplicate message (another id) finds the payment claimed and does nothing; the
    owner's own redelivery (a retry, or a dead worker's message coming back) continues.
 2. Charge on Authorize.net with the payment's fixed ``invoiceNumber`` and a ``duplicateWindow``.
    When the answer is lost (outcome unknown) the identical request is resent: if the first one
@@ -124,22 +124,27 @@ async def process_payment(
     final_attempt: bool = False,
 ) -> Result:
     """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried."""
-    claimed = await _claim(deps, payment_id, message_id)
-    if claimed is None:
-        return Result.IGNORED
     try:
         method = open_method(deps.sealer, payment_id, sealed_method)
     except SealError as exc:
-        return await _unreadable_method(deps, claimed, expired=isinstance(exc, SealExpired))
+        unreadable = await _claim(deps, payment_id, message_id, in_flight=False)
+        if unreadable is None:
+            return Result.IGNORED
+        return await _unreadable_method(deps, unreadable[0], expired=isinstance(exc, SealExpired))
+    # The claim also marks the first send as in flight: one transaction before the first request.
+    claim = await _claim(deps, payment_id, message_id, in_flight=True)
+    if claim is None:
+        return Result.IGNORED
+    claimed, was_in_flight = claim
     request = _charge_request(claimed, method)
 
     result: TransactionResult | None = None
     #: True once a request may have reached the processor (this delivery or an earlier one).
-    maybe_sent = bool(claimed.needs_reconciliation)
+    maybe_sent = was_in_flight
     for attempt in range(deps.unknown_outcome_resends + 1):
         if attempt:
             await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
-        await _set_in_flight(deps, payment_id, True)
+            await _set_in_flight(deps, payment_id, True)
         sent = await deps.client.charge(request)
         if sent.outcome == Outcome.NOT_SENT:
             if not maybe_sent:
@@ -165,25 +170,39 @@ async def process_payment(
     return await record_outcome(deps, claimed, result)
 
 
-async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -> Row[Any] | None:
+def _in_flight_changes() -> dict[str, Any]:
+    return {"needs_reconciliation": True, "processor_attempts": repo.payments.c.processor_attempts + 1}
+
+
+async def _claim(
+    deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str, *, in_flight: bool
+) -> tuple[Row[Any], bool] | None:
+    """Own the payment for ``message_id``; returns (row, whether a send was already in flight).
+
+    With ``in_flight`` the same transaction records "a request may be on its way" (see
+    ``_set_in_flight``), since the caller sends right after.
+    """
     waited_s = 0.0
     while True:
         async with deps.engine.begin() as conn:
             row = await repo.get_payment(conn, payment_id, for_update=True)
             if row is not None:
+                was_in_flight = bool(row.needs_reconciliation)
                 if row.status == PaymentStatus.PROCESSING and row.processing_message_id == message_id:
                     log.info("payment %s: message %s resumes its own charge", payment_id, message_id)
-                    return row
+                    if in_flight:
+                        await conn.execute(
+                            update(repo.payments).where(repo.payments.c.id == payment_id).values(**_in_flight_changes())
+                        )
+                    return row, was_in_flight
                 if row.status != PaymentStatus.PENDING:
                     log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
                     return None
+                changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": func.now()}
+                if in_flight:
+                    changes.update(_in_flight_changes())
                 row = await repo.transition(
-                    conn,
-                    payment_id,
-                    Trigger.CLAIM,
-                    changes={"processing_message_id": message_id, "processing_started_at": func.now()},
-                    data={"message_id": message_id},
-                    locked=row,
+                    conn, payment_id, Trigger.CLAIM, changes=changes, data={"message_id": message_id}, locked=row
                 )
                 break
         if waited_s >= VISIBILITY_WAIT_S:
@@ -191,7 +210,7 @@ async def _claim(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str) -
         await deps.sleep(0.05)
         waited_s += 0.05
     await _refresh_cache(deps, row)
-    return row
+    return row, was_in_flight
 
 
 def _charge_request(row: Row[Any], method: Card | OpaqueData) -> ChargeRequest:
@@ -214,9 +233,7 @@ def _charge_request(row: Row[Any], method: Card | OpaqueData) -> ChargeRequest:
 async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, in_flight: bool) -> None:
     """Persist "a request may be on its way" before sending, so a crash mid-call leaves the
     payment flagged for reconciliation; cleared when the client proves nothing was sent."""
-    values: dict[str, Any] = {"needs_reconciliation": in_flight}
-    if in_flight:
-        values["processor_attempts"] = repo.payments.c.processor_attempts + 1
+    values: dict[str, Any] = _in_flight_changes() if in_flight else {"needs_reconciliation": False}
     async with deps.engine.begin() as conn:
         await conn.execute(update(repo.payments).where(repo.payments.c.id == payment_id).values(**values))
 

@@ -96,35 +96,51 @@ async def transition(
     public event, with the payment as it is after the change.
 
     Raises ``PaymentNotFound`` or ``engine.states.IllegalTransition`` (nothing written).
-    ``expected_status`` narrows the move to a compare-and-set from that status. ``locked`` is the
-    row when the caller already holds its lock in this transaction (saves a read).
+    ``expected_status`` narrows the move to a compare-and-set from that status, done in the UPDATE
+    itself (no locking read first). ``locked`` is the row when the caller already holds its lock
+    in this transaction (saves a read).
     """
-    current = locked if locked is not None else await get_payment(conn, payment_id, for_update=True)
-    if current is None:
-        raise PaymentNotFound(str(payment_id))
-    if expected_status is not None and current.status != expected_status.value:
-        raise IllegalTransition(PaymentStatus(current.status), trigger)
-    new_status = apply(current.status, trigger)
-    row = (
-        await conn.execute(
-            update(payments)
-            .where(payments.c.id == payment_id)
-            .values(
-                status=new_status.value,
-                version=payments.c.version + 1,
-                updated_at=func.now(),
-                **(changes or {}),
+    values = {"version": payments.c.version + 1, "updated_at": func.now(), **(changes or {})}
+    if expected_status is not None and locked is None:
+        # Compare-and-set in the UPDATE itself (it takes the row lock): no separate locking read.
+        from_status = expected_status.value
+        new_status = apply(from_status, trigger)
+        row = (
+            await conn.execute(
+                update(payments)
+                .where(payments.c.id == payment_id, payments.c.status == from_status)
+                .values(status=new_status.value, **values)
+                .returning(payments)
             )
-            .returning(payments)
-        )
-    ).one()
+        ).one_or_none()
+        if row is None:
+            current = await get_payment(conn, payment_id)
+            if current is None:
+                raise PaymentNotFound(str(payment_id))
+            raise IllegalTransition(PaymentStatus(current.status), trigger)
+    else:
+        current = locked if locked is not None else await get_payment(conn, payment_id, for_update=True)
+        if current is None:
+            raise PaymentNotFound(str(payment_id))
+        if expected_status is not None and current.status != expected_status.value:
+            raise IllegalTransition(PaymentStatus(current.status), trigger)
+        from_status = current.status
+        new_status = apply(from_status, trigger)
+        row = (
+            await conn.execute(
+                update(payments)
+                .where(payments.c.id == payment_id)
+                .values(status=new_status.value, **values)
+                .returning(payments)
+            )
+        ).one()
     await insert_event(
         conn,
         payment_id=payment_id,
-        merchant_id=current.merchant_id,
+        merchant_id=row.merchant_id,
         type=EVENT_TYPES[new_status],
         trigger=trigger.value,
-        from_status=current.status,
+        from_status=from_status,
         to_status=new_status.value,
         data=data or {},
         request_id=request_id,

@@ -25,14 +25,22 @@ events = Event.__table__
 _CLAIM_LOCK_NAMESPACE = 5005
 
 #: The outbox: one pending delivery per enabled endpoint that subscribes to the event's type.
-_FAN_OUT = text(
-    """
+_FAN_OUT_SQL = """
     INSERT INTO webhook_deliveries (id, endpoint_id, event_id, merchant_id, status, attempts, next_attempt_at)
     SELECT gen_random_uuid(), e.id, :event_id, :merchant_id, 'pending', 0, now() + make_interval(secs => :delay_s)
     FROM webhook_endpoints e
     WHERE e.merchant_id = :merchant_id AND e.enabled
       AND (e.event_types @> ARRAY['*']::varchar[] OR e.event_types @> ARRAY[:event_type]::varchar[])
     """
+_FAN_OUT = text(_FAN_OUT_SQL)
+#: An event row and its outbox deliveries in one statement (one round trip per event).
+_INSERT_EVENT_AND_FAN_OUT = text(
+    """
+    WITH event AS (
+        INSERT INTO events (id, merchant_id, type, object_type, object_id, body, created_at)
+        VALUES (:event_id, :merchant_id, :event_type, :object_type, :object_id, :body, :created_at)
+    )"""
+    + _FAN_OUT_SQL
 )
 
 #: Claim due deliveries, at most ``max_in_flight`` leased at once per endpoint. An endpoint being
@@ -83,6 +91,34 @@ async def fan_out(
     """Create the deliveries of a new event in the caller's transaction; returns how many."""
     result = await conn.execute(
         _FAN_OUT, {"merchant_id": merchant_id, "event_id": event_id, "event_type": event_type, "delay_s": delay_s}
+    )
+    return int(result.rowcount or 0)
+
+
+async def insert_event_with_deliveries(
+    conn: AsyncConnection,
+    *,
+    event_id: uuid.UUID,
+    merchant_id: uuid.UUID,
+    event_type: str,
+    object_type: str,
+    object_id: uuid.UUID,
+    body: bytes,
+    created_at: datetime,
+) -> int:
+    """Insert an event row and, in the same statement, its deliveries (``fan_out``); returns how many deliveries."""
+    result = await conn.execute(
+        _INSERT_EVENT_AND_FAN_OUT,
+        {
+            "event_id": event_id,
+            "merchant_id": merchant_id,
+            "event_type": event_type,
+            "object_type": object_type,
+            "object_id": object_id,
+            "body": body,
+            "created_at": created_at,
+            "delay_s": 0.0,
+        },
     )
     return int(result.rowcount or 0)
 

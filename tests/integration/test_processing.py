@@ -143,3 +143,44 @@ async def test_card_data_sealed_for_another_payment_is_refused(deps_for, db, mer
     assert await process_payment(deps, payment_id, other, message_id="m") == Result.FINISHED
     status, _, failure, _ = await _state(db, payment_id)
     assert (status, failure) == ("failed", "payment_method_unreadable")
+
+
+async def test_an_approved_charge_takes_two_transactions_and_one_send(deps_for, db, merchant, sandbox):
+    """Claim (with the in-flight mark) and the outcome: the fewest the state machine allows."""
+    from sqlalchemy import event
+
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=4242)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    seen: list[str] = []
+    sync_engine = deps.engine.sync_engine
+    event.listen(sync_engine, "begin", lambda conn: seen.append("begin"))
+    event.listen(sync_engine, "commit", lambda conn: seen.append("commit"))
+    event.listen(sync_engine, "rollback", lambda conn: seen.append("rollback"))
+    event.listen(sync_engine, "before_cursor_execute", lambda *args: seen.append("statement"))
+
+    assert await process_payment(deps, payment_id, sealed, message_id="m-count") == Result.FINISHED
+
+    assert seen.count("begin") == 2 and seen.count("commit") == 2 and "rollback" not in seen, seen
+    # claim: lock read, update, event; outcome: update, event, public event with its webhook outbox.
+    assert seen.count("statement") == 6, seen
+    status, flagged, failure, events = await _state(db, payment_id)
+    assert (status, flagged, failure) == ("captured", False, None)
+    assert events == ["payment.pending", "payment.processing", "payment.captured"]
+    async with db.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM payments WHERE id = :id"), {"id": payment_id})).one()
+    assert row.processor_attempts == 1
+    assert len(sandbox.ledger(row.invoice_number)) == 1
+
+
+async def test_a_duplicate_message_changes_nothing(deps_for, db, merchant, sandbox):
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=4343)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    assert await process_payment(deps, payment_id, sealed, message_id="first") == Result.FINISHED
+    async with db.connect() as conn:
+        before = (await conn.execute(text("SELECT version, processor_attempts FROM payments WHERE id = :id"), {"id": payment_id})).one()
+    assert await process_payment(deps, payment_id, sealed, message_id="second") == Result.IGNORED
+    async with db.connect() as conn:
+        after = (await conn.execute(text("SELECT version, processor_attempts FROM payments WHERE id = :id"), {"id": payment_id})).one()
+    assert tuple(after) == tuple(before)
