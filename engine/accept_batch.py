@@ -33,7 +33,7 @@ from engine.batching import MicroBatcher
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused, KeyClaim, StoredResponse
-from engine.payments import NewPayment, PaymentJob, new_invoice_number
+from engine.payments import NewPayment, PaymentJob, payment_values
 from engine.views import payment_view
 
 log = logging.getLogger(__name__)
@@ -73,24 +73,7 @@ class Accepted:
 
 
 def _values(request: AcceptRequest) -> dict[str, Any]:
-    new = request.new
-    return {
-        "id": request.payment_id,
-        "merchant_id": new.merchant_id,
-        "amount_minor": new.amount_minor,
-        "currency": new.currency,
-        "capture": new.capture,
-        "payment_method_type": new.payment_method_type,
-        "card_brand": new.card_brand,
-        "card_last4": new.card_last4,
-        "card_exp_month": new.card_exp_month,
-        "card_exp_year": new.card_exp_year,
-        "invoice_number": new_invoice_number(),
-        "customer_id": new.customer_id,
-        "description": new.description,
-        "metadata": new.metadata,
-        "billing": new.billing,
-    }
+    return payment_values(request.new, request.payment_id)
 
 
 def retry_alone(exc: BaseException) -> bool:

@@ -51,28 +51,29 @@ def new_invoice_number() -> str:
     return "EP" + base64.b32encode(secrets.token_bytes(12)).decode()[:18]
 
 
+def payment_values(new: NewPayment, payment_id: uuid.UUID) -> dict[str, Any]:
+    """The ``payments`` row of ``new`` as it is first inserted (``pending``, a fresh invoice number)."""
+    return {
+        "id": payment_id,
+        "merchant_id": new.merchant_id,
+        "amount_minor": new.amount_minor,
+        "currency": new.currency,
+        "capture": new.capture,
+        "payment_method_type": new.payment_method_type,
+        "card_brand": new.card_brand,
+        "card_last4": new.card_last4,
+        "card_exp_month": new.card_exp_month,
+        "card_exp_year": new.card_exp_year,
+        "invoice_number": new_invoice_number(),
+        "customer_id": new.customer_id,
+        "description": new.description,
+        "metadata": new.metadata,
+        "billing": new.billing,
+    }
+
+
 async def accept_payment(
     conn: AsyncConnection, new: NewPayment, *, payment_id: uuid.UUID | None = None, request_id: str | None = None
 ) -> Row[Any]:
     """Record ``new`` as a ``pending`` payment with its creation event (caller commits)."""
-    return await repo.insert_payment(
-        conn,
-        {
-            "id": payment_id or uuid.uuid4(),
-            "merchant_id": new.merchant_id,
-            "amount_minor": new.amount_minor,
-            "currency": new.currency,
-            "capture": new.capture,
-            "payment_method_type": new.payment_method_type,
-            "card_brand": new.card_brand,
-            "card_last4": new.card_last4,
-            "card_exp_month": new.card_exp_month,
-            "card_exp_year": new.card_exp_year,
-            "invoice_number": new_invoice_number(),
-            "customer_id": new.customer_id,
-            "description": new.description,
-            "metadata": new.metadata,
-            "billing": new.billing,
-        },
-        request_id=request_id,
-    )
+    return await repo.insert_payment(conn, payment_values(new, payment_id or uuid.uuid4()), request_id=request_id)
