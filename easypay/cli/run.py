@@ -20,6 +20,24 @@ def fresh_metrics_dir(path: str) -> str:
     return path
 
 
+def exit_if_port_taken(host: str, port: int) -> None:
+    """Refuse at once, with one line, when the API's address is taken.
+
+    uvicorn binds only after the application's startup has begun its background work, and on a bind
+    error it then waits for that work forever; checking first makes a busy port a clean exit 1.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            click.echo(f"cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            sys.exit(1)
+
+
 @click.command()
 @click.option("--host", default=None, help="Default: $HOST or 127.0.0.1.")
 @click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
@@ -35,12 +53,14 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
     settings = settings_or_exit()
     workers = workers or int(os.environ.get("WEB_PROCESSES", "1"))
     port = port or settings.port
+    host = host or os.environ.get("HOST", "127.0.0.1")
+    exit_if_port_taken(host, port)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = fresh_metrics_dir(os.path.join(settings.metrics_dir, f"web-{port}"))
     uvicorn.run(
         "api.app:create_app",
         factory=True,
-        host=host or os.environ.get("HOST", "127.0.0.1"),
+        host=host,
         port=port,
         workers=workers,
         access_log=False,
