@@ -6,7 +6,6 @@ result into factories (``create_app``, ``build_broker``, ``ProcessorClient``...)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -14,6 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
+
+from engine.secret_key import dev_secret_path, load_or_create_dev_secret, production_key_problem
 
 log = logging.getLogger(__name__)
 
@@ -341,12 +342,23 @@ def _secret(env: Mapping[str, str], environment: str) -> tuple[bytes, bool]:
     if raw:
         if len(raw) < 32:
             raise SettingsError("EASYPAY_SECRET_KEY must be at least 32 characters")
+        problem = production_key_problem(raw) if environment == "production" else None
+        if problem:
+            raise SettingsError(f"EASYPAY_SECRET_KEY {problem}")
         return raw.encode(), False
     if environment == "production":
         raise SettingsError("EASYPAY_SECRET_KEY is required when EASYPAY_ENV=production")
-    # Development only: stable per machine user so the API and workers agree, never in production.
-    seed = f"easypay-dev-secret:{os.getuid()}:{os.uname().nodename}".encode()
-    return hashlib.sha256(seed).hexdigest().encode(), True
+    path = dev_secret_path(env)
+    try:
+        key, created = load_or_create_dev_secret(path)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"EASYPAY_SECRET_KEY is not set and the development key file failed: {exc}") from exc
+    if created:
+        log.warning(
+            "EASYPAY_SECRET_KEY is not set: generated a random development key in %s (readable by you only). "
+            "Set EASYPAY_SECRET_KEY (32+ random characters) before handling real cards.", path,
+        )
+    return key, True
 
 
 def _pools(env: Mapping[str, str]) -> dict[str, PoolSettings]:
@@ -431,10 +443,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),
         metrics_host=env.get("METRICS_HOST", "0.0.0.0"),
     )
-    if generated:
-        log.warning(
-            "EASYPAY_SECRET_KEY is not set: using a generated development key. "
-            "Set EASYPAY_SECRET_KEY (32+ random characters) before handling real cards."
-        )
     return settings
 

@@ -4,6 +4,7 @@ JSON is what ops/grafana/dashboard.py builds, and compose mounts them."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,3 +82,13 @@ def test_compose_runs_prometheus_and_grafana_with_provisioning():
     assert "ops/grafana/provisioning" in grafana_mounts and "ops/grafana/dashboards" in grafana_mounts
     provider = yaml.safe_load((OPS / "grafana" / "provisioning" / "dashboards" / "easypay.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_compose_ships_no_secret_or_password_anyone_could_know():
+    text = (ROOT / "docker-compose.yml").read_text()
+    # The secret key and Grafana's password must come from the operator: compose refuses to start without
+    for var in ("EASYPAY_SECRET_KEY", "GRAFANA_ADMIN_PASSWORD"):
+        assert f"${{{var}:?" in text, var
+    # and no secret-looking variable falls back to a value written here
+    fallbacks = re.findall(r"\$\{(\w*(?:SECRET|PASSWORD|KEY)\w*):-([^}]*)\}", text)
+    assert [(name, default) for name, default in fallbacks if default] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import secrets
 from datetime import datetime, timezone
 
 import pytest
@@ -24,6 +25,8 @@ from engine.webhooks.addresses import (
 from engine.webhooks.schedule import next_delay_s, retry_after_s
 from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 from engine.webhooks.signing import headers, new_secret, sign
+
+STRONG_KEY = secrets.token_urlsafe(32)  # a production-grade key, made per run
 
 # --- schedule --------------------------------------------------------------------------------
 
@@ -193,7 +196,7 @@ async def test_localhost_is_refused_by_the_real_resolver_unless_loopback_is_allo
 def test_webhook_settings_defaults_by_environment():
     development = load_settings({}).webhooks
     assert development.allow_http and development.allowed_networks == ("127.0.0.0/8", "::1/128")
-    production = load_settings({"EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": "s" * 40}).webhooks
+    production = load_settings({"EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": STRONG_KEY}).webhooks
     assert not production.allow_http and production.allowed_networks == ()
     custom = load_settings({"WEBHOOK_RETRY_SCHEDULE_S": "0,1,2.5", "WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8"}).webhooks
     assert custom.retry_schedule_s == (0, 1, 2.5) and custom.allowed_networks == ("10.0.0.0/8",)
@@ -206,7 +209,7 @@ def test_webhook_settings_defaults_by_environment():
         ({"WEBHOOK_RETRY_SCHEDULE_S": "-1"}, "WEBHOOK_RETRY_SCHEDULE_S"),
         ({"WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"}, "WEBHOOK_ALLOWED_NETWORKS"),
         ({"WEBHOOK_ALLOW_HTTP": "maybe"}, "WEBHOOK_ALLOW_HTTP"),
-        ({"WEBHOOK_ALLOW_HTTP": "true", "EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": "s" * 40}, "WEBHOOK_ALLOW_HTTP"),
+        ({"WEBHOOK_ALLOW_HTTP": "true", "EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": STRONG_KEY}, "WEBHOOK_ALLOW_HTTP"),
         ({"WEBHOOK_ENDPOINT_MAX_IN_FLIGHT": "0"}, "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT"),
         ({"WEBHOOK_TIMEOUT_S": "x"}, "WEBHOOK_TIMEOUT_S"),
     ],
