@@ -37,6 +37,7 @@ def validate_payment(
 
     method = _validate_method(body, today, errors)
     _validate_metadata(body.metadata or {}, errors)
+    _refuse_nul_characters(body, errors)
     if errors or method is None:
         return errors
 
@@ -108,6 +109,18 @@ def _validate_method(body: PaymentCreate, today: dt.date, errors: list[FieldProb
         errors.append(FieldProblem("payment_method.opaque_data.value", "Must be the nonce exactly as issued."))
         return None
     return OpaqueData(descriptor=opaque.descriptor, value=opaque.value)
+
+
+def _refuse_nul_characters(body: PaymentCreate, errors: list[FieldProblem]) -> None:
+    """PostgreSQL text cannot hold U+0000: refuse it here, naming the field, rather than fail at insert."""
+    texts: list[tuple[str, str | None]] = [("description", body.description)]
+    texts += [(f"metadata.{key}", value) for key, value in (body.metadata or {}).items()]
+    texts += [("metadata", key) for key in (body.metadata or {})]
+    if body.billing is not None:
+        texts += [(f"billing.{name}", getattr(body.billing, name)) for name in body.billing.__struct_fields__]
+    for field, value in texts:
+        if value is not None and "\x00" in value:
+            errors.append(FieldProblem(field, "Must not contain NUL (U+0000) characters."))
 
 
 def _validate_metadata(metadata: dict[str, str], errors: list[FieldProblem]) -> None:

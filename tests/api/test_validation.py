@@ -36,6 +36,10 @@ BASE = card_payment("10.00")
 
 CASES = [
     # (description, body, expected status, field that must be named)
+    ("NUL in description", _with(BASE, "description", "order\x00 1"), 422, "description"),
+    ("NUL in a metadata value", _with(BASE, "metadata", {"order": "a\x00b"}), 422, "metadata.order"),
+    ("NUL in a metadata key", _with(BASE, "metadata", {"or\x00der": "1"}), 422, "metadata"),
+    ("NUL in billing", _with(BASE, "billing", {"city": "Par\x00is"}), 422, "billing.city"),
     ("amount as a float", _with(BASE, "amount", 10.5), 422, "amount"),
     ("amount negative", _with(BASE, "amount", "-1.00"), 422, "amount"),
     ("amount zero", _with(BASE, "amount", "0.00"), 422, "amount"),
