@@ -16,10 +16,9 @@ from collections.abc import Mapping
 KEY_BYTES = 32
 MIN_DISTINCT_CHARS = 12
 
-#: Keys this repository prints (tests, benchmarks, an old compose default): anyone can read them, so
-#: production refuses them however long they are.
+#: Keys this repository prints as examples or defaults (benchmarks, an old compose default): anyone can
+#: read them, so production refuses them however long they are.
 PUBLISHED_KEYS = frozenset({
-    "test-secret-key-0123456789abcdef-0123456789abcdef",
     "bench-secret-key-0123456789abcdef-0123456789",
     "change-me-development-only-0123456789abcdef",
 })
