@@ -240,3 +240,21 @@ def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: 
 
 
 __all__ = ["DeadLetter", "QueueStats", "dead_letters", "held_subjects_async", "queue_stats", "queue_stats_async", "retry_dead_letter"]
+
+
+def purge_dead_letters(redis: Any, namespace: str, queue: str, *, older_than_s: float = 0) -> int:
+    """Drop the dead letters of ``queue`` that died at least ``older_than_s`` ago; how many went.
+
+    The set is scored by the time of death in milliseconds, so "older than" is one range read;
+    the messages and their index entries go in one transaction.
+    """
+    xq = f"{namespace}:{queue}.XQ"
+    cutoff_ms = current_millis() - int(older_than_s * 1000)
+    ids = redis.zrangebyscore(xq, "-inf", cutoff_ms)
+    if not ids:
+        return 0
+    pipe = redis.pipeline(transaction=True)
+    pipe.zrem(xq, *ids)
+    pipe.hdel(f"{xq}.msgs", *ids)
+    removed, _ = pipe.execute()
+    return int(removed)

@@ -1,4 +1,4 @@
-"""Operator commands: ``easypay db upgrade``, ``queues``, ``payments show|stuck``, ``dlq list|retry``.
+"""Operator commands: ``easypay db upgrade``, ``queues``, ``payments show|stuck``, ``dlq list|retry|purge``.
 
 What an on-call operator reaches for first: is work piling up (queues), what happened to this
 payment (show), which payments are not progressing (stuck), and what died (dlq).
@@ -289,3 +289,22 @@ def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, a
         click.echo(f"requeued {len(retried)} on {queue}" + (f"; not found: {', '.join(missing)}" if missing else ""))
     if missing and not retried:
         raise SystemExit(1)
+
+
+@dlq.command("purge")
+@click.option("--queue", "queues", multiple=True, help="Only this queue (repeatable); default: every pool's queue.")
+@click.option("--older-than-s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Only dead letters that died at least this many seconds ago.")
+@json_option
+def dlq_purge(queues: tuple[str, ...], older_than_s: float, as_json: bool) -> None:
+    """Delete dead letters for good (list them first: a purged message cannot be retried)."""
+    from jobs.names import NAMESPACE
+    from jobs.queues import purge_dead_letters
+
+    settings = settings_or_exit()
+    client = _broker_redis(settings)
+    purged = {q: purge_dead_letters(client, NAMESPACE, q, older_than_s=older_than_s) for q in queues or _known_queues(settings)}
+    if as_json:
+        click.echo(json.dumps({"purged": purged, "older_than_s": older_than_s}))
+    else:
+        click.echo(", ".join(f"purged {n} on {q}" for q, n in purged.items()))

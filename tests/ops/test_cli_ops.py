@@ -103,3 +103,26 @@ async def test_payments_stuck_lists_payments_that_do_not_progress(cli, settings,
     # A generous threshold excludes it (it is seconds old)
     later = json.loads(cli("payments", "stuck", "--older-than-s", "3600", "--json").stdout)["payments"]
     assert str(row.id) not in {p["id"] for p in later}
+
+
+def test_dlq_purge_drops_only_the_queue_and_age_asked_for(cli, settings, queue):
+    other = f"{queue}-other"
+    dead_letter_one(settings, queue)
+    dead_letter_one(settings, queue)
+    dead_letter_one(settings, other)
+
+    young = json.loads(cli("dlq", "purge", "--queue", queue, "--older-than-s", "3600", "--json").stdout)
+    assert young == {"purged": {queue: 0}, "older_than_s": 3600}
+    assert _queue(cli, queue)["dead_letters"] == 2
+
+    purged = json.loads(cli("dlq", "purge", "--queue", queue, "--json").stdout)
+    assert purged["purged"] == {queue: 2}
+    assert _queue(cli, queue)["dead_letters"] == 0
+    assert _queue(cli, other)["dead_letters"] == 1, "another queue's dead letters are left alone"
+    assert json.loads(cli("dlq", "list", "--queue", queue, "--json").stdout)["dead_letters"] == []
+
+    every = json.loads(cli("dlq", "purge", "--json").stdout)["purged"]
+    assert {"payments", "webhooks"} <= set(every) and other not in every
+    assert cli("dlq", "purge", "--queue", other).stdout.strip() == f"purged 1 on {other}"
+    negative = cli("dlq", "purge", "--older-than-s", "-1", check=False)
+    assert negative.returncode != 0
