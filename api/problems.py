@@ -23,6 +23,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from engine.outages import RETRY_AFTER_S, unreachable_dependency
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Respo
         "request_id": request_id,
         "errors": [{"field": e.field, "message": e.message} for e in problem.errors],
     }
-    return Response(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)
+    headers = problem.headers
+    if problem.status == 503 and "Retry-After" not in headers:  # every 503 says when to come back
+        headers = {**headers, "Retry-After": str(RETRY_AFTER_S)}
+    return Response(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
@@ -177,6 +181,16 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if exc.status_code == 400:  # only body decoding raises a bare 400 here
             code, detail = "invalid_json", "The request body is not valid JSON."
         return problem_response(request, Problem(exc.status_code, code, detail))
+    if (dependency := unreachable_dependency(exc)) is not None:
+        log.warning("%s unavailable on %s %s: %s", dependency, request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            request,
+            Problem(
+                503,
+                "service_unavailable",
+                "A service this request needs is unavailable right now; retry shortly.",
+            ),
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
         request,

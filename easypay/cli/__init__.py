@@ -11,12 +11,13 @@ from __future__ import annotations
 import click
 
 from easypay.cli.accounts import keys, merchants, users
+from easypay.cli.common import Commands
 from easypay.cli.ops import db, dlq, payments, queues
 from easypay.cli.run import sandbox, scheduler, web, worker
 from easypay.cli.webhooks import webhooks
 
 
-@click.group()
+@click.group(cls=Commands)
 def main() -> None:
     """EasyPay payment engine."""
 

@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 
 import click
 
+from engine.outages import unreachable_dependency
 from engine.settings import Settings, SettingsError, load_settings
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -58,3 +59,34 @@ def parse_merchant_id(merchant_id: str, param_hint: str = "--merchant") -> uuid.
         return uuid.UUID(merchant_id)
     except ValueError:
         raise click.BadParameter("not a merchant id", param_hint=param_hint) from None
+
+
+def _postgres_address() -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(load_settings().database.url)
+    except Exception:  # noqa: BLE001 - the address is a courtesy; the reason below is what matters
+        return "the configured DATABASE_URL"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while (inner := exc.__cause__ or getattr(exc, "orig", None)) is not None and inner is not exc:
+        exc = inner
+    return exc
+
+
+class Commands(click.Group):
+    """The ``easypay`` group: a dependency that cannot be reached is one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            dependency = unreachable_dependency(exc)
+            if dependency is None:
+                raise
+            where = f" at {_postgres_address()}" if dependency == "PostgreSQL" else ""
+            reason = _innermost(exc)
+            raise click.ClickException(f"cannot reach {dependency}{where}: {type(reason).__name__}: {reason}") from None

@@ -67,10 +67,7 @@ def queues(queues: tuple[str, ...], as_json: bool) -> None:
     from jobs.queues import queue_stats
 
     settings = settings_or_exit()
-    try:
-        stats = queue_stats(_broker_redis(settings), NAMESPACE, list(queues) or _known_queues(settings))
-    except Exception as exc:  # noqa: BLE001
-        raise click.ClickException(f"broker unreachable: {type(exc).__name__}: {exc}") from None
+    stats = queue_stats(_broker_redis(settings), NAMESPACE, list(queues) or _known_queues(settings))
     if as_json:
         click.echo(json.dumps({"queues": [s.as_dict() for s in stats]}))
         return

@@ -1,0 +1,79 @@
+"""Telling "a service we need is away" from a bug, so callers can say 503 (or one line) instead of 500.
+
+One classifier for the API's error handler and the command line. It walks the exception's chain
+(``__cause__``, ``__context__`` and SQLAlchemy's ``orig``) for what an outage raises:
+
+- PostgreSQL: asyncpg's connection-class errors (SQLSTATE 08…, 57P0x shutdown / cannot connect
+  now, 53300 too many connections, 3D000 no such database), SQLAlchemy's pool timeout and its
+  "connection invalidated" errors;
+- Redis: redis-py's ``ConnectionError`` / ``TimeoutError`` (``BusyLoadingError`` included);
+- a bare ``OSError`` (refused, reset, timed out, name not resolved) raised from inside asyncpg or
+  redis-py, judged by the code it was raised from.
+
+Anything else is not an outage and stays a 500 with its traceback.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Iterator, Literal
+
+import asyncpg.exceptions as pg_errors
+import redis.exceptions as redis_errors
+import sqlalchemy.exc as sa_errors
+
+Dependency = Literal["PostgreSQL", "Redis"]
+
+#: How long clients are told to wait before retrying while a dependency is away.
+RETRY_AFTER_S = 2
+
+_POSTGRES_OUTAGES = (
+    pg_errors.PostgresConnectionError,
+    pg_errors.OperatorInterventionError,
+    pg_errors.TooManyConnectionsError,
+    pg_errors.InvalidCatalogNameError,
+    sa_errors.TimeoutError,
+)
+_REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (current.__cause__, current.__context__, getattr(current, "orig", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def _raised_from(tb: TracebackType | None) -> Dependency | None:
+    """The client library whose code raised, judged by the innermost frame inside one."""
+    found: Dependency | None = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/asyncpg/" in filename or "/sqlalchemy/" in filename:
+            found = "PostgreSQL"
+        elif "/redis/" in filename:
+            found = "Redis"
+        tb = tb.tb_next
+    return found
+
+
+def unreachable_dependency(exc: BaseException) -> Dependency | None:
+    """Which dependency ``exc`` says is unreachable or refusing work right now, or None."""
+    for item in _chain(exc):
+        if isinstance(item, _REDIS_OUTAGES):
+            return "Redis"
+        if isinstance(item, _POSTGRES_OUTAGES):
+            return "PostgreSQL"
+        if isinstance(item, sa_errors.DBAPIError) and item.connection_invalidated:
+            return "PostgreSQL"
+        if isinstance(item, (OSError, TimeoutError)):
+            if (where := _raised_from(item.__traceback__)) is not None:
+                return where
+    return None
