@@ -13,6 +13,11 @@ from engine.logcontext import bind_context
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def request_id_for(given: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is a sane token, else a new one."""
+    return given if given and _VALID_REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -23,7 +28,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        request_id = given if given and _VALID_REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+        request_id = request_id_for(given)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
 

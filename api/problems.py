@@ -22,6 +22,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from api.middleware import request_id_for
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.outages import RETRY_AFTER_S, unreachable_dependency
 
@@ -105,6 +106,10 @@ def validation_problem(errors: list[FieldProblem]) -> Problem:
 
 def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Response[Any]:
     request_id = request.scope.get("state", {}).get("request_id")
+    headers = problem.headers
+    if request_id is None:  # the router refused it (404, 405) before the request-id middleware ran
+        request_id = request_id_for(request.headers.get("x-request-id"))
+        headers = {**headers, "X-Request-ID": request_id}
     body = {
         "type": TYPE_BASE + problem.code,
         "title": _TITLES.get(problem.status, "Error"),
@@ -114,7 +119,6 @@ def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Respo
         "request_id": request_id,
         "errors": [{"field": e.field, "message": e.message} for e in problem.errors],
     }
-    headers = problem.headers
     if problem.status == 503 and "Retry-After" not in headers:  # every 503 says when to come back
         headers = {**headers, "Retry-After": str(RETRY_AFTER_S)}
     return Response(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -174,7 +178,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, NotFoundException):
         return problem_response(request, Problem(404, "not_found", "No such resource."))
     if isinstance(exc, MethodNotAllowedException):
-        return problem_response(request, Problem(405, "method_not_allowed", "Method not allowed on this resource."))
+        allow = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        return problem_response(request, Problem(405, "method_not_allowed", "Method not allowed on this resource.", headers=allow))
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         code = {413: "payload_too_large", 415: "unsupported_media_type"}.get(exc.status_code, "bad_request")
         detail = exc.detail if exc.status_code != 400 else "The request could not be read."

@@ -30,6 +30,7 @@ async def test_broker_down_means_503_and_nothing_recorded(settings, merchant, db
         response = await client.post("/v1/payments", json=card_payment("19.00"), headers=headers)
     assert response.status_code == 503
     assert response.json()["code"] == "queue_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1, "every 503 says when to come back"
     assert await _count(db, merchant) == 0
     # The client retries with the same key once the broker is back: accepted, once.
     retried = await api.post("/v1/payments", json=card_payment("19.00"), headers=headers)
