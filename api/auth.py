@@ -27,9 +27,9 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from redis.exceptions import RedisError
 
-from api.problems import FieldProblem, Problem
+from api.bodies import check_request
+from api.problems import Problem
 from engine.auth import Principal, presented_key_id
-from engine.jsonlimits import too_deep, too_long_string
 from engine.logcontext import set_context
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from engine.permissions import PUBLIC
@@ -124,25 +124,6 @@ async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: 
     connection.scope["state"]["rate_limit_headers"] = headers
 
 
-async def _check_body(request: Request[Any, Any, Any]) -> None:
-    access = request.app.state.easypay.settings.access
-    body = await request.body()
-    if too_deep(body, access.json_max_depth):
-        raise Problem(
-            400,
-            "json_too_deep",
-            f"The JSON body nests objects/arrays deeper than {access.json_max_depth} levels.",
-            errors=[FieldProblem("body", f"At most {access.json_max_depth} levels of nesting.")],
-        )
-    if too_long_string(body, access.json_max_string_length):
-        raise Problem(
-            422,
-            "json_string_too_long",
-            f"The JSON body holds a string longer than {access.json_max_string_length} characters.",
-            errors=[FieldProblem("body", f"Strings are at most {access.json_max_string_length} characters.")],
-        )
-
-
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
     method = connection.scope.get("method", "GET")
     if method == "OPTIONS":  # CORS preflight and Allow listings carry no credentials
@@ -163,8 +144,8 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
         if not principal.can(permission):
             AUTH_FAILURES.labels(reason="forbidden").inc()
             raise PermissionDeniedException()
-    if method in _BODY_METHODS and isinstance(connection, Request):
-        await _check_body(connection)
+    if isinstance(connection, Request):
+        await check_request(connection, route_handler, has_body=method in _BODY_METHODS)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -128,7 +128,7 @@ _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
-def _field_path(key: str | None, message: str) -> str:
+def field_path(key: str | None, message: str) -> str:
     path = "" if key in (None, "", "data") else str(key).replace("[...]", "")
     for pattern in (_UNKNOWN_FIELD, _MISSING_FIELD):
         match = pattern.search(message)
@@ -144,7 +144,7 @@ def _from_validation(exc: ValidationException) -> Problem:
     errors = []
     for item in extra:
         message = str(item.get("message", "invalid value"))
-        errors.append(FieldProblem(field=_field_path(item.get("key"), message), message=message))
+        errors.append(FieldProblem(field=field_path(item.get("key"), message), message=message))
     return validation_problem(errors)
 
 

@@ -19,6 +19,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.timeparams import parse_time
+from api.bodies import decode_strict
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.audit import note
 from api.state import AppState
@@ -132,14 +133,7 @@ def _decode(body: bytes, type_: type[Any]) -> Any:
     """Optional JSON bodies (rotate, resend): empty means defaults."""
     if not body.strip():
         return type_()
-    try:
-        return msgspec.json.decode(body, type=type_)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else "body"
-        raise validation_problem([FieldProblem(field, message)]) from None
-    except msgspec.DecodeError:
-        raise Problem(400, "invalid_json", "The request body is not valid JSON.") from None
+    return decode_strict(body, type_)
 
 
 def _box(state: AppState) -> SecretBox:
