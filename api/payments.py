@@ -88,7 +88,12 @@ class PaymentController(Controller):
         request_id = request.scope["state"].get("request_id")
         merchant_id = await target_merchant(state, principal, data.merchant_id, what="to charge for")
         note(request, merchant_id=merchant_id)
-        validated = validate_payment(data, merchant_id=merchant_id, today=dt.datetime.now(dt.timezone.utc).date())
+        validated = validate_payment(
+            data,
+            merchant_id=merchant_id,
+            today=dt.datetime.now(dt.timezone.utc).date(),
+            currencies=state.settings.processor.currencies,
+        )
         if isinstance(validated, list):
             raise validation_problem(validated)
         new, method = validated

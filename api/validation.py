@@ -23,9 +23,13 @@ OPAQUE_DESCRIPTORS = frozenset(
 
 
 def validate_payment(
-    body: PaymentCreate, *, merchant_id: uuid.UUID, today: dt.date
+    body: PaymentCreate, *, merchant_id: uuid.UUID, today: dt.date, currencies: frozenset[str]
 ) -> tuple[NewPayment, Card | OpaqueData] | list[FieldProblem]:
-    """Return the payment to record and its secret method, or every problem found."""
+    """Return the payment to record and its secret method, or every problem found.
+
+    ``currencies``: what the processor takes; any other currency would only fail later, at the
+    processor, so it is refused here.
+    """
     errors: list[FieldProblem] = []
     amount_minor = 0
     try:
@@ -34,6 +38,10 @@ def validate_payment(
         errors.append(FieldProblem("currency", str(exc)))
     except AmountError as exc:
         errors.append(FieldProblem("amount", str(exc)))
+    else:
+        if body.currency not in currencies:
+            accepted = ", ".join(sorted(currencies))
+            errors.append(FieldProblem("currency", f"{body.currency} is not processed here; accepted: {accepted}."))
 
     method = _validate_method(body, today, errors)
     _validate_metadata(body.metadata or {}, errors)

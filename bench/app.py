@@ -29,10 +29,12 @@ async def bare() -> None:
 
 @post("/bench/parse", status_code=202, opt={"permission": "payments:write"})
 async def parse(request: Request[Any, Any, Any], data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
-    validated = validate_payment(data, merchant_id=principal.merchant_id, today=dt.date.today())
+    state = request.app.state.easypay
+    validated = validate_payment(
+        data, merchant_id=principal.merchant_id, today=dt.date.today(), currencies=state.settings.processor.currencies
+    )
     assert not isinstance(validated, list)
     _, method = validated
-    state = request.app.state.easypay
     seal_method(state.sealer, uuid.uuid4(), method, ttl_s=60)
     return Response(b'{"status":"pending"}', status_code=202, media_type="application/json")
 

@@ -24,6 +24,8 @@ EMULATOR_TRANSACTION_KEY = "EmulatorKey12345"
 
 ANET_SANDBOX_URL = "https://apitest.authorize.net/xml/v1/request.api"
 ANET_PRODUCTION_URL = "https://api2.authorize.net/xml/v1/request.api"
+#: What Authorize.net processes; an account is set up for one of them (``ANET_CURRENCIES`` narrows).
+DEFAULT_PROCESSOR_CURRENCIES = frozenset({"AUD", "CAD", "CHF", "DKK", "EUR", "GBP", "NOK", "NZD", "PLN", "SEK", "USD"})
 
 
 class SettingsError(ValueError):
@@ -63,6 +65,8 @@ class ProcessorSettings:
     duplicate_window_s: int = 28_800
     #: Attempts for failures that certainly did not reach the processor.
     connect_attempts: int = 4
+    #: Currencies the gateway account takes (Authorize.net: one per account, at most 2 decimals).
+    currencies: frozenset[str] = DEFAULT_PROCESSOR_CURRENCIES
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,25 @@ def _processor(env: Mapping[str, str], sandbox_port: int) -> ProcessorSettings:
         connect_timeout_s=_float(env, "ANET_CONNECT_TIMEOUT_S", 3.0, lo=0.05, hi=60),
         read_timeout_s=_float(env, "ANET_READ_TIMEOUT_S", 20.0, lo=0.05, hi=120),
         duplicate_window_s=_int(env, "ANET_DUPLICATE_WINDOW_S", 28_800, lo=1, hi=28_800),
+        currencies=_currencies(env),
     )
+
+
+def _currencies(env: Mapping[str, str]) -> frozenset[str]:
+    from engine.money import CurrencyError, currency_exponent
+
+    raw = env.get("ANET_CURRENCIES", "")
+    if raw.strip() == "":
+        return DEFAULT_PROCESSOR_CURRENCIES
+    codes = frozenset(c.strip() for c in raw.split(",") if c.strip())
+    for code in sorted(codes):
+        try:
+            exponent = currency_exponent(code)
+        except CurrencyError:
+            raise SettingsError(f"ANET_CURRENCIES: {code!r} is not an ISO 4217 currency code") from None
+        if exponent > 2:
+            raise SettingsError(f"ANET_CURRENCIES: {code} has {exponent} decimals; the processor carries at most 2")
+    return codes
 
 
 def _schedule(env: Mapping[str, str]) -> tuple[float, ...]:

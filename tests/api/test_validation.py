@@ -48,6 +48,8 @@ CASES = [
     ("amount with JPY decimals", _with(_with(BASE, "currency", "JPY"), "amount", "100.5"), 422, "amount"),
     ("currency lower case", _with(BASE, "currency", "usd"), 422, "currency"),
     ("currency unknown", _with(BASE, "currency", "ZZZ"), 422, "currency"),
+    ("currency with 3 decimals", _with(_with(BASE, "currency", "KWD"), "amount", "10.000"), 422, "currency"),
+    ("currency the processor does not take", _with(_with(BASE, "currency", "JPY"), "amount", "1000"), 422, "currency"),
     ("amount missing", _with(BASE, "amount", _DELETE), 422, "amount"),
     ("unknown top-level field", _with(BASE, "surprise", 1), 422, "surprise"),
     ("unknown card field", _with(BASE, "payment_method.card.pin", "1234"), 422, "payment_method.card.pin"),
@@ -115,3 +117,19 @@ async def test_several_problems_are_reported_together(api, merchant):
     response = await api.post("/v1/payments", json=body, headers=merchant.headers)
     fields = {e["field"] for e in response.json()["errors"]}
     assert {"payment_method.card.cvc", "payment_method.card.exp_month"} <= fields
+
+
+async def test_a_currency_outside_the_operators_list_is_refused_at_accept(settings, merchant):
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    euro_only = dataclasses.replace(settings, processor=dataclasses.replace(settings.processor, currencies=frozenset({"EUR"})))
+    async with AsyncTestClient(app=create_app(euro_only, configure_logs=False)) as client:
+        refused = await client.post("/v1/payments", json=card_payment("4.00"), headers=merchant.headers)
+        accepted = await client.post("/v1/payments", json=card_payment("4.00", currency="EUR"), headers=merchant.headers)
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["currency"]
+    assert "EUR" in refused.json()["errors"][0]["message"]
+    assert accepted.status_code == 202, accepted.text

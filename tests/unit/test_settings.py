@@ -53,6 +53,8 @@ def test_secrets_are_not_in_the_repr():
         ({"RECONCILE_GIVE_UP_S": "soon"}, "RECONCILE_GIVE_UP_S"),
         ({"RECONCILE_INTERVAL_S": "0"}, "RECONCILE_INTERVAL_S"),
         ({"PENDING_SWEEP_AFTER_S": "-5"}, "PENDING_SWEEP_AFTER_S"),
+        ({"ANET_CURRENCIES": "USD,KWD"}, "ANET_CURRENCIES"),
+        ({"ANET_CURRENCIES": "usd"}, "ANET_CURRENCIES"),
     ],
 )
 def test_bad_values_name_the_variable(env, variable):
@@ -80,3 +82,10 @@ def test_the_recovery_pool_is_sized_by_its_own_variables():
     sized = load_settings({"RECOVERY_PROCESSES": "2", "RECOVERY_THREADS": "6", "RECOVERY_METRICS_PORT": "0"}).pools["recovery"]
     assert (sized.processes, sized.threads, sized.metrics_port) == (2, 6, 0)
     assert load_settings({}).pools["payments"].queues == ("payments",)  # charges never share it
+
+
+def test_processor_currencies_default_to_the_gateways_and_can_be_narrowed(tmp_path):
+    env = {"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}
+    assert {"USD", "EUR", "CAD", "GBP"} <= load_settings(env).processor.currencies
+    assert "JPY" not in load_settings(env).processor.currencies
+    assert load_settings({**env, "ANET_CURRENCIES": "EUR, GBP"}).processor.currencies == {"EUR", "GBP"}
