@@ -30,7 +30,7 @@ from engine.logcontext import current_context, set_context
 from engine.metrics import PAYMENTS_ACCEPTED
 from engine.method_secrets import seal_method
 from engine.payments import PaymentJob
-from engine.states import FINAL_STATUSES, PaymentStatus
+from engine.states import PaymentStatus
 from engine.views import PaymentList, PaymentView, payment_view
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,29 @@ _encoder = msgspec.json.Encoder()
 _JSON = "application/json"
 
 
-class _Status(msgspec.Struct):
+class _Progress(msgspec.Struct):
     status: str
+    pending_operation: str | None = None
+
+    def in_flight(self) -> bool:
+        """Something the payment is waiting on: its charge, or a queued capture or void."""
+        return self.status in _IN_FLIGHT or self.pending_operation is not None
 
 
-#: Reads only ``status`` out of a payment object's JSON (a long poll's check).
-_status_decoder = msgspec.json.Decoder(_Status)
+#: Reads only what a long poll checks out of a payment object's JSON.
+_progress_decoder = msgspec.json.Decoder(_Progress)
+
+
+def _settled(progress: _Progress, known_status: str | None) -> bool:
+    """Whether a long poll can answer now.
+
+    Without ``status``: once nothing is in flight (a payment with its outcome answers at once).
+    With the status the client already knows: once the payment has another status that is not in
+    flight (a client that saw ``captured`` and queued a refund waits for the refund's outcome).
+    """
+    if progress.in_flight():
+        return False
+    return known_status is None or progress.status != known_status
 
 
 def _not_found() -> Problem:
@@ -147,27 +164,37 @@ class PaymentController(Controller):
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         wait: Annotated[
-            int, QueryParameter(ge=0, le=MAX_WAIT_S, description="Hold until the status changes (seconds).")
+            int,
+            QueryParameter(
+                ge=0,
+                le=MAX_WAIT_S,
+                description="Hold up to this many seconds while the payment has something in flight.",
+            ),
         ] = 0,
+        known_status: Annotated[
+            str | None,
+            QueryParameter(
+                name="status",
+                description="With `wait`: the status you already have; hold until it changes.",
+            ),
+        ] = None,
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
+        if known_status is not None and known_status not in PaymentStatus._value2member_map_:
+            raise validation_problem([FieldProblem("status", f"Unknown status {known_status!r}.")])
         # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
         body = await _read(state, pid, principal.scope)
-        if wait <= 0:
-            return Response(body, media_type=_JSON)
-        initial = _status_decoder.decode(body).status
-        if initial in FINAL_STATUSES:
+        if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
             return Response(body, media_type=_JSON)
         request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
-        # Hold until the status changes; the transient pending -> processing hop does not count,
-        # so a client waiting on a new payment is answered with its outcome.
+        # The transient pending -> processing hop does not end the wait, so a client waiting on
+        # a new payment is answered with its outcome.
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0:
             await state.notifier.wait(str(pid), remaining)
             body = await _read(state, pid, principal.scope)
-            status = _status_decoder.decode(body).status
-            if status != initial and status not in _IN_FLIGHT:
+            if _settled(_progress_decoder.decode(body), known_status):
                 break
         return Response(body, media_type=_JSON)
 

@@ -42,6 +42,8 @@ class PaymentView(msgspec.Struct, kw_only=True):
     capture: bool
     amount_captured: str
     amount_refunded: str
+    #: A capture or void accepted and not yet answered by the processor (``capture``/``void``).
+    pending_operation: str | None = None
     payment_method_type: str
     card: CardView | None
     processor: ProcessorView
@@ -51,6 +53,8 @@ class PaymentView(msgspec.Struct, kw_only=True):
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    #: When the settlement sync saw the capture settle (refunds need a settled capture).
+    settled_at: datetime | None = None
 
 
 class PaymentList(msgspec.Struct, kw_only=True):
@@ -85,6 +89,7 @@ def payment_view(row: Any) -> PaymentView:
         capture=m["capture"],
         amount_captured=format_minor_units(m["amount_captured_minor"], exponent),
         amount_refunded=format_minor_units(m["amount_refunded_minor"], exponent),
+        pending_operation=m.get("pending_operation"),
         payment_method_type=m["payment_method_type"],
         card=card,
         processor=ProcessorView(
@@ -99,6 +104,7 @@ def payment_view(row: Any) -> PaymentView:
         metadata=m["metadata"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        settled_at=m.get("settled_at"),
     )
 
 

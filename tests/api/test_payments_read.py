@@ -194,3 +194,59 @@ async def test_post_answers_202_with_location_and_pending(api, merchant):
     assert body["metadata"] == {"order": "A-1"}
     assert response.headers["location"] == f"/v1/payments/{body['id']}"
     assert response.headers["x-request-id"]
+
+
+async def _settle_to(db, settings, merchant, payment_id: str, *triggers: Trigger) -> None:
+    import redis.asyncio as aioredis
+
+    from engine.cache import PaymentCache
+    from engine.db.session import make_engine
+    from engine.views import payment_view
+
+    engine = make_engine(settings.database)
+    async with engine.begin() as conn:
+        for trigger in triggers:
+            row = await repo.transition(conn, uuid.UUID(payment_id), trigger)
+    await engine.dispose()
+    client = aioredis.Redis.from_url(settings.redis.cache_url)
+    await PaymentCache(client, prefix=settings.redis.key_prefix, ttl_s=60).put(
+        payment_view(row), version=row.version, merchant_id=merchant.id
+    )
+    await client.aclose()
+
+
+async def test_wait_answers_at_once_when_nothing_is_in_flight(api, merchant, db, settings):
+    import time
+
+    payment_id = await _record(db, merchant)
+    await _settle_to(db, settings, merchant, payment_id, Trigger.CLAIM, Trigger.AUTHORIZE)
+    started = time.monotonic()
+    response = await api.get(f"/v1/payments/{payment_id}", params={"wait": 5}, headers=merchant.headers)
+    assert response.json()["status"] == "authorized"
+    assert response.json()["pending_operation"] is None and response.json()["settled_at"] is None
+    assert time.monotonic() - started < 4, "an authorized payment with nothing queued is not held"
+
+
+async def test_wait_with_the_known_status_holds_until_it_changes(api, merchant, db, settings):
+    import asyncio
+    import time
+
+    payment_id = await _record(db, merchant)
+    await _settle_to(db, settings, merchant, payment_id, Trigger.CLAIM, Trigger.AUTHORIZE)
+    # A status other than the one the payment has: answered at once
+    other = await api.get(f"/v1/payments/{payment_id}", params={"wait": 5, "status": "pending"}, headers=merchant.headers)
+    assert other.json()["status"] == "authorized"
+
+    def void_soon() -> None:
+        time.sleep(1.0)
+        asyncio.run(_settle_to(db, settings, merchant, payment_id, Trigger.VOID))
+
+    changer = asyncio.get_running_loop().run_in_executor(None, void_soon)
+    started = time.monotonic()
+    held = await api.get(f"/v1/payments/{payment_id}", params={"wait": 10, "status": "authorized"}, headers=merchant.headers)
+    elapsed = time.monotonic() - started
+    await changer
+    assert held.json()["status"] == "voided"
+    assert 0.8 < elapsed < 8, "held while the status was the one the client knew, answered when it changed"
+    bad = await api.get(f"/v1/payments/{payment_id}", params={"wait": 1, "status": "nonsense"}, headers=merchant.headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
