@@ -210,6 +210,9 @@ class EventController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, QueryParameter(description="An event id: the page after it.")] = None,
         type: Annotated[str | None, QueryParameter(description="One event type.")] = None,
+        object_id: Annotated[
+            str | None, QueryParameter(description="Only events about this payment or refund (its id).")
+        ] = None,
         created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
         merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's events.")] = None,
@@ -224,12 +227,19 @@ class EventController(Controller):
                 cursor = uuid.UUID(starting_after)
             except ValueError:
                 raise validation_problem([FieldProblem("starting_after", "Must be an event id.")]) from None
+        about = None
+        if object_id is not None:
+            try:
+                about = uuid.UUID(object_id)
+            except ValueError:
+                raise validation_problem([FieldProblem("object_id", "Must be a payment or refund id.")]) from None
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
         async with state.reads.connect() as conn:
             try:
                 rows, has_more = await event_repo.list_events(
-                    conn, scope, limit=limit, starting_after=cursor, type=type, created_gte=gte, created_lt=lt
+                    conn, scope, limit=limit, starting_after=cursor, type=type, object_id=about,
+                    created_gte=gte, created_lt=lt,
                 )
             except event_repo.EventNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None

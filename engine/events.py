@@ -116,6 +116,7 @@ async def list_events(
     limit: int,
     starting_after: uuid.UUID | None = None,
     type: str | None = None,
+    object_id: uuid.UUID | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
 ) -> tuple[list[Row[Any]], bool]:
@@ -128,6 +129,8 @@ async def list_events(
     conditions = list(owned)
     if type is not None:
         conditions.append(events.c.type == type)
+    if object_id is not None:  # the payment or refund the events are about
+        conditions.append(events.c.object_id == object_id)
     if created_gte is not None:
         conditions.append(events.c.created_at >= created_gte)
     if created_lt is not None:

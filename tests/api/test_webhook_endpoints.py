@@ -166,7 +166,11 @@ async def test_events_are_served_as_stored_and_filtered(api, merchant, db):
     assert not rest["has_more"] and [e["id"] for e in rest["data"]] == [str(captured[0])]
     window = (await api.get("/v1/events", params={"created_gte": start.isoformat(), "created_lt": start.isoformat()}, headers=merchant.headers)).json()
     assert window["data"] == []
-    for params, field in [({"type": "payment.exploded"}, "type"), ({"created_gte": "yesterday"}, "created_gte"), ({"starting_after": "x"}, "starting_after")]:
+    about = event["data"]["object"]["id"]
+    only = (await api.get("/v1/events", params={"object_id": about}, headers=merchant.headers)).json()
+    assert [e["id"] for e in only["data"]] == [str(voided)], "only the events about that payment"
+    assert (await api.get("/v1/events", params={"object_id": str(uuid.uuid4())}, headers=merchant.headers)).json()["data"] == []
+    for params, field in [({"type": "payment.exploded"}, "type"), ({"created_gte": "yesterday"}, "created_gte"), ({"starting_after": "x"}, "starting_after"), ({"object_id": "pay_1"}, "object_id")]:
         bad = await api.get("/v1/events", params=params, headers=merchant.headers)
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
 
