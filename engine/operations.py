@@ -81,8 +81,8 @@ def backoff_s(deps: ProcessingDeps, attempts: int) -> int:
 async def mark_payment_unknown(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str) -> None:
     async with deps.engine.begin() as conn:
         current = await repo.get_payment(conn, payment_id, for_update=True)
-        if current is None:
-            return
+        if current is None or current.pending_operation != operation:
+            return  # answered meanwhile (e.g. by the reconciler): nothing is unknown any more
         row = await repo.annotate(
             conn,
             payment_id,
@@ -343,8 +343,8 @@ async def _refund_failed(deps: ProcessingDeps, refund: Row[Any], failure: Failur
 async def mark_refund_unknown(deps: ProcessingDeps, refund: Row[Any]) -> None:
     async with deps.engine.begin() as conn:
         current = await refund_repo.get_refund(conn, refund.id, for_update=True)
-        if current is None:
-            return
+        if current is None or current.status != RefundStatus.PENDING:
+            return  # answered meanwhile: nothing is unknown any more
         await refund_repo.annotate_refund(
             conn,
             refund.id,

@@ -144,11 +144,11 @@ async def process_payment(
     for attempt in range(deps.unknown_outcome_resends + 1):
         if attempt:
             await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
-            await _set_in_flight(deps, payment_id, True)
+            await _set_in_flight(deps, payment_id, message_id, True)
         sent = await deps.client.charge(request)
         if sent.outcome == Outcome.NOT_SENT:
             if not maybe_sent:
-                await _set_in_flight(deps, payment_id, False)
+                await _set_in_flight(deps, payment_id, message_id, False)
                 if final_attempt:
                     return await finish_failed(deps, payment_id, "processor_unavailable", sent.error)
                 raise ProcessorUnavailable(sent.error or "processor unreachable")
@@ -165,7 +165,7 @@ async def process_payment(
         break
 
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
-        await _mark_unknown(deps, payment_id, result)
+        await _mark_unknown(deps, payment_id, result, message_id=message_id)
         return Result.UNKNOWN
     return await record_outcome(deps, claimed, result)
 
@@ -230,12 +230,24 @@ def _charge_request(row: Row[Any], method: Card | OpaqueData) -> ChargeRequest:
     )
 
 
-async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, in_flight: bool) -> None:
+def _still_owned(message_id: str) -> tuple[Any, ...]:
+    """The row is still this message's charge in progress (no one else finished or took it over)."""
+    return (
+        repo.payments.c.status == PaymentStatus.PROCESSING.value,
+        repo.payments.c.processing_message_id == message_id,
+    )
+
+
+async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str, in_flight: bool) -> None:
     """Persist "a request may be on its way" before sending, so a crash mid-call leaves the
-    payment flagged for reconciliation; cleared when the client proves nothing was sent."""
+    payment flagged for reconciliation; cleared when the client proves nothing was sent.
+
+    A compare-and-set on the charge still being this message's: a payment finished (or taken
+    over) meanwhile keeps the flag its finisher wrote.
+    """
     values: dict[str, Any] = _in_flight_changes() if in_flight else {"needs_reconciliation": False}
     async with deps.engine.begin() as conn:
-        await conn.execute(update(repo.payments).where(repo.payments.c.id == payment_id).values(**values))
+        await conn.execute(update(repo.payments).where(repo.payments.c.id == payment_id, *_still_owned(message_id)).values(**values))
 
 
 async def _resolve_duplicate(
@@ -352,12 +364,19 @@ async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, expired
         code = "payment_method_expired" if expired else "payment_method_unreadable"
         return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
-    await _mark_unknown(deps, claimed.id, None, reason="sealed payment method no longer readable")
+    await _mark_unknown(
+        deps, claimed.id, None, message_id=claimed.processing_message_id, reason="sealed payment method no longer readable"
+    )
     return Result.UNKNOWN
 
 
 async def _mark_unknown(
-    deps: ProcessingDeps, payment_id: uuid.UUID, last: TransactionResult | None, *, reason: str | None = None
+    deps: ProcessingDeps,
+    payment_id: uuid.UUID,
+    last: TransactionResult | None,
+    *,
+    message_id: str,
+    reason: str | None = None,
 ) -> None:
     data = {
         "reason": reason or (last.error if last else None) or "no answer from the processor",
@@ -365,9 +384,10 @@ async def _mark_unknown(
         "transaction_id": last.transaction_id if last else None,
     }
     async with deps.engine.begin() as conn:
-        row = await repo.annotate(
+        row = await repo.annotate_if(
             conn,
             payment_id,
+            _still_owned(message_id),
             changes={
                 "needs_reconciliation": True,
                 "reconcile_next_at": func.now() + timedelta(seconds=deps.lifecycle.reconcile_min_age_s),
@@ -375,6 +395,9 @@ async def _mark_unknown(
             event_type="payment.outcome_unknown",
             data=data,
         )
+    if row is None:
+        log.info("payment %s: finished or taken over meanwhile; not flagged", payment_id)
+        return
     PAYMENTS_OUTCOME_UNKNOWN.inc()
     await _refresh_cache(deps, row)
     log.warning("payment %s: outcome unknown, left for reconciliation (%s)", payment_id, data["reason"])

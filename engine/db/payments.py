@@ -162,14 +162,34 @@ async def annotate(
     conn: AsyncConnection, payment_id: uuid.UUID, *, changes: dict[str, Any], event_type: str, data: dict[str, Any]
 ) -> Row[Any]:
     """Record a fact that is not a status change (e.g. an unknown outcome) with its event row."""
+    row = await annotate_if(conn, payment_id, (), changes=changes, event_type=event_type, data=data)
+    if row is None:
+        raise PaymentNotFound(str(payment_id))
+    return row
+
+
+async def annotate_if(
+    conn: AsyncConnection,
+    payment_id: uuid.UUID,
+    only_if: tuple[Any, ...],
+    *,
+    changes: dict[str, Any],
+    event_type: str,
+    data: dict[str, Any],
+) -> Row[Any] | None:
+    """``annotate`` as a compare-and-set: ``only_if`` (conditions on the row) is checked in the
+    UPDATE itself; when it no longer holds (another writer moved the payment on), nothing is
+    written and None is returned."""
     row = (
         await conn.execute(
             update(payments)
-            .where(payments.c.id == payment_id)
+            .where(payments.c.id == payment_id, *only_if)
             .values(version=payments.c.version + 1, updated_at=func.now(), **changes)
             .returning(payments)
         )
-    ).one()
+    ).one_or_none()
+    if row is None:
+        return None
     await insert_event(
         conn,
         payment_id=payment_id,

@@ -59,7 +59,17 @@ async def reschedule(conn: AsyncConnection, kind: str, row_id: uuid.UUID, *, att
 
 
 async def clear_reconciliation(conn: AsyncConnection, payment_id: uuid.UUID) -> None:
-    await conn.execute(update(payments).where(payments.c.id == payment_id).values(needs_reconciliation=False))
+    """Drop the flag of a payment with nothing in flight (compare-and-set: a charge in progress or
+    a capture/void queued meanwhile keeps it)."""
+    await conn.execute(
+        update(payments)
+        .where(
+            payments.c.id == payment_id,
+            payments.c.status != PaymentStatus.PROCESSING.value,
+            payments.c.pending_operation.is_(None),
+        )
+        .values(needs_reconciliation=False)
+    )
 
 
 async def take_over_charge(

@@ -184,3 +184,30 @@ async def test_a_duplicate_message_changes_nothing(deps_for, db, merchant, sandb
     async with db.connect() as conn:
         after = (await conn.execute(text("SELECT version, processor_attempts FROM payments WHERE id = :id"), {"id": payment_id})).one()
     assert tuple(after) == tuple(before)
+
+
+async def test_a_superseded_owner_never_flags_a_payment_another_message_finished(deps_for, db, merchant, sandbox):
+    """The reconciler hands the charge to a new message, which finishes it while the old owner is
+    still resending: the old owner's "in flight" and "outcome unknown" writes must not land."""
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=8383)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    fault = {"count": -1, "match": {"amount": "83.83"}}
+    sandbox.add_fault("http_503", **fault)
+    taken_over: list[Result] = []
+
+    async def take_over_then_finish(_: float) -> None:
+        if taken_over:
+            return
+        async with db.begin() as conn:
+            await conn.execute(text("UPDATE payments SET processing_message_id = 'new-owner' WHERE id = :id"), {"id": payment_id})
+        sandbox.clear_faults()
+        taken_over.append(await process_payment(deps, payment_id, sealed, message_id="new-owner"))
+        sandbox.add_fault("http_503", **fault)
+
+    old_owner = dataclasses.replace(deps, sleep=take_over_then_finish)
+    assert await process_payment(old_owner, payment_id, sealed, message_id="old-owner") in (Result.IGNORED, Result.UNKNOWN)
+    assert taken_over == [Result.FINISHED]
+    status, flagged, _, events = await _state(db, payment_id)
+    assert (status, flagged) == ("captured", False), "a finished payment keeps the flag its finisher cleared"
+    assert "payment.outcome_unknown" not in events[events.index("payment.captured"):]
