@@ -45,8 +45,9 @@ class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
     rate_limits: dict[str, int] | None
-    #: Checks that named this key with a wrong secret (kept 30 days after the latest), and the latest.
-    failed_attempts: int
+    #: Checks that named this key with a wrong secret (kept 30 days after the latest), and the
+    #: latest; null when they cannot be read right now (Redis unreachable).
+    failed_attempts: int | None
     last_failed_attempt_at: dt.datetime | None
     #: Only in the response to the create request.
     key: str | None = None
@@ -58,7 +59,7 @@ class ApiKeyList(msgspec.Struct, kw_only=True):
     has_more: bool
 
 
-def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = None) -> ApiKeyView:
+def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = None, *, known: bool = True) -> ApiKeyView:
     return ApiKeyView(
         id=row.id,
         object="api_key",
@@ -70,7 +71,7 @@ def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = 
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
         rate_limits=row.rate_limits,
-        failed_attempts=failures.count if failures else 0,
+        failed_attempts=(failures.count if failures else 0) if known else None,
         last_failed_attempt_at=failures.last_at if failures else None,
         key=token,
     )
@@ -79,6 +80,8 @@ def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = 
 async def key_views(request: Request[Any, Any, Any], rows: list[Any]) -> list[ApiKeyView]:
     """The keys as shown, each with its failed attempts (``engine.key_failures``)."""
     failures = await request.app.state.key_failures.failures([row.id for row in rows])
+    if failures is None:
+        return [key_view(row, known=False) for row in rows]
     return [key_view(row, failures=failures.get(row.id)) for row in rows]
 
 

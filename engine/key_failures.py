@@ -48,8 +48,8 @@ class KeyFailureCounter:
         except RedisError as exc:
             log.warning("API key failure count not recorded: %s", type(exc).__name__)
 
-    async def failures(self, key_ids: list[str]) -> dict[str, KeyFailures]:
-        """The recorded failures of each of ``key_ids`` that has any (all of them unknown if Redis is down)."""
+    async def failures(self, key_ids: list[str]) -> dict[str, KeyFailures] | None:
+        """The recorded failures of each of ``key_ids`` that has any; None when Redis cannot say."""
         if not key_ids:
             return {}
         pipe = self._redis.pipeline(transaction=False)
@@ -59,7 +59,7 @@ class KeyFailureCounter:
             rows = await pipe.execute()
         except RedisError as exc:
             log.warning("API key failure counts unavailable: %s", type(exc).__name__)
-            return {}
+            return None
         found = {}
         for key_id, (count, last_ms) in zip(key_ids, rows):
             if count is not None and last_ms is not None:

@@ -141,3 +141,16 @@ async def test_password_hashing_is_capped_per_process(web, settings):
         assert busy.json()["code"] == "busy" and busy.headers["Retry-After"] == "1"
         # Once the hash is done the slot is free again.
         assert (await api.post("/v1/auth/token", json=body)).status_code == 200
+
+
+async def test_failed_attempts_are_null_not_zero_while_redis_is_away(settings, database, merchant):
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+    from tests.conftest import free_port
+
+    broken = replace(settings, redis=replace(settings.redis, cache_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with AsyncTestClient(app=create_app(broken, configure_logs=False), timeout=40) as api:
+        response = await api.get(f"/v1/api-keys/{merchant.key_id}", headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["failed_attempts"] is None
