@@ -3,10 +3,10 @@
 In order: JSON by its ``Content-Type`` (else 415), UTF-8 (else 400), no NUL in the query string,
 nesting and string length within limits, no object with the same key twice (the last would
 silently win: ``"amount":"1.00","amount":"1000.00"``), and the handler's body type decoded
-strictly (``"capture": "false"`` is not a boolean, ``"12"`` is not a month); then no card number
-in any text of the body nor in ``Idempotency-Key`` (``api.validation.card_number_problems``). Litestar converts
+strictly (``"capture": "false"`` is not a boolean, ``"12"`` is not a month). Litestar converts
 bodies leniently for its own reasons (query and path values arrive as text), so the strict decode
-here is what decides; it costs a few microseconds on a payment-sized body.
+here is what decides; it costs a few microseconds on a payment-sized body. Last, no card number in
+any text of the body nor in ``Idempotency-Key`` (``api.validation.card_number_problems``).
 """
 
 from __future__ import annotations

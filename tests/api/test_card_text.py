@@ -71,6 +71,7 @@ async def test_other_write_routes_refuse_card_numbers(api, db, shop):
     cases = [
         ("POST", f"/v1/payments/{shop.payment_id}/refunds", {"reason": f"customer card {VISA}"}, merchant, "reason"),
         ("POST", f"/v1/payments/{shop.payment_id}/capture", {}, {**merchant, "Idempotency-Key": VISA}, "Idempotency-Key"),
+        ("POST", f"/v1/payments/{shop.payment_id}/void", None, {**merchant, "Idempotency-Key": VISA}, "Idempotency-Key"),
         ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/x", "events": ["*"], "description": VISA},
          merchant, "description"),
         ("POST", "/v1/webhook-endpoints", {"url": f"https://hooks.example.com/x?card={VISA}", "events": ["*"]},
