@@ -30,7 +30,9 @@ from api.users import UserController, issue_token
 from engine.accept_batch import PaymentAcceptor
 from engine.audit import AuditWriter
 from engine.auth import ApiKeyAuthenticator, derive_pepper
+from engine.key_failures import KeyFailureCounter
 from engine.key_usage import KeyUsageRecorder
+from engine.passwords import PasswordHashing
 from engine.ratelimit import RateLimiter
 from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
@@ -80,8 +82,16 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
         audit = AuditWriter(engine, flush_interval_s=access.audit_flush_interval_ms / 1000)
         prefix = settings.redis.key_prefix
+        key_failures = KeyFailureCounter(redis, prefix=prefix)
         app.state.authenticator = ApiKeyAuthenticator(
-            engine, pepper, redis=redis, prefix=prefix, on_success=key_usage.touch
+            engine, pepper, redis=redis, prefix=prefix, on_success=key_usage.touch, on_wrong_secret=key_failures.record
+        )
+        app.state.key_failures = key_failures
+        # Limits on what anonymous callers can make us do (failed key checks, logins): every
+        # window is given per hit, so this limiter has no defaults of its own.
+        app.state.abuse_limiter = RateLimiter(redis, prefix=prefix, defaults={})
+        app.state.password_hashing = PasswordHashing(
+            concurrency=access.password_hash_concurrency, wait_s=access.password_hash_wait_ms / 1000
         )
         app.state.tokens = TokenService(derive_jwt_key(settings.secret_key), ttl_s=access.jwt_ttl_s)
         app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)

@@ -33,7 +33,7 @@ from engine.auth import Principal, presented_key_id
 from engine.logcontext import set_context
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from engine.permissions import PUBLIC
-from engine.ratelimit import Decision
+from engine.ratelimit import Decision, RateLimiter
 from engine.tokens import looks_like_jwt
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
         principal = await connection.app.state.authenticator.authenticate(token)
     if principal is None:
         AUTH_FAILURES.labels(reason="invalid_token" if looks_like_jwt(token) else "invalid_credentials").inc()
+        if not looks_like_jwt(token):
+            await _limit_key_failures(connection)
         raise NotAuthorizedException()
     audit_state["principal"] = principal
     set_context(merchant_id=str(principal.merchant_id))
@@ -108,20 +110,41 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
     return headers
 
 
-async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
-    decision = await connection.app.state.limiter.hit(identity, overrides)
-    if decision.window is None:
-        return
-    headers = rate_limit_headers(decision)
-    if not decision.allowed:
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    client = connection.scope.get("client")
+    return client[0] if client else "unknown"
+
+
+async def _limit_key_failures(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Count a failed API-key check against the client address: over the limit, 429 instead of 401,
+    so keys cannot be guessed (or the key store probed) at request rate. Valid keys are unaffected."""
+    per_minute = connection.app.state.easypay.settings.access.key_failures_per_minute
+    await enforce_rate_limit(
+        connection, f"key_failures:{client_address(connection)}", {"minute": per_minute}, connection.app.state.abuse_limiter
+    )
+
+
+async def enforce_rate_limit(
+    connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None, limiter: RateLimiter
+) -> Decision:
+    """Count one hit of ``identity`` on ``limiter`` (a ``RateLimiter``): over a window, ``429`` with
+    ``Retry-After``; else the decision."""
+    decision = await limiter.hit(identity, overrides)
+    if decision.window is not None and not decision.allowed:
         RATE_LIMIT_REJECTIONS.labels(scope=identity.partition(":")[0]).inc()
         raise Problem(
             429,
             "rate_limited",
             f"Too many requests: the limit is {decision.limit} per {decision.window}; retry after {decision.reset_after_s} s.",
-            headers=headers,
+            headers=rate_limit_headers(decision),
         )
-    connection.scope["state"]["rate_limit_headers"] = headers
+    return decision
+
+
+async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
+    decision = await enforce_rate_limit(connection, identity, overrides, connection.app.state.limiter)
+    if decision.window is not None:
+        connection.scope["state"]["rate_limit_headers"] = rate_limit_headers(decision)
 
 
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:
@@ -136,8 +159,7 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
             raise PermissionDeniedException()
         return
     if permission == PUBLIC:
-        client = connection.scope.get("client")
-        await _rate_limit(connection, f"ip:{client[0] if client else 'unknown'}", None)
+        await _rate_limit(connection, f"ip:{client_address(connection)}", None)
     else:
         principal = await authenticate(connection)
         await _rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", principal.rate_limits)

@@ -5,7 +5,8 @@ nesting and string length within limits, no object with the same key twice (the 
 silently win: ``"amount":"1.00","amount":"1000.00"``), and the handler's body type decoded
 strictly (``"capture": "false"`` is not a boolean, ``"12"`` is not a month). Litestar converts
 bodies leniently for its own reasons (query and path values arrive as text), so the strict decode
-here is what decides; it costs a few microseconds on a payment-sized body.
+here is what decides; it costs a few microseconds on a payment-sized body. Last, no card number in
+any text of the body nor in ``Idempotency-Key`` (``api.validation.card_number_problems``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from litestar import Request
 from litestar.handlers import BaseRouteHandler
 
 from api.problems import FieldProblem, Problem, field_path, validation_problem
+from api.validation import card_number_problems
 from engine.jsonlimits import too_deep, too_long_string
 
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/json\s*(;.*)?$", re.IGNORECASE)
@@ -132,3 +134,6 @@ async def check_request(request: Request[Any, Any, Any], route_handler: BaseRout
     _refuse_nul_in_query(request.scope.get("query_string", b""))
     if has_body:
         await check_body(request, route_handler)
+        # Text a write stores in the clear must not be a card number (the body, and the header).
+        if problems := card_number_problems(await request.body(), request.headers.get("idempotency-key")):
+            raise validation_problem(problems)

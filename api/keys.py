@@ -18,6 +18,7 @@ from api.problems import FieldProblem, Problem, problem_responses, validation_pr
 from api.tenancy import merchant_not_found, requested_merchant
 from engine.auth import Principal
 from engine.db import accounts
+from engine.key_failures import KeyFailures
 from engine.permissions import ROLES, Permission, may_assign
 from engine.ratelimit import rate_limits_problem
 from engine.revocation import revoke_key
@@ -44,6 +45,10 @@ class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
     rate_limits: dict[str, int] | None
+    #: Checks that named this key with a wrong secret (kept 30 days after the latest), and the
+    #: latest; null when they cannot be read right now (Redis unreachable).
+    failed_attempts: int | None
+    last_failed_attempt_at: dt.datetime | None
     #: Only in the response to the create request.
     key: str | None = None
 
@@ -54,7 +59,7 @@ class ApiKeyList(msgspec.Struct, kw_only=True):
     has_more: bool
 
 
-def key_view(row: Any, token: str | None = None) -> ApiKeyView:
+def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = None, *, known: bool = True) -> ApiKeyView:
     return ApiKeyView(
         id=row.id,
         object="api_key",
@@ -66,8 +71,18 @@ def key_view(row: Any, token: str | None = None) -> ApiKeyView:
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
         rate_limits=row.rate_limits,
+        failed_attempts=(failures.count if failures else 0) if known else None,
+        last_failed_attempt_at=failures.last_at if failures else None,
         key=token,
     )
+
+
+async def key_views(request: Request[Any, Any, Any], rows: list[Any]) -> list[ApiKeyView]:
+    """The keys as shown, each with its failed attempts (``engine.key_failures``)."""
+    failures = await request.app.state.key_failures.failures([row.id for row in rows])
+    if failures is None:
+        return [key_view(row, known=False) for row in rows]
+    return [key_view(row, failures=failures.get(row.id)) for row in rows]
 
 
 def _not_found() -> Problem:
@@ -166,7 +181,7 @@ class ApiKeyController(Controller):
             rows, has_more = await accounts.list_api_keys(
                 conn, scope=principal.scope, merchant_id=merchant_uuid, limit=limit, starting_after=cursor
             )
-        return ApiKeyList(object="list", data=[key_view(r) for r in rows], has_more=has_more)
+        return ApiKeyList(object="list", data=await key_views(request, rows), has_more=has_more)
 
     @get(
         "/{key_id:str}",
@@ -181,7 +196,7 @@ class ApiKeyController(Controller):
             row = await accounts.get_api_key(conn, _key_id(key_id), scope=principal.scope)
         if row is None:
             raise _not_found()
-        return key_view(row)
+        return (await key_views(request, [row]))[0]
 
     @delete(
         "/{key_id:str}",
@@ -205,4 +220,4 @@ class ApiKeyController(Controller):
         if row is None:
             raise _not_found()
         note(request, merchant_id=row.merchant_id)
-        return key_view(row)
+        return (await key_views(request, [row]))[0]

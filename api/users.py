@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import time
 import uuid
 from typing import Annotated, Any
@@ -18,11 +19,11 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from api.audit import note
-from api.auth import tokens_void_key
+from api.auth import enforce_rate_limit, tokens_void_key
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from engine.auth import Principal
 from engine.db import accounts
-from engine.passwords import password_problem, verify_password
+from engine.passwords import HashingBusy, password_problem
 from engine.permissions import PUBLIC, ROLES, Permission
 
 _encoder = msgspec.json.Encoder()
@@ -106,10 +107,17 @@ def _user_id(raw: str) -> uuid.UUID:
 )
 async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> Response[bytes]:
     state = request.app.state.easypay
-    request.scope["state"]["presented_actor"] = ("user", accounts.normalize_email(data.email))
+    email = accounts.normalize_email(data.email)
+    request.scope["state"]["presented_actor"] = ("user", email)
+    await _limit_logins(request, email)
     async with state.engine.connect() as conn:
         row = await accounts.get_user_by_email(conn, data.email)
-    valid = await asyncio.to_thread(verify_password, row.password_hash if row else None, data.password)
+    try:
+        valid = await request.app.state.password_hashing.verify(row.password_hash if row else None, data.password)
+    except HashingBusy:
+        raise Problem(
+            503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
+        ) from None
     if row is None or not valid or row.disabled_at is not None:
         raise NotAuthorizedException()
     request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)
@@ -117,6 +125,17 @@ async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenReque
     issued = request.app.state.tokens.issue(user_id=row.id, merchant_id=row.merchant_id, role=row.role)
     body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def _limit_logins(request: Request[Any, Any, Any], email: str) -> None:
+    """Per e-mail and for all e-mails together, on top of the per-address limit every public route
+    has: each attempt costs a password hash, and guessing one user's password from many addresses
+    must be as slow as from one. The e-mail is keyed by its HMAC, never stored in Redis."""
+    access = request.app.state.easypay.settings.access
+    limiter = request.app.state.abuse_limiter
+    email_id = hmac.new(request.app.state.easypay.pepper, email.encode(), hashlib.sha256).hexdigest()[:32]
+    await enforce_rate_limit(request, f"login_email:{email_id}", {"minute": access.login_per_minute_per_email}, limiter)
+    await enforce_rate_limit(request, "login:all", {"minute": access.login_per_minute}, limiter)
 
 
 async def _void_tokens(request: Request[Any, Any, Any], user_id: uuid.UUID) -> None:

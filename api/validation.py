@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from typing import Iterator
+
+import msgspec
 
 from api.problems import FieldProblem
 from api.schemas import PaymentCreate
-from engine.cards import detect_brand, last4, validate_card
+from engine.cards import detect_brand, find_card_numbers, last4, validate_card
 from engine.money import AmountError, CurrencyError, parse_amount
 from engine.payments import NewPayment
 from engine.processor import Card, OpaqueData
@@ -17,6 +21,15 @@ PROCESSOR_MAX_CARD_DIGITS = 16
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
 METADATA_MAX_VALUE_LENGTH = 500
+#: Body fields that carry card data or a secret on purpose: sealed or hashed, never stored as text.
+CARD_DATA_FIELDS = frozenset(
+    {"payment_method.card.number", "payment_method.card.cvc", "payment_method.opaque_data.value", "password"}
+)
+#: Random identifiers (UUIDs, long hex tokens) are not free text: their digit runs are chance, not cards.
+_IDENTIFIER_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{32,}"
+)
+_CARD_IN_TEXT = "Looks like a card number; card numbers are accepted only in payment_method.card.number."
 OPAQUE_DESCRIPTORS = frozenset(
     {"COMMON.ACCEPT.INAPP.PAYMENT", "COMMON.APPLE.INAPP.PAYMENT", "COMMON.GOOGLE.INAPP.PAYMENT"}
 )
@@ -142,3 +155,37 @@ def _validate_metadata(metadata: dict[str, str], errors: list[FieldProblem]) -> 
             break
         if len(value) > METADATA_MAX_VALUE_LENGTH:
             errors.append(FieldProblem(f"metadata.{key}", f"At most {METADATA_MAX_VALUE_LENGTH} characters."))
+
+
+def card_number_problems(body: bytes, idempotency_key: str | None) -> list[FieldProblem]:
+    """Every text of a write request that holds a card number, by field: refused, because whatever
+    the client sends as text (descriptions, metadata keys and values, names, the Idempotency-Key)
+    is stored and shown in the clear. One check of the whole JSON body serves every write route.
+
+    A body that is not JSON yields nothing here: decoding it in the route reports that.
+    """
+    texts: list[tuple[str, str]] = [("Idempotency-Key", idempotency_key)] if idempotency_key else []
+    if body.strip():
+        try:
+            texts += _texts(msgspec.json.decode(body), "")
+        except msgspec.DecodeError:
+            pass
+    problems: list[FieldProblem] = []
+    for field, text in texts:
+        if field not in CARD_DATA_FIELDS and _IDENTIFIER_RE.fullmatch(text) is None and find_card_numbers(text):
+            problems.append(FieldProblem(field, _CARD_IN_TEXT))
+    return problems
+
+
+def _texts(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """(field path, text) of every string in a decoded JSON value, object keys included (a key is
+    reported under its object's path, like the NUL check does for metadata keys)."""
+    if isinstance(value, str):
+        yield path or "body", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield path or "body", key
+            yield from _texts(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _texts(item, f"{path}[{index}]")

@@ -26,7 +26,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from cachetools import TTLCache
 from cryptography.hazmat.primitives import hashes
@@ -45,6 +45,8 @@ __all__ = ["ROLES", "ApiKeyAuthenticator", "IssuedKey", "Principal", "derive_pep
 
 _KEY_RE = re.compile(r"^ak_([a-z0-9]{16}):sk_([A-Za-z0-9_-]{32,64})$")
 _KEY_ID_RE = re.compile(r"^ak_([a-z0-9]{16})(?::|$)")
+#: A validation outcome: the key id exists (not revoked) but the secret does not match it.
+_WRONG_SECRET = "wrong_secret"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class ApiKeyAuthenticator:
         local_ttl_s: float = 1.0,
         shared_ttl_s: int = 300,
         on_success: Callable[[str], None] | None = None,
+        on_wrong_secret: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._pepper = pepper
@@ -145,29 +148,45 @@ class ApiKeyAuthenticator:
         self._prefix = prefix
         self._shared_ttl_s = shared_ttl_s
         self._on_success = on_success
-        self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
+        self._on_wrong_secret = on_wrong_secret
+        self._cache: TTLCache[str, Principal | str | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
 
     async def authenticate(self, token: str) -> Principal | None:
         parsed = parse_key(token)
         if parsed is None:
+            await self._malformed_secret(token)
             return None
         key_id, secret = parsed
         digest = hash_secret(self._pepper, secret)
         cache_key = f"{key_id}:{digest.hex()}"
         try:
-            principal = self._cache[cache_key]
+            outcome = self._cache[cache_key]
         except KeyError:
-            principal = self._verify(key_id, digest, await self._record(key_id))
-            self._cache[cache_key] = principal
-        if principal is not None and self._on_success is not None:
-            self._on_success(key_id)
-        return principal
+            outcome = self._verify(key_id, digest, await self._record(key_id))
+            self._cache[cache_key] = outcome
+        if isinstance(outcome, Principal):
+            if self._on_success is not None:
+                self._on_success(key_id)
+            return outcome
+        if outcome == _WRONG_SECRET and self._on_wrong_secret is not None:
+            await self._on_wrong_secret(key_id)
+        return None
 
-    def _verify(self, key_id: str, digest: bytes, record: dict[str, Any] | None) -> Principal | None:
+    async def _malformed_secret(self, token: str) -> None:
+        """A real key id with a secret not even shaped like ours is a wrong secret too."""
+        key_id = presented_key_id(token)
+        if key_id is None or self._on_wrong_secret is None:
+            return
+        record = await self._record(key_id)
+        if record is not None and "hash" in record and not record.get("revoked"):
+            await self._on_wrong_secret(key_id)
+
+    def _verify(self, key_id: str, digest: bytes, record: dict[str, Any] | None) -> Principal | str | None:
+        """The principal; ``_WRONG_SECRET`` when the id names a live key but the secret is wrong; else None."""
         if record is None or record.get("revoked") or "hash" not in record:
             return None
         if not hmac.compare_digest(bytes.fromhex(record["hash"]), digest):
-            return None
+            return _WRONG_SECRET
         expires_at = record.get("expires_at")
         if expires_at is not None and expires_at <= time.time():
             return None

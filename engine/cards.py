@@ -75,6 +75,14 @@ MAX_EXPIRY_YEARS_AHEAD = 20
 
 _DIGITS_RE = re.compile(r"[0-9]+")
 
+# Digit groups joined by single spaces, dashes or dots: where a card number typed as text may be.
+_DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]+(?:[ .-][0-9]+)*(?![0-9])")
+#: How people write a card number in groups: 4-4-4-4, 4-6-5, 4-4-4-4-3, so every group but the last
+#: has 4-6 digits and none more than 6. This keeps IP addresses, dates, phone numbers and
+#: decimals such as "1715772345.123456" from being joined into a 12-19 digit candidate.
+_GROUP_MIN_DIGITS = 4
+_GROUP_MAX_DIGITS = 6
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -96,6 +104,34 @@ def detect_brand(number: str) -> Brand:
         if len(number) >= len(low) and low <= number[: len(low)] <= high:
             return brand
     return Brand.UNKNOWN
+
+
+def find_card_numbers(text: str, *, min_digits: int = MIN_NUMBER_DIGITS) -> list[tuple[int, int]]:
+    """Spans ``(start, end)`` of ``text`` that read as a card number: Luhn-valid, ``min_digits`` to 19
+    digits, either one unbroken digit run or whole digit groups laid out as cards are written.
+
+    The one detector of card numbers in free text: log redaction masks these spans, the API refuses
+    text fields that hold one. Spans may overlap (every candidate slice of a run is reported).
+    """
+    spans: list[tuple[int, int]] = []
+    for run in _DIGIT_RUN_RE.finditer(text):
+        groups = [(m.start(), m.end()) for m in _DIGITS_RE.finditer(run.group(0))]
+        base = run.start()
+        for i in range(len(groups)):
+            digits = ""
+            for j in range(i, len(groups)):
+                start, end = groups[j]
+                if j > i:
+                    inner_start, inner_end = groups[j - 1]
+                    inner = inner_end - inner_start
+                    if not _GROUP_MIN_DIGITS <= inner <= _GROUP_MAX_DIGITS or end - start > _GROUP_MAX_DIGITS:
+                        break
+                digits += run.group(0)[start:end]
+                if len(digits) > MAX_NUMBER_DIGITS:
+                    break
+                if len(digits) >= min_digits and luhn.is_valid(digits):
+                    spans.append((base + groups[i][0], base + end))
+    return spans
 
 
 def _describe_lengths(lengths: frozenset[int]) -> str:

@@ -77,7 +77,7 @@ RATE_LIMIT_REJECTIONS = Counter(
     ["scope"],
 )
 """Incremented by ``api.auth`` right before answering 429, with the limited identity's kind."""
-RATE_LIMIT_SCOPES = ("api_key", "user", "ip")
+RATE_LIMIT_SCOPES = ("api_key", "user", "ip", "key_failures", "login_email", "login")
 
 CACHE_REQUESTS = Counter(
     "easypay_cache_requests_total",

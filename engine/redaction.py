@@ -11,15 +11,11 @@ from __future__ import annotations
 import logging
 import re
 
-from stdnum import luhn
+from engine.cards import find_card_numbers
 
+#: Logs mask 13-19 digit runs: 12-digit numbers (ids, amounts in minor units) are too common there.
 _MIN_PAN_DIGITS = 13
-_MAX_PAN_DIGITS = 19
 _CVC_MASK = "***"
-
-# Digit groups joined by single spaces or dashes; a card may be any contiguous slice of groups.
-_DIGIT_RUN_RE = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
-_GROUP_RE = re.compile(r"[0-9]+")
 
 _CVC_KEYS = r"cvc2?|cvv2?|card_?code|security_?code"
 # JSON / Python-repr keys: "cvc": "123", 'cvv': '123', "cardCode": 123, \"cvc\": \"123\".
@@ -86,35 +82,24 @@ def _replace_bare_cvc(match: re.Match[str]) -> str:
     return f"{match.group('key')}{_CVC_MASK}"
 
 
-def _mask_digit_run(match: re.Match[str]) -> str:
-    """Mask every Luhn-valid slice of 13-19 digits made of whole groups in a digit run."""
-    run = match.group(0)
-    groups = [(m.start(), m.end(), m.group(0)) for m in _GROUP_RE.finditer(run)]
-    covered: list[tuple[int, int]] = []
-    for i in range(len(groups)):
-        digits = ""
-        for j in range(i, len(groups)):
-            digits += groups[j][2]
-            if len(digits) > _MAX_PAN_DIGITS:
-                break
-            if len(digits) >= _MIN_PAN_DIGITS and luhn.is_valid(digits):
-                covered.append((groups[i][0], groups[j][1]))
-    if not covered:
-        return run
-    # Merge overlapping slices so no digit of any candidate card stays visible.
-    covered.sort()
-    merged = [list(covered[0])]
-    for start, end in covered[1:]:
+def _mask_card_numbers(text: str) -> str:
+    """Mask every card number ``engine.cards.find_card_numbers`` finds, merging overlapping spans so
+    no digit of any candidate card stays visible."""
+    spans = sorted(find_card_numbers(text, min_digits=_MIN_PAN_DIGITS))
+    if not spans:
+        return text
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
         if start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
     out, position = [], 0
     for start, end in merged:
-        out.append(run[position:start])
-        out.append(card_mask(run[start:end]))
+        out.append(text[position:start])
+        out.append(card_mask(text[start:end]))
         position = end
-    out.append(run[position:])
+    out.append(text[position:])
     return "".join(out)
 
 
@@ -126,7 +111,7 @@ def redact(text: str) -> str:
     text = _CVC_XML_RE.sub(lambda m: f"{m.group('open')}{_CVC_MASK}{m.group('close')}", text)
     text = _CVC_QUOTED_RE.sub(_replace_quoted_cvc, text)
     text = _CVC_BARE_RE.sub(_replace_bare_cvc, text)
-    return _DIGIT_RUN_RE.sub(_mask_digit_run, text)
+    return _mask_card_numbers(text)
 
 
 class RedactingFilter(logging.Filter):

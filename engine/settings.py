@@ -163,6 +163,16 @@ class AccessSettings:
     #: JSON bodies: deepest nesting of objects/arrays and longest string accepted.
     json_max_depth: int = 16
     json_max_string_length: int = 8192
+    #: Failed API-key checks accepted per client address per minute; then 429 (0 = no limit).
+    key_failures_per_minute: int = 20
+    #: ``POST /v1/auth/token`` attempts per minute for one e-mail, and for all of them together
+    #: (shared by every API process; 0 = no limit). Each attempt costs a password hash.
+    login_per_minute_per_email: int = 10
+    login_per_minute: int = 300
+    #: Password hashes computed at once per API process (~1 s of CPU each), and how long a login
+    #: waits for a free slot before ``503`` with ``Retry-After``.
+    password_hash_concurrency: int = 2
+    password_hash_wait_ms: int = 2000
 
     @property
     def default_rate_limits(self) -> dict[str, int]:
@@ -442,6 +452,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             audit_flush_interval_ms=_int(env, "EASYPAY_AUDIT_FLUSH_INTERVAL_MS", 200, lo=10, hi=60_000),
             json_max_depth=_int(env, "EASYPAY_JSON_MAX_DEPTH", 16, lo=2, hi=256),
             json_max_string_length=_int(env, "EASYPAY_JSON_MAX_STRING_LENGTH", 8192, lo=64, hi=1_048_576),
+            key_failures_per_minute=_int(env, "EASYPAY_KEY_FAILURES_PER_MINUTE", 20, lo=0, hi=10**9),
+            login_per_minute_per_email=_int(env, "EASYPAY_LOGIN_PER_MINUTE_PER_EMAIL", 10, lo=0, hi=10**9),
+            login_per_minute=_int(env, "EASYPAY_LOGIN_PER_MINUTE", 300, lo=0, hi=10**9),
+            password_hash_concurrency=_int(env, "EASYPAY_PASSWORD_HASH_CONCURRENCY", 2, lo=1, hi=256),
+            password_hash_wait_ms=_int(env, "EASYPAY_PASSWORD_HASH_WAIT_MS", 2000, lo=0, hi=60_000),
         ),
         lifecycle=LifecycleSettings(
             auth_expiry_s=_int(env, "AUTH_EXPIRY_S", 30 * 86_400, lo=60, hi=365 * 86_400),

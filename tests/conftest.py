@@ -122,6 +122,9 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
             "RATE_LIMIT_PER_MINUTE": "1000000",
             "RATE_LIMIT_PER_HOUR": "10000000",
             "RATE_LIMIT_PER_DAY": "100000000",
+            "EASYPAY_KEY_FAILURES_PER_MINUTE": "1000000",
+            "EASYPAY_LOGIN_PER_MINUTE_PER_EMAIL": "1000000",
+            "EASYPAY_LOGIN_PER_MINUTE": "1000000",
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }

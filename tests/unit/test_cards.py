@@ -223,3 +223,30 @@ def test_last4():
     for bad in ["123", "4111 1111 1111 1111", ""]:
         with pytest.raises(ValueError):
             last4(bad)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111111111111111", "x 4111 1111 1111 1111 y", "4111-1111-1111-1111", "4111.1111.1111.1111",
+     "3782 822463 10005", "4111 1111 1111 1111 110", "order 12345 4111 1111 1111 1111", "a4111111111111111b"],
+)
+def test_find_card_numbers_finds_cards_in_text(text):
+    from engine.cards import find_card_numbers
+
+    assert find_card_numbers(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111111111111112",  # fails Luhn
+     "41111111111111111111",  # 20 digits
+     "4111 1111",  # too short
+     # Joined, each of these is Luhn-valid and card-length: the group layout tells them apart.
+     "2026-12-03 2026-12-19", "192.168.100.100", "1715772345.123457",  # Unix time with microseconds
+     "03.12.2026", "+1 555 123 4568",
+     "4111  1111  1111  1111"],  # double spaces are not a card layout
+)
+def test_find_card_numbers_leaves_ordinary_numbers(text):
+    from engine.cards import find_card_numbers
+
+    assert find_card_numbers(text) == []
