@@ -43,6 +43,7 @@ from engine.processor import (
     TransactionResult,
 )
 from engine.processor.codes import failure_for
+from engine.transaction_outcomes import brand_from_account_type, details_result
 from engine.money import currency_exponent
 from engine.sealing import SealError, SealExpired, Sealer
 from engine.settings import LifecycleSettings
@@ -66,13 +67,6 @@ DECLINE_CODES = frozenset(
         "fraud_declined",
     }
 )
-
-#: getTransactionDetails statuses that mean "the charge happened".
-_AUTHORIZED_STATUSES = frozenset({"authorizedPendingCapture", "FDSAuthorizedPendingReview"})
-_CAPTURED_STATUSES = frozenset(
-    {"capturedPendingSettlement", "settledSuccessfully", "pendingFinalSettlement", "pendingSettlement"}
-)
-
 
 class ProcessorUnavailable(Exception):
     """The processor could not be reached at all; nothing was sent. Safe to retry later."""
@@ -265,30 +259,6 @@ async def _resolve_duplicate(
     return details_result(details)
 
 
-def details_result(details: TransactionDetails) -> TransactionResult:
-    """What a charge's ``getTransactionDetails`` says happened (UNKNOWN if it does not say yet)."""
-    error = None
-    if details.status in _AUTHORIZED_STATUSES or details.status in _CAPTURED_STATUSES:
-        outcome = Outcome.APPROVED
-    elif details.status == "declined":
-        outcome = Outcome.DECLINED
-    elif details.status in ("voided", "expired", "generalError", "communicationError", "couldNotVoid"):
-        # Nothing is (or stays) charged: e.g. the gateway voided it after failing to answer (152).
-        outcome, error = Outcome.ERROR, f"transaction status {details.status}"
-    else:
-        outcome, error = Outcome.UNKNOWN, f"transaction status {details.status}"
-    return TransactionResult(
-        outcome=outcome,
-        transaction_id=details.transaction_id,
-        auth_code=details.auth_code,
-        avs_result=details.avs_result,
-        cvv_result=details.cvv_result,
-        response_code=details.response_code,
-        reason_code=details.reason_code,
-        error=error,
-    )
-
-
 def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     return {
         "processor_transaction_id": result.transaction_id,
@@ -303,7 +273,7 @@ async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: Transa
     changes = _processor_changes(result)
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
-        changes["card_brand"] = _brand_from_account_type(result.account_type)
+        changes["card_brand"] = brand_from_account_type(result.account_type)
     data: dict[str, Any] = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
     if result.outcome == Outcome.APPROVED:
         if claimed.capture:
@@ -405,14 +375,3 @@ async def _mark_unknown(
 
 async def _refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
     await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
-
-
-def _brand_from_account_type(account_type: str | None) -> str | None:
-    return {
-        "Visa": "visa",
-        "MasterCard": "mastercard",
-        "AmericanExpress": "amex",
-        "Discover": "discover",
-        "JCB": "jcb",
-        "DinersClub": "diners",
-    }.get(account_type or "", None)

@@ -51,7 +51,8 @@ from engine.db import recovery as recovery_repo
 from engine.db import refunds as refund_repo
 from engine.metrics import RECONCILIATIONS
 from engine.money import currency_exponent
-from engine.processing import ProcessingDeps, Result, details_result, finish_failed, record_outcome
+from engine.processing import ProcessingDeps, Result, finish_failed, record_outcome
+from engine.transaction_outcomes import details_result
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import OUTCOME_UNKNOWN, failure_for
 from engine.states import PaymentStatus, RefundStatus
