@@ -15,12 +15,17 @@ Anything else is not an outage and stays a 500 with its traceback.
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
-from typing import Iterator, Literal
+from typing import Awaitable, Callable, Iterator, Literal, TypeVar
 
 import asyncpg.exceptions as pg_errors
 import redis.exceptions as redis_errors
 import sqlalchemy.exc as sa_errors
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Dependency = Literal["PostgreSQL", "Redis"]
 
@@ -77,3 +82,29 @@ def unreachable_dependency(exc: BaseException) -> Dependency | None:
             if (where := _raised_from(item.__traceback__)) is not None:
                 return where
     return None
+
+
+async def through_outages(
+    work: Callable[[], Awaitable[T]], *, what: str, attempts: int = 3, first_wait_s: float = 0.5
+) -> tuple[bool, T | None]:
+    """Run ``work()``, retrying it while a dependency is away; returns (done, result).
+
+    For scheduled jobs: a blip of PostgreSQL or Redis is waited out (exponential backoff from
+    ``first_wait_s``), and an outage that outlasts ``attempts`` is one warning line and
+    ``(False, None)``: the next scheduled run tries again, nothing is dead-lettered. Any other
+    error is raised.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(lambda exc: unreachable_dependency(exc) is not None),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=first_wait_s, max=first_wait_s * 8),
+        reraise=True,
+    )
+    try:
+        return True, await retrying(work)
+    except Exception as exc:
+        dependency = unreachable_dependency(exc)
+        if dependency is None:
+            raise
+        log.warning("%s: %s unavailable after %d attempts (%s); the next run tries again", what, dependency, attempts, type(exc).__name__)
+        return False, None

@@ -5,7 +5,8 @@ re-raised so Dramatiq retries with backoff; the sweeps pick up anything whose re
 
 Reconciliation and the batch jobs are on the ``recovery`` queue (their own pool). A batch run is
 single-flight (``engine.single_flight``): a copy enqueued while the previous run is still going
-exits at once. A failed run is logged and left to the next scheduled one (never dead-lettered).
+exits at once. A PostgreSQL or Redis blip is waited out (``engine.outages.through_outages``); a
+failed run is logged and left to the next scheduled one (never dead-lettered).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dramatiq
 
 from engine import operations, reconcile, sweeps
 from engine.logcontext import bind_context
+from engine.outages import through_outages
 from engine.processing import ProcessingDeps
 from engine.single_flight import run_single_flight
 from workers import runtime
@@ -71,14 +73,17 @@ async def reconcile_payment(payment_id: str) -> None:
 
 
 async def _run_batch(job: str, work: Callable[[ProcessingDeps], Awaitable[Any]]) -> None:
-    deps = await runtime.processing_deps()
+    async def once() -> tuple[bool, Any]:
+        deps = await runtime.processing_deps()
+        return await run_single_flight(deps.jobs.redis, runtime.settings().redis.key_prefix, job, lambda: work(deps))
+
     try:
-        ran, result = await run_single_flight(deps.jobs.redis, runtime.settings().redis.key_prefix, job, lambda: work(deps))
-    except Exception as exc:  # noqa: BLE001 - the next scheduled run tries again
-        log.warning("%s failed (%s); the next scheduled run tries again", job, type(exc).__name__)
+        done, outcome = await through_outages(once, what=job)
+    except Exception:  # noqa: BLE001 - a bug: logged with its traceback; the next scheduled run tries again
+        log.exception("%s failed; the next scheduled run tries again", job)
         return
-    if ran:
-        log.info("%s: %s", job, result)
+    if done and outcome is not None and outcome[0]:
+        log.info("%s: %s", job, outcome[1])
 
 
 @dramatiq.actor(actor_name=RECONCILE_DUE, **_JOB_OPTIONS)

@@ -15,6 +15,7 @@ import dramatiq
 
 from engine.logcontext import bind_context
 from engine.metrics import WEBHOOK_DEAD_LETTERS, WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
+from engine.outages import through_outages
 from engine.webhooks.dispatch import dispatch_due_deliveries
 from engine.webhooks.service import Outcome, deliver
 from workers import runtime
@@ -61,7 +62,14 @@ async def deliver_webhook(delivery_id: str, lease_token: str) -> None:
 @dramatiq.actor(actor_name=DISPATCH_WEBHOOKS, queue_name=WEBHOOKS_QUEUE, max_retries=0)
 async def dispatch_webhook_deliveries() -> None:
     """The scheduler's ``webhook_dispatch`` job: claim due deliveries and queue one attempt each."""
-    deps = await runtime.webhook_deps()
-    claimed = await dispatch_due_deliveries(engine=deps.delivery.engine, jobs=deps.jobs, settings=deps.delivery.settings)
+    async def once() -> int:
+        deps = await runtime.webhook_deps()
+        return await dispatch_due_deliveries(engine=deps.delivery.engine, jobs=deps.jobs, settings=deps.delivery.settings)
+
+    try:
+        _, claimed = await through_outages(once, what=DISPATCH_WEBHOOKS)
+    except Exception:  # noqa: BLE001 - a bug: logged with its traceback; the next tick tries again
+        log.exception("webhook dispatch failed; the next tick tries again")
+        return
     if claimed:
         log.info("dispatched %d webhook deliveries", claimed)
