@@ -20,11 +20,13 @@ def fresh_metrics_dir(path: str) -> str:
     return path
 
 
-def exit_if_port_taken(host: str, port: int) -> None:
-    """Refuse at once, with one line, when the API's address is taken.
+def exit_if_port_taken(host: str, port: int, *, hint: str = "") -> None:
+    """Refuse at once, with one line, when an address this process must listen on is taken.
 
     uvicorn binds only after the application's startup has begun its background work, and on a bind
-    error it then waits for that work forever; checking first makes a busy port a clean exit 1.
+    error it then waits for that work forever; checking first makes a busy port a clean exit 1. A
+    pool checks its metrics port before touching its metrics directory, so a second copy on the
+    same port never empties the first copy's files.
     """
     import socket
 
@@ -34,8 +36,12 @@ def exit_if_port_taken(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            click.echo(f"cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            click.echo(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint and '; ' + hint}", err=True)
             sys.exit(1)
+
+
+def _metrics_port_hint(env_prefix: str) -> str:
+    return f"another copy of this pool may be running here: set {env_prefix}_METRICS_PORT to a free port (0: no metrics)"
 
 
 @click.command()
@@ -100,6 +106,7 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
     if cfg.prefetch:
         env["dramatiq_queue_prefetch"] = str(cfg.prefetch)
     if cfg.metrics_port:
+        exit_if_port_taken(settings.metrics_host, cfg.metrics_port, hint=_metrics_port_hint(cfg.env_prefix))
         metrics_dir = fresh_metrics_dir(os.path.join(settings.metrics_dir, f"{pool}-{cfg.metrics_port}"))
         env.update(
             {
@@ -137,6 +144,9 @@ def scheduler() -> None:
     from workers.observability import start_process_metrics_server
 
     settings = settings_or_exit()
+    cfg = settings.pools["scheduler"]
+    if cfg.metrics_port:
+        exit_if_port_taken(settings.metrics_host, cfg.metrics_port, hint=_metrics_port_hint(cfg.env_prefix))
     configure_logging(settings.log_level, json_logs=settings.is_production)
     start_process_metrics_server("scheduler")  # on SCHEDULER_METRICS_PORT (0: none)
 
