@@ -1,4 +1,5 @@
-"""The Litestar application factory: ``create_app(settings)``; ``app`` for ``uvicorn api.app:app``."""
+"""The Litestar application factory: ``create_app(settings)``; ``app`` for ``uvicorn api.app:app``
+(run it with ``--no-server-header``, as ``easypay web`` does)."""
 
 from __future__ import annotations
 
