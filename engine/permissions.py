@@ -45,9 +45,18 @@ ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+#: Roles that may give a key limits above the defaults, or none on a window (0); every other
+#: holder of ``keys:manage`` may only lower them, so it cannot mint an unthrottled key.
+RAISES_RATE_LIMITS = frozenset({"admin"})
+
+
 def role_allows(role: str, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
 
 
 def may_assign(role: str, new_role: str) -> bool:
     return new_role in ASSIGNABLE_ROLES.get(role, frozenset())
+
+
+def may_raise_rate_limits(role: str) -> bool:
+    return role in RAISES_RATE_LIMITS
