@@ -9,6 +9,11 @@ class Permission(StrEnum):
     PAYMENTS_READ = "payments:read"
     PAYMENTS_WRITE = "payments:write"
     PAYMENTS_REFUND = "payments:refund"
+    #: See endpoints and their deliveries.
+    WEBHOOKS_READ = "webhooks:read"
+    #: Send events again to endpoints as they are (resend, recover).
+    WEBHOOKS_RESEND = "webhooks:resend"
+    #: Decide where events go and how they are signed: create, change, delete, rotate the secret.
     WEBHOOKS_MANAGE = "webhooks:manage"
     KEYS_MANAGE = "keys:manage"
     AUDIT_READ = "audit:read"
@@ -29,12 +34,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.PAYMENTS_READ,
             Permission.PAYMENTS_WRITE,
             Permission.PAYMENTS_REFUND,
+            Permission.WEBHOOKS_READ,
+            Permission.WEBHOOKS_RESEND,
             Permission.WEBHOOKS_MANAGE,
             Permission.KEYS_MANAGE,
             Permission.AUDIT_READ,
         }
     ),
-    "developer": frozenset({Permission.PAYMENTS_READ, Permission.PAYMENTS_WRITE, Permission.WEBHOOKS_MANAGE}),
+    # Builds the integration: no webhooks:manage, so it can neither point the merchant's events at
+    # another address nor rotate (or cut short) the secret receivers verify them with.
+    "developer": frozenset(
+        {Permission.PAYMENTS_READ, Permission.PAYMENTS_WRITE, Permission.WEBHOOKS_READ, Permission.WEBHOOKS_RESEND}
+    ),
     "viewer": frozenset({Permission.PAYMENTS_READ}),
 }
 
