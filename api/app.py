@@ -1,4 +1,5 @@
-"""The Litestar application factory: ``create_app(settings)``; ``app`` for ``uvicorn api.app:app``."""
+"""The Litestar application factory: ``create_app(settings)``; ``app`` for ``uvicorn api.app:app``
+(run it with ``--no-server-header``, as ``easypay web`` does)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from engine.passwords import PasswordHashing
 from engine.ratelimit import RateLimiter
 from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
+from engine.concurrency_cap import ConcurrencyCap
 from engine.db.session import make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),
             reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            long_polls=ConcurrencyCap(settings.access.long_poll_max_per_key),
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)

@@ -19,8 +19,8 @@ from api.tenancy import merchant_not_found, requested_merchant
 from engine.auth import Principal
 from engine.db import accounts
 from engine.key_failures import KeyFailures
-from engine.permissions import ROLES, Permission, may_assign
-from engine.ratelimit import rate_limits_problem
+from engine.permissions import ROLES, Permission, may_assign, may_raise_rate_limits
+from engine.ratelimit import rate_limits_problems
 from engine.revocation import revoke_key
 
 _encoder = msgspec.json.Encoder()
@@ -30,7 +30,9 @@ class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Annotated[str, Meta(description="admin, merchant, developer or viewer (never above your own).")]
     name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     expires_at: dt.datetime | None = None
-    rate_limits: dict[str, int] | None = None
+    rate_limits: Annotated[
+        dict[str, int], Meta(description="Per-window overrides; non-admins may only lower the defaults (1 to the default).")
+    ] | None = None
     merchant_id: Annotated[str, Meta(description="Admins: the merchant the key acts for (default: the admin's own).")] | None = None
 
 
@@ -112,8 +114,9 @@ class ApiKeyController(Controller):
         errors = []
         if data.role not in ROLES:
             errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
-        if data.rate_limits is not None and (problem := rate_limits_problem(data.rate_limits)):
-            errors.append(FieldProblem("rate_limits", problem))
+        if data.rate_limits is not None:
+            ceilings = None if may_raise_rate_limits(principal.role) else state.settings.access.default_rate_limits
+            errors += [FieldProblem(f, reason) for f, reason in rate_limits_problems(data.rate_limits, ceilings=ceilings)]
         if data.expires_at is not None:
             if data.expires_at.tzinfo is None:
                 errors.append(FieldProblem("expires_at", "Must include a UTC offset."))

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
@@ -216,19 +216,33 @@ class PaymentOperationsController(Controller):
     @get(
         "/{payment_id:str}/refunds",
         summary="List a payment's refunds, newest first",
-        responses=problem_responses(401, 403, 404, 429),
+        responses=problem_responses(401, 403, 404, 422, 429),
         opt={"permission": "payments:read"},
     )
     async def list_refunds(
-        self, request: Request[Any, Any, Any], payment_id: FromPath[str], principal: NamedDependency[Principal]
+        self,
+        request: Request[Any, Any, Any],
+        payment_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        starting_after: Annotated[str | None, QueryParameter(description="A refund id: the page after it.")] = None,
     ) -> RefundList:
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
+        cursor = None
+        if starting_after is not None:
+            try:
+                cursor = uuid.UUID(starting_after)
+            except ValueError:
+                raise validation_problem([FieldProblem("starting_after", "Must be a refund id.")]) from None
         async with state.engine.connect() as conn:
             if await repo.get_payment(conn, pid, merchant_id=principal.scope) is None:
                 raise Problem(404, "payment_not_found", "No such payment.")
-            rows = await refund_repo.list_refunds(conn, pid)
-        return RefundList(data=[refund_view(row) for row in rows], has_more=False)
+            try:
+                rows, has_more = await refund_repo.list_refunds(conn, pid, limit=limit, starting_after=cursor)
+            except refund_repo.RefundNotFound:
+                raise validation_problem([FieldProblem("starting_after", "No such refund of this payment.")]) from None
+        return RefundList(data=[refund_view(row) for row in rows], has_more=has_more)
 
 
 class RefundController(Controller):

@@ -187,15 +187,23 @@ class PaymentController(Controller):
         body = await _read(state, pid, principal.scope)
         if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
             return Response(body, media_type=_JSON)
-        request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
-        # The transient pending -> processing hop does not end the wait, so a client waiting on
-        # a new payment is answered with its outcome.
-        deadline = time.monotonic() + wait
-        while (remaining := deadline - time.monotonic()) > 0:
-            await state.notifier.wait(str(pid), remaining)
-            body = await _read(state, pid, principal.scope)
-            if _settled(_progress_decoder.decode(body), known_status):
-                break
+        # Over the credential's cap the answer is the current state at once, as with wait=0: a
+        # long-poll may always end before the status changes, so every client already copes.
+        holder = f"{principal.actor_type}:{principal.actor_id}"
+        if not state.long_polls.try_acquire(holder):
+            return Response(body, media_type=_JSON)
+        try:
+            request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
+            # The transient pending -> processing hop does not end the wait, so a client waiting on
+            # a new payment is answered with its outcome.
+            deadline = time.monotonic() + wait
+            while (remaining := deadline - time.monotonic()) > 0:
+                await state.notifier.wait(str(pid), remaining)
+                body = await _read(state, pid, principal.scope)
+                if _settled(_progress_decoder.decode(body), known_status):
+                    break
+        finally:
+            state.long_polls.release(holder)
         return Response(body, media_type=_JSON)
 
     @get(

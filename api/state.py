@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.notifier import ChangeNotifier
 from engine.accept_batch import PaymentAcceptor
 from engine.cache import PaymentCache
+from engine.concurrency_cap import ConcurrencyCap
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings
@@ -33,3 +34,5 @@ class AppState:
     acceptor: PaymentAcceptor
     #: ``engine`` in autocommit, for reads of one statement: no BEGIN/ROLLBACK round trips.
     reads: AsyncEngine
+    #: Concurrent ``?wait=`` long-polls per credential (``EASYPAY_LONG_POLL_MAX_PER_KEY``).
+    long_polls: ConcurrencyCap

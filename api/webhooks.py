@@ -29,6 +29,7 @@ from engine import idempotency
 from engine.auth import Principal
 from engine.db import webhooks as repo
 from engine.events import EVENT_TYPES, EventView
+from engine.permissions import Permission
 from engine.webhooks import endpoints as cases
 from engine.webhooks.addresses import UnsafeUrl, check_url, is_blocked, literal_ip, parse_networks
 from engine.webhooks.secretbox import SecretBox
@@ -200,7 +201,7 @@ class EventController(Controller):
     @get(
         "/",
         summary="List events, newest first",
-        opt={"permission": "payments:read"},
+        opt={"permission": Permission.PAYMENTS_READ},
         responses={200: ResponseSpec(data_container=EventList, generate_examples=False), **problem_responses(401, 403, 404, 422, 429)},
     )
     async def list_events(
@@ -251,7 +252,7 @@ class EventController(Controller):
     @get(
         "/{event_id:str}",
         summary="Retrieve an event",
-        opt={"permission": "payments:read"},
+        opt={"permission": Permission.PAYMENTS_READ},
         responses={200: ResponseSpec(data_container=EventView, generate_examples=False), **problem_responses(401, 403, 404, 429)},
     )
     async def get_event(
@@ -271,7 +272,7 @@ class EventController(Controller):
         summary="Send an event again to its endpoints",
         description="Starts a new round of attempts (same `webhook-id`) for every enabled endpoint subscribed "
         "to the event's type, or for `endpoint_id` only.",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_RESEND},
         responses={202: ResponseSpec(data_container=ResendResult, generate_examples=False), **problem_responses(401, 403, 404, 409, 422, 429)},
     )
     async def resend(
@@ -320,7 +321,7 @@ class WebhookEndpointController(Controller):
         status_code=201,
         summary="Create a webhook endpoint",
         description="The answer carries the signing `secret` (`whsec_…`); it is shown here and on rotation only.",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_MANAGE},
         responses={
             201: ResponseSpec(data_container=WebhookEndpointWithSecret, generate_examples=False),
             **problem_responses(400, 401, 403, 404, 409, 422, 429),
@@ -352,7 +353,7 @@ class WebhookEndpointController(Controller):
 
         return await _idempotent(request, principal, idempotency_key, work, sealed=True)
 
-    @get("/", summary="List webhook endpoints", opt={"permission": "webhooks:manage"}, responses=problem_responses(401, 403, 404, 422, 429))
+    @get("/", summary="List webhook endpoints", opt={"permission": Permission.WEBHOOKS_READ}, responses=problem_responses(401, 403, 404, 422, 429))
     async def list_endpoints(
         self,
         request: Request[Any, Any, Any],
@@ -376,7 +377,7 @@ class WebhookEndpointController(Controller):
     @get(
         "/{endpoint_id:str}",
         summary="Retrieve a webhook endpoint",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_READ},
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_endpoint(
@@ -394,7 +395,7 @@ class WebhookEndpointController(Controller):
         summary="Change a webhook endpoint",
         description="Any of `url`, `events`, `description`, `enabled`. Disabling marks its pending deliveries "
         "failed (recoverable with `recover`); enabling forgets the failure streak.",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_MANAGE},
         responses=problem_responses(400, 401, 403, 404, 422, 429),
     )
     async def update_endpoint(
@@ -434,7 +435,7 @@ class WebhookEndpointController(Controller):
         "/{endpoint_id:str}",
         status_code=200,
         summary="Delete a webhook endpoint (and its delivery history)",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_MANAGE},
         responses=problem_responses(401, 403, 404, 429),
     )
     async def delete_endpoint(
@@ -455,7 +456,7 @@ class WebhookEndpointController(Controller):
         summary="Rotate the signing secret",
         description="Returns the new `secret`. Deliveries are signed with both the new and the previous secret "
         "(two signatures in `webhook-signature`) for `grace_period_s` (default 24 h).",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_MANAGE},
         responses={
             200: ResponseSpec(data_container=WebhookEndpointWithSecret, generate_examples=False),
             **problem_responses(400, 401, 403, 404, 409, 422, 429),
@@ -486,7 +487,7 @@ class WebhookEndpointController(Controller):
     @get(
         "/{endpoint_id:str}/deliveries",
         summary="Deliveries to this endpoint with their attempts, newest first",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_READ},
         responses=problem_responses(401, 403, 404, 422, 429),
     )
     async def list_deliveries(
@@ -521,7 +522,7 @@ class WebhookEndpointController(Controller):
         summary="Send again every failed delivery since a time",
         description="Failed (dead) deliveries of events created in [`since`, `until`) get a new round of attempts "
         f"(at most {MAX_RECOVERED} per call; `since` at most 30 days ago). The endpoint must be enabled.",
-        opt={"permission": "webhooks:manage"},
+        opt={"permission": Permission.WEBHOOKS_RESEND},
         responses={202: ResponseSpec(data_container=Recovery, generate_examples=False), **problem_responses(400, 401, 403, 404, 409, 422, 429)},
     )
     async def recover(

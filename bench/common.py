@@ -50,7 +50,7 @@ BODY = json.dumps(
     }
 ).encode()
 
-UVICORN_FLAGS = ["--no-access-log", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+UVICORN_FLAGS = ["--no-access-log", "--no-server-header", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
 
 
 # ---------------------------------------------------------------- processes and ports

@@ -9,6 +9,11 @@ class Permission(StrEnum):
     PAYMENTS_READ = "payments:read"
     PAYMENTS_WRITE = "payments:write"
     PAYMENTS_REFUND = "payments:refund"
+    #: See endpoints and their deliveries.
+    WEBHOOKS_READ = "webhooks:read"
+    #: Send events again to endpoints as they are (resend, recover).
+    WEBHOOKS_RESEND = "webhooks:resend"
+    #: Decide where events go and how they are signed: create, change, delete, rotate the secret.
     WEBHOOKS_MANAGE = "webhooks:manage"
     KEYS_MANAGE = "keys:manage"
     AUDIT_READ = "audit:read"
@@ -29,12 +34,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.PAYMENTS_READ,
             Permission.PAYMENTS_WRITE,
             Permission.PAYMENTS_REFUND,
+            Permission.WEBHOOKS_READ,
+            Permission.WEBHOOKS_RESEND,
             Permission.WEBHOOKS_MANAGE,
             Permission.KEYS_MANAGE,
             Permission.AUDIT_READ,
         }
     ),
-    "developer": frozenset({Permission.PAYMENTS_READ, Permission.PAYMENTS_WRITE, Permission.WEBHOOKS_MANAGE}),
+    # Builds the integration: no webhooks:manage, so it can neither point the merchant's events at
+    # another address nor rotate (or cut short) the secret receivers verify them with.
+    "developer": frozenset(
+        {Permission.PAYMENTS_READ, Permission.PAYMENTS_WRITE, Permission.WEBHOOKS_READ, Permission.WEBHOOKS_RESEND}
+    ),
     "viewer": frozenset({Permission.PAYMENTS_READ}),
 }
 
@@ -45,9 +56,18 @@ ASSIGNABLE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+#: Roles that may give a key limits above the defaults, or none on a window (0); every other
+#: holder of ``keys:manage`` may only lower them, so it cannot mint an unthrottled key.
+RAISES_RATE_LIMITS = frozenset({"admin"})
+
+
 def role_allows(role: str, permission: str) -> bool:
     return permission in ROLE_PERMISSIONS.get(role, frozenset())
 
 
 def may_assign(role: str, new_role: str) -> bool:
     return new_role in ASSIGNABLE_ROLES.get(role, frozenset())
+
+
+def may_raise_rate_limits(role: str) -> bool:
+    return role in RAISES_RATE_LIMITS

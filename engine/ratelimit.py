@@ -34,16 +34,38 @@ WINDOWS: dict[str, type[RateLimitItem]] = {
 WINDOW_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
 
 
-def rate_limits_problem(value: object) -> str | None:
-    """Why ``value`` is not a valid ``{"minute"|"hour"|"day": n}`` override, or None."""
+#: The largest per-window override anyone may set.
+MAX_OVERRIDE = 10**9
+
+
+def rate_limits_problems(value: object, *, ceilings: dict[str, int] | None = None) -> list[tuple[str, str]]:
+    """Why ``value`` is not a valid ``{"minute"|"hour"|"day": n}`` override: ``(field, reason)`` pairs.
+
+    ``ceilings`` (the default limits) bound a caller who may only lower limits: each window from 1
+    to its default (a default of 0, no limit, bounds nothing). Without ``ceilings`` (admins, the CLI)
+    0 — no limit on that window — up to ``MAX_OVERRIDE`` is accepted. A key that may not raise its
+    limits could otherwise mint an unthrottled one.
+    """
     if not isinstance(value, dict):
-        return "Must be an object like {\"minute\": 100, \"hour\": 1000, \"day\": 10000}."
+        return [("rate_limits", "Must be an object like {\"minute\": 100, \"hour\": 1000, \"day\": 10000}.")]
+    problems = []
     for window, amount in value.items():
+        field = f"rate_limits.{window}"
         if window not in WINDOWS:
-            return f"Unknown window {window!r}; use minute, hour or day."
-        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= 10**9:
-            return f"{window}: must be an integer from 0 (no limit) to 1000000000."
-    return None
+            problems.append((field, f"Unknown window {window!r}; use minute, hour or day."))
+        elif not isinstance(amount, int) or isinstance(amount, bool):
+            problems.append((field, "Must be an integer."))
+        elif ceilings is None:
+            if not 0 <= amount <= MAX_OVERRIDE:
+                problems.append((field, f"Must be from 0 (no limit) to {MAX_OVERRIDE}."))
+        elif amount == 0:
+            problems.append((field, "0 means no limit on this window; only admins may set it."))
+        else:
+            ceiling = ceilings.get(window) or MAX_OVERRIDE
+            if not 1 <= amount <= ceiling:
+                raising = " (the default); only admins may raise a limit" if ceilings.get(window) else ""
+                problems.append((field, f"Must be from 1 to {ceiling}{raising}."))
+    return problems
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,8 @@ class AccessSettings:
     #: waits for a free slot before ``503`` with ``Retry-After``.
     password_hash_concurrency: int = 2
     password_hash_wait_ms: int = 2000
+    #: Concurrent ``?wait=`` long-polls per API key or user, per API process; more are answered at once.
+    long_poll_max_per_key: int = 20
 
     @property
     def default_rate_limits(self) -> dict[str, int]:
@@ -457,6 +459,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             login_per_minute=_int(env, "EASYPAY_LOGIN_PER_MINUTE", 300, lo=0, hi=10**9),
             password_hash_concurrency=_int(env, "EASYPAY_PASSWORD_HASH_CONCURRENCY", 2, lo=1, hi=256),
             password_hash_wait_ms=_int(env, "EASYPAY_PASSWORD_HASH_WAIT_MS", 2000, lo=0, hi=60_000),
+            long_poll_max_per_key=_int(env, "EASYPAY_LONG_POLL_MAX_PER_KEY", 20, lo=1, hi=10_000),
         ),
         lifecycle=LifecycleSettings(
             auth_expiry_s=_int(env, "AUTH_EXPIRY_S", 30 * 86_400, lo=60, hi=365 * 86_400),

@@ -68,7 +68,7 @@ def keys_create(
 
     from engine.auth import derive_pepper
     from engine.db.accounts import create_api_key, get_merchant
-    from engine.ratelimit import rate_limits_problem
+    from engine.ratelimit import rate_limits_problems
 
     merchant_uuid = parse_merchant_id(merchant_id)
     overrides: dict[str, int] | None = None
@@ -77,8 +77,8 @@ def keys_create(
             overrides = {w: int(n) for w, n in (item.split("=", 1) for item in rate_limits)}
         except ValueError:
             raise click.BadParameter("use WINDOW=N, e.g. minute=500", param_hint="--rate-limit") from None
-        if problem := rate_limits_problem(overrides):
-            raise click.BadParameter(problem, param_hint="--rate-limit")
+        if problems := rate_limits_problems(overrides):
+            raise click.BadParameter("; ".join(f"{field}: {reason}" for field, reason in problems), param_hint="--rate-limit")
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
 

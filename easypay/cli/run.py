@@ -73,6 +73,7 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
         log_config=None,
         loop="uvloop",
         http="httptools",
+        server_header=False,  # no "Server: uvicorn": it names the software to a scanner
     )
 
 

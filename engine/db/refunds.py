@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,9 +43,22 @@ async def get_refund(
     return (await conn.execute(query)).one_or_none()
 
 
-async def list_refunds(conn: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
-    query = select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.created_at.desc(), refunds.c.id.desc())
-    return list((await conn.execute(query)).all())
+async def list_refunds(
+    conn: AsyncConnection, payment_id: uuid.UUID, *, limit: int, starting_after: uuid.UUID | None = None
+) -> tuple[list[Row[Any]], bool]:
+    """One page of a payment's refunds, newest first, and whether more follow (keyset on
+    ``(created_at, id)``, like every other list); ``RefundNotFound`` for a cursor not of this payment."""
+    conditions = [refunds.c.payment_id == payment_id]
+    if starting_after is not None:
+        cursor = (
+            await conn.execute(select(refunds.c.created_at, refunds.c.id).where(refunds.c.id == starting_after, *conditions))
+        ).one_or_none()
+        if cursor is None:
+            raise RefundNotFound(str(starting_after))
+        conditions.append(tuple_(refunds.c.created_at, refunds.c.id) < tuple_(cursor.created_at, cursor.id))
+    query = select(refunds).where(*conditions).order_by(refunds.c.created_at.desc(), refunds.c.id.desc()).limit(limit + 1)
+    rows = list((await conn.execute(query)).all())
+    return rows[:limit], len(rows) > limit
 
 
 async def reserved_minor(conn: AsyncConnection, payment_id: uuid.UUID) -> int:

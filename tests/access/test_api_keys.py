@@ -57,8 +57,8 @@ async def test_admin_creates_keys_for_any_merchant(api, shops):
     "body,field",
     [
         ({"role": "owner"}, "role"),
-        ({"role": "viewer", "rate_limits": {"week": 5}}, "rate_limits"),
-        ({"role": "viewer", "rate_limits": {"minute": -1}}, "rate_limits"),
+        ({"role": "viewer", "rate_limits": {"week": 5}}, "rate_limits.week"),
+        ({"role": "viewer", "rate_limits": {"minute": -1}}, "rate_limits.minute"),
         ({"role": "viewer", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
         ({"role": "viewer", "merchant_id": "nope"}, "merchant_id"),
     ],
@@ -68,6 +68,45 @@ async def test_bad_key_requests_name_the_field(api, shops, body, field):
     response = await api.post("/v1/api-keys", json=body, headers=bearer(shop.keys["merchant"]))
     assert response.status_code == 422
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"minute": 0}, "rate_limits.minute"),  # 0 is "no limit on this window"
+        ({"hour": 10**9}, "rate_limits.hour"),
+        ({"minute": 5, "day": -3}, "rate_limits.day"),
+    ],
+)
+async def test_a_merchant_key_cannot_mint_a_key_with_limits_above_the_defaults(api, settings, shops, overrides, field):
+    shop, _ = shops
+    defaults = settings.access.default_rate_limits
+    response = await api.post("/v1/api-keys", json={"role": "viewer", "rate_limits": overrides}, headers=bearer(shop.keys["merchant"]))
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    above = {w: n + 1 for w, n in defaults.items()}
+    response = await api.post("/v1/api-keys", json={"role": "viewer", "rate_limits": above}, headers=bearer(shop.keys["merchant"]))
+    assert response.status_code == 422
+    assert sorted(e["field"] for e in response.json()["errors"]) == ["rate_limits.day", "rate_limits.hour", "rate_limits.minute"]
+    assert "only admins" in response.json()["errors"][0]["message"]
+
+
+async def test_a_merchant_key_may_lower_its_keys_limits(api, settings, shops):
+    shop, _ = shops
+    lowered = {"minute": 5, "hour": settings.access.default_rate_limits["hour"]}  # down to 1, or equal to the default
+    response = await api.post("/v1/api-keys", json={"role": "viewer", "rate_limits": lowered}, headers=bearer(shop.keys["merchant"]))
+    assert response.status_code == 201, response.text
+    assert response.json()["rate_limits"] == lowered
+
+
+async def test_only_an_admin_may_raise_limits_or_lift_one(api, shops):
+    shop, _ = shops
+    body = {"role": "viewer", "rate_limits": {"minute": 0, "hour": 10**9}, "merchant_id": str(shop.id)}
+    response = await api.post("/v1/api-keys", json=body, headers=bearer(shop.keys["admin"]))
+    assert response.status_code == 201, response.text
+    assert response.json()["rate_limits"] == {"minute": 0, "hour": 10**9}
+    response = await api.post("/v1/api-keys", json={**body, "rate_limits": {"minute": 10**9 + 1}}, headers=bearer(shop.keys["admin"]))
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "rate_limits.minute"
 
 
 async def test_merchants_never_see_admin_keys_or_other_merchants_keys(api, shops):

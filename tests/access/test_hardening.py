@@ -34,6 +34,12 @@ async def test_security_headers_on_every_response(api, shop, method, path, auth)
             assert response.headers[name] == value, (name, response.status_code)
 
 
+async def test_hsts_covers_subdomains(api):
+    """Written out, not read from SECURITY_HEADERS, so weakening the policy fails here."""
+    response = await api.get("/health/live")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
 def test_cors_is_off_by_default_and_configurable(settings):
     from dataclasses import replace
 
