@@ -45,6 +45,7 @@ def bench_environment(sandbox_port: int, metrics_dir: Path) -> dict[str, str]:
         "EASYPAY_METRICS_DIR": str(metrics_dir),
         "SANDBOX_PORT": str(sandbox_port),
         "ANET_READ_TIMEOUT_S": "20",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",  # the webhooks benchmark's receiver is on loopback
         # Metrics endpoints off unless a benchmark asks for one (no fixed ports on a shared box).
         "WORKER_METRICS_PORT": "0", "WEBHOOKS_METRICS_PORT": "0", "SCHEDULER_METRICS_PORT": "0",
         "RECOVERY_METRICS_PORT": "0",

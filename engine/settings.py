@@ -82,8 +82,6 @@ class WorkerSettings:
 #: Standard Webhooks-style schedule: delays (s) before each attempt, the first one immediate;
 #: 13 attempts over about 3.2 days (0, 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h seven times).
 DEFAULT_WEBHOOK_SCHEDULE_S: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000) + (36000,) * 7
-#: Development and tests may deliver to the machine itself.
-LOOPBACK_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,8 @@ class WebhookSettings:
     dispatch_batch: int = 500
     #: How long the previous secret keeps signing after a rotation.
     rotation_grace_s: int = 24 * 3600
-    #: Networks deliveries may reach although not public (CIDRs). Empty in production.
+    #: Networks deliveries may reach although not public (CIDRs). Empty unless set, in every
+    #: environment: a development box's loopback holds the emulator's control endpoints and more.
     allowed_networks: tuple[str, ...] = ()
     #: Plain http endpoints (development only); https is always required in production.
     allow_http: bool = False
@@ -325,12 +324,11 @@ def _schedule(env: Mapping[str, str]) -> tuple[float, ...]:
     return values
 
 
-def _networks(env: Mapping[str, str], environment: str) -> tuple[str, ...]:
+def _networks(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The explicit opt-in to non-public webhook targets; nothing is implied by the environment."""
     import ipaddress
 
-    raw = env.get("WEBHOOK_ALLOWED_NETWORKS")
-    if raw is None:
-        return () if environment == "production" else LOOPBACK_NETWORKS
+    raw = env.get("WEBHOOK_ALLOWED_NETWORKS", "")
     networks = tuple(part.strip() for part in raw.split(",") if part.strip())
     for network in networks:
         try:
@@ -365,7 +363,7 @@ def _webhooks(env: Mapping[str, str], environment: str) -> WebhookSettings:
         endpoint_max_in_flight=_int(env, "WEBHOOK_ENDPOINT_MAX_IN_FLIGHT", 8, lo=1, hi=1000),
         dispatch_batch=_int(env, "WEBHOOK_DISPATCH_BATCH", 500, lo=1, hi=10_000),
         rotation_grace_s=_int(env, "WEBHOOK_ROTATION_GRACE_S", 24 * 3600, lo=0, hi=7 * 86_400),
-        allowed_networks=_networks(env, environment),
+        allowed_networks=_networks(env),
         allow_http=allow_http,
         response_body_bytes=_int(env, "WEBHOOK_RESPONSE_BODY_BYTES", 1024, lo=0, hi=65_536),
     )

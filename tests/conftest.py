@@ -125,6 +125,8 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
             "EASYPAY_KEY_FAILURES_PER_MINUTE": "1000000",
             "EASYPAY_LOGIN_PER_MINUTE_PER_EMAIL": "1000000",
             "EASYPAY_LOGIN_PER_MINUTE": "1000000",
+            # The suite's webhook receivers listen on loopback: opted in explicitly (nothing is by default).
+            "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             "NO_PROXY": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         }

@@ -3,6 +3,11 @@
 Only 2xx is success. Redirects are never followed (a 3xx is a failure naming its Location).
 ``410 Gone`` tells the caller to disable the endpoint. The whole attempt — connect, send, wait,
 read — is bounded by ``total_timeout_s``; the response body is read up to ``body_bytes`` only.
+
+What the merchant can read back is limited to what a public receiver would tell anyone: for a
+target that is not globally routable (reached only because ``WEBHOOK_ALLOWED_NETWORKS`` allows
+it) neither the body nor a redirect's ``Location`` is kept — the status code only — so an
+endpoint URL cannot be used to read internal services. Error texts never carry the vetted IP.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ async def post_event(
     body_bytes: int,
 ) -> AttemptResult:
     started = time.monotonic()
+    if not target.public:
+        body_bytes = 0
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
@@ -78,7 +85,8 @@ async def post_event(
     except httpx.TimeoutException as exc:
         return AttemptResult(False, elapsed_ms(), error=f"timeout ({type(exc).__name__})")
     except httpx.HTTPError as exc:
-        return AttemptResult(False, elapsed_ms(), error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        detail = str(exc).replace(target.ip, "(address)")[:200]
+        return AttemptResult(False, elapsed_ms(), error=f"{type(exc).__name__}: {detail}")
     status = response.status_code
     text = bytes(prefix[:body_bytes]).decode("utf-8", errors="replace") if body_bytes > 0 else None
     latency = elapsed_ms()
@@ -86,7 +94,8 @@ async def post_event(
         return AttemptResult(True, latency, status_code=status, response_body=text)
     error = f"HTTP {status}"
     if 300 <= status < 400:
-        error = f"redirect not followed (HTTP {status} to {response.headers.get('location', '?')[:200]})"
+        location = f" to {response.headers.get('location', '?')[:200]}" if target.public else ""
+        error = f"redirect not followed (HTTP {status}{location})"
     return AttemptResult(
         False,
         latency,

@@ -110,6 +110,8 @@ async def _attempt(deps: DeliveryDeps, row: Any, attempted_at: datetime) -> Atte
     except TimeoutError:
         return AttemptResult(False, int(cfg.connect_timeout_s * 1000), error="dns: resolution timed out")
     except (UnsafeUrl, UnresolvableHost, BlockedAddress) as exc:
+        if isinstance(exc, BlockedAddress):  # the addresses go to the operator's log, not the merchant
+            log.warning("webhook endpoint %s: delivery refused, address %s", row.endpoint_id, ", ".join(exc.addresses))
         kind = "blocked address" if isinstance(exc, BlockedAddress) else "bad url" if isinstance(exc, UnsafeUrl) else "dns"
         return AttemptResult(False, 0, error=f"{kind}: {exc}"[:500])
     headers = signed_headers(

@@ -8,6 +8,7 @@ import random
 import secrets
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -15,13 +16,18 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from engine.settings import DEFAULT_WEBHOOK_SCHEDULE_S, SettingsError, load_settings
 from engine.webhooks.addresses import (
     BlockedAddress,
+    Target,
     UnresolvableHost,
     UnsafeUrl,
     check_url,
+    embedded_ipv4,
     is_blocked,
+    is_public,
+    parse_host_ip,
     parse_networks,
     resolve_target,
 )
+from engine.webhooks.attempt import post_event
 from engine.webhooks.schedule import next_delay_s, retry_after_s
 from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 from engine.webhooks.signing import headers, new_secret, sign
@@ -132,6 +138,139 @@ def test_public_addresses_pass(address):
     assert not is_blocked(ipaddress.ip_address(address), NONE)
 
 
+@pytest.mark.parametrize(
+    "address,carried",
+    [
+        ("64:ff9b::7f00:1", ["127.0.0.1"]),  # NAT64 well-known prefix: the last 32 bits
+        ("64:ff9b::a9fe:a9fe", ["169.254.169.254"]),
+        ("64:ff9b:1::a00:1", ["10.0.0.1"]),  # NAT64 local-use prefix, /96 layout
+        ("64:ff9b:1:ab::808:808", ["0.0.0.0"]),  # local-use in another layout: cannot be vetted
+        ("2002:7f00:1::1", ["127.0.0.1"]),  # 6to4: bits 16-48
+        ("2002:c0a8:101:5::1", ["192.168.1.1"]),
+        ("::ffff:7f00:1", ["127.0.0.1"]),  # IPv4-mapped
+        ("::ffff:0:a00:1", ["10.0.0.1"]),  # IPv4-translated
+        ("::127.0.0.1", ["127.0.0.1"]),  # IPv4-compatible
+        ("::10.0.0.1", ["10.0.0.1"]),
+        ("::a9fe:a9fe", ["169.254.169.254"]),
+        # Teredo: server in bits 32-64, client obfuscated (XOR 0xffffffff) in the last 32 bits
+        ("2001:0:7f00:1::f7f7:f7f7", ["127.0.0.1", "8.8.8.8"]),
+        ("2001:0:808:808::80ff:fffe", ["8.8.8.8", "127.0.0.1"]),
+        ("2001:0:808:808::f5ff:fffe", ["8.8.8.8", "10.0.0.1"]),
+    ],
+)
+def test_transition_addresses_are_judged_by_the_internal_ipv4_they_carry(address, carried):
+    ip = ipaddress.ip_address(address)
+    assert [str(v4) for v4 in embedded_ipv4(ip)] == carried
+    assert is_blocked(ip, NONE)
+    assert not is_public(ip)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::808:808", "64:ff9b:1::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "::ffff:0:808:808",
+     "::8.8.8.8", "2001:0:808:808::f7f7:f7f7"],
+)
+def test_transition_addresses_carrying_only_public_ipv4_pass(address):
+    assert not is_blocked(ipaddress.ip_address(address), NONE)
+
+
+def test_transition_addresses_follow_the_allowed_networks_and_never_reach_metadata():
+    assert not is_blocked(ipaddress.ip_address("64:ff9b::7f00:1"), LOOPBACK)
+    assert is_blocked(ipaddress.ip_address("64:ff9b::a00:1"), LOOPBACK)
+    everything = parse_networks(("0.0.0.0/0", "::/0"))
+    for metadata in ("64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::169.254.169.254", "2001:0:a9fe:a9fe::f7f7:f7f7"):
+        assert is_blocked(ipaddress.ip_address(metadata), everything), metadata
+
+
+@pytest.mark.parametrize(
+    "host,address",
+    [
+        ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("0x7f.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"), ("127.0.1", "127.0.0.1"), ("0", "0.0.0.0"), ("0x7f.0.0.0x1", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"), ("10.0x10.1", "10.16.0.1"), ("167772161", "10.0.0.1"), ("127.0.0.1.", "127.0.0.1"),
+        ("8.8.8.8", "8.8.8.8"), ("134744072", "8.8.8.8"), ("::1", "::1"),
+    ],
+)
+def test_numeric_hosts_are_read_as_inet_aton_reads_them(host, address):
+    assert parse_host_ip(host) == ipaddress.ip_address(address)
+
+
+@pytest.mark.parametrize("host", ["example.com", "hooks.0x7f.example", "127.0.0.1.example", "08.example"])
+def test_host_names_are_not_ip_literals(host):
+    assert parse_host_ip(host) is None
+
+
+@pytest.mark.parametrize("host", ["256.0.0.1", "1.2.3.4.5", "1.2.3.08", "1..2", "4294967296", "1.16777216", "0x1g.0.0.1"])
+def test_malformed_numeric_hosts_are_refused(host):
+    with pytest.raises(UnsafeUrl):
+        check_url(f"http://{host}/", allow_http=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://2130706433/", "http://0x7f.1/", "http://0177.0.0.1/", "http://127.1/", "http://0/", "http://[64:ff9b::7f00:1]/",
+     "http://[2002:7f00:1::1]/", "http://[::127.0.0.1]/", "http://[2001:0:808:808::80ff:fffe]/"],
+)
+async def test_numeric_and_transition_hosts_are_refused_at_delivery_without_resolving(url):
+    async def no_dns(host: str, port: int) -> list[str]:
+        raise AssertionError("an IP literal must not be resolved")
+
+    with pytest.raises(BlockedAddress):
+        await resolve_target(url, allowed_networks=NONE, allow_http=True, resolver=no_dns)
+
+
+async def test_refusals_do_not_name_the_addresses_a_host_resolved_to():
+    with pytest.raises(BlockedAddress) as refused:
+        await resolve_target(
+            "https://internal.example/hook", allowed_networks=NONE, allow_http=False,
+            resolver=_resolver({"internal.example": ["10.0.0.5", "fd00::7"]}),
+        )
+    assert "10.0.0.5" not in str(refused.value) and "fd00" not in str(refused.value)
+    assert "internal.example" in str(refused.value)
+    assert refused.value.addresses == ("10.0.0.5", "fd00::7")  # for the operator's log
+
+
+async def test_only_globally_routable_targets_are_public():
+    public = await resolve_target("https://shop.example/", allowed_networks=NONE, allow_http=False,
+                                  resolver=_resolver({"shop.example": ["93.184.215.14"]}))
+    allowed = await resolve_target("http://127.0.0.1:9/", allowed_networks=LOOPBACK, allow_http=True)
+    assert public.public and not allowed.public
+
+
+def _target(public: bool) -> Target:
+    ip = "93.184.215.14" if public else "10.0.0.5"
+    return Target(connect_url=f"http://{ip}/hook", host_header="shop.example", sni_hostname=None, ip=ip, public=public)
+
+
+def _answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers=headers or {}, stream=httpx.ByteStream(body))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize("public", [True, False])
+async def test_the_response_of_a_target_that_is_not_public_is_reduced_to_its_status(public):
+    async with _answering(200, b"internal secrets") as client:
+        ok = await post_event(client, _target(public), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
+    async with _answering(302, b"", {"location": "http://admin.internal/x"}) as client:
+        moved = await post_event(client, _target(public), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
+    assert ok.succeeded and ok.status_code == 200 and moved.status_code == 302
+    if public:
+        assert ok.response_body == "internal secrets" and "admin.internal" in moved.error
+    else:
+        assert ok.response_body is None and "admin.internal" not in moved.error
+
+
+async def test_transport_errors_do_not_name_the_vetted_address():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url.host}:80")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        result = await post_event(client, _target(False), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
+    assert result.error.startswith("ConnectError") and "10.0.0.5" not in result.error
+
+
 def test_allowed_networks_open_loopback_but_never_metadata():
     assert not is_blocked(ipaddress.ip_address("127.0.0.1"), LOOPBACK)
     assert not is_blocked(ipaddress.ip_address("::1"), LOOPBACK)
@@ -195,7 +334,7 @@ async def test_localhost_is_refused_by_the_real_resolver_unless_loopback_is_allo
 
 def test_webhook_settings_defaults_by_environment():
     development = load_settings({}).webhooks
-    assert development.allow_http and development.allowed_networks == ("127.0.0.0/8", "::1/128")
+    assert development.allow_http and development.allowed_networks == ()  # loopback is an explicit opt-in
     production = load_settings({"EASYPAY_ENV": "production", "EASYPAY_SECRET_KEY": STRONG_KEY}).webhooks
     assert not production.allow_http and production.allowed_networks == ()
     custom = load_settings({"WEBHOOK_RETRY_SCHEDULE_S": "0,1,2.5", "WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8"}).webhooks
