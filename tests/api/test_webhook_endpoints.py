@@ -233,3 +233,46 @@ async def test_openapi_documents_the_webhook_routes(api):
         assert operation["summary"] and "404" in operation["responses"], (path, method)
     view = schema["components"]["schemas"]["WebhookEndpointView"]["properties"]
     assert "secret" not in view and {"url", "events", "status", "disabled_reason"} <= set(view)
+
+
+@pytest.fixture(scope="module")
+async def api_without_opt_in(test_env, database, redis_clean):
+    """The API as deployed by default: no ``WEBHOOK_ALLOWED_NETWORKS`` (the suite's own API opts in
+    to loopback for its receivers, which would let the loopback forms below through)."""
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+    from engine.settings import load_settings
+
+    settings = load_settings({k: v for k, v in test_env.items() if k != "WEBHOOK_ALLOWED_NETWORKS"})
+    assert settings.webhooks.allowed_networks == ()
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False), timeout=40) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/hook", "http://0x7f.1/hook", "http://0177.0.0.1/hook", "http://127.1/hook", "http://0/hook",
+        "http://0x7f000001:8899/_control", "http://167772161/hook", "http://0xa9.254.169.254/latest",
+        "http://[64:ff9b::7f00:1]/hook", "http://[64:ff9b:1::a00:1]/hook", "http://[2002:7f00:1::1]/hook",
+        "http://[::127.0.0.1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://[2001:0:808:808::80ff:fffe]/hook",
+        "http://[2001:0:7f00:1::f7f7:f7f7]/hook", "http://256.0.0.1/hook", "http://127.0.0.1/hook",
+    ],
+)
+async def test_numeric_and_transition_forms_of_internal_addresses_are_refused_naming_url(api_without_opt_in, merchant, db, url):
+    response = await api_without_opt_in.post("/v1/webhook-endpoints", json={"url": url, "events": ["*"]}, headers=merchant.headers)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["url"]
+    saved = await api_without_opt_in.post("/v1/webhook-endpoints", json={"url": URL, "events": ["*"]}, headers=merchant.headers)
+    assert saved.status_code == 201, saved.text
+    changed = await api_without_opt_in.patch(
+        f"/v1/webhook-endpoints/{saved.json()['id']}", json={"url": url}, headers=merchant.headers
+    )
+    assert changed.status_code == 422 and [e["field"] for e in changed.json()["errors"]] == ["url"]
+
+
+@pytest.mark.parametrize("url", ["http://134744072/hook", "http://[64:ff9b::808:808]/hook", "http://[2002:808:808::1]/hook"])
+async def test_numeric_and_transition_forms_of_public_addresses_are_accepted(api_without_opt_in, merchant, url):
+    response = await api_without_opt_in.post("/v1/webhook-endpoints", json={"url": url, "events": ["*"]}, headers=merchant.headers)
+    assert response.status_code == 201, response.text
