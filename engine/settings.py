@@ -129,6 +129,8 @@ class PoolSettings:
     poll_timeout_ms: int
     #: Port of the pool's Prometheus endpoint (one per machine and pool copy); 0 disables it.
     metrics_port: int
+    #: How long a stopping pool lets messages in hand finish before leaving them to the broker.
+    shutdown_timeout_s: int = 30
 
 
 #: name -> (env prefix, queues, processes, threads, metrics port). The payments pool keeps the
@@ -410,6 +412,7 @@ def _pools(env: Mapping[str, str]) -> dict[str, PoolSettings]:
             prefetch=_int(env, f"{prefix}_PREFETCH", 0, lo=0, hi=10_000),
             poll_timeout_ms=_int(env, f"{prefix}_POLL_TIMEOUT_MS", 50, lo=10, hi=10_000),
             metrics_port=_int(env, f"{prefix}_METRICS_PORT", port, lo=0, hi=65535),
+            shutdown_timeout_s=_int(env, f"{prefix}_SHUTDOWN_TIMEOUT_S", 30, lo=1, hi=3600),
         )
     return pools
 

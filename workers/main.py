@@ -11,10 +11,12 @@ from engine.settings import load_settings
 from workers import runtime
 from workers.broker import build_broker
 from workers.observability import POOL_ENV
+from workers.shutdown import coalesce_sigterm
 
 
 def setup() -> None:
     """Read settings, configure logging, install the broker, then import the actors."""
+    coalesce_sigterm()
     settings = load_settings()
     configure_logging(settings.log_level, json_logs=settings.is_production)
     runtime.configure(settings)

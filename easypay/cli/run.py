@@ -129,6 +129,8 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
         "--threads",
         str(threads),
         "--skip-logging",
+        "--worker-shutdown-timeout",
+        str(cfg.shutdown_timeout_s * 1000),
         "--queues",
         *queue_list,
     ]
