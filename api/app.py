@@ -10,12 +10,12 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
 from api.audit import AuditLogController, audit_middleware
 from api.auth import access_guard, provide_principal
+from api.docs import api_version, docs_assets, docs_page
 from api.hardening import add_security_headers, cors_config
 from api.health import live, ready
 from api.metrics import http_metrics_middleware, metrics
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             live,
             ready,
             metrics,
+            docs_assets(),
         ],
         dependencies={"principal": Provide(provide_principal)},
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
@@ -141,10 +142,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="EasyPay",
-            version="1.0.0",
+            version=api_version(),
             description="Asynchronous payments on Authorize.net: POST answers 202, workers charge, clients poll.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[docs_page()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

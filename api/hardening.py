@@ -16,7 +16,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 #: The interactive API docs load their scripts and styles from a CDN.
-DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com data:; img-src 'self' data: https:"
+DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
 
 
 _ENCODED = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]

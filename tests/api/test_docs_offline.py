@@ -1,0 +1,24 @@
+"""The documentation page loads with no internet: every asset it references is served by the API."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+
+
+async def test_schema_page_references_only_assets_the_api_serves(api):
+    page = await api.get("/schema")
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    references = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', page.text)
+    assert references, "the page loads Swagger UI's script and stylesheet"
+    for reference in references:
+        assert reference.startswith("/") and not reference.startswith("//"), f"{reference} is not served by the API"
+        asset = await api.get(reference)
+        assert asset.status_code == 200 and len(asset.content) > 1000, reference
+    csp = page.headers["Content-Security-Policy"]
+    assert "http" not in csp, "the docs page needs no other host"
+
+
+async def test_openapi_document_carries_the_package_version(api):
+    document = (await api.get("/schema/openapi.json")).json()
+    assert document["info"]["version"] == version("easypay")
