@@ -35,6 +35,7 @@ from engine.key_failures import KeyFailureCounter
 from engine.key_usage import KeyUsageRecorder
 from engine.passwords import PasswordHashing
 from engine.ratelimit import RateLimiter
+from engine.token_versions import TokenVersions
 from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
 from engine.concurrency_cap import ConcurrencyCap
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             concurrency=access.password_hash_concurrency, wait_s=access.password_hash_wait_ms / 1000
         )
         app.state.tokens = TokenService(derive_jwt_key(settings.secret_key), ttl_s=access.jwt_ttl_s)
+        app.state.token_versions = TokenVersions(engine)
         app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)
         app.state.audit = audit
         app.state.key_usage = key_usage

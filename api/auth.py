@@ -5,7 +5,8 @@
 1. the route's declared ``opt["permission"]``: a ``/v1`` route without one is refused (403,
    fail closed); ``public`` routes skip authentication;
 2. authentication (API key ``ak_…:sk_…`` as Bearer or ``X-API-Key``, or a user JWT as Bearer):
-   401 when missing or invalid;
+   401 when missing or invalid, or a user token whose ``ver`` is not the user's current
+   ``token_version`` (disabled, role or password changed); 503 when that cannot be checked;
 3. the caller's rate limits (Redis counters shared by all API processes): 429;
 4. the permission, from the role table in ``engine.permissions``: 403;
 5. JSON body structure limits (nesting depth, string length): 400/422.
@@ -17,15 +18,12 @@ the audit middleware.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from cachetools import TTLCache
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from redis.exceptions import RedisError
 
 from api.bodies import check_request
 from api.problems import Problem
@@ -34,15 +32,15 @@ from engine.logcontext import set_context
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from engine.permissions import PUBLIC
 from engine.ratelimit import Decision, RateLimiter
+from engine.token_versions import TokenCheckUnavailable
 from engine.tokens import looks_like_jwt
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: In-process memory of "tokens of this user issued before T are void" lookups (seconds).
-_USER_STATUS_TTL_S = 1.0
-_tokens_void_before: TTLCache[str, int] = TTLCache(maxsize=10_000, ttl=_USER_STATUS_TTL_S, timer=time.monotonic)
+#: Seconds a client waits before retrying when a user token cannot be checked.
+TOKEN_CHECK_RETRY_AFTER_S = 1
 
 
 def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -53,24 +51,18 @@ def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str 
     return connection.headers.get("x-api-key")
 
 
-def tokens_void_key(prefix: str, user_id: str) -> str:
-    """Redis key: the user's tokens issued at or before this time (ms) are void (set on every user change)."""
-    return f"{prefix}:user-tokens-void-before:{user_id}"
-
-
-async def _token_voided(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> bool:
-    user_id = principal.actor_id
+async def _token_current(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> bool:
+    """The token carries its user's current version (fails closed: 503 when that cannot be known)."""
     try:
-        void_before = _tokens_void_before[user_id]
-    except KeyError:
-        state = connection.app.state.easypay
-        try:
-            raw = await state.redis.get(tokens_void_key(state.settings.redis.key_prefix, user_id))
-            void_before = int(raw) if raw is not None else 0
-        except RedisError:
-            void_before = 0  # tokens are short-lived; Redis being down must not stop the API
-        _tokens_void_before[user_id] = void_before
-    return (principal.issued_at_ms or 0) <= void_before
+        return await connection.app.state.token_versions.accepts(principal)
+    except TokenCheckUnavailable as exc:
+        log.warning("user token check failed: %s", exc)
+        raise Problem(
+            503,
+            "database_unavailable",
+            "The user token could not be checked right now; retry shortly.",
+            headers={"Retry-After": str(TOKEN_CHECK_RETRY_AFTER_S)},
+        ) from None
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -83,7 +75,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     if looks_like_jwt(token):
         audit_state["presented_actor"] = ("user", None)
         principal = connection.app.state.tokens.verify(token)
-        if principal is not None and await _token_voided(connection, principal):
+        if principal is not None and not await _token_current(connection, principal):
             principal = None
     else:
         audit_state["presented_actor"] = ("api_key", presented_key_id(token))

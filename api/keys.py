@@ -148,6 +148,8 @@ class ApiKeyController(Controller):
                 name=data.name,
                 expires_at=data.expires_at,
                 rate_limits=data.rate_limits,
+                # Disabling this user revokes the key (engine.revocation.revoke_keys_created_by).
+                created_by_user_id=uuid.UUID(principal.actor_id) if principal.actor_type == "user" else None,
             )
             row = await accounts.get_api_key(conn, issued.key_id)
         body = _encoder.encode(key_view(row, issued.token))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -19,12 +18,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from api.audit import note
-from api.auth import enforce_rate_limit, tokens_void_key
+from api.auth import enforce_rate_limit
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from engine.auth import Principal
 from engine.db import accounts
 from engine.passwords import HashingBusy, password_problem
 from engine.permissions import PUBLIC, ROLES, Permission
+from engine.revocation import revoke_keys_created_by
 
 _encoder = msgspec.json.Encoder()
 Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
@@ -122,7 +122,9 @@ async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenReque
         raise NotAuthorizedException()
     request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)
     note(request, object_id=str(row.id))
-    issued = request.app.state.tokens.issue(user_id=row.id, merchant_id=row.merchant_id, role=row.role)
+    issued = request.app.state.tokens.issue(
+        user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
+    )
     body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
@@ -136,16 +138,6 @@ async def _limit_logins(request: Request[Any, Any, Any], email: str) -> None:
     email_id = hmac.new(request.app.state.easypay.pepper, email.encode(), hashlib.sha256).hexdigest()[:32]
     await enforce_rate_limit(request, f"login_email:{email_id}", {"minute": access.login_per_minute_per_email}, limiter)
     await enforce_rate_limit(request, "login:all", {"minute": access.login_per_minute}, limiter)
-
-
-async def _void_tokens(request: Request[Any, Any, Any], user_id: uuid.UUID) -> None:
-    """The user's tokens issued until now stop working on every API process within a second."""
-    state = request.app.state.easypay
-    name = tokens_void_key(state.settings.redis.key_prefix, str(user_id))
-    try:
-        await state.redis.set(name, str(int(time.time() * 1000)), ex=state.settings.access.jwt_ttl_s + 60)
-    except RedisError:
-        raise Problem(503, "cache_unavailable", "The user could not be updated right now; retry shortly.") from None
 
 
 class UserController(Controller):
@@ -230,7 +222,10 @@ class UserController(Controller):
     @patch(
         "/{user_id:str}",
         summary="Change a user's role or password, or disable / re-enable the user",
-        description="Disabling stops the user's tokens on every API process within one second.",
+        description=(
+            "A role or password change or a disable voids the user's tokens on every API process within one second; "
+            "disabling also revokes the API keys the user's tokens created (re-enabling does not restore them)."
+        ),
         responses=problem_responses(400, 401, 403, 404, 422, 429, 503),
     )
     async def update_user(
@@ -257,14 +252,20 @@ class UserController(Controller):
             raise validation_problem(errors)
         state = request.app.state.easypay
         try:
+            # update_user bumps token_version: tokens issued before stop working (engine.token_versions).
             async with state.engine.begin() as conn:
                 row = await accounts.update_user(conn, uid, **changes)
                 if row is None:
                     raise _not_found()
                 note(request, merchant_id=row.merchant_id)
-                # A role or password change or a disable must not leave live tokens with old rights.
-                if changes.get("disabled") or "role" in changes or "password" in changes:
-                    await _void_tokens(request, uid)
+                if changes.get("disabled"):
+                    await revoke_keys_created_by(conn, state.redis, prefix=state.settings.redis.key_prefix, user_id=uid)
         except IntegrityError:
             raise validation_problem([FieldProblem("role", "Non-admin users need a merchant.")]) from None
+        except RedisError:
+            raise Problem(
+                503, "cache_unavailable", "The user's API keys could not be revoked right now; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from None
+        request.app.state.token_versions.forget(uid)
         return user_view(row)

@@ -63,8 +63,8 @@ class Principal:
     role: str
     #: Per-key rate-limit overrides, e.g. ``{"minute": 500}``; None means the defaults.
     rate_limits: dict[str, int] | None = field(default=None, compare=False)
-    #: For user tokens: when the token was issued (ms since the epoch).
-    issued_at_ms: int | None = field(default=None, compare=False)
+    #: For user tokens: the user's ``token_version`` when the token was issued.
+    token_version: int | None = field(default=None, compare=False)
 
     @property
     def scope(self) -> uuid.UUID | None:

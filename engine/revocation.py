@@ -1,5 +1,9 @@
 """Revoking an API key everywhere: the database row, then the shared Redis record.
 
+Keys minted by a user (``api_keys.created_by_user_id``) are revoked, not suspended, when the
+user is disabled: re-enabling the user does not bring them back (a key that may have leaked
+while its owner was out stays dead; the user mints new ones).
+
 Call inside the caller's transaction: the Redis record is marked revoked before the commit, so
 a Redis failure aborts the revocation (nothing half done that the API would keep accepting), and
 a commit failure leaves only a key that looks revoked (failing closed).
@@ -15,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.auth import mark_revoked
-from engine.db.accounts import revoke_api_key
+from engine.db.accounts import active_key_ids_created_by, revoke_api_key
 
 
 async def revoke_key(
@@ -26,3 +30,12 @@ async def revoke_key(
     if row is not None:
         await mark_revoked(redis, prefix, key_id)
     return row
+
+
+async def revoke_keys_created_by(conn: AsyncConnection, redis: Redis, *, prefix: str, user_id: uuid.UUID) -> list[str]:
+    """Revoke every active key the user minted (on disabling the user); the revoked key ids."""
+    revoked = []
+    for key_id in await active_key_ids_created_by(conn, user_id):
+        if await revoke_key(conn, redis, prefix=prefix, key_id=key_id) is not None:
+            revoked.append(key_id)
+    return revoked

@@ -2,7 +2,10 @@
 
 The signing key comes from HKDF with its own ``info`` label, so it is independent of the API-key
 pepper and the card-message key. Verification accepts HS256 only (never ``none`` or another
-algorithm), and requires ``exp``, ``iat``, ``nbf``, ``sub``, ``role``, issuer and audience.
+algorithm), and requires ``exp``, ``iat``, ``nbf``, ``sub``, ``role``, ``ver``, issuer and audience.
+
+``ver`` is the user's ``token_version`` at issue; the API refuses a token whose version is not
+the user's current one (``engine.token_versions``), so a disable or role change voids it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from engine.permissions import ROLES
 ALGORITHM = "HS256"
 ISSUER = "easypay"
 AUDIENCE = "easypay-api"
-_REQUIRED = ["exp", "iat", "nbf", "sub", "role", "iss", "aud"]
+_REQUIRED = ["exp", "iat", "nbf", "sub", "role", "ver", "iss", "aud"]
 
 
 def derive_jwt_key(secret_key: bytes) -> bytes:
@@ -39,7 +42,9 @@ class TokenService:
         self._key = signing_key
         self.ttl_s = ttl_s
 
-    def issue(self, *, user_id: uuid.UUID, merchant_id: uuid.UUID | None, role: str, now: float | None = None) -> AccessToken:
+    def issue(
+        self, *, user_id: uuid.UUID, merchant_id: uuid.UUID | None, role: str, version: int, now: float | None = None
+    ) -> AccessToken:
         now = now if now is not None else time.time()
         issued_at = int(now)
         claims = {
@@ -48,12 +53,11 @@ class TokenService:
             "sub": str(user_id),
             "merchant": str(merchant_id) if merchant_id is not None else None,
             "role": role,
+            "ver": version,
             "iat": issued_at,
             "nbf": issued_at,
             "exp": issued_at + self.ttl_s,
             "jti": uuid.uuid4().hex,
-            # Sub-second issue time: tokens issued before a user's change are told apart from after.
-            "iat_ms": int(now * 1000),
         }
         return AccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), self.ttl_s)
 
@@ -73,16 +77,17 @@ class TokenService:
             merchant_id = uuid.UUID(merchant) if merchant else None
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
-        role = claims["role"]
+        role, version = claims["role"], claims["ver"]
         if role not in ROLES or (merchant_id is None and role != "admin"):
             return None
-        issued_ms = claims.get("iat_ms")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            return None
         return Principal(
             actor_type="user",
             actor_id=str(user_id),
             merchant_id=merchant_id,
             role=role,
-            issued_at_ms=issued_ms if isinstance(issued_ms, int) else claims["iat"] * 1000,
+            token_version=version,
         )
 
 

@@ -45,6 +45,7 @@ async def create_api_key(
     name: str | None = None,
     expires_at: datetime | None = None,
     rate_limits: dict[str, int] | None = None,
+    created_by_user_id: uuid.UUID | None = None,
 ) -> IssuedKey:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -58,6 +59,7 @@ async def create_api_key(
             name=name,
             expires_at=expires_at,
             rate_limits=rate_limits,
+            created_by_user_id=created_by_user_id,
         )
     )
     return issued
@@ -106,6 +108,12 @@ async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID
     return (await conn.execute(query.values(revoked_at=func.now()).returning(*_KEY_COLUMNS))).one_or_none()
 
 
+async def active_key_ids_created_by(conn: AsyncConnection, user_id: uuid.UUID) -> list[str]:
+    """The unrevoked keys the user's tokens minted (the revocation on disabling the user)."""
+    query = select(api_keys.c.id).where(api_keys.c.created_by_user_id == user_id, api_keys.c.revoked_at.is_(None))
+    return list((await conn.execute(query)).scalars())
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -134,6 +142,12 @@ async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> Row[Any] | None
     return (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one_or_none()
 
 
+async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The version a user's tokens must carry; None if the user is disabled or gone (no token valid)."""
+    query = select(users.c.token_version).where(users.c.id == user_id, users.c.disabled_at.is_(None))
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
 async def list_users(
     conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None, limit: int = 20, starting_after: tuple[datetime, uuid.UUID] | None = None
 ) -> tuple[list[Row[Any]], bool]:
@@ -149,8 +163,13 @@ async def list_users(
 
 
 async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> Row[Any] | None:
-    """Apply ``role``/``password``/``disabled`` changes; None if there is no such user."""
+    """Apply ``role``/``password``/``disabled`` changes; None if there is no such user.
+
+    Any of them bumps ``token_version``, which voids every token issued before the change.
+    """
     values: dict[str, Any] = {"updated_at": func.now()}
+    if changes.keys() & {"role", "password", "disabled"}:
+        values["token_version"] = users.c.token_version + 1
     if "role" in changes:
         values["role"] = changes["role"]
     if "password" in changes:

@@ -70,9 +70,13 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: Per-key rate-limit overrides ``{"minute": n, "hour": n, "day": n}``; null means the defaults.
     rate_limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: The user whose token minted the key (null when another key or the CLI did): disabling
+    #: that user revokes the key.
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'merchant', 'developer', 'viewer')", name="role"),
+        Index("ix_api_keys_created_by_user_id", "created_by_user_id", postgresql_where=text("created_by_user_id IS NOT NULL")),
     )
 
 
@@ -90,6 +94,9 @@ class User(Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Tokens carry the version they were issued under; bumped on disable, role or password
+    #: change, which voids every older token (``engine.token_versions``).
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'merchant', 'developer', 'viewer')", name="role"),

@@ -32,7 +32,7 @@ async def _token(api, email, password=PASSWORD):
 def _claims(user, shop, **changes):
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": user["id"], "merchant": str(shop.id), "role": "merchant",
-              "iat": now, "nbf": now, "exp": now + 600, "iat_ms": now * 1000 + 999}
+              "ver": 0, "iat": now, "nbf": now, "exp": now + 600}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -74,7 +74,7 @@ async def test_signing_key_is_not_the_key_hash_pepper(settings):
 @pytest.mark.parametrize(
     "attack",
     ["alg_none", "alg_none_upper", "wrong_key", "hs512", "tampered_payload", "tampered_role", "expired", "future_nbf",
-     "missing_exp", "missing_nbf", "wrong_audience", "garbage", "bad_signature_bytes"],
+     "missing_exp", "missing_nbf", "missing_version", "stale_version", "wrong_audience", "garbage", "bad_signature_bytes"],
 )
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_forged_or_stale_tokens_are_401(api, settings, user, shop, attack):
@@ -93,6 +93,8 @@ async def test_forged_or_stale_tokens_are_401(api, settings, user, shop, attack)
         "future_nbf": lambda: jwt.encode(_claims(user, shop, nbf=now + 300), key, algorithm="HS256"),
         "missing_exp": lambda: jwt.encode(_claims(user, shop, exp=None), key, algorithm="HS256"),
         "missing_nbf": lambda: jwt.encode(_claims(user, shop, nbf=None), key, algorithm="HS256"),
+        "missing_version": lambda: jwt.encode(_claims(user, shop, ver=None), key, algorithm="HS256"),
+        "stale_version": lambda: jwt.encode(_claims(user, shop, ver=1), key, algorithm="HS256"),
         "wrong_audience": lambda: jwt.encode(_claims(user, shop, aud="someone-else"), key, algorithm="HS256"),
         "garbage": lambda: "a.b.c",
         "bad_signature_bytes": lambda: f"{head}.{payload}.{signature[:-4]}AAAA",
