@@ -23,6 +23,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.middleware import request_id_for
+from engine.db.accounts import CreatorDisabled
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.outages import RETRY_AFTER_S, unreachable_dependency
 
@@ -163,7 +164,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             request,
             Problem(409, exc.code, "A request with this Idempotency-Key is still being processed; retry shortly."),
         )
-    if isinstance(exc, NotAuthorizedException):
+    if isinstance(exc, (NotAuthorizedException, CreatorDisabled)):
         return problem_response(
             request,
             Problem(

@@ -36,6 +36,10 @@ async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Row[Any
     return (await conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one_or_none()
 
 
+class CreatorDisabled(Exception):
+    """The user minting a key was disabled meanwhile (its token was still in the 1 s memory)."""
+
+
 async def create_api_key(
     conn: AsyncConnection,
     *,
@@ -49,6 +53,16 @@ async def create_api_key(
 ) -> IssuedKey:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if created_by_user_id is not None:
+        # FOR SHARE waits for a concurrent disable to commit and then sees it; a disable that
+        # comes later waits for this transaction, and its revocation then sees the new key.
+        enabled = (
+            select(users.c.id)
+            .where(users.c.id == created_by_user_id, users.c.disabled_at.is_(None))
+            .with_for_update(read=True)
+        )
+        if (await conn.execute(enabled)).one_or_none() is None:
+            raise CreatorDisabled(str(created_by_user_id))
     issued = issue_key()
     await conn.execute(
         insert(api_keys).values(

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,7 +22,8 @@ import jwt
 import pytest
 import redis
 
-from engine.auth import key_record_name
+from engine.auth import derive_pepper, key_record_name
+from engine.db.accounts import CreatorDisabled, create_api_key, update_user
 from tests.access.world import PASSWORD, bearer, make_shop, make_user
 from tests.conftest import ROOT, free_port, stop, wait_for_http
 
@@ -238,3 +240,18 @@ async def test_database_unreachable_means_503_with_retry_after_not_200(settings,
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "database_unavailable"
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_disabled_user_cannot_mint_a_key_even_while_its_token_is_remembered(settings, db, http, shop):
+    """The minting transaction reads the user FOR SHARE: a disable committed first is seen."""
+    user_id, email = await make_user(settings, shop.id, "merchant")
+    token = await _token(http, email)
+    assert (await http.get("/v1/api-keys", headers=bearer(token))).status_code == 200  # version now remembered
+    async with db.begin() as conn:  # disabled behind the API process's back: its memory lasts 1 s
+        await update_user(conn, uuid.UUID(user_id), disabled=True)
+    minted = await http.post("/v1/api-keys", json={"role": "viewer"}, headers=bearer(token))
+    assert minted.status_code == 401
+    with pytest.raises(CreatorDisabled):
+        async with db.begin() as conn:
+            await create_api_key(conn, merchant_id=shop.id, role="viewer", pepper=derive_pepper(settings.secret_key),
+                                 created_by_user_id=uuid.UUID(user_id))
