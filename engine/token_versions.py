@@ -7,19 +7,16 @@ persistence and may be down or restarted empty).
 
 The current version of each user is remembered in-process for ``cache_ttl_s`` (1 s by default):
 most requests cost no round trip, and a change reaches every API process within that time. When
-neither the memory nor the database can answer, ``TokenCheckUnavailable`` is raised: the caller
-answers 503, never "allowed".
+neither the memory nor the database can answer, the database's error propagates (the API's error
+handler turns an outage into 503 with Retry-After, ``engine.outages``): never "allowed".
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
 from cachetools import TTLCache
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.auth import Principal
@@ -27,10 +24,6 @@ from engine.db.accounts import current_token_version
 
 #: How long a user's current token version is remembered in-process (seconds).
 TOKEN_VERSION_CACHE_TTL_S = 1.0
-
-
-class TokenCheckUnavailable(Exception):
-    """The user's current token version could not be read (the database is unreachable)."""
 
 
 class TokenVersions:
@@ -51,11 +44,8 @@ class TokenVersions:
             return self._cache[user_id]
         except KeyError:
             pass
-        try:
-            async with self._engine.connect() as conn:
-                version = await current_token_version(conn, user_id)
-        except (DBAPIError, PoolTimeoutError, OSError, asyncio.TimeoutError) as exc:
-            raise TokenCheckUnavailable(str(exc)) from exc
+        async with self._engine.connect() as conn:
+            version = await current_token_version(conn, user_id)
         self._cache[user_id] = version
         return version
 

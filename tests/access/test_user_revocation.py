@@ -238,7 +238,7 @@ async def test_database_unreachable_means_503_with_retry_after_not_200(settings,
     finally:
         stop(proc)
     assert response.status_code == 503, response.text
-    assert response.json()["code"] == "database_unavailable"
+    assert response.json()["code"] == "service_unavailable"
     assert int(response.headers["retry-after"]) >= 1
 
 
