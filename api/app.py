@@ -11,7 +11,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from redis.asyncio import Redis
 
 from api.audit import AuditLogController, audit_middleware
 from api.auth import access_guard, provide_principal
@@ -28,6 +27,7 @@ from api.problems import handle_exception
 from api.state import AppState
 from api.webhooks import EventController, WebhookEndpointController
 from api.users import UserController, issue_token
+from engine import redis_client
 from engine.accept_batch import PaymentAcceptor
 from engine.audit import AuditWriter
 from engine.auth import ApiKeyAuthenticator, derive_pepper
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         engine = make_engine(
             settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS, ping_idle_s=PING_IDLE_S
         )
-        redis = Redis.from_url(settings.redis.cache_url)
+        redis = redis_client.connect(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
         jobs = JobSender(settings.redis.broker_url)

@@ -19,6 +19,7 @@ from dramatiq.common import current_millis
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from engine import redis_client
 from engine.logcontext import current_context
 from engine.payments import PaymentJob
 from jobs.names import (
@@ -49,7 +50,7 @@ _MAX_UNPACK_SIZE = 3999
 
 class JobSender:
     def __init__(self, broker_url: str, *, namespace: str = NAMESPACE) -> None:
-        self._redis = Redis.from_url(broker_url)
+        self._redis = redis_client.connect(broker_url)
         self._dispatch = self._redis.register_script(_DISPATCH_LUA)
         self._namespace = namespace
         #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.

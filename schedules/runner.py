@@ -19,6 +19,7 @@ from typing import Callable
 
 from redis.asyncio import Redis
 
+from engine import redis_client
 from engine.settings import Settings
 from schedules.registry import REGISTRY, Job, JobContext, Registry
 from jobs.sender import JobSender
@@ -89,7 +90,7 @@ async def serve(settings: Settings, stop: asyncio.Event, registry: Registry | No
     """Run the scheduler with the engine's jobs until ``stop`` is set."""
     import schedules.jobs  # noqa: F401  (registers the engine's jobs)
 
-    redis = Redis.from_url(settings.redis.cache_url)
+    redis = redis_client.connect(settings.redis.cache_url)
     jobs = JobSender(settings.redis.broker_url)
     try:
         await Scheduler(settings, registry or REGISTRY, redis=redis, jobs=jobs).run(stop)

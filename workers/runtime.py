@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 
+from engine import redis_client
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_stash import MethodStash
@@ -54,7 +54,7 @@ async def processing_deps() -> ProcessingDeps:
     async with _lock:
         if _deps is None:
             cfg = settings()
-            redis = Redis.from_url(cfg.redis.cache_url)
+            redis = redis_client.connect(cfg.redis.cache_url)
             jobs = JobSender(cfg.redis.broker_url)
             _deps = ProcessingDeps(
                 engine=make_engine(cfg.database, application_name="easypay-worker"),

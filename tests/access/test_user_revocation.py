@@ -8,11 +8,8 @@ never touched.
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,60 +17,15 @@ from typing import Any, Iterator
 import httpx
 import jwt
 import pytest
-import redis
 
 from engine.auth import derive_pepper, key_record_name
 from engine.db.accounts import CreatorDisabled, create_api_key, update_user
 from tests.access.world import PASSWORD, bearer, make_shop, make_user
 from tests.conftest import ROOT, free_port, stop, wait_for_http
-
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+from tests.private_redis import PrivateRedis
 
 #: The in-process memory of a user's token version lasts 1 s (engine.token_versions).
 CACHE_S = 1.1
-
-
-class PrivateRedis:
-    """A ``redis-server`` of this module's own, without persistence: a restart comes back empty."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self._log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self._log_path, "ab")
-        self._proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self._proc.poll() is not None:
-                    raise RuntimeError("private redis-server did not start")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop(self._proc)
-            self._proc = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def size(self) -> int:
-        return int(redis.Redis(port=self.port).dbsize())
-
-    def get(self, name: str) -> Any:
-        raw = redis.Redis(port=self.port).get(name)
-        return json.loads(raw) if raw is not None else None
 
 
 def _start_web(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
