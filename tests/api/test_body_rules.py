@@ -29,6 +29,9 @@ async def _payments(db, merchant) -> int:
     [
         (RAW.replace(b'"amount": "12.50"', b'"amount": "1.00", "amount": "1000.00"'), "amount"),
         (RAW.replace(b'"exp_month": 12', b'"exp_month": 12, "exp_month": 1'), "exp_month"),
+        # a key written with space before its colon, and a string value holding '":', defeat no check
+        (RAW.replace(b'"amount": "12.50"', b'"amount" : "1.00", "amount": "1000.00"'), "amount"),
+        (RAW.replace(b'"amount": "12.50"', b'"amount": "1.00", "description": "a\\":b", "amount": "9.00"'), "amount"),
     ],
 )
 async def test_a_key_given_twice_is_refused_not_last_wins(api, merchant, db, body, field):
