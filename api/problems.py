@@ -66,7 +66,11 @@ class ProblemDocument(msgspec.Struct, kw_only=True):
 
 
 def problem_responses(*statuses: int) -> dict[int, Any]:
-    """OpenAPI response entries for the problem documents a route can answer with."""
+    """OpenAPI response entries for the problem documents a route can answer with.
+
+    400 is always among them: any route can get a body or query it cannot read, and without an
+    entry of ours the document would show Litestar's own 400 shape, which the server never sends.
+    """
     from litestar.openapi.datastructures import ResponseSpec
 
     return {
@@ -76,7 +80,7 @@ def problem_responses(*statuses: int) -> dict[int, Any]:
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )
-        for status in statuses
+        for status in sorted({400, *statuses})
     }
 
 

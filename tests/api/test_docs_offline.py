@@ -22,3 +22,17 @@ async def test_schema_page_references_only_assets_the_api_serves(api):
 async def test_openapi_document_carries_the_package_version(api):
     document = (await api.get("/schema/openapi.json")).json()
     assert document["info"]["version"] == version("easypay")
+
+
+async def test_every_documented_error_is_a_problem_document(api):
+    document = (await api.get("/schema/openapi.json")).json()
+    wrong = []
+    for path, item in document["paths"].items():
+        if not path.startswith("/v1"):
+            continue
+        for method, operation in item.items():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith("4") or status.startswith("5"):
+                    if set(response.get("content", {})) != {"application/problem+json"}:
+                        wrong.append((method.upper(), path, status, sorted(response.get("content", {}))))
+    assert wrong == [], wrong
