@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 from redis.exceptions import RedisError
@@ -105,7 +106,10 @@ class ApiKeyController(Controller):
         summary="Create an API key",
         description="The answer holds `key` (`ak_…:sk_…`): the only time the secret is shown.",
         opt={"permission": Permission.KEYS_MANAGE},
-        responses=problem_responses(400, 401, 403, 404, 422, 429),
+        responses={
+            201: ResponseSpec(data_container=ApiKeyView, description="The key, with `key` shown this once.", generate_examples=False),
+            **problem_responses(400, 401, 403, 404, 422, 429),
+        },
     )
     async def create_api_key(
         self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]

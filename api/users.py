@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 from redis.exceptions import RedisError
@@ -103,7 +104,10 @@ def _user_id(raw: str) -> uuid.UUID:
     description="Send the token as `Authorization: Bearer <token>`; it expires after `expires_in` seconds.",
     tags=["auth"],
     opt={"permission": PUBLIC, "audit_action": "issue_token", "audit_object": "user"},
-    responses=problem_responses(400, 401, 422, 429),
+    responses={
+        200: ResponseSpec(data_container=TokenResponse, description="The access token.", generate_examples=False),
+        **problem_responses(400, 401, 422, 429),
+    },
 )
 async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> Response[bytes]:
     state = request.app.state.easypay
@@ -145,7 +149,15 @@ class UserController(Controller):
     tags = ["users"]
     opt = {"permission": Permission.USERS_MANAGE}
 
-    @post("/", status_code=201, summary="Create a user", responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a user",
+        responses={
+            201: ResponseSpec(data_container=UserView, description="The user.", generate_examples=False),
+            **problem_responses(400, 401, 403, 404, 409, 422, 429),
+        },
+    )
     async def create_user(
         self, request: Request[Any, Any, Any], data: JSONBody[UserCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:

@@ -36,3 +36,15 @@ async def test_every_documented_error_is_a_problem_document(api):
                     if set(response.get("content", {})) != {"application/problem+json"}:
                         wrong.append((method.upper(), path, status, sorted(response.get("content", {}))))
     assert wrong == [], wrong
+
+
+async def test_every_json_success_body_of_v1_is_a_described_object(api):
+    document = (await api.get("/schema/openapi.json")).json()
+    bare = [
+        (method.upper(), path, status)
+        for path, item in document["paths"].items() if path.startswith("/v1")
+        for method, operation in item.items()
+        for status, response in operation["responses"].items() if status.startswith("2")
+        for media in response.get("content", {}).values() if "$ref" not in media.get("schema", {})
+    ]
+    assert bare == [], "documented as a bare string (or untyped) but the server sends an object"
