@@ -11,6 +11,7 @@ from typing import Any, Literal
 import msgspec
 
 from engine.money import currency_exponent, format_amount, format_minor_units
+from engine.states import PaymentStatus, RefundStatus
 
 
 class CardView(msgspec.Struct, kw_only=True):
@@ -36,7 +37,8 @@ class FailureView(msgspec.Struct, kw_only=True):
 class PaymentView(msgspec.Struct, kw_only=True):
     id: str
     object: Literal["payment"] = "payment"
-    status: str
+    #: Typed as the enum so the OpenAPI document lists the statuses; rows hand in the plain value.
+    status: PaymentStatus
     amount: str
     currency: str
     capture: bool
@@ -114,7 +116,7 @@ class RefundView(msgspec.Struct, kw_only=True):
     payment_id: str
     amount: str
     currency: str
-    status: str
+    status: RefundStatus
     failure: FailureView | None
     reason: str | None
     created_at: datetime

@@ -48,3 +48,17 @@ async def test_every_json_success_body_of_v1_is_a_described_object(api):
         for media in response.get("content", {}).values() if "$ref" not in media.get("schema", {})
     ]
     assert bare == [], "documented as a bare string (or untyped) but the server sends an object"
+
+
+async def test_statuses_are_enumerated_in_the_document(api):
+    from engine.states import PaymentStatus, RefundStatus
+
+    schemas = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
+
+    def enum_of(name: str) -> set[str]:
+        status = schemas[name]["properties"]["status"]
+        target = schemas[status["$ref"].rsplit("/", 1)[-1]] if "$ref" in status else status
+        return set(target["enum"])
+
+    assert enum_of("PaymentView") == {s.value for s in PaymentStatus}
+    assert enum_of("RefundView") == {s.value for s in RefundStatus}
