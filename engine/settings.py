@@ -225,7 +225,7 @@ class Settings:
     #: Parent directory of the per-process metric files (multi-process Prometheus).
     metrics_dir: str = ""
     #: Address the worker pools' metrics endpoints bind to.
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
 
     @property
     def is_production(self) -> bool:
@@ -482,7 +482,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         pools=_pools(env),
         metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),
-        metrics_host=env.get("METRICS_HOST", "0.0.0.0"),
+        metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
     )
     return settings
 

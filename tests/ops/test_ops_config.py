@@ -92,3 +92,16 @@ def test_compose_ships_no_secret_or_password_anyone_could_know():
     # and no secret-looking variable falls back to a value written here
     fallbacks = re.findall(r"\$\{(\w*(?:SECRET|PASSWORD|KEY)\w*):-([^}]*)\}", text)
     assert [(name, default) for name, default in fallbacks if default] == []
+
+
+def test_compose_publishes_only_the_api_to_every_interface():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    published = {name: service.get("ports", []) for name, service in services.items() if service.get("ports")}
+    assert published.pop("api") == ["8000:8000"]
+    assert published and all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports), published
+
+
+def test_metrics_bind_loopback_unless_told_otherwise(tmp_path):
+    from engine.settings import load_settings
+
+    assert load_settings({"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}).metrics_host == "127.0.0.1"
