@@ -17,7 +17,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import PaymentCreate
 from api.state import AppState
-from api.tenancy import list_scope, target_merchant
+from api.tenancy import idempotency_owner, list_scope, target_merchant
 from api.audit import note
 from api.timeparams import parse_time
 from api.validation import validate_payment
@@ -138,6 +138,7 @@ class PaymentController(Controller):
                     request_id=request_id,
                     idempotency_key=idempotency_key,
                     request_hash=request_hash,
+                    idempotency_owner=idempotency_owner(principal),
                 )
             )
         except QueueUnavailable:

@@ -60,6 +60,13 @@ class AcceptRequest:
     request_id: str | None = None
     idempotency_key: str | None = None
     request_hash: bytes = b""
+    #: Namespace of ``idempotency_key``: the caller's (its merchant, or the platform for admins),
+    #: as on every other route. None: the payment's merchant.
+    idempotency_owner: uuid.UUID | None = None
+
+    @property
+    def key_owner(self) -> uuid.UUID:
+        return self.idempotency_owner if self.idempotency_owner is not None else self.new.merchant_id
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class PaymentAcceptor:
             if request.idempotency_key is None:
                 fresh.append(i)
             else:
-                by_key.setdefault((request.new.merchant_id, request.idempotency_key), []).append(i)
+                by_key.setdefault((request.key_owner, request.idempotency_key), []).append(i)
         rows: list[Any] = []
         try:
             async with self._engine.begin() as conn:
@@ -154,7 +161,7 @@ class PaymentAcceptor:
                     await idempotency.store_many(
                         conn,
                         [
-                            (requests[i].new.merchant_id, key, StoredResponse(202, results[i].body, results[i].location))  # type: ignore[union-attr]
+                            (requests[i].key_owner, key, StoredResponse(202, results[i].body, results[i].location))  # type: ignore[union-attr]
                             for i in fresh
                             if (key := requests[i].idempotency_key) is not None
                         ],

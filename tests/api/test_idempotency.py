@@ -96,3 +96,26 @@ async def test_overlong_key_is_rejected(api, merchant):
     response = await api.post("/v1/payments", json=card_payment("1.00"), headers={**merchant.headers, "Idempotency-Key": "k" * 256})
     assert response.status_code in (400, 422)
     assert "Idempotency-Key" in str(response.json()["errors"]) or "idempotency" in response.text.lower()
+
+
+async def test_a_key_is_the_callers_on_every_route_not_the_target_merchants(api, settings, db):
+    """An admin's Idempotency-Key, used for a payment on a merchant's behalf, lives in the admin's
+    namespace (as on capture, void, refunds and webhooks): the merchant's own use of the same key
+    is its own request, never a replay of (or a conflict with) the admin's."""
+    from tests.conftest import make_merchant
+    from tests.helpers import card_payment
+
+    admin = await make_merchant(settings, "Platform", role="admin")
+    shop = await make_merchant(settings, "Shop B")
+    key = f"shared-{uuid.uuid4().hex[:8]}"
+    by_admin = await api.post(
+        "/v1/payments", json=card_payment("7.00", merchant_id=str(shop.id)), headers={**admin.headers, "Idempotency-Key": key}
+    )
+    assert by_admin.status_code == 202, by_admin.text
+    by_shop = await api.post("/v1/payments", json=card_payment("8.00"), headers={**shop.headers, "Idempotency-Key": key})
+    assert by_shop.status_code == 202 and "idempotent-replayed" not in by_shop.headers, by_shop.text
+    assert by_shop.json()["id"] != by_admin.json()["id"]
+    again = await api.post(
+        "/v1/payments", json=card_payment("7.00", merchant_id=str(shop.id)), headers={**admin.headers, "Idempotency-Key": key}
+    )
+    assert again.headers.get("idempotent-replayed") == "true" and again.json()["id"] == by_admin.json()["id"]
