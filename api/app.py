@@ -47,8 +47,6 @@ from engine.sealing import Sealer
 from engine.settings import Settings, load_settings
 from jobs.sender import JobSender
 
-#: A database connection idle this long is pinged before use (``engine.db.session``).
-PING_IDLE_S = 5.0
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024
 
@@ -61,7 +59,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = make_engine(
-            settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS, ping_idle_s=PING_IDLE_S
+            settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS
         )
         redis = redis_client.connect(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)

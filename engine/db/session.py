@@ -12,18 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.settings import DatabaseSettings
 
+#: A pooled connection idle longer than this is pinged before use (API, workers, CLI alike).
+PING_IDLE_S = 5.0
+
 
 def make_engine(
     settings: DatabaseSettings,
     *,
     application_name: str = "easypay",
     lock_timeout_ms: int | None = None,
-    ping_idle_s: float | None = None,
+    ping_idle_s: float | None = PING_IDLE_S,
 ) -> AsyncEngine:
     """``lock_timeout_ms`` bounds every lock wait on these connections (the API uses it).
 
-    Every connection is checked (pinged) when it leaves the pool; with ``ping_idle_s``, only one
-    that has been idle that long. asyncpg's ping costs three round trips, paid by every
+    A connection is checked (pinged) when it leaves the pool after being idle ``ping_idle_s``
+    (None: every time). asyncpg's ping costs three round trips, paid by every
     transaction otherwise; a connection used a moment ago is very likely alive, and if it is
     not (the server restarted), the one statement that finds out fails and SQLAlchemy discards
     every connection of the pool.
