@@ -20,7 +20,7 @@ from api.tenancy import merchant_not_found, requested_merchant
 from engine.auth import Principal
 from engine.db import accounts
 from engine.key_failures import KeyFailures
-from engine.permissions import ROLES, Permission, may_assign, may_raise_rate_limits
+from engine.permissions import Role, ROLES, Permission, may_assign, may_raise_rate_limits
 from engine.ratelimit import rate_limits_problems
 from engine.revocation import revoke_key
 
@@ -41,7 +41,7 @@ class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     object: str
     merchant_id: str
-    role: str
+    role: Role
     name: str | None
     created_at: dt.datetime
     expires_at: dt.datetime | None

@@ -24,7 +24,7 @@ from api.problems import FieldProblem, Problem, problem_responses, validation_pr
 from engine.auth import Principal
 from engine.db import accounts
 from engine.passwords import HashingBusy, password_problem
-from engine.permissions import PUBLIC, ROLES, Permission
+from engine.permissions import Role, PUBLIC, ROLES, Permission
 from engine.revocation import revoke_keys_created_by
 
 _encoder = msgspec.json.Encoder()
@@ -60,7 +60,7 @@ class UserView(msgspec.Struct, kw_only=True):
     id: str
     object: str
     email: str
-    role: str
+    role: Role
     merchant_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime

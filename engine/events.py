@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, Literal
 
 import msgspec
@@ -49,6 +50,10 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
+#: The event types as a type, so documents (OpenAPI) can list them.
+EventType = StrEnum("EventType", {t.replace(".", "_").upper(): t for t in EVENT_TYPES})
+
+
 class EventData(msgspec.Struct):
     object: Any
 
@@ -56,7 +61,7 @@ class EventData(msgspec.Struct):
 class EventView(msgspec.Struct, kw_only=True):
     id: str
     object: Literal["event"] = "event"
-    type: str
+    type: EventType
     created_at: datetime
     data: EventData
 

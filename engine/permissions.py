@@ -24,6 +24,8 @@ class Permission(StrEnum):
 PUBLIC = "public"
 
 ROLES = ("admin", "merchant", "developer", "viewer")
+#: The roles as a type, so documents (OpenAPI) can list them.
+Role = StrEnum("Role", {role.upper(): role for role in ROLES})
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     # Everything, across every merchant.

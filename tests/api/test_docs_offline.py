@@ -62,3 +62,18 @@ async def test_statuses_are_enumerated_in_the_document(api):
 
     assert enum_of("PaymentView") == {s.value for s in PaymentStatus}
     assert enum_of("RefundView") == {s.value for s in RefundStatus}
+
+
+async def test_roles_and_event_types_are_enumerated_in_the_document(api):
+    from engine.events import EVENT_TYPES
+    from engine.permissions import ROLES
+
+    schemas = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
+
+    def enum_of(name: str, field: str) -> set[str]:
+        prop = schemas[name]["properties"][field]
+        target = schemas[prop["$ref"].rsplit("/", 1)[-1]] if "$ref" in prop else prop
+        return set(target["enum"])
+
+    assert enum_of("ApiKeyView", "role") == enum_of("UserView", "role") == set(ROLES)
+    assert enum_of("EventView", "type") == set(EVENT_TYPES)
