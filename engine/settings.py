@@ -34,7 +34,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/easypay"
+    #: Not in the repr: it may carry a password.
+    url: str = field(default="postgresql+asyncpg://postgres@127.0.0.1:5432/easypay", repr=False)
     #: Connections kept open per process.
     pool_size: int = 10
     max_overflow: int = 10
@@ -42,10 +43,10 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    #: Cache, locks, rate limits.
-    cache_url: str = "redis://127.0.0.1:6379/0"
+    #: Cache, locks, rate limits. ``rediss://`` for TLS; not in the repr (it may carry a password).
+    cache_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     #: Dramatiq broker: a separate Redis database from the cache.
-    broker_url: str = "redis://127.0.0.1:6379/1"
+    broker_url: str = field(default="redis://127.0.0.1:6379/1", repr=False)
     #: Key prefix for everything the engine writes to the cache database.
     key_prefix: str = "easypay"
     #: How long a payment snapshot stays in the cache.
