@@ -86,7 +86,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
-        audit = AuditWriter(engine, flush_interval_s=access.audit_flush_interval_ms / 1000)
+        audit = AuditWriter(
+            engine, flush_interval_s=access.audit_flush_interval_ms / 1000, max_buffered=access.audit_buffer_max
+        )
         prefix = settings.redis.key_prefix
         key_failures = KeyFailureCounter(redis, prefix=prefix)
         app.state.authenticator = ApiKeyAuthenticator(
