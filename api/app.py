@@ -30,7 +30,7 @@ from api.users import UserController, issue_token
 from engine import redis_client
 from engine.accept_batch import PaymentAcceptor
 from engine.audit import AuditWriter
-from engine.auth import ApiKeyAuthenticator, derive_pepper
+from engine.auth import ApiKeyAuthenticator, KeyRecords, derive_pepper, derive_record_key
 from engine.key_failures import KeyFailureCounter
 from engine.key_usage import KeyUsageRecorder
 from engine.passwords import PasswordHashing
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         notifier = ChangeNotifier(redis, cache.channel)
         jobs = JobSender(settings.redis.broker_url)
         pepper = derive_pepper(settings.secret_key)
+        key_records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
         app.state.easypay = AppState(
             settings=settings,
             engine=engine,
@@ -79,14 +80,17 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             acceptor=PaymentAcceptor(engine, jobs, cache),
             reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
             long_polls=ConcurrencyCap(settings.access.long_poll_max_per_key),
+            key_records=key_records,
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
-        audit = AuditWriter(engine, flush_interval_s=access.audit_flush_interval_ms / 1000)
+        audit = AuditWriter(
+            engine, flush_interval_s=access.audit_flush_interval_ms / 1000, max_buffered=access.audit_buffer_max
+        )
         prefix = settings.redis.key_prefix
         key_failures = KeyFailureCounter(redis, prefix=prefix)
         app.state.authenticator = ApiKeyAuthenticator(
-            engine, pepper, redis=redis, prefix=prefix, on_success=key_usage.touch, on_wrong_secret=key_failures.record
+            engine, pepper, records=key_records, on_success=key_usage.touch, on_wrong_secret=key_failures.record
         )
         app.state.key_failures = key_failures
         # Limits on what anonymous callers can make us do (failed key checks, logins): every

@@ -1,7 +1,12 @@
 """The audit middleware and ``GET /v1/audit-logs``.
 
 The middleware audits, with no per-route code: every mutating request (POST/PUT/PATCH/DELETE)
-under ``/v1``, and every request answered 401 or 403 there. It reads only identifiers: the
+under ``/v1``, every read of cardholder-data routes (GET under ``/v1/payments`` and
+``/v1/refunds``: who read which payment), every request answered 401, 403 or 429 there, and a
+404 on an object route whose id exists under another merchant (``cross_tenant_probe``; the
+ownership lookup runs only for such a 404, after the answer has been sent). Security events are
+recorded durably (``engine.audit.AuditWriter.record_durably``); the accept path only appends an
+ordinary entry to the buffer. It reads only identifiers: the
 principal (or the key id / email presented in a failed attempt), the route template, the first
 path parameter or the ``Location`` of a created object, the status, the client address and the
 request id. Handlers may refine an entry with ``note(request, merchant_id=..., object_id=...)``
@@ -11,7 +16,9 @@ with ``opt={"audit_action": ..., "audit_object": ...}``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -26,11 +33,17 @@ from api.tenancy import requested_merchant
 from api.timeparams import parse_time
 from engine.audit import AuditEntry, outcome_for
 from engine.auth import Principal
-from engine.db.audit import list_audit_logs
+from engine.db.audit import list_audit_logs, owning_merchant
 from engine.permissions import Permission
 
 _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_AUDITED_STATUSES = frozenset({401, 403, 429})
+#: Routes serving cardholder data (payments and their refunds): reads are audited too.
+_CARDHOLDER_DATA_PREFIXES = ("/v1/payments", "/v1/refunds")
 _API_PREFIX = "/v1/"
+_STATUS_ACTIONS = {401: "authentication_failed", 429: "rate_limited"}
+
+log = logging.getLogger(__name__)
 
 
 def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = None, object_id: str | None = None) -> None:
@@ -65,7 +78,7 @@ def _entry(scope: Scope, status: int, location: str | None) -> AuditEntry:
         object_id = str(next(iter(path_params.values())))
     if object_id is None and location and 200 <= status < 300:
         object_id = location.rstrip("/").rsplit("/", 1)[-1]
-    action = "authentication_failed" if status == 401 else opt.get("audit_action") or getattr(handler, "handler_name", "unknown")
+    action = _STATUS_ACTIONS.get(status) or opt.get("audit_action") or getattr(handler, "handler_name", "unknown")
     client = scope.get("client")
     merchant_id = state.get("audit_merchant_id") or (principal.merchant_id if principal else None)
     return AuditEntry(
@@ -103,11 +116,45 @@ def audit_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, capture)
         finally:
             status = seen.get("status", 500)
-            if scope["method"] in _AUDITED_METHODS or status in (401, 403):
-                writer = scope["app"].state.audit
-                writer.record(_entry(scope, status, seen.get("location")))
+            writer = scope["app"].state.audit
+            probe = await _cross_tenant_probe(scope) if status == 404 and scope.get("path_params") else None
+            if probe is not None:
+                await writer.record_durably(probe)
+            elif _audited(scope, status):
+                await writer.record_any(_entry(scope, status, seen.get("location")))
 
     return middleware
+
+
+def _audited(scope: Scope, status: int) -> bool:
+    method = scope["method"]
+    if method in _AUDITED_METHODS or status in _AUDITED_STATUSES:
+        return True
+    template = scope.get("path_template") or scope["path"]
+    return method == "GET" and template.startswith(_CARDHOLDER_DATA_PREFIXES)
+
+
+async def _cross_tenant_probe(scope: Scope) -> AuditEntry | None:
+    """For a 404 on an object route: the probe entry if the id exists under another merchant.
+
+    Charged to the owning merchant (who sees who looked for its object); admins (no scope) and
+    unauthenticated callers are never probes. One primary-key lookup, only on such a 404.
+    """
+    principal: Principal | None = scope.get("state", {}).get("principal")
+    if principal is None or principal.scope is None:
+        return None
+    entry = _entry(scope, 404, None)
+    if entry.object_id is None:
+        return None
+    try:
+        async with scope["app"].state.easypay.reads.connect() as conn:
+            owner = await owning_merchant(conn, entry.object_type, entry.object_id)
+    except Exception as exc:  # noqa: BLE001 - the answer is sent; an unknown owner is no probe to record
+        log.warning("cross-tenant probe check failed: %s", type(exc).__name__)
+        return None
+    if owner is None or owner == principal.scope:
+        return None
+    return dataclasses.replace(entry, action="cross_tenant_probe", outcome="denied", merchant_id=owner)
 
 
 class AuditLogView(msgspec.Struct, kw_only=True):

@@ -221,9 +221,7 @@ class ApiKeyController(Controller):
         state = request.app.state.easypay
         try:
             async with state.engine.begin() as conn:
-                row = await revoke_key(
-                    conn, state.redis, prefix=state.settings.redis.key_prefix, key_id=_key_id(key_id), scope=principal.scope
-                )
+                row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
         except RedisError:
             raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
         if row is None:

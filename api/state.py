@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.notifier import ChangeNotifier
 from engine.accept_batch import PaymentAcceptor
+from engine.auth import KeyRecords
 from engine.cache import PaymentCache
 from engine.concurrency_cap import ConcurrencyCap
 from engine.method_stash import MethodStash
@@ -36,3 +37,5 @@ class AppState:
     reads: AsyncEngine
     #: Concurrent ``?wait=`` long-polls per credential (``EASYPAY_LONG_POLL_MAX_PER_KEY``).
     long_polls: ConcurrencyCap
+    #: The signed shared API-key records in Redis (``engine.auth.KeyRecords``).
+    key_records: KeyRecords

@@ -271,7 +271,7 @@ class UserController(Controller):
                     raise _not_found()
                 note(request, merchant_id=row.merchant_id)
                 if changes.get("disabled"):
-                    await revoke_keys_created_by(conn, state.redis, prefix=state.settings.redis.key_prefix, user_id=uid)
+                    await revoke_keys_created_by(conn, state.key_records, user_id=uid)
         except IntegrityError:
             raise validation_problem([FieldProblem("role", "Non-admin users need a merchant.")]) from None
         except RedisError:

@@ -4,6 +4,12 @@ Entries carry identifiers only (key id, user id, object id, route template): nev
 body, a secret or card data. ``AuditWriter`` buffers entries in-process and inserts them in
 batches (at least every ``flush_interval_s``, and on shutdown), so auditing costs the request
 path no database round trip. A hard crash can lose the last ``flush_interval_s`` of entries.
+
+Security events (``is_security_event``: failed authentication, denials, 429s, cross-tenant
+probes, key revocations) are never dropped: they wait in their own list, which no overflow
+trims, and a request that brings that list to ``max_buffered`` waits for a write (backpressure:
+a flood of them slows its own senders down instead of pushing entries out). Only ordinary
+entries are dropped, oldest first, when PostgreSQL is unreachable long enough to fill the buffer.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ log = logging.getLogger(__name__)
 audit_logs = AuditLog.__table__
 _INSERT = insert(audit_logs)
 
-#: Entries kept while the database is unreachable; beyond this the oldest are dropped (and logged).
+#: Entries kept while the database is unreachable; beyond this the oldest ordinary ones are
+#: dropped (and logged), and a security event waits for a write.
 MAX_BUFFERED = 50_000
+
+#: Actions audited as security events whatever their status.
+SECURITY_ACTIONS = frozenset({"authentication_failed", "cross_tenant_probe", "rate_limited", "revoke_api_key"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,10 @@ class AuditEntry:
     request_id: str | None = None
 
 
+def is_security_event(entry: AuditEntry) -> bool:
+    return entry.action in SECURITY_ACTIONS or entry.status_code in (401, 403, 429)
+
+
 def outcome_for(status_code: int) -> str:
     if status_code in (401, 403):
         return "denied"
@@ -58,29 +72,50 @@ async def write_entries(conn: AsyncConnection, entries: list[AuditEntry]) -> Non
 class AuditWriter(PeriodicFlusher):
     task_name = "audit-writer"
 
-    def __init__(self, engine: AsyncEngine, *, flush_interval_s: float = 0.2) -> None:
+    def __init__(self, engine: AsyncEngine, *, flush_interval_s: float = 0.2, max_buffered: int = MAX_BUFFERED) -> None:
         super().__init__(interval_s=flush_interval_s)
         self._engine = engine
+        self._max_buffered = max_buffered
         self._buffer: list[AuditEntry] = []
+        self._security: list[AuditEntry] = []
         self._lock = asyncio.Lock()
 
     def record(self, entry: AuditEntry) -> None:
+        """Buffer an ordinary entry (dropped, oldest first, if the buffer overflows)."""
         self._buffer.append(entry)
-        if len(self._buffer) > MAX_BUFFERED:
-            dropped = len(self._buffer) - MAX_BUFFERED
+        self._trim()
+
+    async def record_durably(self, entry: AuditEntry) -> None:
+        """Buffer a security event, never to be dropped; at ``max_buffered`` of them, wait for a write."""
+        self._security.append(entry)
+        if len(self._security) >= self._max_buffered:
+            await self.flush()
+
+    async def record_any(self, entry: AuditEntry) -> None:
+        if is_security_event(entry):
+            await self.record_durably(entry)
+        else:
+            self.record(entry)
+
+    def _trim(self) -> None:
+        if len(self._buffer) > self._max_buffered:
+            dropped = len(self._buffer) - self._max_buffered
             del self._buffer[:dropped]
-            log.error("audit buffer full: dropped %d entries", dropped)
+            log.error("audit buffer full: dropped %d entries (no security event)", dropped)
 
     async def flush(self) -> None:
         """Write everything buffered so far (also called by readers of the audit log)."""
         async with self._lock:
-            if not self._buffer:
+            if not self._buffer and not self._security:
                 return
+            security, self._security = self._security, []
             batch, self._buffer = self._buffer, []
             try:
                 async with self._engine.begin() as conn:
-                    await write_entries(conn, batch)
+                    await write_entries(conn, security + batch)
             except Exception as exc:  # noqa: BLE001 - keep the entries and retry on the next tick
                 log.warning("audit write failed, will retry: %s", type(exc).__name__)
+                self._security[:0] = security
                 self._buffer[:0] = batch
+                self._trim()
 

@@ -7,7 +7,9 @@ Validation is cached in two tiers so the hot path costs no database round trip:
 
 1. in-process, for ``local_ttl_s`` (1 s): most requests touch neither Redis nor PostgreSQL;
 2. in Redis, for ``shared_ttl_s``: one record per key id (hash of the secret, merchant, role,
-   expiry, revoked flag, rate limits), shared by every API process.
+   expiry, revoked flag, rate limits), shared by every API process. Each record is signed
+   (``KeyRecords``): whoever can write to Redis cannot forge one (revive a revoked key, change
+   its merchant or role); a record whose MAC does not verify is ignored and PostgreSQL decides.
 
 A revocation writes the database, then overwrites the Redis record with a revoked one
 (``mark_revoked``); a reader that filled the record from the database never overwrites an
@@ -41,7 +43,7 @@ from engine.permissions import ROLES, role_allows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ROLES", "ApiKeyAuthenticator", "IssuedKey", "Principal", "derive_pepper", "hash_secret", "issue_key", "parse_key"]
+__all__ = ["ROLES", "ApiKeyAuthenticator", "IssuedKey", "Principal", "KeyRecords", "derive_pepper", "derive_record_key", "hash_secret", "issue_key", "parse_key"]
 
 _KEY_RE = re.compile(r"^ak_([a-z0-9]{16}):sk_([A-Za-z0-9_-]{32,64})$")
 _KEY_ID_RE = re.compile(r"^ak_([a-z0-9]{16})(?::|$)")
@@ -124,9 +126,72 @@ def key_record_name(prefix: str, key_id: str) -> str:
     return f"{prefix}:apikey:{key_id}"
 
 
-async def mark_revoked(redis: Redis, prefix: str, key_id: str, *, ttl_s: int = 3600) -> None:
+def derive_record_key(secret_key: bytes) -> bytes:
+    """The MAC key of the shared key records: its own HKDF label, independent of the pepper."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"easypay:api-key-record-mac:v1").derive(
+        secret_key
+    )
+
+
+#: ``KeyRecords.read`` of a record present in Redis whose MAC does not verify.
+FORGED = object()
+_RECORD_VERSION = b"v1"
+
+
+class KeyRecords:
+    """The signed shared records of API keys in Redis: ``v1.<hex mac>.<json>``.
+
+    The MAC covers the Redis key name (so a record cannot be moved to another key id) and the
+    JSON, which carries its own ``exp`` (so an old genuine record, e.g. from before a revocation,
+    stops verifying once its TTL has passed: replaying one is possible only within that TTL).
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str, mac_key: bytes) -> None:
+        self.redis = redis
+        self._prefix = prefix
+        self._mac_key = mac_key
+
+    def name(self, key_id: str) -> str:
+        return key_record_name(self._prefix, key_id)
+
+    def _mac(self, name: str, body: bytes) -> bytes:
+        return hmac.new(self._mac_key, _RECORD_VERSION + b"\0" + name.encode() + b"\0" + body, hashlib.sha256).digest()
+
+    def seal(self, key_id: str, record: dict[str, Any], *, ttl_s: int) -> bytes:
+        body = json.dumps({**record, "exp": time.time() + ttl_s}, separators=(",", ":")).encode()
+        return b".".join((_RECORD_VERSION, self._mac(self.name(key_id), body).hex().encode(), body))
+
+    def open(self, key_id: str, raw: bytes | str) -> dict[str, Any] | None:
+        """The record, or None if it is not one we signed for this key id (or it has expired)."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        version, _, rest = data.partition(b".")
+        mac_hex, _, body = rest.partition(b".")
+        try:
+            mac = bytes.fromhex(mac_hex.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if version != _RECORD_VERSION or not hmac.compare_digest(mac, self._mac(self.name(key_id), body)):
+            return None
+        record = json.loads(body)
+        if not isinstance(record, dict) or record.pop("exp", 0) <= time.time():
+            return None
+        return record
+
+    async def read(self, key_id: str) -> dict[str, Any] | None | object:
+        """The verified record, None if there is none, ``FORGED`` if one is there but does not verify."""
+        raw = await self.redis.get(self.name(key_id))
+        if raw is None:
+            return None
+        record = self.open(key_id, raw)
+        return FORGED if record is None else record
+
+    async def write(self, key_id: str, record: dict[str, Any], *, ttl_s: int, nx: bool = False) -> None:
+        await self.redis.set(self.name(key_id), self.seal(key_id, record, ttl_s=ttl_s), ex=ttl_s, nx=nx)
+
+
+async def mark_revoked(records: KeyRecords, key_id: str, *, ttl_s: int = 3600) -> None:
     """Overwrite the shared record of ``key_id`` with a revoked one (call after the database commit)."""
-    await redis.set(key_record_name(prefix, key_id), json.dumps({"revoked": True}), ex=ttl_s)
+    await records.write(key_id, {"revoked": True}, ttl_s=ttl_s)
 
 
 class ApiKeyAuthenticator:
@@ -135,8 +200,7 @@ class ApiKeyAuthenticator:
         engine: AsyncEngine,
         pepper: bytes,
         *,
-        redis: Redis | None = None,
-        prefix: str = "easypay",
+        records: KeyRecords | None = None,
         local_ttl_s: float = 1.0,
         shared_ttl_s: int = 300,
         on_success: Callable[[str], None] | None = None,
@@ -144,8 +208,9 @@ class ApiKeyAuthenticator:
     ) -> None:
         self._engine = engine
         self._pepper = pepper
-        self._redis = redis
-        self._prefix = prefix
+        self._records = records
+        #: Key ids whose forged record was already logged (once per key id, not per request).
+        self._forged_logged: TTLCache[str, bool] = TTLCache(maxsize=1000, ttl=3600, timer=time.monotonic)
         self._shared_ttl_s = shared_ttl_s
         self._on_success = on_success
         self._on_wrong_secret = on_wrong_secret
@@ -200,22 +265,30 @@ class ApiKeyAuthenticator:
 
     async def _record(self, key_id: str) -> dict[str, Any] | None:
         """The key's record from Redis, else from PostgreSQL (then shared through Redis)."""
-        name = key_record_name(self._prefix, key_id)
-        if self._redis is not None:
+        if self._records is not None:
             try:
-                cached = await self._redis.get(name)
-                if cached is not None:
-                    return json.loads(cached)
+                cached = await self._records.read(key_id)
+                if cached is FORGED:
+                    self._log_forged(key_id)
+                elif cached is not None:
+                    return cached  # type: ignore[return-value]
             except RedisError as exc:
                 log.warning("API key cache read failed: %s", exc)
         record = await self._load(key_id)
-        if self._redis is not None:
+        if self._records is not None:
             try:
-                # NX: never overwrite a record written meanwhile (e.g. by a revocation).
-                await self._redis.set(name, json.dumps(record or {"missing": True}), ex=self._shared_ttl_s, nx=True)
+                # NX: never overwrite a record written meanwhile (e.g. by a revocation). A forged
+                # record stays until its TTL: each process then reads PostgreSQL at most once per
+                # ``local_ttl_s`` for that key.
+                await self._records.write(key_id, record or {"missing": True}, ttl_s=self._shared_ttl_s, nx=True)
             except RedisError as exc:
                 log.warning("API key cache write failed: %s", exc)
         return record
+
+    def _log_forged(self, key_id: str) -> None:
+        if key_id not in self._forged_logged:
+            self._forged_logged[key_id] = True
+            log.error("API key record in Redis for key %s failed its MAC check: ignored, read from PostgreSQL", key_id)
 
     async def _load(self, key_id: str) -> dict[str, Any] | None:
         keys = ApiKey.__table__

@@ -14,28 +14,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.auth import mark_revoked
+from engine.auth import KeyRecords, mark_revoked
 from engine.db.accounts import active_key_ids_created_by, revoke_api_key
 
 
 async def revoke_key(
-    conn: AsyncConnection, redis: Redis, *, prefix: str, key_id: str, scope: uuid.UUID | None = None
+    conn: AsyncConnection, records: KeyRecords, *, key_id: str, scope: uuid.UUID | None = None
 ) -> Row[Any] | None:
     """The revoked key's row, or None if there is no such active key in ``scope``."""
     row = await revoke_api_key(conn, key_id, scope=scope)
     if row is not None:
-        await mark_revoked(redis, prefix, key_id)
+        await mark_revoked(records, key_id)
     return row
 
 
-async def revoke_keys_created_by(conn: AsyncConnection, redis: Redis, *, prefix: str, user_id: uuid.UUID) -> list[str]:
+async def revoke_keys_created_by(conn: AsyncConnection, records: KeyRecords, *, user_id: uuid.UUID) -> list[str]:
     """Revoke every active key the user minted (on disabling the user); the revoked key ids."""
     revoked = []
     for key_id in await active_key_ids_created_by(conn, user_id):
-        if await revoke_key(conn, redis, prefix=prefix, key_id=key_id) is not None:
+        if await revoke_key(conn, records, key_id=key_id) is not None:
             revoked.append(key_id)
     return revoked

@@ -34,7 +34,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/easypay"
+    #: Not in the repr: it may carry a password.
+    url: str = field(default="postgresql+asyncpg://postgres@127.0.0.1:5432/easypay", repr=False)
     #: Connections kept open per process.
     pool_size: int = 10
     max_overflow: int = 10
@@ -42,10 +43,10 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    #: Cache, locks, rate limits.
-    cache_url: str = "redis://127.0.0.1:6379/0"
+    #: Cache, locks, rate limits. ``rediss://`` for TLS; not in the repr (it may carry a password).
+    cache_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     #: Dramatiq broker: a separate Redis database from the cache.
-    broker_url: str = "redis://127.0.0.1:6379/1"
+    broker_url: str = field(default="redis://127.0.0.1:6379/1", repr=False)
     #: Key prefix for everything the engine writes to the cache database.
     key_prefix: str = "easypay"
     #: How long a payment snapshot stays in the cache.
@@ -161,6 +162,9 @@ class AccessSettings:
     key_last_used_interval_s: int = 60
     #: Audit rows are written in batches at least this often.
     audit_flush_interval_ms: int = 200
+    #: Ordinary audit entries buffered while PostgreSQL is away (beyond: oldest dropped); security
+    #: events are never dropped, a request bringing that many of them waits for a write.
+    audit_buffer_max: int = 50_000
     #: JSON bodies: deepest nesting of objects/arrays and longest string accepted.
     json_max_depth: int = 16
     json_max_string_length: int = 8192
@@ -453,6 +457,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             cors_origins=tuple(o.strip() for o in env.get("EASYPAY_CORS_ORIGINS", "").split(",") if o.strip()),
             key_last_used_interval_s=_int(env, "EASYPAY_KEY_LAST_USED_INTERVAL_S", 60, lo=1, hi=86_400),
             audit_flush_interval_ms=_int(env, "EASYPAY_AUDIT_FLUSH_INTERVAL_MS", 200, lo=10, hi=60_000),
+            audit_buffer_max=_int(env, "EASYPAY_AUDIT_BUFFER_MAX", 50_000, lo=1, hi=10_000_000),
             json_max_depth=_int(env, "EASYPAY_JSON_MAX_DEPTH", 16, lo=2, hi=256),
             json_max_string_length=_int(env, "EASYPAY_JSON_MAX_STRING_LENGTH", 8192, lo=64, hi=1_048_576),
             key_failures_per_minute=_int(env, "EASYPAY_KEY_FAILURES_PER_MINUTE", 20, lo=0, hi=10**9),

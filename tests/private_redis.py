@@ -58,3 +58,6 @@ class PrivateRedis:
     def get(self, name: str) -> Any:
         raw = redis.Redis(port=self.port).get(name)
         return json.loads(raw) if raw is not None else None
+
+    def raw(self, name: str) -> bytes | None:
+        return redis.Redis(port=self.port).get(name)

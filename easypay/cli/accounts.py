@@ -145,6 +145,7 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key: every API process refuses it within a second."""
     from redis.asyncio import Redis
 
+    from engine.auth import KeyRecords, derive_record_key
     from engine.revocation import revoke_key
 
     key_id = key_id.removeprefix("ak_").split(":")[0]
@@ -152,7 +153,8 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     async def revoke(conn: Any, settings: Settings) -> Any:
         redis = Redis.from_url(settings.redis.cache_url)
         try:
-            row = await revoke_key(conn, redis, prefix=settings.redis.key_prefix, key_id=key_id)
+            records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
+            row = await revoke_key(conn, records, key_id=key_id)
         finally:
             await redis.aclose()
         if row is not None:

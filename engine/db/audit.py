@@ -1,4 +1,5 @@
-"""Reading the audit trail: newest first, keyset-paginated on ``id``."""
+"""Reading the audit trail (newest first, keyset-paginated on ``id``), and who owns an object a
+caller could not find (to tell a cross-tenant probe from a plain typo)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,36 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db.models import AuditLog
+from engine.db.models import ApiKey, AuditLog, Event, Payment, Refund, User, WebhookEndpoint
 
 audit_logs = AuditLog.__table__
+
+#: Object types of the ``/v1/<type>s/{id}`` routes, and the table holding their merchant.
+_OWNED = {
+    "payment": Payment.__table__,
+    "refund": Refund.__table__,
+    "event": Event.__table__,
+    "webhook_endpoint": WebhookEndpoint.__table__,
+    "user": User.__table__,
+    "api_key": ApiKey.__table__,
+}
+
+
+async def owning_merchant(conn: AsyncConnection, object_type: str | None, object_id: str) -> uuid.UUID | None:
+    """The merchant an object belongs to; None if the type is not merchant-owned or no such id exists.
+
+    One primary-key lookup; an id that cannot be one (not a UUID) costs no query.
+    """
+    table = _OWNED.get(object_type or "")
+    if table is None:
+        return None
+    key: Any = object_id.removeprefix("ak_").split(":")[0]
+    if table.c.id.type.python_type is uuid.UUID:
+        try:
+            key = uuid.UUID(object_id)
+        except ValueError:
+            return None
+    return (await conn.execute(select(table.c.merchant_id).where(table.c.id == key))).scalar_one_or_none()
 
 
 async def list_audit_logs(

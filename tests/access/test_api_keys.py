@@ -11,7 +11,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from engine.auth import ApiKeyAuthenticator, derive_pepper
+import json
+
+from engine.auth import ApiKeyAuthenticator, KeyRecords, derive_pepper, derive_record_key, hash_secret
 from tests.access.world import bearer, make_key, make_shop
 
 
@@ -154,11 +156,11 @@ async def test_validation_is_served_from_redis_without_postgresql(settings, shop
     good_db = create_async_engine(settings.database.url)
     dead_db = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     pepper = derive_pepper(settings.secret_key)
-    prefix = settings.redis.key_prefix
+    records = _records(settings, redis)
     try:
-        first = ApiKeyAuthenticator(good_db, pepper, redis=redis, prefix=prefix)
+        first = ApiKeyAuthenticator(good_db, pepper, records=records)
         assert (await first.authenticate(token)) is not None  # fills Redis
-        second = ApiKeyAuthenticator(dead_db, pepper, redis=redis, prefix=prefix)
+        second = ApiKeyAuthenticator(dead_db, pepper, records=records)
         principal = await second.authenticate(token)
         assert principal is not None and principal.merchant_id == shop.id and principal.role == "viewer"
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -167,6 +169,56 @@ async def test_validation_is_served_from_redis_without_postgresql(settings, shop
         await redis.aclose()
         await good_db.dispose()
         await dead_db.dispose()
+
+
+def _records(settings, redis) -> KeyRecords:
+    return KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
+
+
+def _forgeries(settings, key_id: str, token: str, **fields) -> list[bytes]:
+    """Records an attacker with write access to Redis (but not EASYPAY_SECRET_KEY) could plant."""
+    record = {"hash": hash_secret(derive_pepper(settings.secret_key), token.split(":sk_")[1]).hex(),
+              "expires_at": None, "rate_limits": None, **fields}
+    body = json.dumps({**record, "exp": 4_000_000_000}).encode()
+    return [json.dumps(record).encode(), b"v1." + b"00" * 32 + b"." + body, b"v1.zz." + body]
+
+
+async def test_a_forged_redis_record_does_not_revive_a_revoked_key(api, settings, shops):
+    shop, _ = shops
+    key_id, token = await make_key(settings, shop.id, "merchant")
+    assert (await api.get("/v1/payments", headers=bearer(token))).status_code == 200
+    assert (await api.delete(f"/v1/api-keys/{key_id}", headers=bearer(shop.keys["merchant"]))).status_code == 200
+    redis = Redis.from_url(settings.redis.cache_url)
+    try:
+        for forged in _forgeries(settings, key_id, token, merchant_id=str(shop.id), role="merchant"):
+            await redis.set(_records(settings, redis).name(key_id), forged, ex=60)
+            await asyncio.sleep(1.1)  # past the in-process cache
+            assert (await api.get("/v1/payments", headers=bearer(token))).status_code == 401, forged
+    finally:
+        await redis.aclose()
+
+
+async def test_a_forged_redis_record_cannot_change_a_keys_merchant_or_role(api, settings, shops):
+    """A viewer's key, given another merchant and the admin role in Redis, stays a viewer of its own shop."""
+    shop, other = shops
+    key_id, token = await make_key(settings, shop.id, "viewer")
+    victim_id, victim = await make_key(settings, other.id, "developer")
+    redis = Redis.from_url(settings.redis.cache_url)
+    records = _records(settings, redis)
+    try:
+        for key in (token, victim):
+            assert (await api.get("/v1/payments", headers=bearer(key))).status_code == 200
+        genuine = await redis.get(records.name(victim_id))  # a signed record, moved to another key id
+        assert genuine is not None and records.open(victim_id, genuine) is not None
+        for forged in [genuine, *_forgeries(settings, key_id, token, merchant_id=str(other.id), role="admin")]:
+            await redis.set(records.name(key_id), forged, ex=60)
+            await asyncio.sleep(1.1)
+            revoked = await api.delete(f"/v1/api-keys/{victim_id}", headers=bearer(token))
+            assert revoked.status_code == 403, (forged, revoked.text)
+        assert (await api.get("/v1/payments", headers=bearer(victim))).status_code == 200
+        assert (await api.get("/v1/payments", headers=bearer(token))).status_code == 200  # its real record, from PostgreSQL
+    finally:
+        await redis.aclose()
 
 
 async def test_expired_key_is_refused(api, settings, shops):

@@ -3,10 +3,13 @@ no secret or card data in it; GET /v1/audit-logs filters, scoping and keyset pag
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 import pytest
 from sqlalchemy import text
 
-from tests.access.world import PASSWORD, bearer, make_shop
+from tests.access.world import PASSWORD, bearer, make_key, make_shop
 from tests.helpers import VISA, card_payment
 
 
@@ -69,12 +72,77 @@ async def test_every_mutating_action_is_audited_without_secrets_or_card_data(api
 
 async def test_reads_are_not_audited_but_denials_are(api, shops):
     shop, _ = shops
-    await api.get("/v1/payments", headers=bearer(shop.keys["viewer"]), params={"customer_id": "read-only"})
+    await api.get("/v1/api-keys", headers=bearer(shop.keys["merchant"]))
     denied = await api.get("/v1/audit-logs", headers=bearer(shop.keys["viewer"]))
     assert denied.status_code == 403
     entries = await _entries(api, shop, actor_id=shop.key_ids["viewer"])
-    assert [e for e in entries if e["route"] == "/v1/payments" and e["status_code"] == 200] == []
     assert any(e["action"] == "list_audit_logs" and e["outcome"] == "denied" for e in entries)
+    mine = await _entries(api, shop, actor_id=shop.key_ids["merchant"])
+    assert [e for e in mine if e["route"] == "/v1/api-keys" and e["method"] == "GET"] == []
+
+
+async def test_reads_of_payments_and_refunds_are_audited(api, shops):
+    """Cardholder-data routes: who read which payment (and refund), and who listed them."""
+    shop, _ = shops
+    viewer = bearer(shop.keys["viewer"])
+    for path in (f"/v1/payments/{shop.payment_id}", f"/v1/refunds/{shop.refund_id}", "/v1/payments"):
+        assert (await api.get(path, headers=viewer)).status_code == 200, path
+    entries = await _entries(api, shop, actor_id=shop.key_ids["viewer"])
+    reads = [e for e in entries if e["method"] == "GET" and e["outcome"] == "success"]
+    assert {("payment", shop.payment_id), ("refund", shop.refund_id), ("payment", None)} <= {
+        (e["object_type"], e["object_id"]) for e in reads}
+    assert {e["merchant_id"] for e in reads} == {str(shop.id)}
+
+
+async def test_a_cross_tenant_probe_is_audited_for_the_owner_and_a_plain_404_is_not(api, shops):
+    shop, other = shops
+    prober = bearer(shop.keys["merchant"])
+    missing = "00000000-0000-4000-8000-000000000000"
+    for path in (f"/v1/payments/{other.payment_id}", f"/v1/webhook-endpoints/{other.endpoint_id}", f"/v1/payments/{missing}"):
+        assert (await api.get(path, headers=prober)).status_code == 404, path
+    probes = await _entries(api, shop, action="cross_tenant_probe", actor_id=shop.key_ids["merchant"])
+    assert {(e["object_type"], e["object_id"]) for e in probes} == {
+        ("payment", other.payment_id), ("webhook_endpoint", other.endpoint_id)}
+    assert {e["merchant_id"] for e in probes} == {str(other.id)} and {e["outcome"] for e in probes} == {"denied"}
+    # The merchant probed sees who looked for its objects.
+    theirs = (await api.get("/v1/audit-logs", params={"action": "cross_tenant_probe"},
+                            headers=bearer(other.keys["merchant"]))).json()["data"]
+    assert {e["object_id"] for e in theirs} >= {other.payment_id, other.endpoint_id}
+
+
+async def test_every_429_is_audited(api, settings, shops):
+    shop, _ = shops
+    key_id, token = await make_key(settings, shop.id, "viewer", rate_limits={"minute": 2})
+    statuses = [(await api.get("/v1/payments", headers=bearer(token))).status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    limited = await _entries(api, shop, actor_id=key_id, action="rate_limited")
+    assert len(limited) == 2 and {e["status_code"] for e in limited} == {429}
+    assert {e["outcome"] for e in limited} == {"failure"}
+
+
+async def test_a_flood_that_fills_the_buffer_loses_no_security_event(settings, shops):
+    """A 5-entry buffer, never flushed by time: ordinary entries overflow it, security events all arrive."""
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    shop, _ = shops
+    small = dataclasses.replace(settings, access=dataclasses.replace(
+        settings.access, audit_buffer_max=5, audit_flush_interval_ms=60_000))
+    viewer_id, viewer = await make_key(settings, shop.id, "viewer")
+    merchant = bearer(shop.keys["merchant"])
+    async with AsyncTestClient(app=create_app(small, configure_logs=False), timeout=40) as api:
+        security_ids = []
+        for i in range(12):
+            request_id = f"flood-denied-{uuid.uuid4().hex[:8]}-{i}"
+            security_ids.append(request_id)
+            denied = await api.post("/v1/api-keys", json={"role": "viewer"},
+                                    headers={**bearer(viewer), "X-Request-ID": request_id})
+            assert denied.status_code == 403
+            for _ in range(3):  # ordinary entries in between, enough to overflow the buffer
+                assert (await api.post("/v1/api-keys", json={"role": "nope"}, headers=merchant)).status_code == 422
+        entries = await _entries(api, shop, actor_id=viewer_id)
+    assert sorted(e["request_id"] for e in entries if e["status_code"] == 403) == sorted(security_ids)
 
 
 async def test_merchants_see_only_their_own_entries(api, shops):

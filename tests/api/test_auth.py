@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from engine.auth import KeyRecords, derive_record_key
 from engine.revocation import revoke_key
 from tests.conftest import make_merchant
 from tests.helpers import card_payment
@@ -50,7 +51,8 @@ async def test_revoked_key_stops_working_within_a_second(api, settings, db):
     assert (await api.get("/v1/payments", headers=shop.headers)).status_code == 200
     redis = Redis.from_url(settings.redis.cache_url)
     async with db.begin() as conn:
-        assert await revoke_key(conn, redis, prefix=settings.redis.key_prefix, key_id=shop.key_id)
+        records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
+        assert await revoke_key(conn, records, key_id=shop.key_id)
     await redis.aclose()
     await asyncio.sleep(1.1)
     assert (await api.get("/v1/payments", headers=shop.headers)).status_code == 401

@@ -89,3 +89,19 @@ def test_processor_currencies_default_to_the_gateways_and_can_be_narrowed(tmp_pa
     assert {"USD", "EUR", "CAD", "GBP"} <= load_settings(env).processor.currencies
     assert "JPY" not in load_settings(env).processor.currencies
     assert load_settings({**env, "ANET_CURRENCIES": "EUR, GBP"}).processor.currencies == {"EUR", "GBP"}
+
+
+def test_redis_auth_and_tls_urls_are_accepted_and_open_tls_connections(tmp_path):
+    """Production Redis: ``rediss://`` (TLS, certificate verified) with a password, for both URLs."""
+    from redis.asyncio.connection import SSLConnection
+
+    from engine import redis_client
+
+    url = "rediss://:s3cret-pass@redis.example:6380/0?ssl_cert_reqs=required"
+    settings = load_settings({"REDIS_URL": url, "BROKER_URL": url.replace("/0", "/1"),
+                              "EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")})
+    assert "s3cret-pass" not in repr(settings)
+    client = redis_client.connect(settings.redis.cache_url)
+    pool = client.connection_pool
+    assert pool.connection_class is SSLConnection
+    assert pool.connection_kwargs["password"] == "s3cret-pass" and pool.connection_kwargs["ssl_cert_reqs"] == "required"
