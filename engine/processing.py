@@ -112,13 +112,19 @@ class ProcessingDeps:
 async def process_payment(
     deps: ProcessingDeps,
     payment_id: uuid.UUID,
-    sealed_method: str,
+    sealed_method: str | None,
     *,
     message_id: str,
     final_attempt: bool = False,
 ) -> Result:
-    """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried."""
+    """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried.
+
+    ``sealed_method`` None: the method is gone (a retried dead letter whose stash copy expired
+    with the seal's ``CARD_MESSAGE_TTL_S``), handled as an expired one: never charged on a guess.
+    """
     try:
+        if sealed_method is None:
+            raise SealExpired("the sealed payment method is no longer kept")
         method = open_method(deps.sealer, payment_id, sealed_method)
     except SealError as exc:
         unreadable = await _claim(deps, payment_id, message_id, in_flight=False)

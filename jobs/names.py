@@ -51,3 +51,9 @@ class RetryPolicy:
 
 #: The one retry policy of the payment actors (and the broker's default).
 RETRY = RetryPolicy(max_retries=10, min_backoff_ms=1000, max_backoff_ms=60_000)
+
+#: What stands in a dead-lettered message for an argument that carried sealed card data
+#: (``workers.dead_letters.ScrubSealedArguments``); the actor then reads the method's stash copy.
+REMOVED_ARGUMENT = "[removed]"
+#: Positions of the arguments that carry sealed card data, per actor.
+SEALED_ARGUMENTS: dict[str, tuple[int, ...]] = {PROCESS_PAYMENT: (1,)}

@@ -17,6 +17,7 @@ from dramatiq.middleware import (
 
 from engine.settings import PoolSettings, Settings
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RECOVERY_QUEUE, RETRY, WEBHOOKS_QUEUE
+from workers.dead_letters import ScrubSealedArguments
 from workers.observability import LogContext
 
 
@@ -38,6 +39,8 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
         Callbacks(),
         Pipelines(),
         Retries(**RETRY.options()),
+        # Before the broker moves a failed message to its dead letters: drop the sealed card.
+        ScrubSealedArguments(),
     ]
     # LogContext binds the ids in the worker thread before the actor runs; an async actor's
     # coroutine, scheduled on the AsyncIO loop from that thread, copies that context.

@@ -11,7 +11,7 @@ from dramatiq.middleware import CurrentMessage
 from engine.logcontext import bind_context
 from engine.processing import ProcessorUnavailable, process_payment as charge
 from workers import runtime
-from jobs.names import PAYMENTS_QUEUE, PROCESS_PAYMENT, RETRY
+from jobs.names import PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT, RETRY
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ async def process_payment(payment_id: str, sealed_method: str, request_id: str |
     retries = message.options.get("retries", 0) if message else 0
     with bind_context(request_id=request_id, payment_id=payment_id, message_id=message_id):
         deps = await runtime.processing_deps()
+        if sealed_method == REMOVED_ARGUMENT:
+            # A retried dead letter (``workers.dead_letters``): only the stash copy can charge.
+            sealed_method = await deps.stash.get(uuid.UUID(payment_id)) if deps.stash is not None else None
+            if sealed_method is None:
+                log.warning("retried dead letter: the sealed payment method is gone")
         try:
             result = await charge(
                 deps,
