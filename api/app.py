@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.audit import AuditLogController, audit_middleware
-from api.auth import access_guard, provide_principal
+from api.auth import access_check, provide_principal
 from api.docs import api_version, docs_assets, docs_page
 from api.hardening import add_security_headers, cors_config
 from api.health import live, ready
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         ],
         dependencies={"principal": Provide(provide_principal)},
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
-        guards=[access_guard],
+        before_request=access_check,
         middleware=[request_id_middleware, http_metrics_middleware, audit_middleware],
         before_send=[add_security_headers],
         cors_config=cors_config(settings.access),

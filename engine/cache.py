@@ -15,6 +15,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from engine.batching import MicroBatcher
 from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
 
@@ -43,6 +44,19 @@ class PaymentCache:
         self._script_loaded = False
         #: Pub/sub channel announcing "payment <id> changed" (payload: the id).
         self.channel = f"{prefix}:payment-changes"
+        #: Concurrent reads share one pipelined round trip (polls are the most frequent request).
+        self._reads: MicroBatcher[str, list[bytes | None]] = MicroBatcher(
+            self._read_many, max_batch=128, name="payment cache read"
+        )
+
+    async def _read_many(self, keys: list[str]) -> list[list[bytes | None]]:
+        """(owner, body) of each snapshot key, in one round trip."""
+        if len(keys) == 1:
+            return [await self._redis.hmget(keys[0], ["m", "b"])]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, ["m", "b"])
+            return await pipe.execute()
 
     def _key(self, payment_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:payment:{payment_id}"
@@ -102,7 +116,7 @@ class PaymentCache:
     async def get_encoded(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> bytes | None:
         """``get``, as the snapshot's JSON bytes (what the API answers with, unchanged)."""
         try:
-            owner, body = await self._redis.hmget(self._key(payment_id), ["m", "b"])
+            owner, body = await self._reads.submit(self._key(payment_id))
         except RedisError as exc:
             CACHE_REQUESTS.labels(operation="get", result="error").inc()
             log.warning("payment cache read failed for %s: %s", payment_id, exc)

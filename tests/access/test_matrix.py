@@ -228,7 +228,7 @@ def test_a_route_without_a_permission_fails_closed():
     from litestar import Litestar, get
     from litestar.testing import TestClient
 
-    from api.auth import access_guard
+    from api.auth import access_check
     from api.problems import handle_exception
 
     ran = []
@@ -242,7 +242,7 @@ def test_a_route_without_a_permission_fails_closed():
     async def elsewhere() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app = Litestar([forgotten, elsewhere], guards=[access_guard], exception_handlers={Exception: handle_exception})
+    app = Litestar([forgotten, elsewhere], before_request=access_check, exception_handlers={Exception: handle_exception})
     with TestClient(app) as client:
         response = client.get("/v1/forgotten")
         assert response.status_code == 403

@@ -1,0 +1,59 @@
+"""Concurrent payment-cache reads share one pipelined round trip, and each caller still gets its
+own answer: its snapshot, a miss for another merchant's payment or an absent key."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from redis.asyncio import ConnectionPool, Redis
+
+from engine.cache import PaymentCache
+
+
+class CountingPool(ConnectionPool):
+    """A real connection pool that counts how often a connection is taken (one per round trip)."""
+
+    taken = 0
+
+    async def get_connection(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        CountingPool.taken += 1
+        return await super().get_connection(*args, **kwargs)
+
+
+async def test_concurrent_reads_share_a_round_trip_and_keep_their_own_answers(settings, redis_clean):
+    pool = CountingPool.from_url(settings.redis.cache_url)
+    redis = Redis(connection_pool=pool)
+    cache = PaymentCache(redis, prefix=f"cache-reads-{uuid.uuid4().hex[:8]}", ttl_s=60)
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+    stored = {str(uuid.uuid4()): f'{{"n":{n}}}'.encode() for n in range(12)}
+    try:
+        await cache.put_many([(pid, body, 1, owner) for pid, body in stored.items()])
+        absent = [uuid.uuid4() for _ in range(4)]
+        asks = (
+            [(uuid.UUID(pid), owner) for pid in stored]  # hits
+            + [(uuid.UUID(pid), stranger) for pid in list(stored)[:4]]  # another merchant's: a miss
+            + [(uuid.UUID(pid), None) for pid in list(stored)[4:8]]  # any merchant (admin): hits
+            + [(pid, owner) for pid in absent]  # not cached
+        )
+        CountingPool.taken = 0
+        answers = await asyncio.gather(*(cache.get_encoded(pid, merchant_id=m) for pid, m in asks))
+        round_trips = CountingPool.taken
+
+        expected = (
+            list(stored.values())
+            + [None] * 4
+            + list(stored.values())[4:8]
+            + [None] * 4
+        )
+        assert answers == expected
+        # 24 reads issued together: the first goes alone, the rest wait for one batch.
+        assert round_trips <= 3, round_trips
+
+        # A lone read still answers at once, on its own.
+        CountingPool.taken = 0
+        pid, body = next(iter(stored.items()))
+        assert await cache.get_encoded(uuid.UUID(pid), merchant_id=owner) == body
+        assert CountingPool.taken == 1
+    finally:
+        await redis.aclose()
