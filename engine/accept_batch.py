@@ -46,9 +46,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class QueueUnavailable(Exception):
-    """The broker refused the enqueue: the payment was not recorded."""
-
-    status_hint = 503
+    """The broker refused the enqueue: the payment was not recorded (the API answers 503)."""
 
 
 @dataclass(frozen=True)

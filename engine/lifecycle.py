@@ -4,7 +4,8 @@ payment as it is under its row lock, record the request and leave the processor 
 Every refusal is an ``OperationRefused`` (409) with a code that says why, raised before anything
 is written, so a refused request changes nothing.
 
-Refund before settlement (Authorize.net refunds only settled transactions, reference §3):
+Refund before settlement (Authorize.net refunds only settled transactions; docs/authorizenet.md,
+"Capture, void and refund rules"):
 
 * a **full** refund of a capture that has not settled is carried out as a **void** of the capture
   (the refund object still reads ``succeeded``; the payment becomes ``voided`` with

@@ -1,4 +1,4 @@
-"""Card checks and the Authorize.net sandbox trigger values (reference §4).
+"""Card checks and the Authorize.net sandbox trigger values (docs/authorizenet.md, "Sandbox test values").
 
 Pure functions only: no I/O, no logging. Nothing here keeps a card number.
 """
@@ -12,7 +12,7 @@ import re
 #: billTo.zip that turns any card transaction into a general decline (reason 2).
 DECLINE_ZIP = "46282"
 
-#: billTo.zip -> avsResultCode (reference §4.4). Any other ZIP gives "Y".
+#: billTo.zip -> avsResultCode (docs/authorizenet.md, "Sandbox test values"). Any other ZIP gives "Y".
 AVS_BY_ZIP = {
     "46201": "A",
     "46203": "E",
@@ -28,7 +28,7 @@ AVS_BY_ZIP = {
 }
 DEFAULT_AVS = "Y"
 
-#: creditCard.cardCode -> cvvResultCode (reference §4.4). Any other code gives "M".
+#: creditCard.cardCode -> cvvResultCode (docs/authorizenet.md, "Sandbox test values"). Any other code gives "M".
 CVV_BY_CODE = {"900": "M", "901": "N", "902": "S", "903": "U", "904": "P"}
 DEFAULT_CVV = "M"
 

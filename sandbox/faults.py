@@ -1,4 +1,5 @@
-"""Fault rules: injected failures for the XML endpoint (reference §7.1, §7.2, §9).
+"""Fault rules: injected failures for the XML endpoint (docs/authorizenet.md, "The official SDK's
+transport and parser" and "Recovering an unknown outcome").
 
 A rule is ``{"fault": kind, "count": N, "delay_ms": N, "duration_ms": N,
 "match": {"method", "transaction_type", "invoice_number", "amount"}}``.

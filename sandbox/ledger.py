@@ -1,4 +1,5 @@
-"""Transaction state and the gateway's rules (reference §2, §3, §4, §9).
+"""Transaction state and the gateway's rules (docs/authorizenet.md: "Duplicate detection", "Reason codes",
+"Capture, void and refund rules", "Transaction states").
 
 Rule: only this module changes a transaction's ``status``. Every change goes
 through :data:`TRANSITIONS`; the emulator is single-threaded (one asyncio loop),
@@ -14,7 +15,7 @@ States per transId::
     declines are stored as ``declined``; errors (responseCode 3) are not stored.
 
 Card data: only the last four digits and the brand are kept. Duplicate
-detection keys on a SHA-256 of the compared fields (reference §2.1).
+detection keys on a SHA-256 of the compared fields (docs/authorizenet.md, "Duplicate detection").
 """
 
 from __future__ import annotations
@@ -356,7 +357,7 @@ class Ledger:
         return None
 
     def _duplicate(self, req: TxnRequest, orig: Txn, account_number: str, account_type: str) -> Outcome:
-        if "duplicateWindow" in req.settings:  # §2.3: the original's data is returned
+        if "duplicateWindow" in req.settings:  # the original's data is returned ("Duplicate detection")
             return _error(11, trans_id=orig.trans_id, auth_code=orig.auth_code if orig.response_code == 1 else "",
                           avs=orig.avs, cvv=orig.cvv, account_number=account_number, account_type=account_type)
         return _error(11, account_number=account_number, account_type=account_type)

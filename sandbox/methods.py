@@ -23,7 +23,7 @@ from sandbox.wire import ApiError, el, opt
 
 E00007 = "User authentication failed due to invalid authentication values."
 CONTENT_TYPES = ("text/xml", "application/xml")
-TRANSACTION_TYPES = (  # transactionTypeEnum [XSD]
+TRANSACTION_TYPES = (  # the XSD's transactionTypeEnum
     "authOnlyTransaction", "authCaptureTransaction", "captureOnlyTransaction", "refundTransaction",
     "priorAuthCaptureTransaction", "voidTransaction", "getDetailsTransaction", "authOnlyContinueTransaction",
     "authCaptureContinueTransaction",

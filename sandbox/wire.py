@@ -8,7 +8,7 @@ missing required child raises :class:`ApiError` ``E00003`` with a
 
 Responses are built as ASCII strings in XSD element order and framed as the
 gateway does: UTF-8 BOM, lowercase ``utf-8`` declaration, root carrying the
-``xsi``/``xsd`` prefixes and the default namespace (reference §1.4, §9).
+``xsi``/``xsd`` prefixes and the default namespace (docs/authorizenet.md, "Response framing").
 Non-ASCII text is written as numeric character references.
 """
 
@@ -93,7 +93,7 @@ _spec("setting", "settingName? settingValue?")
 _spec("sorting", "orderBy orderDescending")
 _spec("paging", "limit offset")
 
-#: maxLength facets of the string fields the emulator reads [XSD].
+#: maxLength facets of the string fields the emulator reads (from the XSD; docs/authorizenet.md, "Element order").
 _MAX_LEN = {
     "name": 25, "transactionKey": 16, "clientId": 30, "refId": 20, "invoiceNumber": 20,
     "description": 255, "id": 20, "email": 255, "firstName": 50, "lastName": 50, "company": 50,
@@ -441,7 +441,7 @@ def document(root: str, ref_id: str | None, result_code: str, code: str, message
 
 @dataclass(slots=True)
 class TxnResponse:
-    """``transactionResponse`` content (reference §1.4 order)."""
+    """``transactionResponse`` content, in schema order (docs/authorizenet.md, "Response element order")."""
 
     response_code: str
     auth_code: str = ""

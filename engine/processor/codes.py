@@ -6,46 +6,47 @@ when there is no ``transactionResponse``). :func:`failure_for` turns a non-appro
 :class:`~engine.processor.types.TransactionResult` into a :class:`Failure` that keeps the
 processor's code alongside ours.
 
-=============================  =========================================  =========
-stable code                    Authorize.net codes                        retryable
-=============================  =========================================  =========
-card_declined                  2, 3, 4 (and any unmapped decline)         no
-incorrect_number               6, 37, 315                                 no
-invalid_expiry                 7, 316                                     no
-expired_card                   8, 317                                     no
-incorrect_cvc                  44, 65, 78                                 no
-avs_mismatch                   27, 127                                    no
-avs_and_cvc_mismatch           45                                         no
-duplicate_transaction          11, 318                                    no
-authentication_failed          13, E00005, E00006, E00007, E00008         no
-processing_error               19, 20, 21, 22, 23, 25, 26, 36, 57, 58,    yes
+=============================  =========================================
+stable code                    Authorize.net codes
+=============================  =========================================
+card_declined                  2, 3, 4 (and any unmapped decline)
+incorrect_number               6, 37, 315
+invalid_expiry                 7, 316
+expired_card                   8, 317
+incorrect_cvc                  44, 65, 78
+avs_mismatch                   27, 127
+avs_and_cvc_mismatch           45
+duplicate_transaction          11, 318
+authentication_failed          13, E00005, E00006, E00007, E00008
+processing_error               19, 20, 21, 22, 23, 25, 26, 36, 57, 58,
                                59, 60, 61, 62, 63, 120, 121, 122, E00001
-amount_invalid                 5, 49, 289                                 no
-card_type_not_accepted         17, 28                                     no
-transaction_not_found          15, 16, 319, E00040                        no
-capture_exceeds_authorized     47                                         no
-partial_capture_not_supported  48                                         no
-refund_not_settled             50, 54                                     no
-refund_exceeds_captured        51, 55                                     no
-held_for_review                193, 252, 253                              no
-fraud_declined                 250, 251, 254                              no
-configuration_error            12, 33, 66, 290, E00002, E00003, E00004,   no
+amount_invalid                 5, 49, 289
+card_type_not_accepted         17, 28
+transaction_not_found          15, 16, 319, E00040
+capture_exceeds_authorized     47
+partial_capture_not_supported  48
+refund_not_settled             50, 54
+refund_exceeds_captured        51, 55
+held_for_review                193, 252, 253
+fraud_declined                 250, 251, 254
+configuration_error            12, 33, 66, 290, E00002, E00003, E00004,
                                E00009, E00010, E00011
-=============================  =========================================  =========
+=============================  =========================================
+
+The ``processing_error`` codes in the table are the processor's transient errors.
 
 Codes that are not in the table:
 
 * a DECLINED result with an unmapped reason → ``card_declined``;
-* any other unmapped code → ``processing_error`` with ``retryable=False`` (the cause is
-  unknown, so blind retries are not encouraged; the listed transient codes are retryable);
+* any other unmapped code → ``processing_error``;
 * ``insufficient_funds`` exists as a stable code but **no Authorize.net code maps to it**: the
   gateway reports issuer declines, including insufficient funds, as the generic reason 2
   ("This transaction has been declined."), so they surface as ``card_declined``.
 
 By outcome, before the table is consulted: HELD → ``held_for_review`` and DUPLICATE →
 ``duplicate_transaction`` whatever the reason code; NOT_SENT (never reached the processor) →
-``processing_error``, retryable; UNKNOWN → ``outcome_unknown``, **not** retryable as a new
-payment (resend the identical request inside the duplicate window or reconcile first).
+``processing_error``; UNKNOWN → ``outcome_unknown``, which must not be retried as a new payment
+(resend the identical request inside the duplicate window or reconcile first).
 APPROVED is not a failure and raises ``ValueError``.
 
 Deliberately absent: 310/311 ("already voided/captured") arrive with responseCode 1 and are
@@ -84,31 +85,31 @@ FRAUD_DECLINED = "fraud_declined"
 CONFIGURATION_ERROR = "configuration_error"
 OUTCOME_UNKNOWN = "outcome_unknown"
 
-#: Stable code → (customer-safe message, retryable).
-MESSAGES: Mapping[str, tuple[str, bool]] = MappingProxyType(
+#: Stable code → customer-safe message.
+MESSAGES: Mapping[str, str] = MappingProxyType(
     {
-        CARD_DECLINED: ("The card was declined.", False),
-        INSUFFICIENT_FUNDS: ("The card has insufficient funds.", False),
-        INCORRECT_NUMBER: ("The card number is incorrect.", False),
-        INVALID_EXPIRY: ("The card's expiration date is invalid.", False),
-        EXPIRED_CARD: ("The card has expired.", False),
-        INCORRECT_CVC: ("The card's security code is incorrect.", False),
-        AVS_MISMATCH: ("The billing address does not match the card.", False),
-        AVS_AND_CVC_MISMATCH: ("The billing address and security code do not match the card.", False),
-        DUPLICATE_TRANSACTION: ("A duplicate transaction was submitted.", False),
-        AUTHENTICATION_FAILED: ("The payment processor rejected our credentials.", False),
-        PROCESSING_ERROR: ("The payment processor could not process the transaction.", True),
-        AMOUNT_INVALID: ("The amount is invalid.", False),
-        CARD_TYPE_NOT_ACCEPTED: ("This card type is not accepted.", False),
-        TRANSACTION_NOT_FOUND: ("The referenced transaction was not found.", False),
-        CAPTURE_EXCEEDS_AUTHORIZED: ("The capture amount exceeds the authorized amount.", False),
-        PARTIAL_CAPTURE_NOT_SUPPORTED: ("The processor does not accept capturing less than was authorized.", False),
-        REFUND_NOT_SETTLED: ("The transaction has not settled yet and cannot be refunded.", False),
-        REFUND_EXCEEDS_CAPTURED: ("The refund exceeds the captured amount.", False),
-        HELD_FOR_REVIEW: ("The transaction is held for review.", False),
-        FRAUD_DECLINED: ("The transaction was declined by fraud screening.", False),
-        CONFIGURATION_ERROR: ("The payment processor rejected the request as misconfigured.", False),
-        OUTCOME_UNKNOWN: ("The outcome of the transaction is not known yet.", False),
+        CARD_DECLINED: "The card was declined.",
+        INSUFFICIENT_FUNDS: "The card has insufficient funds.",
+        INCORRECT_NUMBER: "The card number is incorrect.",
+        INVALID_EXPIRY: "The card's expiration date is invalid.",
+        EXPIRED_CARD: "The card has expired.",
+        INCORRECT_CVC: "The card's security code is incorrect.",
+        AVS_MISMATCH: "The billing address does not match the card.",
+        AVS_AND_CVC_MISMATCH: "The billing address and security code do not match the card.",
+        DUPLICATE_TRANSACTION: "A duplicate transaction was submitted.",
+        AUTHENTICATION_FAILED: "The payment processor rejected our credentials.",
+        PROCESSING_ERROR: "The payment processor could not process the transaction.",
+        AMOUNT_INVALID: "The amount is invalid.",
+        CARD_TYPE_NOT_ACCEPTED: "This card type is not accepted.",
+        TRANSACTION_NOT_FOUND: "The referenced transaction was not found.",
+        CAPTURE_EXCEEDS_AUTHORIZED: "The capture amount exceeds the authorized amount.",
+        PARTIAL_CAPTURE_NOT_SUPPORTED: "The processor does not accept capturing less than was authorized.",
+        REFUND_NOT_SETTLED: "The transaction has not settled yet and cannot be refunded.",
+        REFUND_EXCEEDS_CAPTURED: "The refund exceeds the captured amount.",
+        HELD_FOR_REVIEW: "The transaction is held for review.",
+        FRAUD_DECLINED: "The transaction was declined by fraud screening.",
+        CONFIGURATION_ERROR: "The payment processor rejected the request as misconfigured.",
+        OUTCOME_UNKNOWN: "The outcome of the transaction is not known yet.",
     }
 )
 
@@ -150,12 +151,10 @@ class Failure:
     code: str  # stable EasyPay code
     message: str  # customer-safe text for ``code``
     processor_code: str | None  # Authorize.net reason / API code it came from
-    retryable: bool
 
 
-def _failure(code: str, processor_code: str | None, *, retryable: bool | None = None) -> Failure:
-    message, default_retryable = MESSAGES[code]
-    return Failure(code, message, processor_code, default_retryable if retryable is None else retryable)
+def _failure(code: str, processor_code: str | None) -> Failure:
+    return Failure(code, MESSAGES[code], processor_code)
 
 
 def failure_for(result: TransactionResult) -> Failure:
@@ -167,7 +166,7 @@ def failure_for(result: TransactionResult) -> Failure:
     if outcome is Outcome.UNKNOWN:
         return _failure(OUTCOME_UNKNOWN, code)
     if outcome is Outcome.NOT_SENT:
-        return _failure(PROCESSING_ERROR, code, retryable=True)
+        return _failure(PROCESSING_ERROR, code)
     if outcome is Outcome.HELD:
         return _failure(HELD_FOR_REVIEW, code)
     if outcome is Outcome.DUPLICATE:
@@ -177,4 +176,4 @@ def failure_for(result: TransactionResult) -> Failure:
         return _failure(stable, code)
     if outcome is Outcome.DECLINED:
         return _failure(CARD_DECLINED, code)
-    return _failure(PROCESSING_ERROR, code, retryable=False)
+    return _failure(PROCESSING_ERROR, code)

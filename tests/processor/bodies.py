@@ -1,4 +1,7 @@
-"""Canned Authorize.net response bodies, shaped after reference §1.5 / §8 (BOM + declaration)."""
+"""Canned Authorize.net response bodies (BOM + declaration).
+
+Shaped after docs/authorizenet.md: "Response framing", "Example answers", "Reporting calls and paging".
+"""
 
 from __future__ import annotations
 

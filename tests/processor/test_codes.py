@@ -38,29 +38,28 @@ def test_table_is_exactly_the_expected_mapping():
     assert dict(codes.PROCESSOR_CODES) == flat
 
 
-def _docstring_table() -> dict[str, tuple[set[str], bool]]:
+def _docstring_table() -> dict[str, set[str]]:
     """Parse the RST table in codes.__doc__ (rows between the 2nd and 3rd ``====`` rules)."""
     lines = codes.__doc__.splitlines()
     rules = [i for i, line in enumerate(lines) if line.startswith("=====")]
-    rows: dict[str, tuple[set[str], bool]] = {}
+    rows: dict[str, set[str]] = {}
     current = None
     for line in lines[rules[1] + 1 : rules[2]]:
-        match = re.match(r"^([a-z_]+)\s{2,}(.+?)\s{2,}(yes|no)\s*$", line)
+        match = re.match(r"^([a-z_]+)\s{2,}(.+?)\s*$", line)
         if match:
             current = match.group(1)
-            rows[current] = (set(re.findall(r"\bE?\d+\b", match.group(2))), match.group(3) == "yes")
+            rows[current] = set(re.findall(r"\bE?\d+\b", match.group(2)))
         else:  # continuation line of the previous row
             assert current is not None and line.startswith(" "), line
-            rows[current][0].update(re.findall(r"\bE?\d+\b", line))
+            rows[current].update(re.findall(r"\bE?\d+\b", line))
     return rows
 
 
 def test_docstring_table_matches_code_table():
     table = _docstring_table()
     assert set(table) == set(EXPECTED)
-    for stable, (documented, retryable) in table.items():
+    for stable, documented in table.items():
         assert documented == set(EXPECTED[stable]), stable
-        assert codes.MESSAGES[stable][1] is retryable, stable
 
 
 @pytest.mark.parametrize(
@@ -71,24 +70,23 @@ def test_every_entry(processor_code, stable):
     failure = failure_for(TransactionResult(outcome=outcome, reason_code=processor_code))
     assert failure.code == stable
     assert failure.processor_code == processor_code
-    assert failure.retryable is (stable == "processing_error")
-    assert failure.message == codes.MESSAGES[stable][0]
+    assert failure.message == codes.MESSAGES[stable]
 
 
 def test_defaults_and_outcome_rules():
     unmapped_decline = failure_for(TransactionResult(Outcome.DECLINED, reason_code="9999"))
     assert (unmapped_decline.code, unmapped_decline.processor_code) == ("card_declined", "9999")
     unmapped_error = failure_for(TransactionResult(Outcome.ERROR, reason_code="152"))
-    assert (unmapped_error.code, unmapped_error.retryable) == ("processing_error", False)
+    assert (unmapped_error.code, unmapped_error.processor_code) == ("processing_error", "152")
     assert failure_for(TransactionResult(Outcome.ERROR)).code == "processing_error"
     held = failure_for(TransactionResult(Outcome.HELD, reason_code="9"))
     assert (held.code, held.processor_code) == ("held_for_review", "9")
     dup = failure_for(TransactionResult(Outcome.DUPLICATE, reason_code="11", transaction_id="1"))
     assert dup.code == "duplicate_transaction"
     not_sent = failure_for(TransactionResult(Outcome.NOT_SENT, error="ConnectError"))
-    assert (not_sent.code, not_sent.retryable) == ("processing_error", True)
+    assert (not_sent.code, not_sent.processor_code) == ("processing_error", None)
     unknown = failure_for(TransactionResult(Outcome.UNKNOWN, error="ReadTimeout"))
-    assert (unknown.code, unknown.retryable) == ("outcome_unknown", False)
+    assert (unknown.code, unknown.processor_code) == ("outcome_unknown", None)
     with pytest.raises(ValueError):
         failure_for(TransactionResult(Outcome.APPROVED, reason_code="1"))
 

@@ -74,7 +74,7 @@ def test_drop_after_commit_lost_response(emu: Emulator) -> None:
     assert len(rows) == 1
     assert (rows[0]["invoice_number"], rows[0]["amount"], rows[0]["status"]) == \
         ("LOST-1", "42.00", "capturedPendingSettlement")
-    # The reconciliation path of §2.4: an identical retry inside the window names the original.
+    # docs/authorizenet.md, "Recovering an unknown outcome": an identical retry inside the window names the original.
     retry = emu.call(charge("42.00", invoice="LOST-1", window=600))
     assert retry.errors[0][0] == "11" and retry.trans_id == rows[0]["trans_id"]
     assert len(emu.ledger()) == 1
@@ -186,7 +186,8 @@ def test_unknown_control_call_is_404(emu: Emulator) -> None:
 
 
 def test_body_without_bom_breaks_the_sdk(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """§7.4: without the BOM the SDK cuts '<?x' and raises out of execute()."""
+    """Without the BOM the SDK cuts '<?x' and raises out of execute() (docs/authorizenet.md, "The official SDK's
+    transport and parser")."""
     c = pytest.importorskip("authorizenet.apicontractsv1")
     ctl = pytest.importorskip("authorizenet.apicontrollers")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

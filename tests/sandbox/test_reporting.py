@@ -1,4 +1,7 @@
-"""Reporting calls (reference §8): details, unsettled list, settled batches, batch transaction list."""
+"""Reporting calls: details, unsettled list, settled batches, batch transaction list.
+
+See docs/authorizenet.md: "Reporting calls and paging", "Response element order".
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from lxml import etree
 from .conftest import Emulator
 from .helpers import Q, authorize, capture, charge, envelope, refund
 
-DETAILS_ORDER = (  # transactionDetailsType [XSD], subset
+DETAILS_ORDER = (  # transactionDetailsType, a subset ("Response element order")
     "transId refTransId splitTenderId submitTimeUTC submitTimeLocal transactionType transactionStatus responseCode "
     "responseReasonCode subscription responseReasonDescription authCode AVSResponse cardCodeResponse CAVVResponse "
     "FDSFilterAction FDSFilters batch order requestedAmount authAmount settleAmount tax shipping duty lineItems "

@@ -1,4 +1,8 @@
-"""createTransactionRequest rules over raw XML (reference §2, §3, §4, §5, §9)."""
+"""createTransactionRequest rules over raw XML.
+
+See docs/authorizenet.md: "Duplicate detection", "Reason codes", "Capture, void and refund rules",
+"Transaction states", "Sandbox test values".
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 from .conftest import Emulator
 from .helpers import VISA, authorize, capture, charge, refund, txn, void
 
-TX_ORDER = [  # §1.4, the subset the emulator sends
+TX_ORDER = [  # "Response element order", the subset the emulator sends
     "responseCode", "authCode", "avsResultCode", "cvvResultCode", "cavvResultCode", "transId", "refTransID",
     "transHash", "testRequest", "accountNumber", "accountType", "messages", "errors", "transHashSha2",
     "networkTransId",
@@ -176,12 +180,12 @@ def test_opaque_data_approves_declines_and_expires(emu: Emulator) -> None:
     assert [r["status"] for r in emu.ledger()] == ["capturedPendingSettlement", "declined"]
 
 
-# ---------------------------------------------------------------------------- duplicates (§2)
+# ------------------------------------------------------------------- duplicates ("Duplicate detection")
 
 def test_duplicate_with_window_returns_original(emu: Emulator) -> None:
     first = emu.call(charge("9.99", invoice="DUP-1", zip_code="46201", cvv="901", window=600))
     assert first.tx["responseCode"] == "1"
-    # refId is not compared (§2.1), CVV is not compared either.
+    # Neither refId nor CVV is among the compared fields ("Duplicate detection").
     again = emu.call(charge("9.99", invoice="DUP-1", zip_code="46201", cvv="123", window=600, ref_id="other"))
     _dup = again
     assert (_dup.result_code, _dup.code) == ("Error", "E00027")
@@ -252,7 +256,7 @@ def test_auth_only_and_auth_capture_are_not_duplicates_of_each_other(emu: Emulat
     assert emu.call(authorize("6.00", invoice="T")).tx["responseCode"] == "1"
 
 
-# ---------------------------------------------------------------------------- capture (§3.3)
+# ----------------------------------------------------------- capture ("Capture, void and refund rules")
 
 def test_capture_full_amount(emu: Emulator) -> None:
     auth = emu.call(authorize("20.00", invoice="C-1"))
@@ -316,7 +320,7 @@ def test_capture_within_30_days_works(emu: Emulator) -> None:
     assert emu.call(capture(auth.trans_id)).tx["responseCode"] == "1"
 
 
-# ---------------------------------------------------------------------------- void (§3.2)
+# -------------------------------------------------------------- void ("Capture, void and refund rules")
 
 def test_void_then_310(emu: Emulator) -> None:
     auth = emu.call(authorize("15.00"))
@@ -345,7 +349,7 @@ def test_non_numeric_ref_trans_id_is_15(emu: Emulator) -> None:
     _assert_error(emu.call(txn("voidTransaction")), "15")
 
 
-# ---------------------------------------------------------------------------- refund (§3.1)
+# ------------------------------------------------------------ refund ("Capture, void and refund rules")
 
 def test_refund_of_unsettled_is_54(emu: Emulator) -> None:
     tid = emu.call(charge("30.00")).trans_id

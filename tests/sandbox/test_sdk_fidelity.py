@@ -2,7 +2,8 @@
 
 The SDK strips 3 characters (the BOM), validates with PyXB, and on failure logs
 "Create Document Exception" on logger ``authorizenet.sdk`` and falls back to a raw
-objectify parse. For valid responses the fallback must not happen (reference §7.4).
+objectify parse. For valid responses the fallback must not happen (docs/authorizenet.md, "The official
+SDK's transport and parser").
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def _auth(key: str = KEY):
 
 
 def _run(emu: Emulator, controller):
-    controller.setenvironment(emu.url)  # after construction: the SDK resets it in __init__ (§7.3)
+    # After construction: the SDK resets it in __init__ (docs/authorizenet.md, "The official SDK's
+    # transport and parser").
+    controller.setenvironment(emu.url)
     controller.execute()
     return controller
 

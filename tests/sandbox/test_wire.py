@@ -1,4 +1,8 @@
-"""Wire format: framing, API-level errors (E00002/3/4/7), schema order, ASCII (reference §1, §5.1, §9)."""
+"""Wire format: framing, API-level errors (E00002/3/4/7), schema order, ASCII.
+
+See docs/authorizenet.md: "One endpoint, the root element names the call", "Element order",
+"API message codes", "Response framing".
+"""
 
 from __future__ import annotations
 
