@@ -39,7 +39,7 @@ from engine.token_versions import TokenVersions
 from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
 from engine.concurrency_cap import ConcurrencyCap
-from engine.db.session import make_engine
+from engine.db.session import autocommit, make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),
-            reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            reads=autocommit(engine),
             long_polls=ConcurrencyCap(settings.access.long_poll_max_per_key),
             key_records=key_records,
         )

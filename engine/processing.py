@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.cache import PaymentCache
 from engine.db import payments as repo
+from engine.db.session import autocommit
 from engine.method_secrets import open_method
 from engine.metrics import PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
 from engine.processor import (
@@ -182,6 +183,20 @@ async def _claim(
     With ``in_flight`` the same transaction records "a request may be on its way" (see
     ``_set_in_flight``), since the caller sends right after.
     """
+    changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": func.now()}
+    if in_flight:
+        changes.update(_in_flight_changes())
+    # The common case, a pending payment with nothing in flight: claimed in one statement, one
+    # round trip (autocommit). Anything else is looked at under the row lock below.
+    async with autocommit(deps.engine).connect() as conn:
+        claimed = await repo.move(
+            conn, payment_id, Trigger.CLAIM, from_status=PaymentStatus.PENDING, changes=changes,
+            data={"message_id": message_id}, unless_in_flight=True,
+        )
+    if claimed is not None:
+        await _refresh_cache(deps, claimed)
+        return claimed, False
+    # Our own charge resumed, a duplicate, or a row the API has not committed yet.
     waited_s = 0.0
     while True:
         async with deps.engine.begin() as conn:
@@ -198,9 +213,6 @@ async def _claim(
                 if row.status != PaymentStatus.PENDING:
                     log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
                     return None
-                changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": func.now()}
-                if in_flight:
-                    changes.update(_in_flight_changes())
                 row = await repo.transition(
                     conn, payment_id, Trigger.CLAIM, changes=changes, data={"message_id": message_id}, locked=row
                 )

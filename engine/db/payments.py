@@ -10,7 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, true, tuple_, update
+from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, true, tuple_, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,6 +82,93 @@ async def get_payment(
     return (await conn.execute(query)).one_or_none()
 
 
+_EVENT_COLUMNS = ("payment_id", "merchant_id", "type", "trigger", "from_status", "to_status", "data", "request_id")
+#: Built ``move`` statements by shape: constructing one (an UPDATE … RETURNING every column, as a
+#: CTE, and the INSERT reading it) costs more than running it, so each shape is built once.
+_MOVES: dict[tuple[Any, ...], Any] = {}
+_MOVES_MAX = 256
+_dialect = postgresql.dialect()
+
+
+def _expression_key(value: Any) -> str:
+    """An SQL expression's text with its literals inlined (``now()``, ``payments.x + 1``)."""
+    return str(value.compile(dialect=_dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _move_statement(
+    from_status: PaymentStatus, trigger: Trigger, changes: dict[str, Any], unless_in_flight: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The statement for this shape of move, and the parameters of this call."""
+    params: dict[str, Any] = {}
+    shape: list[tuple[str, str | None]] = []
+    for name, value in changes.items():
+        if isinstance(value, ClauseElement):
+            shape.append((name, _expression_key(value)))
+        else:
+            shape.append((name, None))
+            params[f"v_{name}"] = value
+    key = (from_status, trigger, tuple(shape), unless_in_flight)
+    statement = _MOVES.get(key)
+    if statement is None:
+        new_status = apply(from_status.value, trigger)
+        values = {
+            name: value if isinstance(value, ClauseElement) else bindparam(f"v_{name}", type_=payments.c[name].type)
+            for name, value in changes.items()
+        }
+        conditions = [payments.c.id == bindparam("payment_id"), payments.c.status == from_status.value]
+        if unless_in_flight:
+            conditions.append(payments.c.needs_reconciliation.is_(False))
+        moved = (
+            update(payments)
+            .where(*conditions)
+            .values(status=new_status.value, version=payments.c.version + 1, updated_at=func.now(), **values)
+            .returning(payments)
+            .cte("moved")
+        )
+        event = insert(events).from_select(
+            _EVENT_COLUMNS,
+            select(
+                moved.c.id,
+                moved.c.merchant_id,
+                literal(EVENT_TYPES[new_status]),
+                literal(trigger.value),
+                literal(from_status.value),
+                literal(new_status.value),
+                cast(bindparam("event_data", type_=JSONB), JSONB),
+                bindparam("event_request_id", type_=events.c.request_id.type),
+            ),
+        )
+        statement = select(moved).add_cte(event.cte("event"))
+        if len(_MOVES) >= _MOVES_MAX:
+            _MOVES.clear()
+        _MOVES[key] = statement
+    return statement, params
+
+
+async def move(
+    conn: AsyncConnection,
+    payment_id: uuid.UUID,
+    trigger: Trigger,
+    *,
+    from_status: PaymentStatus,
+    changes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    request_id: str | None = None,
+    unless_in_flight: bool = False,
+) -> Row[Any] | None:
+    """Compare-and-set ``from_status`` → the state machine's next status for ``trigger``, with
+    ``changes`` and its event row, in ONE statement (an UPDATE and an INSERT in one ``WITH``):
+    atomic on its own, so it needs no transaction of its own (autocommit is one round trip).
+
+    Returns the row after the change, or None when the payment is not in ``from_status`` (or,
+    with ``unless_in_flight``, has a request in flight; or does not exist): nothing is written.
+    Writes no public event: ``transition`` adds it where the new status has one.
+    """
+    statement, params = _move_statement(from_status, trigger, changes or {}, unless_in_flight)
+    params.update(payment_id=payment_id, event_data=data or {}, event_request_id=request_id)
+    return (await conn.execute(statement, params)).one_or_none()
+
+
 async def transition(
     conn: AsyncConnection,
     payment_id: uuid.UUID,
@@ -100,25 +190,19 @@ async def transition(
     itself (no locking read first). ``locked`` is the row when the caller already holds its lock
     in this transaction (saves a read).
     """
-    values = {"version": payments.c.version + 1, "updated_at": func.now(), **(changes or {})}
     if expected_status is not None and locked is None:
-        # Compare-and-set in the UPDATE itself (it takes the row lock): no separate locking read.
-        from_status = expected_status.value
-        new_status = apply(from_status, trigger)
-        row = (
-            await conn.execute(
-                update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == from_status)
-                .values(status=new_status.value, **values)
-                .returning(payments)
-            )
-        ).one_or_none()
+        # Compare-and-set in the UPDATE itself (it takes the row lock), event in the same statement.
+        row = await move(
+            conn, payment_id, trigger, from_status=expected_status, changes=changes, data=data, request_id=request_id
+        )
         if row is None:
             current = await get_payment(conn, payment_id)
             if current is None:
                 raise PaymentNotFound(str(payment_id))
             raise IllegalTransition(PaymentStatus(current.status), trigger)
+        new_status = PaymentStatus(row.status)
     else:
+        values = {"version": payments.c.version + 1, "updated_at": func.now(), **(changes or {})}
         current = locked if locked is not None else await get_payment(conn, payment_id, for_update=True)
         if current is None:
             raise PaymentNotFound(str(payment_id))
@@ -134,17 +218,17 @@ async def transition(
                 .returning(payments)
             )
         ).one()
-    await insert_event(
-        conn,
-        payment_id=payment_id,
-        merchant_id=row.merchant_id,
-        type=EVENT_TYPES[new_status],
-        trigger=trigger.value,
-        from_status=from_status,
-        to_status=new_status.value,
-        data=data or {},
-        request_id=request_id,
-    )
+        await insert_event(
+            conn,
+            payment_id=payment_id,
+            merchant_id=row.merchant_id,
+            type=EVENT_TYPES[new_status],
+            trigger=trigger.value,
+            from_status=from_status,
+            to_status=new_status.value,
+            data=data or {},
+            request_id=request_id,
+        )
     public_type = PAYMENT_EVENT_TYPES.get(new_status)
     if public_type is not None:
         await record_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -51,6 +52,14 @@ def make_engine(
     if ping_idle_s is not None:
         _ping_when_idle(engine, ping_idle_s)
     return engine
+
+
+@functools.lru_cache(maxsize=64)
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """``engine``'s pool in autocommit, for one statement that is atomic on its own (a read, or a
+    write done in one statement): one round trip instead of BEGIN, the statement and COMMIT or
+    ROLLBACK. Built once per engine (the options engine shares the pool)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:

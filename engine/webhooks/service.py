@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.db import webhooks as repo
+from engine.db.session import autocommit
 from engine.settings import WebhookSettings
 from engine.webhooks import endpoints as endpoint_cases
 from engine.webhooks.addresses import (
@@ -78,7 +79,7 @@ async def deliver(deps: DeliveryDeps, delivery_id: uuid.UUID, lease_token: uuid.
 
     Safe to run twice for the same message: a lease token that no longer matches is a no-op.
     """
-    async with deps.engine.connect() as conn:
+    async with autocommit(deps.engine).connect() as conn:
         row = await repo.load_for_attempt(conn, delivery_id)
     if row is None:
         return DeliveryReport(Outcome.MISSING)
