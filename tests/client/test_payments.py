@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -91,3 +92,14 @@ def test_wait_for_times_out_with_the_last_state(system, client: Client, sandbox)
         client.wait_for(payment.id, timeout_s=1)
     assert timed_out.value.payment.id == payment.id and timed_out.value.payment.in_flight
     assert client.wait_for(payment.id, timeout_s=30).status == "captured"
+
+
+def test_retrieve_with_wait_is_held_until_the_outcome(system, client: Client, sandbox):
+    sandbox.add_fault("latency", delay_ms=1000, count=1)
+    payment = client.payments.create(amount="4.50", currency="USD", card=VISA)
+    held = client.payments.retrieve(payment.id, wait=20)
+    assert held.status == "captured" and not held.in_flight
+    # Nothing in flight: answered at once, as it is
+    started = time.monotonic()
+    assert client.payments.retrieve(payment.id, wait=20).status == "captured"
+    assert time.monotonic() - started < 10
