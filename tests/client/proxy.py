@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from aiohttp import web

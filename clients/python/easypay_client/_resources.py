@@ -69,12 +69,11 @@ class _Resource:
     def _call(self, call: Call) -> Any:
         return self._client._request(call)
 
-    def _pages(self, path: str, item: Any, params: Mapping[str, Any], cursor: Any = None) -> Any:
+    def _pages(self, path: str, item: Any, params: Mapping[str, Any]) -> Any:
         def make(starting_after: str | None) -> Call:
             return Call("GET", path, Page[item], params={**params, "starting_after": starting_after})
 
-        pager: Pager[Any] = Pager(make) if cursor is None else Pager(make, cursor=cursor)
-        return self._client._paginate(pager)
+        return self._client._paginate(Pager(make))
 
 
 def _time(value: Time | None) -> str | None:
