@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from easypay_client import Client, ConflictError, NotFoundError, Payment, ValidationError, WaitTimeout
+from easypay_client import Billing, CardDetails, Client, ConflictError, NotFoundError, Payment, ValidationError, WaitTimeout
 from tests.client.conftest import VISA
 
 
@@ -25,7 +25,9 @@ def test_a_card_sale_is_created_and_waited_for_until_captured(system, client: Cl
 
 
 def test_a_decline_is_an_outcome_with_its_failure(system, client: Client):
-    payment = client.payments.create(amount=Decimal("3.00"), currency="USD", card=VISA, billing={"postal_code": "46282"})
+    # Typed inputs work as well as dicts
+    card = CardDetails(number="4111111111111111", exp_month=12, exp_year=2031, cvc="123")
+    payment = client.payments.create(amount=Decimal("3.00"), currency="USD", card=card, billing=Billing(postal_code="46282"))
     final = client.payments.wait_for(payment.id, timeout_s=30)
     assert final.status == "declined" and final.failure is not None and final.failure.code
 

@@ -9,7 +9,6 @@
 
 from easypay_client._config import Config
 from easypay_client._core import RetryPolicy
-from easypay_client._resources import Billing, CardDetails, OpaqueData
 from easypay_client.client import AsyncClient, Client
 from easypay_client.errors import (
     APIConnectionError,
@@ -32,6 +31,9 @@ from easypay_client.errors import (
 )
 from easypay_client.models import (
     ApiKey,
+    Billing,
+    CardDetails,
+    OpaqueData,
     AuditLog,
     Event,
     FieldError,

@@ -11,12 +11,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
 from easypay_client._core import Call, Pager, _segment, amount_str, body, retrieve_payment, time_param
 from easypay_client.models import (
     ApiKey,
+    Billing,
+    CardDetails,
+    OpaqueData,
     AuditLog,
     DeletedWebhookEndpoint,
     Event,
@@ -36,30 +38,6 @@ if TYPE_CHECKING:
 
 Time = dt.datetime | str | int
 Amount = str | Decimal | int
-
-
-class CardDetails(msgspec.Struct, kw_only=True, omit_defaults=True):
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str | None = None
-
-
-class OpaqueData(msgspec.Struct, kw_only=True):
-    """An Accept.js / Accept Mobile nonce (card data then never touches your servers)."""
-
-    descriptor: str
-    value: str
-
-
-class Billing(msgspec.Struct, kw_only=True, omit_defaults=True):
-    first_name: str | None = None
-    last_name: str | None = None
-    line1: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
 
 
 class _Resource:

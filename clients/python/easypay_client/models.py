@@ -20,6 +20,37 @@ IN_FLIGHT_STATUSES = frozenset({"pending", "processing"})
 FINAL_STATUSES = frozenset({"declined", "failed", "voided", "expired", "refunded"})
 
 
+# Inputs (what ``payments.create`` takes besides plain dicts)
+
+
+class CardDetails(msgspec.Struct, kw_only=True, omit_defaults=True):
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str | None = None
+
+
+class OpaqueData(msgspec.Struct, kw_only=True):
+    """An Accept.js / Accept Mobile nonce (card data then never touches your servers)."""
+
+    descriptor: str
+    value: str
+
+
+class Billing(msgspec.Struct, kw_only=True, omit_defaults=True):
+    first_name: str | None = None
+    last_name: str | None = None
+    line1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+
+# Objects the API answers with
+
+
 class Card(msgspec.Struct, kw_only=True):
     brand: str | None = None
     last4: str | None = None
