@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from easypay_client import AuthenticationError, Client, PermissionDeniedError
+from easypay_client import AuthenticationError, Client, PermissionDeniedError, RateLimitError
 from tests.client.conftest import eventually
 
 
@@ -77,3 +77,14 @@ def test_the_audit_log_pages_through_what_was_done(api_url, client: Client, merc
     assert page.has_more and len(page.data) == 1
     after = client.audit_logs.list(limit=1, action="create_api_key", actor_id=merchant.key_id, starting_after=page.data[0].id)
     assert after.data[0].id < page.data[0].id
+
+
+def test_a_real_rate_limit_is_a_typed_error_with_its_retry_after(api_url, client: Client):
+    limited = client.api_keys.create(role="viewer", rate_limits={"minute": 2})
+    with Client(api_url, limited.key, max_retries=0) as viewer:
+        viewer.payments.list(limit=1)
+        viewer.payments.list(limit=1)
+        with pytest.raises(RateLimitError) as throttled:
+            viewer.payments.list(limit=1)
+    assert throttled.value.status == 429 and throttled.value.code == "rate_limited"
+    assert throttled.value.retry_after is not None and 0 < throttled.value.retry_after <= 60
