@@ -70,7 +70,8 @@ def listen(
     forwarded = 0
     with client, httpx.Client(timeout=timeout_s) as local:
         try:
-            seen = {e.id: e.created_at for e in _recent(client, ep, dt.datetime.now(dt.timezone.utc) - OVERLAP)}
+            started = dt.datetime.now(dt.timezone.utc)
+            seen = {e.id: e.created_at for e in _recent(client, ep, started - OVERLAP)}
         except ep.APIError as exc:
             raise click.ClickException(f"cannot list events: {exc}") from None
         click.echo(
@@ -80,7 +81,8 @@ def listen(
         sys.stdout.flush()
         try:
             while max_events is None or forwarded < max_events:
-                since = max([*seen.values(), dt.datetime.now(dt.timezone.utc)]) - OVERLAP
+                # The server's own times once it has told one (this machine's clock may be off).
+                since = max(seen.values(), default=started) - OVERLAP
                 try:
                     fresh = sorted((e for e in _recent(client, ep, since) if e.id not in seen), key=lambda e: (e.created_at, e.id))
                 except ep.AuthenticationError as exc:
@@ -92,7 +94,12 @@ def listen(
                     seen[event.id] = event.created_at
                     if "*" not in wanted and event.type not in wanted:
                         continue
-                    _forward(client, ep, local, event, forward_to, signing, as_json)
+                    try:
+                        _forward(client, ep, local, event, forward_to, signing, as_json)
+                    except ep.EasyPayError as exc:  # the event's bytes could not be read: next poll
+                        del seen[event.id]
+                        click.echo(f"event {event.id} could not be read, retrying: {exc}", err=True)
+                        break
                     forwarded += 1
                     if max_events is not None and forwarded >= max_events:
                         return
