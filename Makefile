@@ -10,10 +10,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test install services promtool bench bench-smoke clean
 
-$(STAMP): pyproject.toml
+# The Python client (clients/python, its own package) is installed beside the engine for
+# development: its tests and `easypay listen` use it. The image (Dockerfile) does not ship it.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]" -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)

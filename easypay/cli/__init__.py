@@ -2,7 +2,7 @@
 
 Every subcommand prints human text, or with ``--json`` a single JSON document on stdout. The
 commands are grouped by subject: ``accounts`` (merchants, keys, users), ``run`` (web, worker,
-scheduler, sandbox), ``webhooks``, and ``ops`` (db, queues, payments, dlq); ``common`` holds what
+scheduler, sandbox), ``webhooks``, ``listen`` (local webhook forwarding, through the Python client), and ``ops`` (db, queues, payments, dlq); ``common`` holds what
 they share.
 """
 
@@ -12,6 +12,7 @@ import click
 
 from easypay.cli.accounts import keys, merchants, users
 from easypay.cli.common import Commands
+from easypay.cli.listen import listen
 from easypay.cli.ops import db, dlq, payments, queues
 from easypay.cli.run import sandbox, scheduler, web, worker
 from easypay.cli.webhooks import webhooks
@@ -22,5 +23,5 @@ def main() -> None:
     """EasyPay payment engine."""
 
 
-for _command in (db, merchants, keys, users, web, worker, scheduler, sandbox, webhooks, queues, payments, dlq):
+for _command in (db, merchants, keys, users, web, worker, scheduler, sandbox, webhooks, listen, queues, payments, dlq):
     main.add_command(_command)
