@@ -135,9 +135,17 @@ async def _transition(
 # Capture and void
 
 
+async def _operation_row(deps: ProcessingDeps, payment_id: uuid.UUID) -> Row[Any] | None:
+    """The payment as the API's operation left it. The API queues a capture or void before it
+    commits, holding the payment's row lock; a locking read waits for that commit (or rollback)
+    and then sees its outcome, where a plain read could still see the row without the operation
+    and drop the message. The lock is released at once."""
+    async with deps.engine.begin() as conn:
+        return await repo.get_payment(conn, payment_id, for_update=True)
+
+
 async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
-    async with deps.engine.connect() as conn:
-        row = await repo.get_payment(conn, payment_id)
+    row = await _operation_row(deps, payment_id)
     if row is None or row.pending_operation != "capture" or row.status != PaymentStatus.AUTHORIZED:
         return Result.IGNORED
     amount = row.pending_operation_amount_minor
@@ -169,8 +177,7 @@ async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result
 
 
 async def execute_void(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
-    async with deps.engine.connect() as conn:
-        row = await repo.get_payment(conn, payment_id)
+    row = await _operation_row(deps, payment_id)
     if row is None or row.pending_operation != "void":
         return Result.IGNORED
     result = await send_with_resends(

@@ -308,3 +308,30 @@ async def test_a_refund_message_that_arrives_before_its_commit_waits_for_the_row
         await sender.close()
     done = await wait_for(api, merchant.headers, f"/v1/refunds/{refund.id}", lambda r: r["status"] != "pending", timeout_s=20)
     assert done["status"] == "succeeded" and done["amount"] == "14.00"
+
+
+@pytest.mark.parametrize("operation", ["capture", "void"])
+async def test_an_operation_message_that_outruns_the_api_commit_waits_for_it(api, merchant, db, settings, sandbox, operation):
+    """The API queues a capture or void before it commits (holding the row lock): a worker that
+    reads first waits for that commit and carries the operation out, instead of dropping it."""
+    import uuid
+
+    from engine import lifecycle, operations
+    from engine.processing import Result
+
+    auth = await _paid(api, merchant, "31.00" if operation == "capture" else "32.00", capture=False)
+    payment_id = uuid.UUID(auth["id"])
+    execute = operations.execute_capture if operation == "capture" else operations.execute_void
+    async with worker_deps(settings) as deps:
+        async with db.begin() as conn:
+            if operation == "capture":
+                await lifecycle.request_capture(conn, None, payment_id, None)
+            else:
+                await lifecycle.request_void(conn, None, payment_id)
+            job = asyncio.create_task(execute(deps, payment_id))
+            await asyncio.sleep(0.5)
+            assert not job.done(), "the job read the payment before the operation was committed"
+        assert await asyncio.wait_for(job, 30) == Result.FINISHED
+    row = await payment_row(db, auth["id"])
+    assert row.status == ("captured" if operation == "capture" else "voided")
+    assert row.pending_operation is None
