@@ -47,22 +47,38 @@ class MicroBatcher(Generic[T, R]):
         if len(self._runners) < self._max_in_flight:
             runner = asyncio.create_task(self._drain(), name=self._name)
             self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
         # shield: a caller that goes away (client disconnect) does not cancel the shared batch.
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            results = await self._results([item for item, _ in batch])
-            for (_, future), result in zip(batch, results):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    results = await self._results([item for item, _ in batch])
+                except BaseException as exc:  # a bug or a cancellation: these callers get it, no one hangs
+                    results = [exc] * len(batch)
+                    if not isinstance(exc, Exception):
+                        self._settle(batch, results)
+                        raise
+                self._settle(batch, results)
+        finally:
+            # Leave the set in the same step as the last look at ``_pending`` (no await in between):
+            # an item submitted from now on starts a runner of its own. A done-callback would run
+            # a loop turn later, after a caller woken in between had found this runner still
+            # listed and its item was left with no runner at all.
+            self._runners.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    @staticmethod
+    def _settle(batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R | BaseException]) -> None:
+        for (_, future), result in zip(batch, results):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def _results(self, items: list[T]) -> Sequence[R | BaseException]:
         try:
