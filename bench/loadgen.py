@@ -17,6 +17,9 @@ from typing import Callable
 import aiohttp
 
 Headers = Callable[[int], dict[str, str]]
+#: A request unanswered this long counts as an error (a hung server shows as errors, not a stall).
+REQUEST_TIMEOUT_S = 30.0
+_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 Url = Callable[[int], str]
 
 
@@ -55,7 +58,7 @@ async def _one(session: aiohttp.ClientSession, method: str, url: str, body: byte
         async with session.request(method, url, data=body, headers=headers) as response:
             await response.read()
             return response.status == expect_status
-    except aiohttp.ClientError:
+    except (aiohttp.ClientError, TimeoutError):
         return False
 
 
@@ -76,7 +79,7 @@ async def closed_loop(
     result = RunResult(name, 0, 0, 0.0)
     deadline = time.perf_counter() + duration_s
     cpu0 = _cpu_s()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=_TIMEOUT) as session:
 
         async def client() -> None:
             while time.perf_counter() < deadline:
@@ -111,7 +114,7 @@ async def open_loop(
     count = max(1, int(rate * duration_s))
     result = RunResult(name, 0, 0, 0.0)
     cpu0 = _cpu_s()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_connections)) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_connections), timeout=_TIMEOUT) as session:
         started = time.perf_counter()
 
         async def one(n: int, due: float) -> None:
