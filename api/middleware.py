@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,7 +15,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def request_id_for(given: str | None) -> str:
     """The client's ``X-Request-ID`` when it is a sane token, else a new one."""
-    return given if given and _VALID_REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+    return given if given and _VALID_REQUEST_ID.match(given) else f"req_{secrets.token_hex(16)}"
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:

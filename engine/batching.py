@@ -47,8 +47,9 @@ class MicroBatcher(Generic[T, R]):
         if len(self._runners) < self._max_in_flight:
             runner = asyncio.create_task(self._drain(), name=self._name)
             self._runners.add(runner)
-        # shield: a caller that goes away (client disconnect) does not cancel the shared batch.
-        return await asyncio.shield(future)
+        # A caller that goes away (client disconnect) cancels only its own future: the batch runs
+        # in the runner's task, and skips a result whose caller is gone.
+        return await future
 
     async def _drain(self) -> None:
         try:

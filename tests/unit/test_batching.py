@@ -54,3 +54,27 @@ async def test_concurrent_items_share_batches_and_each_gets_its_own_result():
     batcher: MicroBatcher[int, int] = MicroBatcher(run_batch, max_in_flight=1)
     assert await asyncio.gather(*(batcher.submit(n) for n in range(50))) == list(range(1, 51))
     assert sum(sizes) == 50 and len(sizes) < 50
+
+
+async def test_a_caller_that_goes_away_cancels_only_its_own_wait():
+    """A client disconnect cancels its request's task: the shared batch still runs, every other
+    item of it gets its result, and the gone caller's item is still processed (an accepted
+    payment whose client hung up is recorded all the same)."""
+    processed: list[int] = []
+    release = asyncio.Event()
+
+    async def run_batch(items: list[int]) -> list[int]:
+        await release.wait()
+        processed.extend(items)
+        return [n * 2 for n in items]
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(run_batch, max_in_flight=1)
+    tasks = [asyncio.create_task(batcher.submit(n)) for n in range(4)]
+    await asyncio.sleep(0.01)
+    tasks[1].cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert [results[0], results[2], results[3]] == [0, 4, 6]
+    assert sorted(processed) == [0, 1, 2, 3]
