@@ -44,15 +44,23 @@ from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, SettingsError, load_settings
 from jobs.sender import JobSender
 
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024
 
 
+def check_api_settings(settings: Settings) -> None:
+    """What the API needs beyond the shared settings; ``SettingsError`` naming the variable."""
+    if settings.is_production and settings.access.ops_token is None:
+        # /metrics (business volumes, failure counts) and /health/ready are not for the internet.
+        raise SettingsError("EASYPAY_OPS_TOKEN is required when EASYPAY_ENV=production (it protects /metrics and /health/ready)")
+
+
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:
     settings = settings or load_settings()
+    check_api_settings(settings)
     if configure_logs:
         configure_logging(settings.log_level, json_logs=settings.is_production)
 

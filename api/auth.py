@@ -4,7 +4,8 @@
 dependencies resolved, in this order:
 
 1. the route's declared ``opt["permission"]``: a ``/v1`` route without one is refused (403,
-   fail closed); ``public`` routes skip authentication;
+   fail closed); ``public`` routes skip authentication; operations routes (``opt["ops"]``) need
+   ``EASYPAY_OPS_TOKEN`` when it is set (``require_ops_token``) and nothing else;
 2. authentication (API key ``ak_…:sk_…`` as Bearer or ``X-API-Key``, or a user JWT as Bearer):
    401 when missing or invalid, or a user token whose ``ver`` is not the user's current
    ``token_version`` (disabled, role or password changed); 503 when PostgreSQL cannot say;
@@ -18,6 +19,7 @@ the audit middleware.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -128,6 +130,9 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
     method = connection.scope.get("method", "GET")
     if method == "OPTIONS":  # CORS preflight and Allow listings carry no credentials
         return
+    if route_handler.opt.get("ops"):
+        require_ops_token(connection)
+        return
     permission = route_handler.opt.get("permission")
     if permission is None:
         path = connection.scope["path"]
@@ -145,6 +150,18 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
             raise PermissionDeniedException()
     if isinstance(connection, Request):
         await check_request(connection, route_handler, has_body=method in _BODY_METHODS)
+
+
+def require_ops_token(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Operations routes (``opt["ops"]``: ``/metrics``, ``/health/ready``): with ``EASYPAY_OPS_TOKEN``
+    set, only a request carrying it as its Bearer token is answered; anything else is a 401."""
+    expected = connection.app.state.easypay.settings.access.ops_token
+    if expected is None:
+        return
+    presented = presented_credential(connection) or ""
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        AUTH_FAILURES.labels(reason="invalid_ops_token" if presented else "missing_credentials").inc()
+        raise NotAuthorizedException()
 
 
 async def access_check(request: Request[Any, Any, Any]) -> None:

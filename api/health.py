@@ -50,8 +50,9 @@ CHECKS = {"database": _database, "cache": _cache, "broker": _broker, "processor"
     "/health/ready",
     tags=["operations"],
     summary="Readiness: database, cache, broker, processor",
-    description="200 when every check passes; 503 with each check's result (ok, timeout, error: <type>).",
-    opt={"permission": None},
+    description="200 when every check passes; 503 with each check's result (ok, timeout, error: <type>). "
+    "With `EASYPAY_OPS_TOKEN` set, it needs that token as a Bearer token.",
+    opt={"permission": None, "ops": True},
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state: AppState = request.app.state.easypay

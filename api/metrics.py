@@ -160,9 +160,10 @@ async def _payment_families(state: AppState) -> list[Any]:
     METRICS_PATH,
     tags=["operations"],
     summary="Prometheus metrics",
-    description="Prometheus text exposition: API process metrics plus queue, dependency and backlog gauges.",
+    description="Prometheus text exposition: API process metrics plus queue, dependency and backlog gauges. "
+    "With `EASYPAY_OPS_TOKEN` set, it needs that token as a Bearer token.",
     media_type=CONTENT_TYPE,
-    opt={"permission": None},
+    opt={"permission": None, "ops": True},
     include_in_schema=True,
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:

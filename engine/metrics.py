@@ -67,9 +67,10 @@ AUTH_FAILURES = Counter(
     "Requests refused for authentication or authorization, by reason.",
     ["reason"],
 )
-"""Incremented by ``api.auth``: ``missing_credentials``, ``invalid_credentials`` (API key) and
-``invalid_token`` (JWT) on a 401, ``forbidden`` on a 403 for a missing permission."""
-AUTH_FAILURE_REASONS = ("missing_credentials", "invalid_credentials", "invalid_token", "forbidden")
+"""Incremented by ``api.auth``: ``missing_credentials``, ``invalid_credentials`` (API key),
+``invalid_token`` (JWT) and ``invalid_ops_token`` (``EASYPAY_OPS_TOKEN`` routes) on a 401,
+``forbidden`` on a 403 for a missing permission."""
+AUTH_FAILURE_REASONS = ("missing_credentials", "invalid_credentials", "invalid_token", "invalid_ops_token", "forbidden")
 
 RATE_LIMIT_REJECTIONS = Counter(
     "easypay_rate_limit_rejections_total",

@@ -32,6 +32,17 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
+#: ``EASYPAY_OPS_TOKEN`` is a shared secret sent by every scraper and probe: long enough not to guess.
+OPS_TOKEN_MIN_CHARS = 32
+
+
+def _ops_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("EASYPAY_OPS_TOKEN", "").strip() or None
+    if token is not None and len(token) < OPS_TOKEN_MIN_CHARS:
+        raise SettingsError(f"EASYPAY_OPS_TOKEN must be at least {OPS_TOKEN_MIN_CHARS} characters")
+    return token
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     #: Not in the repr: it may carry a password.
@@ -180,6 +191,9 @@ class AccessSettings:
     password_hash_wait_ms: int = 2000
     #: Concurrent ``?wait=`` long-polls per API key or user, per API process; more are answered at once.
     long_poll_max_per_key: int = 20
+    #: ``EASYPAY_OPS_TOKEN``: when set, the API's ``/metrics`` and ``/health/ready`` need it as a
+    #: Bearer token (the API requires one in production). None: both are open.
+    ops_token: str | None = field(default=None, repr=False)
 
     @property
     def default_rate_limits(self) -> dict[str, int]:
@@ -466,6 +480,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             password_hash_concurrency=_int(env, "EASYPAY_PASSWORD_HASH_CONCURRENCY", 2, lo=1, hi=256),
             password_hash_wait_ms=_int(env, "EASYPAY_PASSWORD_HASH_WAIT_MS", 2000, lo=0, hi=60_000),
             long_poll_max_per_key=_int(env, "EASYPAY_LONG_POLL_MAX_PER_KEY", 20, lo=1, hi=10_000),
+            ops_token=_ops_token(env),
         ),
         lifecycle=LifecycleSettings(
             auth_expiry_s=_int(env, "AUTH_EXPIRY_S", 30 * 86_400, lo=60, hi=365 * 86_400),

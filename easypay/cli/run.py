@@ -9,6 +9,7 @@ import sys
 import click
 
 from easypay.cli.common import settings_or_exit
+from engine.settings import SettingsError
 
 
 def fresh_metrics_dir(path: str) -> str:
@@ -56,7 +57,13 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
     """
     import uvicorn
 
+    from api.app import check_api_settings
+
     settings = settings_or_exit()
+    try:
+        check_api_settings(settings)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
     workers = workers or int(os.environ.get("WEB_PROCESSES", "1"))
     port = port or settings.port
     host = host or os.environ.get("HOST", "127.0.0.1")

@@ -54,6 +54,11 @@ def test_prometheus_config_is_valid(promtool, tmp_path):
     config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
     shutil.copy(RULES, tmp_path / "alerts.yml")
     config["rule_files"] = [str(tmp_path / "alerts.yml")]
+    [api_job] = [job for job in config["scrape_configs"] if job["job_name"] == "easypay-api"]
+    # The API job sends EASYPAY_OPS_TOKEN from the file compose mounts there.
+    assert api_job["authorization"] == {"type": "Bearer", "credentials_file": "/etc/prometheus/ops-token"}
+    (tmp_path / "ops-token").write_text("t" * 40)
+    api_job["authorization"]["credentials_file"] = str(tmp_path / "ops-token")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = _run(promtool, "check", "config", str(tmp_path / "prometheus.yml"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,6 +82,8 @@ def test_compose_runs_prometheus_and_grafana_with_provisioning():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     prom_mounts = " ".join(services["prometheus"]["volumes"])
+    assert services["prometheus"]["configs"] == [{"source": "ops_token", "target": "/etc/prometheus/ops-token"}]
+    assert compose["configs"]["ops_token"]["content"] == "${EASYPAY_OPS_TOKEN:-}"
     assert "ops/prometheus/prometheus.yml" in prom_mounts and "ops/prometheus/alerts.yml" in prom_mounts
     grafana_mounts = " ".join(services["grafana"]["volumes"])
     assert "ops/grafana/provisioning" in grafana_mounts and "ops/grafana/dashboards" in grafana_mounts
