@@ -15,6 +15,10 @@ from engine.cards import find_card_numbers
 
 #: Logs mask 13-19 digit runs: 12-digit numbers (ids, amounts in minor units) are too common there.
 _MIN_PAN_DIGITS = 13
+#: Every card network the processor takes starts with 2-6 (Mastercard 2/5, Amex, Diners and JCB 3,
+#: Visa 4, Discover, UnionPay and Maestro 5/6). A Luhn-valid run starting otherwise (a thread id
+#: such as 140234567899312, a timestamp in microseconds) is not a card and stays readable.
+_CARD_FIRST_DIGITS = frozenset("23456")
 _CVC_MASK = "***"
 
 _CVC_KEYS = r"cvc2?|cvv2?|card_?code|security_?code"
@@ -85,7 +89,7 @@ def _replace_bare_cvc(match: re.Match[str]) -> str:
 def _mask_card_numbers(text: str) -> str:
     """Mask every card number ``engine.cards.find_card_numbers`` finds, merging overlapping spans so
     no digit of any candidate card stays visible."""
-    spans = sorted(find_card_numbers(text, min_digits=_MIN_PAN_DIGITS))
+    spans = sorted(span for span in find_card_numbers(text, min_digits=_MIN_PAN_DIGITS) if text[span[0]] in _CARD_FIRST_DIGITS)
     if not spans:
         return text
     merged = [list(spans[0])]

@@ -170,3 +170,20 @@ def test_install_redaction_defaults_to_root_and_covers_propagated_records():
         assert stream.getvalue() == "card [card ****1111]\n"
     finally:
         root.removeHandler(handler)
+
+
+def test_a_luhn_valid_number_no_card_network_starts_with_is_left_readable():
+    """A thread id (or a microsecond timestamp) can be Luhn-valid by chance: only runs that start
+    as card numbers do (2-6) are masked, so a log line keeps its thread id."""
+    from stdnum import luhn
+
+    from engine.redaction import redact
+
+    for base in ("14023456789931", "1733212345678901", "9876543210987"):
+        number = base + luhn.calc_check_digit(base)
+        assert luhn.is_valid(number)
+        assert redact(f"Thread-{number} processed a payment") == f"Thread-{number} processed a payment"
+    # Cards of every network still are, in the same line.
+    for card in ("4111111111111111", "5555555555554444", "2223000048400011", "378282246310005",
+                 "6011111111111117", "3530111333300000", "36227206271667"):
+        assert card not in redact(f"Thread-1 card {card} ok")
