@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             cache=cache,
             notifier=notifier,
             jobs=jobs,
-            sealer=Sealer(settings.secret_key),
+            sealer=Sealer(settings.secret_key, card_keys=settings.card_keys),
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),

@@ -46,7 +46,7 @@ from engine.processor import (
 from engine.processor.codes import failure_for
 from engine.transaction_outcomes import brand_from_account_type, details_result
 from engine.money import currency_exponent
-from engine.sealing import SealError, SealExpired, Sealer
+from engine.sealing import SealError, SealExpired, SealKeyUnknown, Sealer
 from engine.settings import LifecycleSettings
 from engine.states import IllegalTransition, PaymentStatus, Trigger
 from engine.views import payment_view
@@ -127,6 +127,8 @@ async def process_payment(
         if sealed_method is None:
             raise SealExpired("the sealed payment method is no longer kept")
         method = open_method(deps.sealer, payment_id, sealed_method)
+    except SealKeyUnknown:
+        raise  # a rotation under way: retried until a process holding the key opens it (nothing claimed)
     except SealError as exc:
         unreadable = await _claim(deps, payment_id, message_id, in_flight=False)
         if unreadable is None:

@@ -1,8 +1,12 @@
 """Seal card data for queue messages: AES-256-GCM, bound to a context (payment id) and an expiry.
 
-Token: ``"v1." + base64url_nopad(expiry_s as 8-byte big-endian || nonce(12) || ciphertext+tag(16))``.
-The version prefix, the expiry and the context are authenticated as associated data, so a token
-opens only for the payment it was sealed for, only until it expires, and only with the same key.
+Token: ``"v1." + base64url_nopad(expiry_s as 8-byte big-endian || nonce(12) || ciphertext+tag(16))``
+with the key derived from ``EASYPAY_SECRET_KEY``; with card keys (``EASYPAY_CARD_KEYS``, a keyring,
+newest first) ``"v2." + key id + "." + the same``, sealed with the newest. The version, the key id,
+the expiry and the context are authenticated as associated data, so a token opens only for the
+payment it was sealed for, only until it expires, and only with the key it names. Every key of the
+ring opens what it sealed, so keys rotate without losing queued payments: add a new key first, drop
+the old one once ``CARD_MESSAGE_TTL_S`` has passed (``easypay card-keys rotate``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import binascii
 import os
 import re
 import time
+from typing import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -19,6 +24,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _PREFIX = "v1."
+_PREFIX_V2 = "v2."
+_HKDF_INFO_V2 = b"easypay:card-message:v2\x00"
+_AAD_LABEL_V2 = b"easypay:card-message:v2\x00"
+#: A card key's id: short, lower-case letters and digits (it travels in every token).
+KEY_ID_RE = re.compile(r"[a-z0-9]{1,16}")
 _HKDF_INFO = b"easypay:card-message:v1"
 _AAD_LABEL = b"easypay:card-message:v1\x00"
 _EXPIRY_BYTES = 8
@@ -40,9 +50,19 @@ class SealInvalid(SealError):
     """The token is malformed, tampered with, for another context, or sealed with another key."""
 
 
+class SealKeyUnknown(SealError):
+    """The token names a card key this process does not hold (yet): another process, or this one
+    once a key rotation has reached it, can open it. Not a verdict on the token: retry, never fail."""
+
+
 def _aad(expiry_bytes: bytes, context: str) -> bytes:
     # The expiry is fixed-length, so label || expiry || context is unambiguous.
     return _AAD_LABEL + expiry_bytes + context.encode("utf-8")
+
+
+def _aad_v2(key_id: str, expiry_bytes: bytes, context: str) -> bytes:
+    # The key id is 1-16 characters of [a-z0-9] and NUL-terminated, so the layout is unambiguous.
+    return _AAD_LABEL_V2 + key_id.encode("ascii") + b"\x00" + expiry_bytes + context.encode("utf-8")
 
 
 def _check_context(context: str) -> None:
@@ -50,16 +70,27 @@ def _check_context(context: str) -> None:
         raise ValueError("context must be a non-empty string")
 
 
+def _derive(secret: bytes, info: bytes) -> AESGCM:
+    if not isinstance(secret, bytes) or len(secret) < _MIN_SECRET_BYTES:
+        raise ValueError(f"secret_key must be at least {_MIN_SECRET_BYTES} bytes")
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret))
+
+
 class Sealer:
-    """Seals and opens short-lived card-data tokens with a key derived from the app secret."""
+    """Seals and opens short-lived card-data tokens: with the newest of ``card_keys`` ((id, secret),
+    newest first) when there are any, else with a key derived from the app secret (which always
+    still opens its own ``v1`` tokens)."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_ring", "_current")
 
-    def __init__(self, secret_key: bytes) -> None:
-        if not isinstance(secret_key, bytes) or len(secret_key) < _MIN_SECRET_BYTES:
-            raise ValueError(f"secret_key must be at least {_MIN_SECRET_BYTES} bytes")
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret_key)
-        self._aead = AESGCM(key)
+    def __init__(self, secret_key: bytes, *, card_keys: Sequence[tuple[str, bytes]] = ()) -> None:
+        self._aead = _derive(secret_key, _HKDF_INFO)
+        self._ring: dict[str, AESGCM] = {}
+        for key_id, secret in card_keys:
+            if not KEY_ID_RE.fullmatch(key_id) or key_id in self._ring:
+                raise ValueError(f"card key id {key_id!r} must be 1-16 lower-case letters or digits, once")
+            self._ring[key_id] = _derive(secret, _HKDF_INFO_V2 + key_id.encode())
+        self._current = card_keys[0][0] if card_keys else None
 
     def __repr__(self) -> str:
         return "Sealer(key=<redacted>)"
@@ -74,9 +105,14 @@ class Sealer:
         now_s = time.time() if now_s is None else now_s
         expiry_bytes = (int(now_s) + ttl_s).to_bytes(_EXPIRY_BYTES, "big")
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext, _aad(expiry_bytes, context))
+        if self._current is None:
+            sealed = self._aead.encrypt(nonce, plaintext, _aad(expiry_bytes, context))
+            prefix = _PREFIX
+        else:
+            sealed = self._ring[self._current].encrypt(nonce, plaintext, _aad_v2(self._current, expiry_bytes, context))
+            prefix = f"{_PREFIX_V2}{self._current}."
         body = base64.urlsafe_b64encode(expiry_bytes + nonce + sealed).rstrip(b"=").decode("ascii")
-        return _PREFIX + body
+        return prefix + body
 
     def open(self, token: str, *, context: str, now_s: float | None = None) -> bytes:
         """Decrypt a token sealed for ``context``.
@@ -85,12 +121,24 @@ class Sealer:
         ``SealExpired`` for a genuine token at or after its expiry.
         """
         _check_context(context)
-        raw = _decode(token)
+        if isinstance(token, str) and token.startswith(_PREFIX_V2):
+            key_id, dot, body = token[len(_PREFIX_V2) :].partition(".")
+            if not dot or not KEY_ID_RE.fullmatch(key_id):
+                raise SealInvalid("token is not a v2 sealed token")
+            aead = self._ring.get(key_id)
+            if aead is None:
+                raise SealKeyUnknown(f"token was sealed with card key {key_id!r}, which this process does not hold")
+            raw = _decode(_PREFIX + body)
+            aad = _aad_v2(key_id, raw[:_EXPIRY_BYTES], context)
+        else:
+            aead = self._aead
+            raw = _decode(token)
+            aad = _aad(raw[:_EXPIRY_BYTES], context)
         expiry_bytes = raw[:_EXPIRY_BYTES]
         nonce = raw[_EXPIRY_BYTES : _EXPIRY_BYTES + _NONCE_BYTES]
         sealed = raw[_EXPIRY_BYTES + _NONCE_BYTES :]
         try:
-            plaintext = self._aead.decrypt(nonce, sealed, _aad(expiry_bytes, context))
+            plaintext = aead.decrypt(nonce, sealed, aad)
         except InvalidTag:
             raise SealInvalid("token failed authentication (tampered, other context or other key)") from None
         now_s = time.time() if now_s is None else now_s

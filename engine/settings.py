@@ -43,6 +43,26 @@ def _ops_token(env: Mapping[str, str]) -> str | None:
     return token
 
 
+def _card_keys(env: Mapping[str, str], environment: str) -> tuple[tuple[str, bytes], ...]:
+    """``EASYPAY_CARD_KEYS=id:secret,id:secret`` (newest first): ids 1-16 of [a-z0-9], once each;
+    secrets of 32+ characters (in production also not low-entropy or published)."""
+    from engine.sealing import KEY_ID_RE
+
+    raw = env.get("EASYPAY_CARD_KEYS", "").strip()
+    keys: list[tuple[str, bytes]] = []
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        key_id, colon, secret = entry.partition(":")
+        if not colon or not KEY_ID_RE.fullmatch(key_id) or any(key_id == k for k, _ in keys):
+            raise SettingsError("EASYPAY_CARD_KEYS must be id:secret,... with distinct ids of 1-16 lower-case letters or digits")
+        if len(secret) < 32:
+            raise SettingsError(f"EASYPAY_CARD_KEYS: the secret of {key_id!r} must be at least 32 characters")
+        problem = production_key_problem(secret) if environment == "production" else None
+        if problem:
+            raise SettingsError(f"EASYPAY_CARD_KEYS: the secret of {key_id!r} {problem}")
+        keys.append((key_id, secret.encode()))
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     #: Not in the repr: it may carry a password.
@@ -232,6 +252,9 @@ class Settings:
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
     secret_key: bytes = field(default=b"", repr=False)
+    #: ``EASYPAY_CARD_KEYS``: (key id, secret) newest first; the newest seals card data in queue
+    #: messages, every one opens what it sealed (``engine.sealing``). Empty: ``secret_key`` seals.
+    card_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     secret_key_generated: bool = False
     environment: str = "development"
     port: int = 8000
@@ -499,6 +522,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "PORT", 8000, lo=1, hi=65535),
         sandbox_port=sandbox_port,
         card_message_ttl_s=_int(env, "CARD_MESSAGE_TTL_S", 1800, lo=10, hi=86_400),
+        card_keys=_card_keys(env, environment),
         log_level=log_level,
         pools=_pools(env),
         metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),

@@ -10,6 +10,7 @@ from dramatiq.middleware import CurrentMessage
 
 from engine.logcontext import bind_context
 from engine.processing import ProcessorUnavailable, process_payment as charge
+from engine.sealing import SealKeyUnknown
 from workers import runtime
 from jobs.names import PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT, RETRY
 
@@ -47,5 +48,8 @@ async def process_payment(payment_id: str, sealed_method: str, request_id: str |
             )
         except ProcessorUnavailable as exc:
             log.warning("processor unavailable (retry %d of %d): %s", retries, MAX_RETRIES, exc)
+            raise
+        except SealKeyUnknown as exc:
+            log.warning("card key rotation under way (retry %d of %d): %s", retries, MAX_RETRIES, exc)
             raise
         log.info("payment job done: %s", result.value)

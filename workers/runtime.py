@@ -59,7 +59,7 @@ async def processing_deps() -> ProcessingDeps:
             _deps = ProcessingDeps(
                 engine=make_engine(cfg.database, application_name="easypay-worker"),
                 client=ProcessorClient(cfg.processor),
-                sealer=Sealer(cfg.secret_key),
+                sealer=Sealer(cfg.secret_key, card_keys=cfg.card_keys),
                 cache=PaymentCache(redis, prefix=cfg.redis.key_prefix, ttl_s=cfg.redis.payment_cache_ttl_s),
                 unknown_outcome_resends=cfg.workers.unknown_outcome_resends,
                 stash=MethodStash(jobs.redis, prefix=cfg.redis.key_prefix),

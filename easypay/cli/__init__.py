@@ -1,7 +1,7 @@
 """``easypay``: the one command line of the engine.
 
 Every subcommand prints human text, or with ``--json`` a single JSON document on stdout. The
-commands are grouped by subject: ``accounts`` (merchants, keys, users), ``run`` (web, worker,
+commands are grouped by subject: ``accounts`` (merchants, keys, users), ``card_keys`` (the card-data keyring), ``run`` (web, worker,
 scheduler, sandbox), ``webhooks``, ``listen`` (local webhook forwarding, through the Python client), and ``ops`` (db, queues, payments, dlq); ``common`` holds what
 they share.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from easypay.cli.accounts import keys, merchants, users
+from easypay.cli.card_keys import card_keys
 from easypay.cli.common import Commands
 from easypay.cli.listen import listen
 from easypay.cli.ops import db, dlq, payments, queues
@@ -23,5 +24,5 @@ def main() -> None:
     """EasyPay payment engine."""
 
 
-for _command in (db, merchants, keys, users, web, worker, scheduler, sandbox, webhooks, listen, queues, payments, dlq):
+for _command in (db, merchants, keys, users, card_keys, web, worker, scheduler, sandbox, webhooks, listen, queues, payments, dlq):
     main.add_command(_command)

@@ -89,3 +89,22 @@ def test_sandbox_command_refuses_a_fail_rate_outside_0_to_1(test_env):
     result = easypay(test_env, "sandbox", "--fail-rate", "2", check=False)
     assert result.returncode == 2
     assert "--fail-rate in [0, 1]" in result.stderr
+
+
+def test_card_keys_rotate_puts_a_fresh_key_first_and_keeps_the_current_ones(test_env):
+    from engine.sealing import Sealer
+    from engine.settings import load_settings
+
+    current = f"kold:{'o' * 40}"
+    result = easypay({**test_env, "EASYPAY_CARD_KEYS": current}, "card-keys", "rotate", "--json")
+    document = json.loads(result.stdout)
+    value = document["EASYPAY_CARD_KEYS"]
+    assert value.endswith("," + current) and document["key_ids"][1] == "kold"
+    rotated = load_settings({**test_env, "EASYPAY_CARD_KEYS": value})
+    assert [key_id for key_id, _ in rotated.card_keys] == document["key_ids"]
+    # What the old ring sealed, the new ring opens; the new ring seals with the fresh key.
+    old = Sealer(rotated.secret_key, card_keys=[("kold", b"o" * 40)])
+    new = Sealer(rotated.secret_key, card_keys=rotated.card_keys)
+    token = old.seal(b"card", context="p", ttl_s=60)
+    assert new.open(token, context="p") == b"card"
+    assert new.seal(b"card", context="p", ttl_s=60).startswith(f"v2.{document['key_ids'][0]}.")

@@ -177,3 +177,45 @@ def test_seal_rejects_bad_arguments(sealer, kwargs):
 def test_seal_requires_bytes(sealer):
     with pytest.raises(TypeError):
         sealer.seal("text", context=CONTEXT, ttl_s=60)
+
+
+# ------------------------------------------------------------------ card keys (EASYPAY_CARD_KEYS)
+
+OLD_CARD_KEY = ("kold", b"o" * 40)
+NEW_CARD_KEY = ("knew", b"n" * 40)
+
+
+def test_card_keys_seal_with_the_newest_and_every_key_opens_its_own():
+    old_only = Sealer(KEY, card_keys=[OLD_CARD_KEY])
+    rotated = Sealer(KEY, card_keys=[NEW_CARD_KEY, OLD_CARD_KEY])
+    before = Sealer(KEY).seal(PLAINTEXT, context=CONTEXT, ttl_s=60, now_s=NOW_S)
+    by_old = old_only.seal(PLAINTEXT, context=CONTEXT, ttl_s=60, now_s=NOW_S)
+    by_new = rotated.seal(PLAINTEXT, context=CONTEXT, ttl_s=60, now_s=NOW_S)
+    assert before.startswith("v1.") and by_old.startswith("v2.kold.") and by_new.startswith("v2.knew.")
+    for token in (before, by_old, by_new):  # queued before, during and after the rotation
+        assert rotated.open(token, context=CONTEXT, now_s=NOW_S) == PLAINTEXT
+    assert old_only.open(before, context=CONTEXT, now_s=NOW_S) == PLAINTEXT
+
+
+def test_a_token_of_a_key_this_process_does_not_hold_is_key_unknown_not_invalid():
+    from engine.sealing import SealKeyUnknown
+
+    by_new = Sealer(KEY, card_keys=[NEW_CARD_KEY]).seal(PLAINTEXT, context=CONTEXT, ttl_s=60, now_s=NOW_S)
+    with pytest.raises(SealKeyUnknown):
+        Sealer(KEY, card_keys=[OLD_CARD_KEY]).open(by_new, context=CONTEXT, now_s=NOW_S)
+    with pytest.raises(SealKeyUnknown):
+        Sealer(KEY).open(by_new, context=CONTEXT, now_s=NOW_S)
+
+
+def test_the_key_id_is_authenticated():
+    """Renaming the key id (to another key the process holds) fails authentication."""
+    same_secret = Sealer(KEY, card_keys=[("kone", b"s" * 40), ("ktwo", b"s" * 40)])
+    token = same_secret.seal(PLAINTEXT, context=CONTEXT, ttl_s=60, now_s=NOW_S)
+    with pytest.raises(SealInvalid):
+        same_secret.open(token.replace("v2.kone.", "v2.ktwo."), context=CONTEXT, now_s=NOW_S)
+
+
+@pytest.mark.parametrize("card_keys", [[("Bad-Id", b"s" * 40)], [("k1", b"s" * 40), ("k1", b"t" * 40)], [("k1", b"short")]])
+def test_bad_card_keys_are_refused(card_keys):
+    with pytest.raises(ValueError):
+        Sealer(KEY, card_keys=card_keys)

@@ -105,3 +105,18 @@ def test_redis_auth_and_tls_urls_are_accepted_and_open_tls_connections(tmp_path)
     pool = client.connection_pool
     assert pool.connection_class is SSLConnection
     assert pool.connection_kwargs["password"] == "s3cret-pass" and pool.connection_kwargs["ssl_cert_reqs"] == "required"
+
+
+def test_card_keys_are_parsed_newest_first_and_checked(tmp_path):
+    import pytest
+
+    from engine.settings import SettingsError, load_settings
+
+    base = {"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}
+    parsed = load_settings({**base, "EASYPAY_CARD_KEYS": f"knew:{'n' * 40}, kold:{'o' * 40}"}).card_keys
+    assert parsed == (("knew", b"n" * 40), ("kold", b"o" * 40))
+    assert load_settings(base).card_keys == ()
+    for bad in ("knew", f"Knew:{'n' * 40}", f"k1:{'n' * 40},k1:{'o' * 40}", "k1:short"):
+        with pytest.raises(SettingsError, match="EASYPAY_CARD_KEYS"):
+            load_settings({**base, "EASYPAY_CARD_KEYS": bad})
+    assert "n" * 40 not in repr(load_settings({**base, "EASYPAY_CARD_KEYS": f"knew:{'n' * 40}"}))
