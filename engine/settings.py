@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from engine.sealing import KEY_ID_RE
 from engine.secret_key import dev_secret_path, load_or_create_dev_secret, production_key_problem
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ def _ops_token(env: Mapping[str, str]) -> str | None:
 def _card_keys(env: Mapping[str, str], environment: str) -> tuple[tuple[str, bytes], ...]:
     """``EASYPAY_CARD_KEYS=id:secret,id:secret`` (newest first): ids 1-16 of [a-z0-9], once each;
     secrets of 32+ characters (in production also not low-entropy or published)."""
-    from engine.sealing import KEY_ID_RE
-
     raw = env.get("EASYPAY_CARD_KEYS", "").strip()
     keys: list[tuple[str, bytes]] = []
     for entry in (e.strip() for e in raw.split(",") if e.strip()):

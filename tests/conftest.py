@@ -231,6 +231,26 @@ def start_worker(
     )
 
 
+def start_web(
+    env: dict[str, str], log_path: Path, *, port: int | None = None, timeout_s: float = 20.0
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """A real ``easypay web`` process on ``port`` (default: a free one), answering ``/health/live``;
+    returns its base URL and the process (stop it with ``stop``)."""
+    port = port or free_port()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "easypay.cli", "web", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/health/live", timeout_s=timeout_s, proc=proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return base, proc
+
+
 @pytest.fixture(scope="module")
 def worker(
     request: pytest.FixtureRequest, test_env: dict[str, str], database: str, redis_clean: None, sandbox: SandboxControl, log_dir: Path

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from easypay_client import Client
-from tests.conftest import ROOT, Merchant, free_port, make_merchant, stop, wait_for_http
+from tests.conftest import ROOT, Merchant, make_merchant, start_web, stop
 from tests.webhooks.conftest import BASE_WEBHOOK_ENV, start_webhook_worker
 from tests.webhooks.receiver import Receiver
 
@@ -25,15 +25,8 @@ def client_env(test_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def api_url(client_env: dict[str, str], database: str, redis_clean: None, log_dir: Path) -> Iterator[str]:
     """A real ``easypay web`` process on a free port."""
-    port = free_port()
-    with open(log_dir / "web-client.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "easypay.cli", "web", "--port", str(port)],
-            cwd=ROOT, env=client_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    base, proc = start_web(client_env, log_dir / "web-client.log", timeout_s=30)
     try:
-        wait_for_http(f"{base}/health/live", proc=proc, timeout_s=30)
         yield base
     finally:
         stop(proc, timeout_s=15)

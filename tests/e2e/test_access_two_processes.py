@@ -14,28 +14,18 @@ import httpx
 import pytest
 
 from tests.access.world import bearer, make_key, make_shop
-from tests.conftest import ROOT, free_port, stop, wait_for_http
+from tests.conftest import ROOT, start_web, stop
 
 
 @pytest.fixture(scope="module")
 def two_apis(test_env: dict[str, str], database: str, redis_clean: None, log_dir: Path) -> Iterator[list[str]]:
-    procs, urls = [], []
+    started = []
     try:
         for n in range(2):
-            port = free_port()
-            log = open(log_dir / f"web-{n}.log", "ab")
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "easypay.cli", "web", "--port", str(port)],
-                    cwd=ROOT, env=test_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs):
-            wait_for_http(f"{url}/health/live", proc=proc)
-        yield urls
+            started.append(start_web(test_env, log_dir / f"web-{n}.log"))
+        yield [url for url, _ in started]
     finally:
-        for proc in procs:
+        for _, proc in started:
             stop(proc)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port, stop, wait_for_http
+from tests.conftest import free_port, start_web, stop
 from tests.ops.metrics_text import value
 
 
@@ -16,14 +14,8 @@ def test_two_api_processes_report_the_same_summed_counters(test_env, database, r
     port = free_port()
     metrics_dir = tmp_path / "metrics"
     env = {**test_env, "EASYPAY_METRICS_DIR": str(metrics_dir), "WEB_PROCESSES": "2"}
-    with open(log_dir / "web-2.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "easypay.cli", "web", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    base, proc = start_web(env, log_dir / "web-2.log", port=port)
     try:
-        wait_for_http(f"{base}/health/live", proc=proc)
         # Both processes have written their metric files (each imports engine.metrics at start).
         shared = metrics_dir / f"web-{port}"
         for _ in range(100):

@@ -13,23 +13,15 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, stop, wait_for_http
+from tests.conftest import ROOT, free_port, start_web, stop
 
 TOKEN = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
 def guarded_api(test_env: dict[str, str], database: str, redis_clean: None, sandbox, log_dir: Path) -> Iterator[str]:
-    port = free_port()
-    with open(log_dir / "web-ops-token.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "easypay.cli", "web", "--port", str(port)],
-            cwd=ROOT, env={**test_env, "EASYPAY_OPS_TOKEN": TOKEN}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    url, proc = start_web({**test_env, "EASYPAY_OPS_TOKEN": TOKEN}, log_dir / "web-ops-token.log")
     try:
-        wait_for_http(f"{url}/health/live", proc=proc)
         yield url
     finally:
         stop(proc)

@@ -104,7 +104,7 @@ class Payments(_Resource):
 
     def wait_for(self, payment_id: str, timeout_s: float = 30.0, *, status: str | None = None) -> Payment:
         """The payment once it has its outcome (see ``Client.wait_for``)."""
-        return self._client._run(self._client._core.wait_for(payment_id, timeout_s, status))
+        return self._client.wait_for(payment_id, timeout_s, status=status)
 
     def _filters(self, status: str | None, customer_id: str | None, created_gte: Time | None, created_lt: Time | None, merchant_id: str | None, limit: int | None, starting_after: str | None) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ transport call (``httpx.Client.send`` / ``await httpx.AsyncClient.send``) and th
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from typing import Any, AsyncIterator, Iterator
@@ -18,7 +19,7 @@ from easypay_client._core import Call, Core, Pager, Plan, RetryPolicy, Sleep
 from easypay_client.models import Payment
 
 
-class _Base:
+class _Base(abc.ABC):
     def __init__(
         self,
         base_url: str | None = None,
@@ -51,11 +52,13 @@ class _Base:
     def _request(self, call: Call) -> Any:
         return self._run(self._core.exchange(call))
 
+    @abc.abstractmethod
     def _run(self, plan: Plan[Any]) -> Any:
-        raise NotImplementedError
+        """Drive ``plan`` with this client's transport and sleep."""
 
+    @abc.abstractmethod
     def _paginate(self, pager: Pager[Any]) -> Any:
-        raise NotImplementedError
+        """Iterate every item of ``pager``'s pages."""
 
 
 class Client(_Base):
