@@ -16,7 +16,7 @@ from tests.conftest import start_worker, stop
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row, worker_deps
 from jobs.names import RECOVERY_QUEUE, SYNC_SETTLEMENT
-from jobs.sender import JobSender
+from jobs.sender import connect_sender
 
 LATER = timedelta(hours=1)  # past every backoff, well inside the 8-hour duplicate window
 UNSETTLED = "getUnsettledTransactionListRequest"
@@ -102,7 +102,7 @@ async def test_two_runs_at_once_in_the_recovery_pool_do_the_work_once(api, merch
     sandbox.add_fault("latency", count=-1, delay_ms=1500, match={"method": "getTransactionDetailsRequest"})
     log_path = log_dir / "runs-recovery.log"
     recovery = start_worker(test_env, log_path, cli_args=("--pool", "recovery"), RECOVERY_THREADS="2")
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     try:
         await asyncio.sleep(2)  # the pool is up and polling
         for _ in range(2):

@@ -13,7 +13,7 @@ from dramatiq.common import current_millis
 
 from tests.conftest import BROKER_DB
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, PROCESS_PAYMENT, PROCESS_REFUND
-from jobs.sender import JobSender
+from jobs.sender import connect_sender
 
 
 def _message(subject: uuid.UUID, **overrides) -> dramatiq.Message:
@@ -31,7 +31,7 @@ async def test_held_subjects_follow_the_message_through_the_broker(settings, red
     sync = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
     broker = RedisBroker(url=settings.redis.broker_url, namespace=NAMESPACE, middleware=[])
     broker.declare_queue(PAYMENTS_QUEUE)
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     waiting, delayed, refund, expired, dead, never = (uuid.uuid4() for _ in range(6))
     delayed_copy = dead_copy = None
     try:
