@@ -25,6 +25,7 @@ from typing import Any
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL as DEAD_MESSAGE_TTL_MS
 from dramatiq.common import dq_name, xq_name
 
+from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS
 from jobs.queues import QueueStats
 
 QUEUE_TYPES = ("quorum", "classic")
@@ -52,11 +53,22 @@ def declarations(queue_name: str, *, queue_type: str) -> list[tuple[str, dict[st
     return [(queue_name, base), (dq_name(queue_name), base), (xq_name(queue_name), dead_letter_arguments(queue_type=queue_type))]
 
 
-def dead_subjects_key(key_prefix: str, queue_name: str) -> str:
-    """Sorted set (cache Redis) of the subjects (first arguments) of ``queue_name``'s dead letters,
-    scored by when they died: what ``RabbitmqJobSender.held_subjects`` reads, since a dead letter
-    cannot be looked up in RabbitMQ by its content."""
-    return f"{key_prefix}:dead-subjects:{queue_name}"
+def held_key(key_prefix: str, queue_name: str, subject: str) -> str:
+    """Counter (cache Redis) of the messages RabbitMQ holds about ``subject`` (a payment's or
+    refund's id, a message's first argument) on ``queue_name``: what ``held_subjects`` reads,
+    since RabbitMQ cannot be asked which messages a queue holds without taking them.
+
+    +1 for each message sent (the API's sender after the confirm, the workers' broker for a
+    retry or a delayed message's move), -1 when a worker acknowledges or dead-letters one. A
+    message a worker was holding when it died comes back without a change. It expires with the
+    longest message age (``HELD_TTL_S``); a count lost with Redis reads as not held, and the
+    recovery jobs may then send one message too many, which the charge's claim makes harmless.
+    """
+    return f"{key_prefix}:held:{queue_name}:{subject}"
+
+
+#: A held counter outlives every message it counts (``jobs.names.PAYMENT_MESSAGE_MAX_AGE_MS``).
+HELD_TTL_S = PAYMENT_MESSAGE_MAX_AGE_MS // 1000 + 3600
 
 
 def stats_from_counts(queue_name: str, ready: int, delayed_ready: int, dead: int) -> QueueStats:
@@ -95,4 +107,4 @@ def queue_stats_blocking(url: str, queues: list[str] | tuple[str, ...], *, timeo
         connection.close()
 
 
-__all__ = ["DEAD_MESSAGE_TTL_MS", "QUEUE_TYPES", "dead_subjects_key", "declarations", "dead_letter_arguments", "queue_arguments", "queue_stats_blocking", "stats_from_counts"]
+__all__ = ["DEAD_MESSAGE_TTL_MS", "QUEUE_TYPES", "HELD_TTL_S", "held_key", "declarations", "dead_letter_arguments", "queue_arguments", "queue_stats_blocking", "stats_from_counts"]

@@ -11,8 +11,9 @@ The sender declares each queue (with ``jobs.rabbitmq``'s arguments, the workers'
 first publish, so a message sent before any worker started is kept, not dropped as unroutable.
 
 Messages stay in RabbitMQ until a worker acknowledges them, so a queued payment survives a broker
-restart; the sealed method's stash copy (``engine.method_stash``) goes to the cache Redis,
-best effort: a lost copy costs nothing while RabbitMQ holds the message.
+restart. The cache Redis gets the held counters (``jobs.rabbitmq.held_key``) and the sealed
+method's stash copy (``engine.method_stash``), best effort: both serve only the recovery jobs,
+and RabbitMQ holds the message.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from redis.exceptions import RedisError
 
 from engine import redis_client
 from jobs.names import PAYMENTS_QUEUE
-from jobs.queues import QueueStats
-from jobs.rabbitmq import dead_subjects_key, declarations, stats_from_counts
+from jobs.queues import QueueStats, subject_of
+from jobs.rabbitmq import HELD_TTL_S, declarations, held_key, stats_from_counts
 from jobs.sender import JobSender, Outgoing
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,8 @@ class RabbitmqJobSender(JobSender):
     async def _enqueue_many(self, outgoing: list[Outgoing]) -> list[dramatiq.Message]:
         context = self._bound_context()
         messages = [self._with_context(message, context) for message, _ in outgoing]
-        stash = [also_set for _, also_set in outgoing if also_set is not None]
-        if stash:
-            await self._stash(stash)
+        held = [held_key(self._key_prefix, m.queue_name, subject) for m in messages if (subject := subject_of(m))]
+        await self._note(held, [also_set for _, also_set in outgoing if also_set is not None], step=1)
         try:
             channel = await self._open_channel()
             for queue_name in {m.queue_name for m in messages} - self._declared:
@@ -104,28 +104,34 @@ class RabbitmqJobSender(JobSender):
             )
         except Exception:
             await self._drop()
+            await self._note(held, [], step=-1)
             raise
         return messages
 
-    async def _stash(self, items: list[tuple[str, str, int]]) -> None:
+    async def _note(self, held: list[str], stash: list[tuple[str, str, int]], *, step: int) -> None:
+        """One round trip to the cache Redis: the held counters (``jobs.rabbitmq.held_key``) moved
+        by ``step``, and the stash copies. Before the publish (a worker's -1 cannot come first; the
+        stash copy is there before the payment can have an outcome that deletes it), undone if the
+        publish fails. Best effort: both only help the recovery jobs, and RabbitMQ holds the messages."""
+        if not held and not stash:
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for key, value, ttl_s in items:
+                for key in held:
+                    pipe.incrby(key, step)
+                    pipe.expire(key, HELD_TTL_S)
+                for key, value, ttl_s in stash:
                     pipe.set(key, value, ex=ttl_s)
                 await pipe.execute()
-        except RedisError as exc:  # RabbitMQ holds the message; the copy is only for a lost one
-            log.warning("could not keep the stash copy of %d sealed method(s): %s", len(items), type(exc).__name__)
+        except RedisError as exc:
+            log.warning("could not note %d message(s) in Redis: %s", len(held) + len(stash), type(exc).__name__)
 
     async def held_subjects(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
-        """Those not dead-lettered: RabbitMQ keeps a confirmed message until a worker acknowledges
-        it, and every send precedes the commit of the state it is for, so the only recorded work
-        without a message is work whose message died (retries exhausted, too old). The workers
-        note each dead letter's subject (``workers.rabbitmq``); if that note was lost with Redis,
-        the work is taken as held and shows in ``easypay payments stuck``."""
+        """Those whose held counter (``jobs.rabbitmq.held_key``) is positive."""
         if not ids:
             return set()
-        scores = await self._redis.zmscore(dead_subjects_key(self._key_prefix, queue_name), [str(i) for i in ids])
-        return {i for i, score in zip(ids, scores) if score is None}
+        counts = await self._redis.mget([held_key(self._key_prefix, queue_name, str(i)) for i in ids])
+        return {i for i, count in zip(ids, counts) if count is not None and int(count) > 0}
 
     async def queue_stats(self, queues: list[str]) -> list[QueueStats]:
         channel = await self._open_channel()

@@ -52,14 +52,11 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
         middleware += [AsyncIO(), CurrentMessage()]
     broker: dramatiq.Broker
     if rabbitmq:
-        from workers.rabbitmq import EasypayRabbitmqBroker
+        from workers.rabbitmq import EasypayRabbitmqBroker, HeldMessages
 
+        middleware.append(HeldMessages(cache_url=settings.redis.cache_url, key_prefix=settings.redis.key_prefix))
         broker = EasypayRabbitmqBroker(
-            url=settings.redis.broker_url,
-            queue_type=settings.redis.broker_queue_type,
-            cache_url=settings.redis.cache_url,
-            key_prefix=settings.redis.key_prefix,
-            middleware=middleware,
+            url=settings.redis.broker_url, queue_type=settings.redis.broker_queue_type, middleware=middleware
         )
     else:
         broker = RedisBroker(

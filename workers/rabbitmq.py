@@ -11,34 +11,32 @@ and dead letters without card data.
   original acknowledged on the same channel (AMQP keeps the order of a channel's commands, so
   the copy is routed before the original goes; if the connection drops in between, the original
   comes back and fails again). Others are nacked to the dead-letter exchange as Dramatiq does.
-  Either way the subject is noted in the cache Redis (``jobs.rabbitmq.dead_subjects_key``) for
-  the recovery jobs, since RabbitMQ cannot be asked which payment a dead letter was about.
+* ``HeldMessages`` keeps the held counters (``jobs.rabbitmq.held_key``) the recovery jobs read:
+  +1 for each message this process sends (a retry, a delayed message moved to its queue), -1
+  for each it acknowledges or dead-letters.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable
 
+import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
 from dramatiq.common import q_name, xq_name
 
 from jobs.queues import subject_of
-from jobs.rabbitmq import DEAD_MESSAGE_TTL_MS, dead_letter_arguments, dead_subjects_key, queue_arguments
+from jobs.rabbitmq import HELD_TTL_S, dead_letter_arguments, held_key, queue_arguments
 from workers.dead_letters import scrubbed
 
 log = logging.getLogger(__name__)
 
 
 class EasypayRabbitmqBroker(RabbitmqBroker):
-    def __init__(self, *, url: str, queue_type: str, cache_url: str, key_prefix: str, **kwargs: Any) -> None:
+    def __init__(self, *, url: str, queue_type: str, **kwargs: Any) -> None:
         super().__init__(url=url, confirm_delivery=True, **kwargs)
         self.queue_type = queue_type
-        self._cache_url = cache_url
-        self._key_prefix = key_prefix
-        self._cache: Any = None
 
     @property
     def consumer_class(self) -> Callable[..., _RabbitmqConsumer]:
@@ -52,8 +50,16 @@ class EasypayRabbitmqBroker(RabbitmqBroker):
             queue=xq_name(queue_name), durable=True, arguments=dead_letter_arguments(queue_type=self.queue_type)
         )
 
-    def note_dead_letter(self, queue_name: str, message: Any) -> None:
-        """Record the subject of a message that is being dead-lettered (best effort)."""
+
+class HeldMessages(dramatiq.Middleware):
+    """Moves the held counters as this process sends, acknowledges and dead-letters messages."""
+
+    def __init__(self, *, cache_url: str, key_prefix: str) -> None:
+        self._cache_url = cache_url
+        self._key_prefix = key_prefix
+        self._cache: Any = None
+
+    def _move(self, message: Any, step: int) -> None:
         subject = subject_of(message)
         if subject is None:
             return
@@ -62,19 +68,26 @@ class EasypayRabbitmqBroker(RabbitmqBroker):
                 import redis
 
                 self._cache = redis.Redis.from_url(self._cache_url, socket_timeout=2, socket_connect_timeout=2)
-            key = dead_subjects_key(self._key_prefix, q_name(queue_name))
-            now_ms = time.time() * 1000
+            key = held_key(self._key_prefix, q_name(message.queue_name), subject)
             pipe = self._cache.pipeline(transaction=False)
-            pipe.zadd(key, {subject: now_ms})
-            pipe.zremrangebyscore(key, "-inf", now_ms - DEAD_MESSAGE_TTL_MS)
+            pipe.incrby(key, step)
+            pipe.expire(key, HELD_TTL_S)
             pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - the dead letter itself must still happen
-            log.error("could not note the dead letter of %s: %s", subject, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - the message's own handling must go on
+            log.warning("could not move the held count of %s: %s", subject, type(exc).__name__)
+
+    def after_enqueue(self, broker: Any, message: Any, delay: Any) -> None:
+        self._move(message, 1)
+
+    def after_ack(self, broker: Any, message: Any) -> None:
+        self._move(message, -1)
+
+    def after_nack(self, broker: Any, message: Any) -> None:
+        self._move(message, -1)
 
 
 class _DeadLetteringConsumer(_RabbitmqConsumer):
     def nack(self, message: Any) -> None:
-        self.broker.note_dead_letter(self.queue_name, message._message)
         clean = scrubbed(message._message)
         if clean is None:
             super().nack(message)

@@ -22,7 +22,7 @@ from jobs.sender import JobSender, connect_sender
 from tests.conftest import BROKER_DB
 from tests.helpers import VISA
 
-pytestmark = pytest.mark.usefixtures("worker")
+pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.redis_broker]  # the Redis broker's dead letters
 
 DEAD_LETTERS = f"{NAMESPACE}:{PAYMENTS_QUEUE}.XQ.msgs"
 

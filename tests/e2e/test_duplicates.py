@@ -52,12 +52,14 @@ async def test_duplicate_messages_charge_once(api, merchant, db, sandbox, settin
 
 
 async def _queue_depth(settings) -> int:
-    import redis.asyncio as aioredis
+    from jobs.sender import connect_sender
 
-    client = aioredis.Redis.from_url(settings.redis.broker_url)
-    depth = await client.llen("easypay:payments")
-    await client.aclose()
-    return int(depth)
+    jobs = connect_sender(settings)
+    try:
+        [stats] = await jobs.queue_stats(["payments"])
+    finally:
+        await jobs.close()
+    return stats.depth
 
 
 async def test_a_message_for_a_payment_not_yet_visible_waits_for_it(api, merchant, db, settings):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 import redis
 
 from tests.conftest import BROKER_DB
 from jobs.sender import _DISPATCH_LUA, connect_sender
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 
 def _queued(payment_id: uuid.UUID) -> list[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import dramatiq
+import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
@@ -14,6 +15,8 @@ from dramatiq.common import current_millis
 from tests.conftest import BROKER_DB
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, PROCESS_PAYMENT, PROCESS_REFUND
 from jobs.sender import connect_sender
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 
 def _message(subject: uuid.UUID, **overrides) -> dramatiq.Message:
