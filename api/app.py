@@ -45,7 +45,7 @@ from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings, SettingsError, load_settings
-from jobs.sender import connect_sender
+from jobs.brokers import connect_sender
 
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024

@@ -9,7 +9,7 @@ senders need no actor code) and leaves the transport to one class per broker:
   end-to-end tests run real workers on them);
 * ``jobs.rabbitmq_sender.RabbitmqJobSender`` publishes over AMQP with publisher confirms.
 
-``connect_sender(settings)`` picks the one ``BROKER_URL`` names.
+``jobs.brokers.connect_sender(settings)`` picks the one ``BROKER_URL`` names.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from redis.exceptions import NoScriptError
 from engine import redis_client
 from engine.logcontext import current_context
 from engine.payments import PaymentJob
-from engine.settings import Settings
 from jobs.names import (
     CAPTURE_PAYMENT,
     DELIVER_WEBHOOK,
@@ -56,20 +55,6 @@ _MAX_UNPACK_SIZE = 3999
 
 #: A message and, optionally, (key, value, ttl_s) to SET with it (the sealed method's stash copy).
 Outgoing = tuple[dramatiq.Message, "tuple[str, str, int] | None"]
-
-
-def connect_sender(settings: Settings) -> JobSender:
-    """The sender for the broker ``BROKER_URL`` names."""
-    if settings.redis.broker_is_rabbitmq:
-        from jobs.rabbitmq_sender import RabbitmqJobSender
-
-        return RabbitmqJobSender(
-            settings.redis.broker_url,
-            stash_url=settings.redis.cache_url,
-            queue_type=settings.redis.broker_queue_type,
-            key_prefix=settings.redis.key_prefix,
-        )
-    return RedisJobSender(settings.redis.broker_url)
 
 
 class JobSender(abc.ABC):

@@ -22,7 +22,8 @@ from redis.asyncio import Redis
 from engine import redis_client
 from engine.settings import Settings
 from schedules.registry import REGISTRY, Job, JobContext, Registry
-from jobs.sender import JobSender, connect_sender
+from jobs.brokers import connect_sender
+from jobs.sender import JobSender
 
 log = logging.getLogger(__name__)
 

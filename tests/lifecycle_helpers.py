@@ -19,7 +19,7 @@ from engine.processing import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings
-from jobs.sender import connect_sender
+from jobs.brokers import connect_sender
 
 DAY_S = 86_400
 

@@ -21,7 +21,8 @@ from engine.settings import Settings
 from engine.webhooks.attempt import make_client
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps
-from jobs.sender import JobSender, connect_sender
+from jobs.brokers import connect_sender
+from jobs.sender import JobSender
 
 _settings: Settings | None = None
 _deps: ProcessingDeps | None = None

@@ -120,7 +120,7 @@ def webhooks_dispatch(loop_forever: bool, interval_s: float, as_json: bool) -> N
     from engine.db.session import make_engine
     from engine.logconfig import configure_logging
     from engine.webhooks.dispatch import dispatch_due_deliveries, run_forever
-    from jobs.sender import connect_sender
+    from jobs.brokers import connect_sender
 
     async def go(settings: Settings) -> int:
         engine = make_engine(settings.database, application_name="easypay-webhook-dispatch")

@@ -24,7 +24,7 @@ from engine.payments import NewPayment, PaymentJob
 from engine.processor import Card
 from engine.sealing import Sealer
 from tests.helpers import wait_final
-from jobs.sender import connect_sender
+from jobs.brokers import connect_sender
 
 pytestmark = pytest.mark.usefixtures("worker")
 

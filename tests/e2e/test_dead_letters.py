@@ -18,7 +18,8 @@ from engine.processor import Card
 from engine.sealing import Sealer
 from jobs.names import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.queues import dead_letters, retry_dead_letter
-from jobs.sender import JobSender, connect_sender
+from jobs.brokers import connect_sender
+from jobs.sender import JobSender
 from tests.conftest import BROKER_DB
 from tests.helpers import VISA
 

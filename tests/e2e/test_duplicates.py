@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 async def test_duplicate_messages_charge_once(api, merchant, db, sandbox, settings):
-    from jobs.sender import connect_sender
+    from jobs.brokers import connect_sender
 
     response = await api.post("/v1/payments", json=card_payment("55.10"), headers=merchant.headers)
     payment_id = uuid.UUID(response.json()["id"])
@@ -52,7 +52,7 @@ async def test_duplicate_messages_charge_once(api, merchant, db, sandbox, settin
 
 
 async def _queue_depth(settings) -> int:
-    from jobs.sender import connect_sender
+    from jobs.brokers import connect_sender
 
     jobs = connect_sender(settings)
     try:
@@ -64,7 +64,7 @@ async def _queue_depth(settings) -> int:
 
 async def test_a_message_for_a_payment_not_yet_visible_waits_for_it(api, merchant, db, settings):
     """The API enqueues before committing; the worker must not drop a message that wins the race."""
-    from jobs.sender import connect_sender
+    from jobs.brokers import connect_sender
 
     from engine.payments import NewPayment, accept_payment
 

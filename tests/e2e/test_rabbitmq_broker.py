@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -25,8 +27,8 @@ from engine.sealing import Sealer
 from engine.settings import load_settings
 from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.queue_metrics import blocking_stats_reader
-from jobs.sender import connect_sender
-from tests.conftest import TEST_SLOT, reset_rabbitmq_vhost, start_worker, stop
+from jobs.brokers import connect_sender
+from tests.conftest import ROOT, TEST_SLOT, reset_rabbitmq_vhost, start_worker, stop
 from tests.helpers import VISA, card_payment, wait_final
 from tests.rabbitmq_node import RabbitmqNode
 
@@ -148,3 +150,29 @@ async def test_queued_payments_survive_a_broker_restart_and_are_charged_once(
             await conn.execute(text("SELECT count(*) FROM payments WHERE amount_minor = 9999 AND merchant_id = :m"), {"m": merchant.id})
         ).scalar_one()
     assert refused == 0
+
+
+async def test_queue_gauges_and_the_queues_command_read_rabbitmq(vhost_env, database, redis_clean):
+    from api.app import create_app
+
+    settings = load_settings(vhost_env)
+    sender = connect_sender(settings)
+    try:
+        for _ in range(3):
+            await sender.capture_payment(uuid.uuid4())
+    finally:
+        await sender.close()
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as api:
+        metrics = (await api.get("/metrics")).text
+    assert 'easypay_queue_depth{queue="payments"} 3.0' in metrics
+    assert "easypay_broker_up 1.0" in metrics
+    # AMQP cannot tell what consumers hold: no sample rather than a wrong one.
+    assert 'easypay_queue_in_progress{queue="payments"}' not in metrics
+
+    done = subprocess.run(
+        [sys.executable, "-m", "easypay.cli", "queues", "--queue", "payments", "--json"],
+        cwd=ROOT, env=vhost_env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    [payments] = json.loads(done.stdout)["queues"]
+    assert (payments["depth"], payments["in_progress"], payments["dead_letters"]) == (3, None, 0)

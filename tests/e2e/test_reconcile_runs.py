@@ -16,7 +16,7 @@ from tests.conftest import start_worker, stop
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row, worker_deps
 from jobs.names import RECOVERY_QUEUE, SYNC_SETTLEMENT
-from jobs.sender import connect_sender
+from jobs.brokers import connect_sender
 
 LATER = timedelta(hours=1)  # past every backoff, well inside the 8-hour duplicate window
 UNSETTLED = "getUnsettledTransactionListRequest"

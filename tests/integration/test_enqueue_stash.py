@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from tests.conftest import BROKER_DB
-from jobs.sender import _DISPATCH_LUA, connect_sender
+from jobs.brokers import connect_sender
+from jobs.sender import _DISPATCH_LUA
 
 pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 

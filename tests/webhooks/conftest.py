@@ -76,7 +76,7 @@ async def dispatcher(webhook_settings: Settings, database: str) -> AsyncIterator
     """``dispatch_due_deliveries`` every 50 ms in this event loop, as the scheduler would run it."""
     from engine.db.session import make_engine
     from engine.webhooks.dispatch import run_forever
-    from jobs.sender import connect_sender
+    from jobs.brokers import connect_sender
 
     engine = make_engine(webhook_settings.database)
     jobs = connect_sender(webhook_settings)
