@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -30,6 +31,17 @@ async def _flagged(db, payment_id: str, timeout_s: float = 60) -> None:
             return
         assert time.monotonic() < deadline, "never flagged for reconciliation"
         await asyncio.sleep(0.1)
+
+
+async def _no_message_held(settings, ids: list[str], timeout_s: float = 30) -> None:
+    jobs = connect_sender(settings)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while await jobs.held_subjects([uuid.UUID(i) for i in ids]):
+            assert time.monotonic() < deadline, "the worker never acknowledged the charges' messages"
+            await asyncio.sleep(0.1)
+    finally:
+        await jobs.close()
 
 
 async def _resent_events(db, payment_id: str) -> int:
@@ -59,6 +71,7 @@ async def test_a_queued_resend_is_never_replaced_and_the_list_is_downloaded_once
         ids = [(await api.post("/v1/payments", json=card_payment(a), headers=merchant.headers)).json()["id"] for a in amounts]
         for payment_id in ids:
             await _flagged(db, payment_id)
+        await _no_message_held(settings, ids)  # the charges' messages are acknowledged, not in hand
     finally:
         stop(worker)
     sandbox.clear_faults()
