@@ -1,6 +1,6 @@
 # Two commands do all the set-up (see README):
 #   make run    install, migrate, and run the whole system (API, worker pool, emulator)
-#   make test   install and run the test suite against real PostgreSQL, Redis and worker processes
+#   make test   install and run the test suite against real PostgreSQL, Redis, RabbitMQ and worker processes
 #   make bench  every benchmark, one table of same-run ratios (make bench-smoke: tiny sizes, as in CI)
 
 PYTHON ?= python3
@@ -34,8 +34,12 @@ run: install services
 	$(BIN)/easypay db upgrade
 	$(BIN)/python -m easypay.devrun
 
+# The whole suite on the Redis broker, then the queue-facing slice (accept, charge, capture,
+# void, refunds, webhooks, reconciliation) again on RabbitMQ (tests marked redis_broker read the
+# Redis broker's own keys; rabbitmq_broker ones bring their own RabbitMQ and ran in the first pass).
 test: install services promtool
 	$(BIN)/pytest -q
+	EASYPAY_TEST_BROKER=rabbitmq $(BIN)/pytest -q -m "not redis_broker and not rabbitmq_broker" tests/e2e tests/webhooks tests/integration
 
 # Benchmarks use their own database (easypay_bench) and Redis databases 2-4; BENCH_ARGS passes
 # options through, e.g. `make bench BENCH_ARGS="--only pools backlog --backlog 2000"`.

@@ -45,7 +45,7 @@ from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings, SettingsError, load_settings
-from jobs.sender import JobSender
+from jobs.brokers import connect_sender
 
 #: Largest request body accepted (413 beyond).
 MAX_BODY_BYTES = 64 * 1024
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         redis = redis_client.connect(settings.redis.cache_url)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
-        jobs = JobSender(settings.redis.broker_url)
+        jobs = connect_sender(settings)
         pepper = derive_pepper(settings.secret_key)
         key_records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
         app.state.easypay = AppState(

@@ -32,9 +32,8 @@ from sqlalchemy import text
 from api.health import CHECKS
 from api.state import AppState
 from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
-from jobs.names import NAMESPACE
 from jobs.queue_metrics import queue_metric_families
-from jobs.queues import QueueStats, queue_stats_async
+from jobs.queues import QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def _known_queues(state: AppState) -> list[str]:
 async def _queue_families(state: AppState) -> list[Any]:
     try:
         stats: list[QueueStats] | None = await asyncio.wait_for(
-            queue_stats_async(state.jobs.redis, NAMESPACE, _known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S
+            state.jobs.queue_stats(_known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S
         )
     except Exception as exc:  # noqa: BLE001
         log.warning("queue stats unavailable: %s", type(exc).__name__)

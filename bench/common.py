@@ -245,6 +245,9 @@ class Sizes:
     lookup_small: int = 10_000
     lookup_large: int = 1_000_000
     lookup_s: float = 15.0
+    #: Payments sent one at a time per broker (``brokers``), and its quiet window.
+    broker_low_load: int = 100
+    broker_idle_s: float = 10.0
     pools: list[str] = field(default_factory=lambda: ["1x8", "2x8", "2x16"])
     #: Processor latency the emulator adds in the pool and backlog benchmarks.
     latency_ms: int = 200
@@ -257,7 +260,8 @@ class Sizes:
     def smoke(cls) -> "Sizes":
         return cls(duration_s=1.0, rounds=1, concurrency=8, open_loop_s=1.0, burst=20, per_thread=1,
                    noop_messages=200, backlog=50, webhook_burst=20, webhook_endpoints=2,
-                   lookup_small=100, lookup_large=1_000, lookup_s=1.0, pools=["2x2"], payments_pool="1x2")
+                   lookup_small=100, lookup_large=1_000, lookup_s=1.0, pools=["2x2"], payments_pool="1x2",
+                   broker_low_load=5, broker_idle_s=1.0)
 
 
 _STARTED = time.monotonic()

@@ -9,9 +9,11 @@ the target. Prints one table; asserts no figure.
 Benchmarks (``--only`` names): ``api`` (end-to-end CPU per payment at 0 and 200 ms, accept and
 poll against a bare Litestar app), ``pools`` (Little's law at 200 ms, Dramatiq no-op drain at
 0 ms), ``backlog`` (a queued backlog with the scheduler running), ``webhooks`` (deliveries against
-a raw aiohttp loop), ``lookups`` (GET by id and list p99 at two table sizes).
+a raw aiohttp loop), ``lookups`` (GET by id and list p99 at two table sizes), ``brokers`` (Redis
+and RabbitMQ side by side: 202 → final at low load, pool throughput, idle CPU).
 
-Uses its own PostgreSQL database (``easypay_bench``), Redis databases 2-4 and free ports; the
+Uses its own PostgreSQL database (``easypay_bench``), Redis databases 2-4, the RabbitMQ virtual host
+``easypay-bench`` and free ports; the
 table and the raw figures are also written to ``bench/results/<timestamp>.{md,json}`` and every
 process's log to ``bench/results/<timestamp>-logs/``.
 """
@@ -36,14 +38,15 @@ if __name__ == "__main__":  # run as a script: the repository root, not bench/, 
 
 from bench.common import Row, Sizes, log, table  # noqa: E402
 
-BENCHMARKS = ("api", "pools", "backlog", "webhooks", "lookups")
+BENCHMARKS = ("api", "pools", "backlog", "webhooks", "lookups", "brokers")
 
 
 def _module(name: str) -> Callable[..., Awaitable[list[Row]]]:
     import importlib
 
     return importlib.import_module({"api": "bench.api_path", "pools": "bench.pools", "backlog": "bench.backlog",
-                                    "webhooks": "bench.webhooks", "lookups": "bench.lookups"}[name]).run
+                                    "webhooks": "bench.webhooks", "lookups": "bench.lookups",
+                                    "brokers": "bench.brokers"}[name]).run
 
 
 def parser() -> argparse.ArgumentParser:

@@ -71,16 +71,28 @@ class DatabaseSettings:
     max_overflow: int = 10
 
 
+def is_rabbitmq_url(url: str) -> bool:
+    """True for a RabbitMQ broker URL (``amqp://``/``amqps://``); Redis otherwise."""
+    return url.startswith(("amqp://", "amqps://"))
+
+
 @dataclass(frozen=True)
 class RedisSettings:
     #: Cache, locks, rate limits. ``rediss://`` for TLS; not in the repr (it may carry a password).
     cache_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
-    #: Dramatiq broker: a separate Redis database from the cache.
+    #: Dramatiq broker: a separate Redis database from the cache, or RabbitMQ (``amqp://``,
+    #: ``amqps://``; see ``jobs.rabbitmq``).
     broker_url: str = field(default="redis://127.0.0.1:6379/1", repr=False)
+    #: RabbitMQ only: ``quorum`` (default) or ``classic`` queues (``BROKER_QUEUE_TYPE``).
+    broker_queue_type: str = "quorum"
     #: Key prefix for everything the engine writes to the cache database.
     key_prefix: str = "easypay"
     #: How long a payment snapshot stays in the cache.
     payment_cache_ttl_s: int = 86_400
+
+    @property
+    def broker_is_rabbitmq(self) -> bool:
+        return is_rabbitmq_url(self.broker_url)
 
 
 @dataclass(frozen=True)
@@ -298,6 +310,13 @@ def _float(env: Mapping[str, str], name: str, default: float, *, lo: float, hi: 
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value
+
+
 def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
     value = env.get(name) or default
     parts = urlsplit(value)
@@ -476,7 +495,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         redis=RedisSettings(
             cache_url=_url(env, "REDIS_URL", RedisSettings.cache_url, ("redis", "rediss", "unix")),
-            broker_url=_url(env, "BROKER_URL", RedisSettings.broker_url, ("redis", "rediss", "unix")),
+            broker_url=_url(env, "BROKER_URL", RedisSettings.broker_url, ("redis", "rediss", "unix", "amqp", "amqps")),
+            broker_queue_type=_choice(env, "BROKER_QUEUE_TYPE", "quorum", ("quorum", "classic")),
             key_prefix=env.get("EASYPAY_REDIS_PREFIX", "easypay"),
         ),
         processor=_processor(env, sandbox_port),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Callable, Iterable
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engine.settings import is_rabbitmq_url
+from jobs.names import NAMESPACE
 from jobs.queues import QueueStats, queue_stats
 
 log = logging.getLogger(__name__)
@@ -15,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def queue_metric_families(stats: list[QueueStats] | None) -> list[GaugeMetricFamily]:
     """Gauges for the queues; ``None`` (the broker did not answer) gives only ``easypay_broker_up 0``."""
-    up = GaugeMetricFamily("easypay_broker_up", "1 if the broker's Redis answered this scrape.")
+    up = GaugeMetricFamily("easypay_broker_up", "1 if the broker answered this scrape.")
     up.add_metric([], 0 if stats is None else 1)
     if stats is None:
         return [up]
@@ -40,22 +42,27 @@ def queue_metric_families(stats: list[QueueStats] | None) -> list[GaugeMetricFam
     }
     for item in stats:
         for field, family in families.items():
-            family.add_metric([item.queue], getattr(item, field))
+            value = getattr(item, field)
+            if value is not None:  # a broker that cannot tell gives no sample rather than a wrong one
+                family.add_metric([item.queue], value)
     return [up, *families.values()]
 
 
 class QueueCollector(Collector):
-    """Reads the queues from Redis on every scrape (sync client; for the exposition process)."""
+    """Reads the queues from the broker on every scrape (blocking; for the exposition process).
 
-    def __init__(self, redis: Any, namespace: str, queues: Iterable[str]) -> None:
-        self._redis = redis
-        self._namespace = namespace
+    ``read_stats`` is ``jobs.queues.queue_stats`` bound to a Redis client, or
+    ``jobs.rabbitmq.queue_stats_blocking`` bound to a URL.
+    """
+
+    def __init__(self, read_stats: Callable[[list[str]], list[QueueStats]], queues: Iterable[str]) -> None:
+        self._read_stats = read_stats
         self._queues = list(queues)
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         try:
-            stats: list[QueueStats] | None = queue_stats(self._redis, self._namespace, self._queues)
-        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Redis does not
+            stats: list[QueueStats] | None = self._read_stats(self._queues)
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer even when the broker does not
             log.warning("queue stats unavailable: %s", type(exc).__name__)
             stats = None
         return queue_metric_families(stats)
@@ -63,4 +70,16 @@ class QueueCollector(Collector):
 
 
 
-__all__ = ["QueueCollector", "queue_metric_families"]
+def blocking_stats_reader(broker_url: str, *, timeout_s: float) -> Callable[[list[str]], list[QueueStats]]:
+    """The blocking ``read_stats`` for the broker ``broker_url`` names (``redis://`` or ``amqp://``)."""
+    if is_rabbitmq_url(broker_url):
+        from jobs.rabbitmq import queue_stats_blocking
+
+        return lambda queues: queue_stats_blocking(broker_url, queues, timeout_s=timeout_s)
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    return lambda queues: queue_stats(client, NAMESPACE, queues)
+
+
+__all__ = ["QueueCollector", "blocking_stats_reader", "queue_metric_families"]

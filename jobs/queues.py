@@ -1,5 +1,7 @@
 """Reading (and repairing) Dramatiq's Redis queues: depth, age, in-flight, dead letters.
 
+(``jobs.rabbitmq`` reads the same ``QueueStats`` off RabbitMQ.)
+
 Key layout of Dramatiq's Redis broker (``dramatiq/brokers/redis/dispatch.lua``), namespace ``ns``:
 
 * ``ns:<queue>`` — list of waiting message ids (RPUSH to enqueue, LPOP to fetch);
@@ -77,14 +79,16 @@ class QueueStats:
     queue: str
     #: Waiting in the list: what an autoscaler should scale on.
     depth: int
-    #: Fetched by a worker (running or prefetched) and not yet acknowledged.
-    in_progress: int
+    #: Fetched by a worker (running or prefetched) and not yet acknowledged; None where the
+    #: broker cannot tell (RabbitMQ, ``jobs.rabbitmq``).
+    in_progress: int | None
     #: Waiting for a retry backoff or an ETA.
     delayed: int
     #: Dead-lettered (retries exhausted), kept by the broker for 7 days.
     dead_letters: int
-    #: Age of the oldest waiting message, since it was enqueued or last retried; 0 when empty.
-    oldest_age_s: float
+    #: Age of the oldest waiting message, since it was enqueued or last retried; 0 when empty;
+    #: None where the broker cannot tell (RabbitMQ).
+    oldest_age_s: float | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,7 +170,7 @@ class DeadLetter:
         return asdict(self)
 
 
-def _subject(message: dramatiq.Message) -> str | None:
+def subject_of(message: dramatiq.Message) -> str | None:
     """The first argument when it is an id; never other arguments (they may carry sealed data)."""
     if message.args and isinstance(message.args[0], str):
         try:
@@ -199,7 +203,7 @@ def dead_letters(redis: Any, namespace: str, queue: str, *, limit: int = 100) ->
                 actor=message.actor_name,
                 dead_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(score / 1000)),
                 retries=int(message.options.get("retries", 0)),
-                subject=_subject(message),
+                subject=subject_of(message),
                 request_id=context.get("request_id") or message.kwargs.get("request_id"),
                 error=lines[-1][:300] if lines else None,
             )
@@ -239,7 +243,7 @@ def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: 
     return fresh.message_id
 
 
-__all__ = ["DeadLetter", "QueueStats", "dead_letters", "held_subjects_async", "queue_stats", "queue_stats_async", "retry_dead_letter"]
+__all__ = ["DeadLetter", "QueueStats", "dead_letters", "held_subjects_async", "queue_stats", "queue_stats_async", "retry_dead_letter", "subject_of"]
 
 
 def purge_dead_letters(redis: Any, namespace: str, queue: str, *, older_than_s: float = 0) -> int:

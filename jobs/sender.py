@@ -1,14 +1,20 @@
-"""Sending jobs from the API without blocking its event loop.
+"""Sending jobs without blocking the event loop: the API, the scheduler, the workers' follow-ups.
 
-``RedisBroker.enqueue`` is a synchronous Redis round trip. The API instead speaks the broker's
-own protocol over ``redis.asyncio``: the same Lua ``dispatch`` script shipped with Dramatiq, the
-same arguments ``RedisBroker`` passes, the same message encoding — so Dramatiq workers consume
-these messages exactly as their own (the end-to-end tests run real workers on them). The API
-needs no actor code: a message names its queue and actor.
+``JobSender`` builds the messages (Dramatiq's format: a message names its queue and actor, so
+senders need no actor code) and leaves the transport to one class per broker:
+
+* ``RedisJobSender`` speaks Dramatiq's Redis protocol over ``redis.asyncio``: the same Lua
+  ``dispatch`` script shipped with Dramatiq, the same arguments ``RedisBroker`` passes, the same
+  message encoding — so Dramatiq workers consume these messages exactly as their own (the
+  end-to-end tests run real workers on them);
+* ``jobs.rabbitmq_sender.RabbitmqJobSender`` publishes over AMQP with publisher confirms.
+
+``jobs.brokers.connect_sender(settings)`` picks the one ``BROKER_URL`` names.
 """
 
 from __future__ import annotations
 
+import abc
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,7 +43,7 @@ from jobs.names import (
     WEBHOOK_MESSAGE_MAX_AGE_MS,
     WEBHOOKS_QUEUE,
 )
-from jobs.queues import held_subjects_async
+from jobs.queues import QueueStats, held_subjects_async, queue_stats_async
 
 #: Sent with every enqueue as RedisBroker does; this sender holds no messages, so its own
 #: heartbeat entry only ever expires harmlessly.
@@ -47,75 +53,55 @@ _DISPATCH_LUA = (Path(dramatiq_redis.__file__).parent / "redis" / "dispatch.lua"
 #: Only ``fetch`` unpacks message batches; enqueue never reaches that limit.
 _MAX_UNPACK_SIZE = 3999
 
+#: A message and, optionally, (key, value, ttl_s) to SET with it (the sealed method's stash copy).
+Outgoing = tuple[dramatiq.Message, "tuple[str, str, int] | None"]
 
-class JobSender:
-    def __init__(self, broker_url: str, *, namespace: str = NAMESPACE) -> None:
-        self._redis = redis_client.connect(broker_url)
-        self._dispatch = self._redis.register_script(_DISPATCH_LUA)
-        self._namespace = namespace
-        #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
-        self._broker_id = str(uuid.uuid4())
-        self._script_loaded = False
+
+class JobSender(abc.ABC):
+    """The messages of the queue contract; subclasses carry them to their broker."""
 
     async def _enqueue(
         self, message: dramatiq.Message, *, also_set: tuple[str, str, int] | None = None
     ) -> dramatiq.Message:
-        """Send as ``RedisBroker.enqueue`` would, with the bound correlation ids in
-        ``options["log_context"]`` (see ``workers.observability.LogContext``).
-
-        ``also_set`` = (key, value, ttl_s) is SET in the same round trip.
-        """
+        """Send one message; ``also_set`` = (key, value, ttl_s) is SET with it."""
         return (await self._enqueue_many([(message, also_set)]))[0]
 
-    async def _enqueue_many(
-        self, outgoing: list[tuple[dramatiq.Message, tuple[str, str, int] | None]]
-    ) -> list[dramatiq.Message]:
-        """Send every message (and its ``also_set``) in one pipelined round trip."""
-        context = {k: v for k, v in current_context().items() if k != "message_id"}
-        sent: list[tuple[dramatiq.Message, tuple[str, str, int] | None, list[Any]]] = []
-        for message, also_set in outgoing:
-            options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
-            if context and "log_context" not in message.options:
-                options["log_context"] = context
-            message = message.copy(options=options)
-            sent.append((message, also_set, self._dispatch_args(message)))
-        if len(sent) == 1 and sent[0][1] is None:
-            await self._dispatch(keys=[self._namespace], args=sent[0][2])
-            return [sent[0][0]]
-        if not self._script_loaded:
-            await self._redis.script_load(_DISPATCH_LUA)
-            self._script_loaded = True
-        # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for _, also_set, args in sent:
-                if also_set is not None:
-                    key, value, ttl_s = also_set
-                    pipe.set(key, value, ex=ttl_s)
-                pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
-            try:
-                await pipe.execute()
-            except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
-                self._script_loaded = False
-                for _, also_set, args in sent:
-                    if also_set is not None:
-                        key, value, ttl_s = also_set
-                        await self._redis.set(key, value, ex=ttl_s)
-                    await self._dispatch(keys=[self._namespace], args=args)
-        return [message for message, _, _ in sent]
+    @abc.abstractmethod
+    async def _enqueue_many(self, outgoing: list[Outgoing]) -> list[dramatiq.Message]:
+        """Send every message (and its ``also_set``); returns them as sent. Raises when the broker
+        did not take them all."""
 
-    def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:
-        return [
-            "enqueue",
-            current_millis(),
-            message.queue_name,
-            self._broker_id,
-            _SENDER_HEARTBEAT_TIMEOUT_MS,
-            dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
-            0,  # maintenance is left to the workers
-            _MAX_UNPACK_SIZE,
-            message.options["redis_message_id"],
-            message.encode(),
-        ]
+    @abc.abstractmethod
+    async def held_subjects(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
+        """Which of ``ids`` may still have a message held by the broker on ``queue_name``: work
+        that is queued, not lost (the recovery jobs leave those alone)."""
+
+    @abc.abstractmethod
+    async def queue_stats(self, queues: list[str]) -> list[QueueStats]:
+        """Depth, delayed and dead letters (and, where the broker tells, in-progress and age)."""
+
+    @property
+    @abc.abstractmethod
+    def redis(self) -> Redis:
+        """The Redis that keeps the ``engine.method_stash`` copies and the single-flight locks."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @staticmethod
+    def _with_context(message: dramatiq.Message, context: dict[str, Any], **options: Any) -> dramatiq.Message:
+        """``message`` with the bound correlation ids in ``options["log_context"]`` (see
+        ``workers.observability.LogContext``) unless it carries its own, and ``options``."""
+        if context and "log_context" not in message.options:
+            options["log_context"] = context
+        return message.copy(options=options) if options else message
+
+    @staticmethod
+    def _bound_context() -> dict[str, Any]:
+        return {k: v for k, v in current_context().items() if k != "message_id"}
 
     async def process_payment(
         self,
@@ -193,15 +179,72 @@ class JobSender:
         """Queue one run of a batch job (what the scheduler does each slot)."""
         return await self.send(actor_name, max_age_ms=JOB_MESSAGE_MAX_AGE_MS, queue_name=queue_name)
 
+
+class RedisJobSender(JobSender):
+    def __init__(self, broker_url: str, *, namespace: str = NAMESPACE) -> None:
+        self._redis = redis_client.connect(broker_url)
+        self._dispatch = self._redis.register_script(_DISPATCH_LUA)
+        self._namespace = namespace
+        #: Identifies this sender in the broker's heartbeat set, as a RedisBroker instance would.
+        self._broker_id = str(uuid.uuid4())
+        self._script_loaded = False
+
+    async def _enqueue_many(self, outgoing: list[Outgoing]) -> list[dramatiq.Message]:
+        """Send every message (and its ``also_set``) in one pipelined round trip."""
+        context = self._bound_context()
+        sent: list[tuple[dramatiq.Message, tuple[str, str, int] | None, list[Any]]] = []
+        for message, also_set in outgoing:
+            message = self._with_context(message, context, redis_message_id=str(uuid.uuid4()))
+            sent.append((message, also_set, self._dispatch_args(message)))
+        if len(sent) == 1 and sent[0][1] is None:
+            await self._dispatch(keys=[self._namespace], args=sent[0][2])
+            return [sent[0][0]]
+        if not self._script_loaded:
+            await self._redis.script_load(_DISPATCH_LUA)
+            self._script_loaded = True
+        # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for _, also_set, args in sent:
+                if also_set is not None:
+                    key, value, ttl_s = also_set
+                    pipe.set(key, value, ex=ttl_s)
+                pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
+            try:
+                await pipe.execute()
+            except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
+                self._script_loaded = False
+                for _, also_set, args in sent:
+                    if also_set is not None:
+                        key, value, ttl_s = also_set
+                        await self._redis.set(key, value, ex=ttl_s)
+                    await self._dispatch(keys=[self._namespace], args=args)
+        return [message for message, _, _ in sent]
+
+    def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:
+        return [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            self._broker_id,
+            _SENDER_HEARTBEAT_TIMEOUT_MS,
+            dramatiq_redis.DEFAULT_DEAD_MESSAGE_TTL,
+            0,  # maintenance is left to the workers
+            _MAX_UNPACK_SIZE,
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
+
     async def held_subjects(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
-        """Which of ``ids`` still have a message held by the broker on ``queue_name`` (see
-        ``jobs.queues.held_subjects_async``): work that is queued, not lost."""
+        """Exactly those with a message on ``queue_name`` (``jobs.queues.held_subjects_async``)."""
         found = await held_subjects_async(self._redis, self._namespace, queue_name, [str(i) for i in ids])
         return {uuid.UUID(i) for i in found}
 
+    async def queue_stats(self, queues: list[str]) -> list[QueueStats]:
+        return await queue_stats_async(self._redis, self._namespace, queues)
+
     @property
     def redis(self) -> Redis:
-        """The broker's Redis: queue stats, and the ``engine.method_stash`` copies next to the messages."""
+        """The broker's Redis: the ``engine.method_stash`` copies live next to the messages."""
         return self._redis
 
     async def ping(self) -> bool:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from engine import redis_client
 from engine.settings import Settings
 from schedules.registry import REGISTRY, Job, JobContext, Registry
+from jobs.brokers import connect_sender
 from jobs.sender import JobSender
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ async def serve(settings: Settings, stop: asyncio.Event, registry: Registry | No
     import schedules.jobs  # noqa: F401  (registers the engine's jobs)
 
     redis = redis_client.connect(settings.redis.cache_url)
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     try:
         await Scheduler(settings, registry or REGISTRY, redis=redis, jobs=jobs).run(stop)
     finally:

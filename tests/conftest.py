@@ -31,6 +31,15 @@ TEST_SLOT = int(os.environ.get("EASYPAY_TEST_SLOT", "0"))
 TEST_DB = "easypay_test" if TEST_SLOT == 0 else f"easypay_test_{TEST_SLOT}"
 CACHE_DB, BROKER_DB = 14 - 2 * TEST_SLOT, 15 - 2 * TEST_SLOT
 TEST_SECRET = "test-secret-key-0123456789abcdef-0123456789abcdef"
+#: ``EASYPAY_TEST_BROKER=rabbitmq`` runs the suite's processes on RabbitMQ (127.0.0.1:5672, a
+#: virtual host of the slot's own, rebuilt at session start) instead of the Redis broker.
+TEST_BROKER = os.environ.get("EASYPAY_TEST_BROKER", "redis")
+RABBITMQ_VHOST = f"easypay-test{TEST_SLOT}"
+BROKER_URL = (
+    f"amqp://guest:guest@127.0.0.1:5672/{RABBITMQ_VHOST}"
+    if TEST_BROKER == "rabbitmq"
+    else f"redis://127.0.0.1:6379/{BROKER_DB}"
+)
 
 
 def free_port() -> int:
@@ -100,7 +109,7 @@ def test_env(sandbox_port: int, worker_metrics_port: int, tmp_path_factory: pyte
         {
             "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}",
             "REDIS_URL": f"redis://127.0.0.1:6379/{CACHE_DB}",
-            "BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
+            "BROKER_URL": BROKER_URL,
             "EASYPAY_SECRET_KEY": TEST_SECRET,
             "EASYPAY_ENV": "test",
             "EASYPAY_REDIS_PREFIX": f"easypay-test{TEST_SLOT or ''}",
@@ -151,8 +160,23 @@ def database(settings: Settings) -> str:
 
 @pytest.fixture(scope="session")
 def redis_clean(settings: Settings) -> None:
+    """Empty cache and broker: the slot's Redis databases, and its RabbitMQ virtual host."""
     for db in (CACHE_DB, BROKER_DB):
         redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+    if TEST_BROKER == "rabbitmq":
+        reset_rabbitmq_vhost(RABBITMQ_VHOST)
+
+
+def reset_rabbitmq_vhost(vhost: str) -> None:
+    """Delete and recreate ``vhost`` on the local RabbitMQ, open to ``guest`` (``rabbitmqctl``)."""
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="session")

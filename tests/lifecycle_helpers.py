@@ -19,7 +19,7 @@ from engine.processing import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings
-from jobs.sender import JobSender
+from jobs.brokers import connect_sender
 
 DAY_S = 86_400
 
@@ -28,7 +28,7 @@ DAY_S = 86_400
 async def worker_deps(settings: Settings, **lifecycle: Any) -> AsyncIterator[ProcessingDeps]:
     """What ``workers.runtime`` builds, in-process (to run a reconciler/sweep pass with a chosen ``now``)."""
     redis = Redis.from_url(settings.redis.cache_url)
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     client = ProcessorClient(settings.processor)
     engine = make_engine(settings.database)
     deps = ProcessingDeps(

@@ -21,8 +21,9 @@ from workers.dead_letters import ScrubSealedArguments
 from workers.observability import LogContext
 
 
-def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None = None) -> RedisBroker:
-    """A Redis broker; ``worker=True`` adds the AsyncIO and CurrentMessage middleware actors need.
+def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None = None) -> dramatiq.Broker:
+    """The broker ``BROKER_URL`` names (Redis, or RabbitMQ: ``workers.rabbitmq``); ``worker=True``
+    adds the AsyncIO and CurrentMessage middleware actors need.
 
     With a ``pool`` whose ``metrics_port`` is set, Dramatiq's Prometheus middleware (our
     ``PoolMetrics``) is added: the pool then serves metrics on that port.
@@ -39,22 +40,33 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
         Callbacks(),
         Pipelines(),
         Retries(**RETRY.options()),
-        # Before the broker moves a failed message to its dead letters: drop the sealed card.
-        ScrubSealedArguments(),
     ]
+    rabbitmq = settings.redis.broker_is_rabbitmq
+    if not rabbitmq:  # on RabbitMQ the consumer dead-letters a copy without it (workers.rabbitmq)
+        # Before the broker moves a failed message to its dead letters: drop the sealed card.
+        middleware.append(ScrubSealedArguments())
     # LogContext binds the ids in the worker thread before the actor runs; an async actor's
     # coroutine, scheduled on the AsyncIO loop from that thread, copies that context.
     middleware.append(LogContext())
     if worker:
         middleware += [AsyncIO(), CurrentMessage()]
-    broker = RedisBroker(
-        url=settings.redis.broker_url,
-        namespace=NAMESPACE,
-        middleware=middleware,
-        heartbeat_timeout=settings.workers.heartbeat_timeout_ms,
-        # Return dead workers' messages promptly instead of once per ~1000 commands.
-        maintenance_chance=10_000,
-    )
+    broker: dramatiq.Broker
+    if rabbitmq:
+        from workers.rabbitmq import EasypayRabbitmqBroker, HeldMessages
+
+        middleware.append(HeldMessages(cache_url=settings.redis.cache_url, key_prefix=settings.redis.key_prefix))
+        broker = EasypayRabbitmqBroker(
+            url=settings.redis.broker_url, queue_type=settings.redis.broker_queue_type, middleware=middleware
+        )
+    else:
+        broker = RedisBroker(
+            url=settings.redis.broker_url,
+            namespace=NAMESPACE,
+            middleware=middleware,
+            heartbeat_timeout=settings.workers.heartbeat_timeout_ms,
+            # Return dead workers' messages promptly instead of once per ~1000 commands.
+            maintenance_chance=10_000,
+        )
     broker.declare_queue(PAYMENTS_QUEUE)
     broker.declare_queue(WEBHOOKS_QUEUE)
     broker.declare_queue(RECOVERY_QUEUE)

@@ -16,16 +16,15 @@ from typing import Any, Iterable
 import dramatiq
 
 from engine.logcontext import current_context, restore_context, set_context
-from jobs.names import NAMESPACE
-from jobs.queue_metrics import QueueCollector
+from jobs.queue_metrics import QueueCollector, blocking_stats_reader
 
 log = logging.getLogger(__name__)
 
 #: Environment set by ``easypay worker`` for the pool's processes (and its exposition process).
 POOL_ENV = "EASYPAY_POOL"
 POOL_QUEUES_ENV = "EASYPAY_POOL_QUEUES"
-#: Timeout of the Redis reads done at scrape time.
-SCRAPE_REDIS_TIMEOUT_S = 2.0
+#: Timeout of the broker reads done at scrape time.
+SCRAPE_BROKER_TIMEOUT_S = 2.0
 
 
 def start_process_metrics_server(pool: str, *, threads: int = 1) -> int:
@@ -33,7 +32,6 @@ def start_process_metrics_server(pool: str, *, threads: int = 1) -> int:
     scheduler loop): this process's metrics, the pool's queue gauges and
     ``easypay_worker_threads{pool}``, on the pool's ``<PREFIX>_METRICS_PORT`` (a daemon thread).
     Returns the port (0: disabled)."""
-    import redis
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
     from engine.metrics import WORKER_THREADS
@@ -44,11 +42,9 @@ def start_process_metrics_server(pool: str, *, threads: int = 1) -> int:
     if not cfg.metrics_port:
         return 0
     WORKER_THREADS.labels(pool=pool).set(threads)
-    client = redis.Redis.from_url(
-        settings.redis.broker_url, socket_timeout=SCRAPE_REDIS_TIMEOUT_S, socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_S
-    )
+    read_stats = blocking_stats_reader(settings.redis.broker_url, timeout_s=SCRAPE_BROKER_TIMEOUT_S)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Both(REGISTRY, QueueCollector(client, NAMESPACE, cfg.queues)))
+    registry.register(_Both(REGISTRY, QueueCollector(read_stats, cfg.queues)))
     start_http_server(cfg.metrics_port, addr=settings.metrics_host, registry=registry)
     return cfg.metrics_port
 

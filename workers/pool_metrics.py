@@ -3,7 +3,7 @@
 ``PoolMetrics`` (added by ``workers.broker.build_broker`` when the pool has a metrics port) keeps
 Dramatiq's metrics (multi-process files in ``PROMETHEUS_MULTIPROC_DIR``, prepared by
 ``easypay worker``) and replaces its exposition process with ``serve_pool_metrics``, which also
-reports the pool's queues read from the broker's Redis at scrape time, and sets
+reports the pool's queues read from the broker at scrape time, and sets
 ``easypay_worker_threads{pool}`` in each worker process.
 """
 
@@ -17,9 +17,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware.prometheus import Prometheus
 
-from workers.observability import POOL_ENV, POOL_QUEUES_ENV, SCRAPE_REDIS_TIMEOUT_S
-from jobs.names import NAMESPACE
-from jobs.queue_metrics import QueueCollector
+from workers.observability import POOL_ENV, POOL_QUEUES_ENV, SCRAPE_BROKER_TIMEOUT_S
+from jobs.queue_metrics import QueueCollector, blocking_stats_reader
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ def serve_pool_metrics() -> int:
     Runs in its own process (Dramatiq's ``forks``), so it builds everything from the environment
     that ``easypay worker`` prepared.
     """
-    import redis
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -40,10 +38,8 @@ def serve_pool_metrics() -> int:
     queues = [q for q in os.environ.get(POOL_QUEUES_ENV, "").split(",") if q]
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    client = redis.Redis.from_url(
-        settings.redis.broker_url, socket_timeout=SCRAPE_REDIS_TIMEOUT_S, socket_connect_timeout=SCRAPE_REDIS_TIMEOUT_S
-    )
-    registry.register(QueueCollector(client, NAMESPACE, queues))
+    read_stats = blocking_stats_reader(settings.redis.broker_url, timeout_s=SCRAPE_BROKER_TIMEOUT_S)
+    registry.register(QueueCollector(read_stats, queues))
     host = os.environ.get("dramatiq_prom_host", "0.0.0.0")
     port = int(os.environ.get("dramatiq_prom_port", "9191"))
     try:

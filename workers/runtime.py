@@ -21,6 +21,7 @@ from engine.settings import Settings
 from engine.webhooks.attempt import make_client
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps
+from jobs.brokers import connect_sender
 from jobs.sender import JobSender
 
 _settings: Settings | None = None
@@ -55,7 +56,7 @@ async def processing_deps() -> ProcessingDeps:
         if _deps is None:
             cfg = settings()
             redis = redis_client.connect(cfg.redis.cache_url)
-            jobs = JobSender(cfg.redis.broker_url)
+            jobs = connect_sender(cfg)
             _deps = ProcessingDeps(
                 engine=make_engine(cfg.database, application_name="easypay-worker"),
                 client=ProcessorClient(cfg.processor),
@@ -89,6 +90,6 @@ async def webhook_deps() -> WebhookWorkerDeps:
                     box=SecretBox(cfg.secret_key),
                     settings=hooks,
                 ),
-                jobs=JobSender(cfg.redis.broker_url),
+                jobs=connect_sender(cfg),
             )
     return _webhook_deps

@@ -19,8 +19,14 @@ from engine.settings import Settings
 
 
 def _broker_redis(settings: Settings) -> Any:
+    """The broker's Redis (dead letters are read and repaired there)."""
     import redis
 
+    if settings.redis.broker_is_rabbitmq:
+        raise click.ClickException(
+            "dead letters on RabbitMQ are in the <queue>.XQ queues: inspect them with rabbitmqctl or the "
+            "management plugin (the dlq commands read the Redis broker)"
+        )
     return redis.Redis.from_url(settings.redis.broker_url, socket_timeout=5, socket_connect_timeout=5)
 
 
@@ -63,11 +69,10 @@ def db_upgrade(revision: str, as_json: bool) -> None:
 @json_option
 def queues(queues: tuple[str, ...], as_json: bool) -> None:
     """Depth, oldest message age, in-flight, delayed and dead letters per queue."""
-    from jobs.names import NAMESPACE
-    from jobs.queues import queue_stats
+    from jobs.queue_metrics import blocking_stats_reader
 
     settings = settings_or_exit()
-    stats = queue_stats(_broker_redis(settings), NAMESPACE, list(queues) or _known_queues(settings))
+    stats = blocking_stats_reader(settings.redis.broker_url, timeout_s=5)(list(queues) or _known_queues(settings))
     if as_json:
         click.echo(json.dumps({"queues": [s.as_dict() for s in stats]}))
         return

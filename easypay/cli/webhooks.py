@@ -120,11 +120,11 @@ def webhooks_dispatch(loop_forever: bool, interval_s: float, as_json: bool) -> N
     from engine.db.session import make_engine
     from engine.logconfig import configure_logging
     from engine.webhooks.dispatch import dispatch_due_deliveries, run_forever
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     async def go(settings: Settings) -> int:
         engine = make_engine(settings.database, application_name="easypay-webhook-dispatch")
-        jobs = JobSender(settings.redis.broker_url)
+        jobs = connect_sender(settings)
         try:
             if not loop_forever:
                 return await dispatch_due_deliveries(engine=engine, jobs=jobs, settings=settings.webhooks)

@@ -24,7 +24,7 @@ from engine.payments import NewPayment, PaymentJob
 from engine.processor import Card
 from engine.sealing import Sealer
 from tests.helpers import wait_final
-from jobs.sender import JobSender
+from jobs.brokers import connect_sender
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -34,7 +34,7 @@ async def acceptor(settings) -> AsyncIterator[PaymentAcceptor]:
     """Built as the API builds it (``api.app``), on the suite's database, cache and broker."""
     engine = make_engine(settings.database, lock_timeout_ms=LOCK_TIMEOUT_MS)
     redis = Redis.from_url(settings.redis.cache_url)
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
     acceptor = PaymentAcceptor(engine, jobs, cache)
     yield acceptor

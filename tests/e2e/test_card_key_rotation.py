@@ -11,12 +11,15 @@ import json
 import secrets
 import time
 
+import pytest
 import redis
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import BROKER_DB, start_worker, stop
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 OLD = ("kold", secrets.token_urlsafe(32))
 NEW = ("knew", secrets.token_urlsafe(32))

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 
 from engine import reconcile
-from tests.conftest import start_worker, stop
+from tests.conftest import TEST_BROKER, start_worker, stop
 from tests.lifecycle_helpers import payment_row, worker_deps
 from tests.helpers import card_payment
 
@@ -63,9 +63,12 @@ async def _kill_mid_charge(api, merchant, db, sandbox, test_env, log_dir, round_
 
 async def test_sigkill_mid_charge_many_times_then_reconcile(api, merchant, db, sandbox, settings, test_env, log_dir):
     payment_ids = [await _kill_mid_charge(api, merchant, db, sandbox, test_env, log_dir, n) for n in range(ROUNDS)]
-    for payment_id in payment_ids:
-        row = await payment_row(db, payment_id)
-        assert row.status == "processing" and row.needs_reconciliation
+    if TEST_BROKER == "redis":
+        # The Redis broker hands a dead worker's messages back only after its heartbeat timeout;
+        # RabbitMQ at once (the connection closed), so the next victim may already have finished one.
+        for payment_id in payment_ids:
+            row = await payment_row(db, payment_id)
+            assert row.status == "processing" and row.needs_reconciliation
 
     rescuer = start_worker(test_env, log_dir / "crash-rescuer.log")
     try:

@@ -18,11 +18,12 @@ from engine.processor import Card
 from engine.sealing import Sealer
 from jobs.names import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.queues import dead_letters, retry_dead_letter
+from jobs.brokers import connect_sender
 from jobs.sender import JobSender
 from tests.conftest import BROKER_DB
 from tests.helpers import VISA
 
-pytestmark = pytest.mark.usefixtures("worker")
+pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.redis_broker]  # the Redis broker's dead letters
 
 DEAD_LETTERS = f"{NAMESPACE}:{PAYMENTS_QUEUE}.XQ.msgs"
 
@@ -71,7 +72,7 @@ async def _final(db, payment_id: uuid.UUID, timeout_s: float = 30.0):
 
 async def test_dead_letter_holds_no_sealed_card_and_its_retry_uses_only_the_stash(settings, merchant, db):
     broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     stashed, gone = uuid.uuid4(), uuid.uuid4()
     try:
         sealed = {p: await _send_doomed(sender, settings, p, stash=p == stashed) for p in (stashed, gone)}

@@ -16,12 +16,12 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 async def test_duplicate_messages_charge_once(api, merchant, db, sandbox, settings):
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     response = await api.post("/v1/payments", json=card_payment("55.10"), headers=merchant.headers)
     payment_id = uuid.UUID(response.json()["id"])
     sealed = seal_method(Sealer(settings.secret_key), payment_id, Card("4111111111111111", 12, 2031, "123"), ttl_s=600)
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     for _ in range(3):  # the same payment queued three more times, as a redelivery would
         await jobs.process_payment(payment_id, sealed, request_id="dup-test")
     await jobs.close()
@@ -52,23 +52,25 @@ async def test_duplicate_messages_charge_once(api, merchant, db, sandbox, settin
 
 
 async def _queue_depth(settings) -> int:
-    import redis.asyncio as aioredis
+    from jobs.brokers import connect_sender
 
-    client = aioredis.Redis.from_url(settings.redis.broker_url)
-    depth = await client.llen("easypay:payments")
-    await client.aclose()
-    return int(depth)
+    jobs = connect_sender(settings)
+    try:
+        [stats] = await jobs.queue_stats(["payments"])
+    finally:
+        await jobs.close()
+    return stats.depth
 
 
 async def test_a_message_for_a_payment_not_yet_visible_waits_for_it(api, merchant, db, settings):
     """The API enqueues before committing; the worker must not drop a message that wins the race."""
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     from engine.payments import NewPayment, accept_payment
 
     payment_id = uuid.uuid4()
     sealed = seal_method(Sealer(settings.secret_key), payment_id, Card("4111111111111111", 12, 2031, "123"), ttl_s=600)
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     async with db.begin() as conn:
         await accept_payment(
             conn,

@@ -233,11 +233,11 @@ async def test_another_merchants_payment_and_refund_are_404(api, merchant, sandb
 async def test_batch_jobs_run_on_the_real_worker(api, merchant, sandbox, settings, db, worker):
     """What the scheduler enqueues, a worker carries out (here: the settlement sync)."""
     from jobs.names import EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, RECOVERY_QUEUE, SWEEP_PENDING, SYNC_SETTLEMENT
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     sale = await _paid(api, merchant, "31.00")
     sandbox.settle()
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     try:
         for actor in (SYNC_SETTLEMENT, EXPIRE_AUTHORIZATIONS, RECONCILE_DUE, SWEEP_PENDING):
             await sender.run_job(actor, queue_name=RECOVERY_QUEUE)
@@ -295,10 +295,10 @@ async def test_a_refund_message_that_arrives_before_its_commit_waits_for_the_row
     import uuid
 
     from engine import lifecycle
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     sale = await _paid(api, merchant, "14.00")
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     try:
         async with db.begin() as conn:
             refund = await lifecycle.request_refund(conn, merchant.id, uuid.UUID(sale["id"]), None)

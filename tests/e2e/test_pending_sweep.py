@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import redis
 
 from engine import sweeps
 from tests.conftest import BROKER_DB, start_worker, stop
 from tests.helpers import card_payment, opaque_payment, wait_final
 from tests.lifecycle_helpers import payment_row, wait_for, worker_deps
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 
 def _drop_messages_for(object_id: str) -> int:

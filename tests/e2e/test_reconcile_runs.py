@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -16,7 +17,7 @@ from tests.conftest import start_worker, stop
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import payment_row, worker_deps
 from jobs.names import RECOVERY_QUEUE, SYNC_SETTLEMENT
-from jobs.sender import JobSender
+from jobs.brokers import connect_sender
 
 LATER = timedelta(hours=1)  # past every backoff, well inside the 8-hour duplicate window
 UNSETTLED = "getUnsettledTransactionListRequest"
@@ -30,6 +31,17 @@ async def _flagged(db, payment_id: str, timeout_s: float = 60) -> None:
             return
         assert time.monotonic() < deadline, "never flagged for reconciliation"
         await asyncio.sleep(0.1)
+
+
+async def _no_message_held(settings, ids: list[str], timeout_s: float = 30) -> None:
+    jobs = connect_sender(settings)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while await jobs.held_subjects([uuid.UUID(i) for i in ids]):
+            assert time.monotonic() < deadline, "the worker never acknowledged the charges' messages"
+            await asyncio.sleep(0.1)
+    finally:
+        await jobs.close()
 
 
 async def _resent_events(db, payment_id: str) -> int:
@@ -59,6 +71,7 @@ async def test_a_queued_resend_is_never_replaced_and_the_list_is_downloaded_once
         ids = [(await api.post("/v1/payments", json=card_payment(a), headers=merchant.headers)).json()["id"] for a in amounts]
         for payment_id in ids:
             await _flagged(db, payment_id)
+        await _no_message_held(settings, ids)  # the charges' messages are acknowledged, not in hand
     finally:
         stop(worker)
     sandbox.clear_faults()
@@ -102,7 +115,7 @@ async def test_two_runs_at_once_in_the_recovery_pool_do_the_work_once(api, merch
     sandbox.add_fault("latency", count=-1, delay_ms=1500, match={"method": "getTransactionDetailsRequest"})
     log_path = log_dir / "runs-recovery.log"
     recovery = start_worker(test_env, log_path, cli_args=("--pool", "recovery"), RECOVERY_THREADS="2")
-    jobs = JobSender(settings.redis.broker_url)
+    jobs = connect_sender(settings)
     try:
         await asyncio.sleep(2)  # the pool is up and polling
         for _ in range(2):

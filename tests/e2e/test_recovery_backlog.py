@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 import redis
 from sqlalchemy import text
 
@@ -23,6 +24,8 @@ from engine import sweeps
 from tests.conftest import BROKER_DB, ROOT, start_worker, stop
 from tests.helpers import card_payment
 from tests.lifecycle_helpers import worker_deps
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 BACKLOG = 300
 LOST = 5

@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 import redis
 
 from tests.conftest import BROKER_DB, ROOT, stop
@@ -36,6 +37,7 @@ def _scheduler(test_env, log_path, **env) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.redis_broker  # counts the messages in the Redis broker
 def test_two_schedulers_never_run_a_job_twice_in_one_slot(test_env, database, redis_clean, log_dir):
     intervals = {
         "SETTLEMENT_SYNC_INTERVAL_S": "1",

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 import redis
 
 from tests.conftest import BROKER_DB
-from jobs.sender import _DISPATCH_LUA, JobSender
+from jobs.brokers import connect_sender
+from jobs.sender import _DISPATCH_LUA
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 
 def _queued(payment_id: uuid.UUID) -> list[dict]:
@@ -23,7 +27,7 @@ def _queued(payment_id: uuid.UUID) -> list[dict]:
 
 
 async def test_enqueue_with_stash_sets_both(settings, redis_clean):
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     payment_id = uuid.uuid4()
     try:
         message_id = await sender.process_payment(payment_id, "sealed-token", request_id="r1", stash=(f"t:{payment_id}", 60))
@@ -37,7 +41,7 @@ async def test_enqueue_with_stash_sets_both(settings, redis_clean):
 
 
 async def test_enqueue_with_stash_recovers_from_noscript(settings, redis_clean):
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     # A script the server has never seen stands in for one it lost.
     sender._dispatch = sender.redis.register_script(_DISPATCH_LUA + f"\n-- {uuid.uuid4()}\n")
     sender._script_loaded = True

@@ -7,13 +7,16 @@ from __future__ import annotations
 import uuid
 
 import dramatiq
+import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 from tests.conftest import BROKER_DB
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, PROCESS_PAYMENT, PROCESS_REFUND
-from jobs.sender import JobSender
+from jobs.brokers import connect_sender
+
+pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 
 def _message(subject: uuid.UUID, **overrides) -> dramatiq.Message:
@@ -31,7 +34,7 @@ async def test_held_subjects_follow_the_message_through_the_broker(settings, red
     sync = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
     broker = RedisBroker(url=settings.redis.broker_url, namespace=NAMESPACE, middleware=[])
     broker.declare_queue(PAYMENTS_QUEUE)
-    sender = JobSender(settings.redis.broker_url)
+    sender = connect_sender(settings)
     waiting, delayed, refund, expired, dead, never = (uuid.uuid4() for _ in range(6))
     delayed_copy = dead_copy = None
     try:

@@ -38,6 +38,8 @@ def test_secrets_are_not_in_the_repr():
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"BROKER_URL": "nonsense"}, "BROKER_URL"),
+        ({"BROKER_URL": "kafka://x:9092"}, "BROKER_URL"),
+        ({"BROKER_QUEUE_TYPE": "stream"}, "BROKER_QUEUE_TYPE"),
         ({"PORT": "eighty"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
         ({"SANDBOX_PORT": "-1"}, "SANDBOX_PORT"),
@@ -105,6 +107,17 @@ def test_redis_auth_and_tls_urls_are_accepted_and_open_tls_connections(tmp_path)
     pool = client.connection_pool
     assert pool.connection_class is SSLConnection
     assert pool.connection_kwargs["password"] == "s3cret-pass" and pool.connection_kwargs["ssl_cert_reqs"] == "required"
+
+
+def test_rabbitmq_broker_urls_select_rabbitmq_and_keep_their_password_out_of_the_repr(tmp_path):
+    base = {"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}
+    assert not load_settings(base).redis.broker_is_rabbitmq
+    for url in ("amqp://easypay:s3cret-pass@mq.internal:5672/%2F", "amqps://easypay:s3cret-pass@mq.internal:5671/prod"):
+        settings = load_settings({**base, "BROKER_URL": url})
+        assert settings.redis.broker_is_rabbitmq and settings.redis.broker_queue_type == "quorum"
+        assert "s3cret-pass" not in repr(settings)
+    classic = load_settings({**base, "BROKER_URL": "amqp://mq/", "BROKER_QUEUE_TYPE": "classic"})
+    assert classic.redis.broker_queue_type == "classic"
 
 
 def test_card_keys_are_parsed_newest_first_and_checked(tmp_path):

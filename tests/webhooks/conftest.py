@@ -76,10 +76,10 @@ async def dispatcher(webhook_settings: Settings, database: str) -> AsyncIterator
     """``dispatch_due_deliveries`` every 50 ms in this event loop, as the scheduler would run it."""
     from engine.db.session import make_engine
     from engine.webhooks.dispatch import run_forever
-    from jobs.sender import JobSender
+    from jobs.brokers import connect_sender
 
     engine = make_engine(webhook_settings.database)
-    jobs = JobSender(webhook_settings.redis.broker_url)
+    jobs = connect_sender(webhook_settings)
     stop_event = asyncio.Event()
     task = asyncio.create_task(
         run_forever(engine=engine, jobs=jobs, settings=webhook_settings.webhooks, interval_s=0.05, stop=stop_event)
