@@ -29,12 +29,12 @@ import aiohttp
 if __name__ == "__main__":  # run as a script: the repository root, not bench/, goes first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.common import BODY, FINAL_STATUSES, Row, log, pct_ms, proc_cpu_s, redis_server_pid, tree_cpu_s
+from bench.common import BODY, DB_NAME, FINAL_STATUSES, Row, log, pct_ms, proc_cpu_s, redis_server_pid, tree_cpu_s
 from bench.harness import Bench
 from bench.pools import drain
 
 SECTION = "brokers"
-VHOST = "easypay-bench"
+VHOST = DB_NAME.replace("_", "-")
 RABBITMQ_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 #: The processor call the low-load latency is measured against.
 LOW_LOAD_LATENCY_MS = 7

@@ -3,7 +3,9 @@ CPU counters read from /proc, percentiles, and the result rows the table is prin
 
 Resources (kept apart from the test slots, which use ``easypay_test[_N]`` and Redis 6-15):
 PostgreSQL database ``easypay_bench``; Redis database 2 (cache), 3 (broker), 4 (the bare
-Dramatiq no-op broker). Everything else is on free ports.
+Dramatiq no-op broker). Everything else is on free ports. Two benchmark runs on one machine are
+kept apart with ``EASYPAY_BENCH_DB`` (database name) and ``EASYPAY_BENCH_REDIS_PORT`` (a second
+redis-server).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import asyncpg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "easypay_bench"
+DB_NAME = os.environ.get("EASYPAY_BENCH_DB", "easypay_bench")
 CACHE_DB, BROKER_DB, NOOP_BROKER_DB = 2, 3, 4
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("EASYPAY_BENCH_REDIS_PORT", "6379"))
 FINAL_STATUSES = ("captured", "authorized", "declined", "failed")
 
 #: A realistic ~0.6 kB card payment, sent by every accept benchmark.
