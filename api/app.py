@@ -25,7 +25,8 @@ from api.notifier import ChangeNotifier
 from api.payments import PaymentController
 from api.problems import handle_exception
 from api.state import AppState
-from api.webhooks import EventController, WebhookEndpointController
+from api.events import EventController
+from api.webhook_endpoints import WebhookEndpointController
 from api.users import UserController, issue_token
 from engine import redis_client
 from engine.accept_batch import PaymentAcceptor

@@ -86,6 +86,13 @@ def decode_strict(body: bytes, type_: Any) -> Any:
         raise Problem(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
+def decode_optional(body: bytes, type_: Any) -> Any:
+    """An optional JSON body: empty (or only whitespace) means ``type_()``'s defaults."""
+    if not body.strip():
+        return type_()
+    return decode_strict(body, type_)
+
+
 def _refuse_nul_in_query(query_string: bytes) -> None:
     if b"%00" not in query_string and b"\x00" not in query_string:
         return

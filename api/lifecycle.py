@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import note
+from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
+from api.ids import path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import CaptureCreate, RefundCreate
-from api.audit import note
 from api.state import AppState
-from api.tenancy import idempotency_owner
-from engine import idempotency, lifecycle
+from engine import lifecycle
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
@@ -33,70 +33,43 @@ from engine.views import PaymentView, RefundList, RefundView, payment_view, refu
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)]
-
-
-def _uuid(raw: str, code: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Problem(404, code, f"No such {what}.") from None
 
 
 def _payment_id(raw: str) -> uuid.UUID:
-    return _uuid(raw, "payment_not_found", "payment")
+    return path_id(raw, Problem(404, "payment_not_found", "No such payment."))
 
 
-@dataclass
-class Accepted:
-    """What an operation produced inside the transaction."""
+def _queued(enqueue: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    """The enqueue as the transaction's last step: any broker failure means "not accepted"."""
 
-    body: bytes
-    location: str
-    enqueue: Callable[[], Awaitable[Any]]
-    #: The payment's new row, cached once the transaction has committed.
-    payment: Any = None
+    async def before_commit() -> None:
+        try:
+            await enqueue()
+        except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
+            log.error("enqueue failed, operation not accepted: %s", type(exc).__name__)
+            raise Problem(503, "queue_unavailable", "The operation cannot be queued right now; retry shortly.") from None
+
+    return before_commit
 
 
-Work = Callable[[AsyncConnection], Awaitable[Accepted]]
+def _accepted(
+    state: AppState, body: bytes, location: str, enqueue: Callable[[], Awaitable[Any]], payment: Any = None
+) -> Answer:
+    """A 202: recorded and queued; the payment's new row is cached once the transaction committed."""
+
+    async def cache_payment() -> None:
+        await state.cache.put(payment_view(payment), version=payment.version, merchant_id=payment.merchant_id)
+
+    return Answer(202, body, location, before_commit=_queued(enqueue), after_commit=cache_payment if payment else None)
 
 
 async def _run_operation(
     request: Request[Any, Any, Any], principal: Principal, idempotency_key: str | None, payment_id: uuid.UUID, work: Work
 ) -> Response[bytes]:
-    """Idempotency, the operation, its enqueue (before commit: 202 means recorded and queued)."""
+    """The operation under idempotency, its refusals as problems."""
     state: AppState = request.app.state.easypay
-    request_hash = (
-        idempotency.request_fingerprint(state.pepper, "POST", request.url.path, await request.body())
-        if idempotency_key
-        else b""
-    )
     try:
-        async with state.engine.begin() as conn:
-            if idempotency_key:
-                stored = await idempotency.claim(
-                    conn, merchant_id=idempotency_owner(principal), key=idempotency_key, request_hash=request_hash
-                )
-                if stored is not None:
-                    headers = {"Idempotent-Replayed": "true"}
-                    if stored.location:
-                        headers["Location"] = stored.location
-                    return Response(stored.body, status_code=stored.status, media_type="application/json", headers=headers)
-            accepted = await work(conn)
-            if accepted.payment is not None:
-                note(request, merchant_id=accepted.payment.merchant_id)
-            if idempotency_key:
-                await idempotency.store(
-                    conn,
-                    merchant_id=idempotency_owner(principal),
-                    key=idempotency_key,
-                    response=idempotency.StoredResponse(status=202, body=accepted.body, location=accepted.location),
-                )
-            try:
-                await accepted.enqueue()
-            except Exception as exc:  # noqa: BLE001 - any broker failure means "not accepted"
-                log.error("enqueue failed, operation not accepted: %s", type(exc).__name__)
-                raise Problem(503, "queue_unavailable", "The operation cannot be queued right now; retry shortly.") from None
+        return await run_idempotent(request, principal, idempotency_key, work)
     except repo.PaymentNotFound:
         raise Problem(404, "payment_not_found", "No such payment.") from None
     except AmountError as exc:
@@ -109,10 +82,6 @@ async def _run_operation(
         raise Problem(409, exc.code, exc.detail) from None
     except lifecycle.OperationRefused as exc:
         raise Problem(409, exc.code, exc.detail) from None
-    if accepted.payment is not None:  # after commit: the cache never runs ahead of PostgreSQL
-        row = accepted.payment
-        await state.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
-    return Response(accepted.body, status_code=202, media_type="application/json", headers={"Location": accepted.location})
 
 
 _PAYMENT_202 = {
@@ -146,12 +115,13 @@ class PaymentOperationsController(Controller):
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
 
-        async def work(conn: AsyncConnection) -> Accepted:
+        async def work(conn: AsyncConnection) -> Answer:
             row = await lifecycle.request_capture(
                 conn, principal.scope, pid, amount, request_id=request.scope["state"].get("request_id")
             )
+            note(request, merchant_id=row.merchant_id)
             body = _encoder.encode(payment_view(row))
-            return Accepted(body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
+            return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -173,10 +143,11 @@ class PaymentOperationsController(Controller):
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
 
-        async def work(conn: AsyncConnection) -> Accepted:
+        async def work(conn: AsyncConnection) -> Answer:
             row = await lifecycle.request_void(conn, principal.scope, pid, request_id=request.scope["state"].get("request_id"))
+            note(request, merchant_id=row.merchant_id)
             body = _encoder.encode(payment_view(row))
-            return Accepted(body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
+            return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -206,10 +177,10 @@ class PaymentOperationsController(Controller):
         amount = data.amount if data is not None else None
         reason = data.reason if data is not None else None
 
-        async def work(conn: AsyncConnection) -> Accepted:
+        async def work(conn: AsyncConnection) -> Answer:
             row = await lifecycle.request_refund(conn, principal.scope, pid, amount, reason=reason)
             note(request, merchant_id=row.merchant_id)
-            return Accepted(_encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
+            return _accepted(state, _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
 
         return await _run_operation(request, principal, idempotency_key, pid, work)
 
@@ -229,12 +200,7 @@ class PaymentOperationsController(Controller):
     ) -> RefundList:
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
-        cursor = None
-        if starting_after is not None:
-            try:
-                cursor = uuid.UUID(starting_after)
-            except ValueError:
-                raise validation_problem([FieldProblem("starting_after", "Must be a refund id.")]) from None
+        cursor = query_id("starting_after", starting_after, "a refund id")
         async with state.engine.connect() as conn:
             if await repo.get_payment(conn, pid, merchant_id=principal.scope) is None:
                 raise Problem(404, "payment_not_found", "No such payment.")
@@ -259,11 +225,12 @@ class RefundController(Controller):
         self, request: Request[Any, Any, Any], refund_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> RefundView:
         state: AppState = request.app.state.easypay
-        rid = _uuid(refund_id, "refund_not_found", "refund")
+        not_found = Problem(404, "refund_not_found", "No such refund.")
+        rid = path_id(refund_id, not_found)
         async with state.engine.connect() as conn:
             row = await refund_repo.get_refund(conn, rid, merchant_id=principal.scope)
         if row is None:
-            raise Problem(404, "refund_not_found", "No such refund.")
+            raise not_found
         return refund_view(row)
 
 

@@ -43,7 +43,6 @@ UNCHECKED: set[tuple[str, str]] = set()
 #: Product modules over ``MAX_LINES`` today. The list may only shrink: a module leaves it once split.
 MAX_LINES = 400
 OVER_MAX_LINES = {
-    "api/webhooks.py",
     "engine/db/models.py",
     "engine/db/webhooks.py",
     "engine/settings.py",
