@@ -38,6 +38,7 @@ run: install services
 # void, refunds, webhooks, reconciliation) again on RabbitMQ (tests marked redis_broker read the
 # Redis broker's own keys; rabbitmq_broker ones bring their own RabbitMQ and ran in the first pass).
 test: install services promtool
+	$(BIN)/ruff check --quiet .
 	$(BIN)/pytest -q
 	EASYPAY_TEST_BROKER=rabbitmq $(BIN)/pytest -q -m "not redis_broker and not rabbitmq_broker" tests/e2e tests/webhooks tests/integration
 

@@ -180,7 +180,7 @@ async def isolation(bench: Bench, engine: Any, receiver: str) -> dict[str, float
             await add_endpoint(engine, bench.settings, merchant, f"{receiver}/hang/{label}")
         count = await open_loop_events(engine, merchant, ISOLATION_RATE, bench.sizes.open_loop_s)
 
-        async def healthy_done() -> bool:
+        async def healthy_done(healthy: list = healthy, count: int = count) -> bool:
             return len(await healthy_latencies_s(engine, healthy)) >= count * len(healthy)
 
         await wait_for(healthy_done, 120)

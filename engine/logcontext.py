@@ -8,7 +8,7 @@ import logging
 from typing import Iterator
 
 _FIELDS = ("request_id", "merchant_id", "payment_id", "message_id")
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("easypay_log_context", default={})
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("easypay_log_context", default={})  # noqa: B039 - never mutated, only replaced
 
 
 @contextlib.contextmanager

@@ -112,7 +112,7 @@ def _local(el: etree._Element) -> str | None:
 
 def _expected(spec, start: int) -> str:
     names = []
-    for names_, lo, _hi, label in spec[start:]:
+    for _names, lo, _hi, label in spec[start:]:
         names.append(label)
         if lo:
             break
@@ -200,7 +200,7 @@ def decimal(parent: dict, name: str) -> Decimal | None:
     try:
         return Decimal(value)
     except InvalidOperation:  # pragma: no cover - regex guards this
-        raise _facet_error(name, value, "Decimal", f"The string '{value}' is not a valid Decimal value.")
+        raise _facet_error(name, value, "Decimal", f"The string '{value}' is not a valid Decimal value.") from None
 
 
 def numeric_string(parent: dict, name: str) -> str | None:

@@ -40,7 +40,7 @@ class PrivateRedis:
                 return
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self._proc.poll() is not None:
-                    raise RuntimeError("private redis-server did not start")
+                    raise RuntimeError("private redis-server did not start") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 from tests.conftest import BROKER_DB
-from jobs.names import NAMESPACE, PAYMENTS_QUEUE, PROCESS_PAYMENT, PROCESS_REFUND
+from jobs.names import NAMESPACE, PAYMENTS_QUEUE, PROCESS_PAYMENT
 from jobs.brokers import connect_sender
 
 pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys

@@ -17,7 +17,7 @@ from lxml import etree
 from engine.processor import Billing, Card, OpaqueData, Outcome, RequestBuildError, wire
 
 from . import bodies, sdk_oracle
-from .helpers import CVC, KEY, LOGIN, NONCE, PAN, Recorder, card_request, make_client
+from .helpers import KEY, LOGIN, NONCE, PAN, Recorder, card_request, make_client
 
 FULL_BILLING = Billing(first_name="Ada", last_name="Lovelace", line1="1 Main St", city="Indianapolis",
                        state="IN", postal_code="46201", country="US")

@@ -44,7 +44,7 @@ def test_our_own_errors_are_not_outages_even_when_wrapped():
     assert unreachable_dependency(_raised(lambda: open("/nonexistent/easypay"))) is None
     try:
         try:
-            1 / 0
+            1 / 0  # noqa: B018 - the point is the ZeroDivisionError
         except ZeroDivisionError as exc:
             raise RuntimeError("wrapped") from exc
     except RuntimeError as wrapped:
