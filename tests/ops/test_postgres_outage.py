@@ -128,6 +128,8 @@ def test_cli_says_in_one_line_that_postgres_cannot_be_reached(test_env):
         assert len(lines) == 1 and lines[0].startswith(f"Error: cannot reach PostgreSQL at 127.0.0.1:{closed}: "), done.stderr
     env = {**test_env, "BROKER_URL": f"redis://127.0.0.1:{closed}/0"}
     done = _cli(env, "queues")
-    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
-        f"Error: cannot reach Redis: ConnectionError: Error 111 connecting to 127.0.0.1:{closed}. Connection refused."
-    ]
+    # redis-py words the refusal in one of two ways (its own ConnectionError naming the address,
+    # or the socket's ConnectionRefusedError beneath it); either way it is one line that says so.
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: cannot reach Redis: ") and "refused" in lines[0].lower(), lines

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 
 import pytest
 from sqlalchemy import text
@@ -17,13 +16,13 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.webhooks.conftest import create_endpoint, delivery_rows, emit_event, endpoint_row, event_body
-from tests.webhooks.receiver import wait_until
+from tests.webhooks.receiver import unique_path, wait_until
 
 pytestmark = pytest.mark.usefixtures("webhook_worker", "dispatcher")
 
 
 def _path() -> str:
-    return f"/hook/{uuid.uuid4().hex}"
+    return unique_path("hook")
 
 
 async def _deliveries(api, merchant, endpoint_id: str) -> list[dict]:

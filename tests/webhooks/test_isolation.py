@@ -5,12 +5,11 @@ the same merchant, for the same events, completes."""
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
 from tests.webhooks.conftest import create_endpoint, emit_event
-from tests.webhooks.receiver import wait_until
+from tests.webhooks.receiver import unique_path, wait_until
 
 #: Requests may hang for up to 10 s; leases outlast them so in-flight counts stay exact.
 WEBHOOK_ENV = {"WEBHOOK_TIMEOUT_S": "10", "WEBHOOK_LEASE_S": "20", "WEBHOOK_DISABLE_AFTER_S": "600"}
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("webhook_worker", "dispatcher")
 
 
 async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(api, merchant, db, receiver, webhook_settings):
-    hanging, healthy = f"/hang/{uuid.uuid4().hex}", f"/ok/{uuid.uuid4().hex}"
+    hanging, healthy = unique_path("hang"), unique_path("ok")
     hang_endpoint = await create_endpoint(api, merchant, receiver.url(hanging))
     ok_endpoint = await create_endpoint(api, merchant, receiver.url(healthy))
     release = threading.Event()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 
 import httpx
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import text
 from tests.conftest import free_port, wait_for_http
 from tests.ops.metrics_text import scrape_until, value
 from tests.webhooks.conftest import create_endpoint, emit_event
-from tests.webhooks.receiver import wait_until
+from tests.webhooks.receiver import unique_path, wait_until
 
 METRICS_PORT = free_port()
 WEBHOOK_ENV = {"WEBHOOKS_METRICS_PORT": str(METRICS_PORT)}
@@ -31,7 +30,7 @@ async def test_delivered_retried_and_dead_attempts_are_counted_and_timed(api, me
     async with db.begin() as conn:
         await conn.execute(text("UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE status = 'pending'"))
     before = _scrape()
-    ok, gone = f"/hook/{uuid.uuid4().hex}", f"/hook/{uuid.uuid4().hex}"
+    ok, gone = unique_path("hook"), unique_path("hook")
     # Only the payment event: the 410 below disables the other endpoint, and the resulting
     # webhook_endpoint.disabled event must not add a fourth attempt here.
     healthy = await create_endpoint(api, merchant, receiver.url(ok), events=["payment.captured"])

@@ -5,13 +5,12 @@ the suite's API, which opts in; the worker still refuses them at delivery."""
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from sqlalchemy import text
 
 from tests.webhooks.conftest import BASE_WEBHOOK_ENV, create_endpoint, emit_event
-from tests.webhooks.receiver import wait_until
+from tests.webhooks.receiver import unique_path, wait_until
 
 pytestmark = pytest.mark.usefixtures("webhook_worker", "dispatcher")
 
@@ -36,7 +35,7 @@ async def test_a_loopback_receiver_is_refused_without_the_opt_in_and_no_address_
     api, merchant, db, receiver, webhook_settings, host
 ):
     assert webhook_settings.webhooks.allowed_networks == ()
-    path = f"/hook/{uuid.uuid4().hex}"
+    path = unique_path("hook")
     url = receiver.url(path).replace("127.0.0.1", host)
     endpoint = await create_endpoint(api, merchant, url)
     receiver.behave(path, secrets=[endpoint["secret"]])

@@ -9,13 +9,12 @@ import asyncio
 import os
 import signal
 import threading
-import uuid
 
 import pytest
 
 from tests.conftest import stop
 from tests.webhooks.conftest import create_endpoint, delivery_rows, emit_event, start_webhook_worker
-from tests.webhooks.receiver import wait_until
+from tests.webhooks.receiver import unique_path, wait_until
 
 WEBHOOK_ENV = {"WEBHOOK_LEASE_S": "3", "WEBHOOK_TIMEOUT_S": "2"}
 ROUNDS = 2
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("dispatcher")
 
 @pytest.mark.parametrize("round_no", range(ROUNDS))
 async def test_sigkill_mid_delivery_loses_no_delivery(api, merchant, db, receiver, webhook_env, log_dir, round_no):
-    path = f"/crash/{uuid.uuid4().hex}"
+    path = unique_path("crash")
     endpoint = await create_endpoint(api, merchant, receiver.url(path))
     held = threading.Event()
     receiver.behave(path, hold=held, secrets=[endpoint["secret"]])
