@@ -35,12 +35,12 @@ run: install services
 	$(BIN)/python -m easypay.devrun
 
 # The whole suite on the Redis broker, then the queue-facing slice (accept, charge, capture,
-# void, refunds, webhooks, reconciliation) again on RabbitMQ (tests marked redis_broker read the
+# void, refunds, webhooks, reconciliation, the fault suite) again on RabbitMQ (tests marked redis_broker read the
 # Redis broker's own keys; rabbitmq_broker ones bring their own RabbitMQ and ran in the first pass).
 test: install services promtool
 	$(BIN)/ruff check --quiet .
 	$(BIN)/pytest -q
-	EASYPAY_TEST_BROKER=rabbitmq $(BIN)/pytest -q -m "not redis_broker and not rabbitmq_broker" tests/e2e tests/webhooks tests/integration
+	EASYPAY_TEST_BROKER=rabbitmq $(BIN)/pytest -q -m "not redis_broker and not rabbitmq_broker" tests/e2e tests/webhooks tests/integration tests/faults
 
 # Benchmarks use their own database (easypay_bench) and Redis databases 2-4; BENCH_ARGS passes
 # options through, e.g. `make bench BENCH_ARGS="--only pools backlog --backlog 2000"`.

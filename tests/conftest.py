@@ -222,6 +222,12 @@ class SandboxControl:
     def clear_faults(self) -> None:
         self._http.delete("/_sandbox/faults").raise_for_status()
 
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change the emulator's run-time settings (``latency_ms``, ``fail_rate``…)."""
+        response = self._http.post("/_sandbox/config", json=changes)
+        response.raise_for_status()
+        return dict(response.json())
+
     def settle(self) -> dict[str, Any]:
         response = self._http.post("/_sandbox/settle")
         response.raise_for_status()

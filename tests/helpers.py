@@ -11,6 +11,15 @@ import httpx
 VISA = "4111111111111111"
 AMEX = "370000000000002"
 FINAL = {"authorized", "captured", "declined", "failed", "voided", "expired", "refunded"}
+#: The scheduler's environment for every recovery job each second; a pending payment is "stale"
+#: (its message looked for) after one second.
+FAST_RECOVERY = {
+    "SETTLEMENT_SYNC_INTERVAL_S": "1",
+    "EXPIRY_INTERVAL_S": "1",
+    "RECONCILE_INTERVAL_S": "1",
+    "PENDING_SWEEP_INTERVAL_S": "1",
+    "PENDING_SWEEP_AFTER_S": "1",
+}
 
 
 def card_payment(

@@ -22,21 +22,13 @@ from sqlalchemy import text
 
 from engine import sweeps
 from tests.conftest import BROKER_DB, ROOT, start_worker, stop
-from tests.helpers import card_payment
+from tests.helpers import FAST_RECOVERY, card_payment
 from tests.lifecycle_helpers import worker_deps
 
 pytestmark = pytest.mark.redis_broker  # it reads or changes the Redis broker's keys
 
 BACKLOG = 300
 LOST = 5
-#: Every recovery job each second, and a pending payment is "stale" after one second.
-FAST_RECOVERY = {
-    "SETTLEMENT_SYNC_INTERVAL_S": "1",
-    "EXPIRY_INTERVAL_S": "1",
-    "RECONCILE_INTERVAL_S": "1",
-    "PENDING_SWEEP_INTERVAL_S": "1",
-    "PENDING_SWEEP_AFTER_S": "1",
-}
 SCHEDULED_ACTORS = {"sync_settlement", "expire_authorizations", "reconcile_due", "sweep_pending", "dispatch_webhook_deliveries"}
 DUPLICATE = re.compile(r"payment ([0-9a-f-]{36}) is \w+; duplicate message \S+ ignored")
 REQUEUED = re.compile(r"payment ([0-9a-f-]{36}): its queue message is gone; re-enqueued")
