@@ -22,6 +22,7 @@ from api.keys import ApiKeyController
 from api.lifecycle import PaymentOperationsController, RefundController
 from api.middleware import request_id_middleware
 from api.notifier import ChangeNotifier
+from api.openapi_strict import ClosedStructSchemaPlugin
 from api.payments import PaymentController
 from api.problems import handle_exception
 from api.state import AppState
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             ),
             security=[{"bearer": []}, {"apiKey": []}],
         ),
+        plugins=[ClosedStructSchemaPlugin()],
         debug=False,
     )
 

@@ -28,10 +28,11 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.ids import id_query
 from api.problems import FieldProblem, problem_responses, validation_problem
 from api.tenancy import requested_merchant
-from api.timeparams import parse_time
-from engine.audit import AuditEntry, outcome_for
+from api.timeparams import parse_time, time_query
+from engine.audit import AUDIT_OUTCOMES, AuditEntry, outcome_for
 from engine.auth import Principal
 from engine.db.audit import list_audit_logs, owning_merchant
 from engine.permissions import Permission
@@ -218,18 +219,18 @@ class AuditLogController(Controller):
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[int | None, QueryParameter(ge=1, description="An entry id: the page after it.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's entries.")] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's entries.")] = None,
         actor_id: Annotated[str | None, QueryParameter(max_length=254)] = None,
         action: Annotated[str | None, QueryParameter(max_length=64)] = None,
         object_type: Annotated[str | None, QueryParameter(max_length=32)] = None,
         object_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        outcome: Annotated[str | None, QueryParameter(description="success, failure or denied")] = None,
-        created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
-        created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
+        outcome: Annotated[str | None, QueryParameter(description="success, failure or denied", schema_extra={"enum": list(AUDIT_OUTCOMES)})] = None,
+        created_gte: Annotated[str | None, time_query()] = None,
+        created_lt: Annotated[str | None, time_query()] = None,
     ) -> AuditLogList:
         state = request.app.state.easypay
         merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
-        if outcome is not None and outcome not in ("success", "failure", "denied"):
+        if outcome is not None and outcome not in AUDIT_OUTCOMES:
             raise validation_problem([FieldProblem("outcome", "Must be success, failure or denied.")])
         gte, lt = parse_time("created_gte", created_gte), parse_time("created_lt", created_lt)
         await request.app.state.audit.flush()  # this process's own recent entries are visible at once

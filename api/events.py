@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.audit import note
 from api.bodies import decode_optional
 from api.idempotent import Answer, IdempotencyKey, run_idempotent
-from api.ids import path_id, query_id
+from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.state import AppState
 from api.tenancy import list_scope
-from api.timeparams import parse_time
+from api.timeparams import parse_time, time_query
 from engine import events as event_repo
 from engine.auth import Principal
 from engine.db import webhooks as repo
@@ -73,14 +73,14 @@ class EventController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="An event id: the page after it.")] = None,
-        type: Annotated[str | None, QueryParameter(description="One event type.")] = None,
+        starting_after: Annotated[str | None, id_query("An event id: the page after it.")] = None,
+        type: Annotated[str | None, QueryParameter(description="One event type.", schema_extra={"enum": sorted(EVENT_TYPES)})] = None,
         object_id: Annotated[
-            str | None, QueryParameter(description="Only events about this payment or refund (its id).")
+            str | None, id_query("Only events about this payment or refund (its id).")
         ] = None,
-        created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
-        created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's events.")] = None,
+        created_gte: Annotated[str | None, time_query()] = None,
+        created_lt: Annotated[str | None, time_query()] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's events.")] = None,
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)

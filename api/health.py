@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get
 from sqlalchemy import text
 
+from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
 
 #: Each readiness check gives up after this long (all run concurrently), so /health/ready answers
@@ -16,7 +17,7 @@ from api.state import AppState
 CHECK_TIMEOUT_S = 1.0
 
 
-@get("/health/live", tags=["operations"], summary="Liveness", include_in_schema=True, opt={"permission": None})
+@get("/health/live", tags=["operations"], summary="Liveness", include_in_schema=True, opt={"permission": None}, security=NO_CREDENTIALS)
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -53,6 +54,7 @@ CHECKS = {"database": _database, "cache": _cache, "broker": _broker, "processor"
     description="200 when every check passes; 503 with each check's result (ok, timeout, error: <type>). "
     "With `EASYPAY_OPS_TOKEN` set, it needs that token as a Bearer token.",
     opt={"permission": None, "ops": True},
+    security=NO_CREDENTIALS,
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     state: AppState = request.app.state.easypay

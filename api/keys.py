@@ -15,6 +15,8 @@ from msgspec import Meta
 from redis.exceptions import RedisError
 
 from api.audit import note
+from api.ids import id_query, parse_id
+from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.tenancy import merchant_not_found, requested_merchant
 from engine.auth import Principal
@@ -28,7 +30,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    role: Annotated[str, Meta(description="admin, merchant, developer or viewer (never above your own).")]
+    role: RoleName
     name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     expires_at: dt.datetime | None = None
     rate_limits: Annotated[
@@ -92,6 +94,10 @@ def _not_found() -> Problem:
     return Problem(404, "api_key_not_found", "No such API key.")
 
 
+#: ``ak_`` and 16 hex digits, as keys are issued (the prefix may be left out).
+KEY_ID_PATTERN = "^(ak_)?[0-9a-f]{16}$"
+
+
 def _key_id(raw: str) -> str:
     return raw.removeprefix("ak_")
 
@@ -128,9 +134,8 @@ class ApiKeyController(Controller):
                 errors.append(FieldProblem("expires_at", "Must be in the future."))
         merchant_id = principal.merchant_id
         if data.merchant_id is not None:
-            try:
-                merchant_id = uuid.UUID(data.merchant_id)
-            except ValueError:
+            merchant_id = parse_id(data.merchant_id)
+            if merchant_id is None:
                 errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
         if errors:
             raise validation_problem(errors)
@@ -175,8 +180,8 @@ class ApiKeyController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="A key id: the page after it.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's keys.")] = None,
+        starting_after: Annotated[str | None, QueryParameter(pattern=KEY_ID_PATTERN, description="A key id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's keys.")] = None,
     ) -> ApiKeyList:
         state = request.app.state.easypay
         merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None

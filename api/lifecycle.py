@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import note
 from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
-from api.ids import path_id, query_id
+from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.schemas import CaptureCreate, RefundCreate
 from api.state import AppState
@@ -196,7 +196,7 @@ class PaymentOperationsController(Controller):
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="A refund id: the page after it.")] = None,
+        starting_after: Annotated[str | None, id_query("A refund id: the page after it.")] = None,
     ) -> RefundList:
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)

@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from api.health import CHECKS
+from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
 from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from jobs.queue_metrics import queue_metric_families
@@ -163,6 +164,7 @@ async def _payment_families(state: AppState) -> list[Any]:
     "With `EASYPAY_OPS_TOKEN` set, it needs that token as a Bearer token.",
     media_type=CONTENT_TYPE,
     opt={"permission": None, "ops": True},
+    security=NO_CREDENTIALS,
     include_in_schema=True,
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:

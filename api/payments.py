@@ -14,12 +14,13 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
-from api.schemas import PaymentCreate
+from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
 from api.state import AppState
 from api.tenancy import idempotency_owner, list_scope, target_merchant
 from api.audit import note
-from api.timeparams import parse_time
+from api.timeparams import parse_time, time_query
 from api.validation import validate_payment
 from engine import idempotency
 from engine.accept_batch import AcceptRequest, QueueUnavailable
@@ -71,10 +72,7 @@ def _not_found() -> Problem:
 
 
 def _parse_id(payment_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(payment_id)
-    except ValueError:
-        raise _not_found() from None
+    return path_id(payment_id, _not_found())
 
 
 class PaymentController(Controller):
@@ -177,6 +175,7 @@ class PaymentController(Controller):
             QueryParameter(
                 name="status",
                 description="With `wait`: the status you already have; hold until it changes.",
+                schema_extra={"enum": [s.value for s in PaymentStatus]},
             ),
         ] = None,
     ) -> Response[bytes]:
@@ -222,23 +221,18 @@ class PaymentController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="A payment id: the page after it.")] = None,
-        status: Annotated[str | None, QueryParameter()] = None,
-        customer_id: Annotated[str | None, QueryParameter()] = None,
-        created_gte: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
-        created_lt: Annotated[str | None, QueryParameter(description="RFC 3339 or Unix seconds.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's payments.")] = None,
+        starting_after: Annotated[str | None, id_query("A payment id: the page after it.")] = None,
+        status: Annotated[str | None, QueryParameter(schema_extra={"enum": [s.value for s in PaymentStatus]})] = None,
+        customer_id: Annotated[str | None, QueryParameter(min_length=1, max_length=20, pattern=CUSTOMER_ID_PATTERN)] = None,
+        created_gte: Annotated[str | None, time_query()] = None,
+        created_lt: Annotated[str | None, time_query()] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's payments.")] = None,
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {status!r}.")])
-        cursor = None
-        if starting_after is not None:
-            try:
-                cursor = uuid.UUID(starting_after)
-            except ValueError:
-                raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
+        cursor = query_id("starting_after", starting_after, "a payment id")
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
         async with state.reads.connect() as conn:

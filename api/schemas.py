@@ -7,14 +7,26 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from engine.permissions import ROLES
+from engine.settings import DEFAULT_PROCESSOR_CURRENCIES
+
 Str20 = Annotated[str, Meta(min_length=1, max_length=20)]
+#: A positive amount in major units with at most two decimals, below 10⁹ (every currency the
+#: processor takes has two); ``engine.money.parse_amount`` is the rule, this is its shape.
+AMOUNT_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+#: A role name as API keys and users carry it (checked by the handlers, which name the field).
+RoleName = Annotated[str, Meta(extra_json_schema={"extra": {"enum": list(ROLES)}}, examples=["developer"])]
+#: Where webhooks go: an absolute http(s) URL (which hosts may be reached is checked apart).
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://[^\s]+$"
+#: Authorize.net's ``customer.id``: up to 20 characters of this set.
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 class CardIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    number: Annotated[str, Meta(min_length=1, max_length=32)]
-    exp_month: int
-    exp_year: int
-    cvc: Annotated[str, Meta(min_length=1, max_length=8)] | None = None
+    number: Annotated[str, Meta(min_length=1, max_length=32, examples=["4111111111111111"])]
+    exp_month: Annotated[int, Meta(ge=1, le=12)]
+    exp_year: Annotated[int, Meta(ge=1000, le=9999, examples=[2030])]
+    cvc: Annotated[str, Meta(min_length=1, max_length=8, examples=["123"])] | None = None
 
 
 class OpaqueDataIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -43,12 +55,20 @@ class BillingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_d
 
 
 class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    amount: Annotated[str, Meta(description='Decimal string in major units, e.g. "12.50".')]
-    currency: Annotated[str, Meta(description="ISO 4217 code, upper case.")]
+    amount: Annotated[str, Meta(description='Decimal string in major units, e.g. "12.50".', pattern=AMOUNT_PATTERN, examples=["12.50"])]
+    currency: Annotated[
+        str,
+        Meta(
+            description="ISO 4217 code, upper case: one the processor account takes (`ANET_CURRENCIES`).",
+            pattern="^[A-Z]{3}$",
+            extra_json_schema={"extra": {"enum": sorted(DEFAULT_PROCESSOR_CURRENCIES)}},
+            examples=["USD"],
+        ),
+    ]
     capture: bool = True
     payment_method: PaymentMethodIn
     billing: BillingIn | None = None
-    customer_id: Annotated[str, Meta(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")] | None = None
+    customer_id: Annotated[str, Meta(min_length=1, max_length=20, pattern=CUSTOMER_ID_PATTERN)] | None = None
     description: Annotated[str, Meta(max_length=255)] | None = None
     metadata: dict[str, str] | None = None
     merchant_id: Annotated[
@@ -57,9 +77,11 @@ class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class CaptureCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    amount: Annotated[str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.")] | None = None
+    amount: Annotated[
+        str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.", pattern=AMOUNT_PATTERN)
+    ] | None = None
 
 
 class RefundCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.")] | None = None
+    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.", pattern=AMOUNT_PATTERN)] | None = None
     reason: Annotated[str, Meta(max_length=255)] | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from api.ids import parse_id
 from api.problems import FieldProblem, Problem, validation_problem
 from api.state import AppState
 from engine.auth import Principal
@@ -23,10 +24,9 @@ def merchant_not_found() -> Problem:
 
 def requested_merchant(principal: Principal, raw: str) -> uuid.UUID:
     """A merchant id the caller named: valid, and one it may act for (else 404, never "forbidden")."""
-    try:
-        merchant_id = uuid.UUID(raw)
-    except ValueError:
-        raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+    merchant_id = parse_id(raw)
+    if merchant_id is None:
+        raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")])
     if not principal.may_act_for(merchant_id):
         raise merchant_not_found()
     return merchant_id

@@ -20,16 +20,20 @@ from sqlalchemy.exc import IntegrityError
 
 from api.audit import note
 from api.auth import enforce_rate_limit
+from api.ids import id_query, parse_id, path_id, query_id
+from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from engine.auth import Principal
 from engine.db import accounts
-from engine.passwords import HashingBusy, password_problem
+from engine.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, HashingBusy, password_problem
 from engine.permissions import Role, PUBLIC, ROLES, Permission
 from engine.revocation import revoke_keys_created_by
 
 _encoder = msgspec.json.Encoder()
 Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Password = Annotated[str, Meta(min_length=1, max_length=256)]
+#: A password being set: ``engine.passwords``' length rule, stated in the schema too.
+NewPassword = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 
 
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -45,14 +49,14 @@ class TokenResponse(msgspec.Struct, kw_only=True):
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Email
-    password: Password
-    role: str
+    password: NewPassword
+    role: RoleName
     merchant_id: str | None = None
 
 
 class UserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    role: str | None = None
-    password: Password | None = None
+    role: RoleName | None = None
+    password: NewPassword | None = None
     disabled: bool | None = None
 
 
@@ -91,10 +95,7 @@ def _not_found() -> Problem:
 
 
 def _user_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise _not_found() from None
+    return path_id(raw, _not_found())
 
 
 @post(
@@ -168,9 +169,8 @@ class UserController(Controller):
             errors.append(FieldProblem("password", problem))
         merchant_id = None
         if data.merchant_id is not None:
-            try:
-                merchant_id = uuid.UUID(data.merchant_id)
-            except ValueError:
+            merchant_id = parse_id(data.merchant_id)
+            if merchant_id is None:
                 errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
         elif data.role != "admin":
             errors.append(FieldProblem("merchant_id", "Required unless the role is admin."))
@@ -200,21 +200,16 @@ class UserController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="A user id: the page after it.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter()] = None,
+        starting_after: Annotated[str | None, id_query("A user id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's users.")] = None,
     ) -> UserList:
         state = request.app.state.easypay
-        try:
-            merchant_uuid = uuid.UUID(merchant_id) if merchant_id is not None else None
-        except ValueError:
-            raise validation_problem([FieldProblem("merchant_id", "Must be a merchant id.")]) from None
+        merchant_uuid = query_id("merchant_id", merchant_id, "a merchant id")
         async with state.engine.connect() as conn:
             cursor = None
             if starting_after is not None:
-                try:
-                    after = await accounts.get_user(conn, uuid.UUID(starting_after))
-                except ValueError:
-                    after = None
+                after_id = parse_id(starting_after)
+                after = await accounts.get_user(conn, after_id) if after_id is not None else None
                 if after is None:
                     raise validation_problem([FieldProblem("starting_after", "No such user.")])
                 cursor = (after.created_at, after.id)

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.audit import note
 from api.bodies import decode_optional
 from api.idempotent import Answer, IdempotencyKey, run_idempotent
-from api.ids import path_id, query_id
+from api.ids import id_query, path_id, query_id
+from api.schemas import URL_PATTERN
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.state import AppState
 from api.tenancy import list_scope, target_merchant
@@ -32,6 +33,7 @@ from engine.webhooks import endpoints as cases
 from engine.webhooks.addresses import UnsafeUrl, check_url, is_blocked, literal_ip, parse_networks
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.views import (
+    DELIVERY_STATUSES,
     WebhookDeliveryList,
     WebhookEndpointList,
     WebhookEndpointView,
@@ -49,7 +51,7 @@ ATTEMPTS_SHOWN = 20
 
 
 class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=URL_PATTERN, examples=["https://example.com/hooks"])]
     events: Annotated[list[str], msgspec.Meta(description='Event types, or ["*"] for all.')]
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     #: Admins only: the merchant the endpoint is for (required with admin credentials).
@@ -57,7 +59,7 @@ class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=
 
 
 class WebhookEndpointUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=URL_PATTERN, examples=["https://example.com/hooks"])] | None = None
     events: list[str] | None = None
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     #: false disables (reason ``manual``); true re-enables and forgets the failure streak.
@@ -161,8 +163,8 @@ class WebhookEndpointController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="An endpoint id: the page after it.")] = None,
-        merchant_id: Annotated[str | None, QueryParameter(description="Admins: one merchant's endpoints.")] = None,
+        starting_after: Annotated[str | None, id_query("An endpoint id: the page after it.")] = None,
+        merchant_id: Annotated[str | None, id_query("Admins: one merchant's endpoints.")] = None,
     ) -> WebhookEndpointList:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
@@ -296,12 +298,14 @@ class WebhookEndpointController(Controller):
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        starting_after: Annotated[str | None, QueryParameter(description="A delivery id: the page after it.")] = None,
-        status: Annotated[str | None, QueryParameter(description="pending, succeeded or failed")] = None,
+        starting_after: Annotated[str | None, id_query("A delivery id: the page after it.")] = None,
+        status: Annotated[
+            str | None, QueryParameter(description="pending, succeeded or failed", schema_extra={"enum": list(DELIVERY_STATUSES)})
+        ] = None,
     ) -> WebhookDeliveryList:
         state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
-        if status is not None and status not in ("pending", "succeeded", "failed"):
+        if status is not None and status not in DELIVERY_STATUSES:
             raise validation_problem([FieldProblem("status", "Must be pending, succeeded or failed.")])
         cursor = query_id("starting_after", starting_after, "a delivery id")
         async with state.engine.connect() as conn:

@@ -57,6 +57,10 @@ def is_security_event(entry: AuditEntry) -> bool:
     return entry.action in SECURITY_ACTIONS or entry.status_code in (401, 403, 429)
 
 
+#: An entry's outcome (``outcome_for``).
+AUDIT_OUTCOMES = ("success", "failure", "denied")
+
+
 def outcome_for(status_code: int) -> str:
     if status_code in (401, 403):
         return "denied"

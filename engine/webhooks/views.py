@@ -4,9 +4,13 @@ returned once by creation and rotation (``WebhookEndpointWithSecret``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, get_args
 
 import msgspec
+
+#: What a delivery shows: still trying, delivered, or given up.
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+DELIVERY_STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
 
 
 class WebhookEndpointView(msgspec.Struct, kw_only=True):
@@ -52,7 +56,7 @@ class WebhookDeliveryView(msgspec.Struct, kw_only=True):
     event_type: str
     #: The ``webhook-id`` header: the same on every attempt, for receivers to deduplicate.
     webhook_id: str
-    status: Literal["pending", "succeeded", "failed"]
+    status: DeliveryStatus
     #: Attempts in the current round (a resend or recovery starts a new round).
     attempt_count: int
     next_attempt_at: datetime | None
