@@ -558,5 +558,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),
         metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
     )
+    if settings.database.read_lag_interval_s >= settings.database.read_max_lag_s:
+        # Between two samples the replica's staleness is unknown: sampling must be the finer of the two.
+        raise SettingsError("DATABASE_READ_LAG_INTERVAL_S must be less than DATABASE_READ_MAX_LAG_S")
     return settings
 

@@ -47,6 +47,7 @@ def test_secrets_are_not_in_the_repr():
         ({"DATABASE_READ_URL": "postgresql://replica/easypay"}, "DATABASE_READ_URL"),
         ({"DATABASE_READ_MAX_LAG_S": "0"}, "DATABASE_READ_MAX_LAG_S"),
         ({"DATABASE_READ_LAG_INTERVAL_S": "often"}, "DATABASE_READ_LAG_INTERVAL_S"),
+        ({"DATABASE_READ_MAX_LAG_S": "1", "DATABASE_READ_LAG_INTERVAL_S": "2"}, "DATABASE_READ_LAG_INTERVAL_S"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"BROKER_URL": "nonsense"}, "BROKER_URL"),
         ({"BROKER_URL": "kafka://x:9092"}, "BROKER_URL"),
