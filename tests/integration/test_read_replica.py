@@ -111,9 +111,29 @@ async def app_client(replicated, test_env, redis_clean, sandbox) -> AsyncIterato
         yield client, settings
 
 
-async def test_reads_come_from_the_replica_with_read_your_writes_lag_and_fallback(app_client, replicated, test_env):
-    client, settings = app_client
+@pytest.fixture
+async def strict_client(replicated, test_env, redis_clean, sandbox) -> AsyncIterator[AsyncTestClient]:
+    """A second API process whose bound is 1 s: it stops using the replica sooner."""
     primary, standby = replicated
+    settings = _settings(test_env, primary, standby, DATABASE_READ_MAX_LAG_S="1")
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False), timeout=40) as client:
+        yield client
+
+
+@pytest.fixture
+async def unsampled_client(replicated, test_env, redis_clean, sandbox) -> AsyncIterator[AsyncTestClient]:
+    """A third API process that samples once a minute: it learns of a failure from a read first."""
+    primary, standby = replicated
+    settings = _settings(test_env, primary, standby, DATABASE_READ_MAX_LAG_S="3600", DATABASE_READ_LAG_INTERVAL_S="60")
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False), timeout=40) as client:
+        yield client
+
+
+async def test_reads_come_from_the_replica_with_read_your_writes_lag_and_fallback(
+    app_client, strict_client, unsampled_client, replicated
+):
+    client, settings = app_client
+    standby = replicated[1]
     writer = await make_merchant(settings, "Replica shop")
     other = await _second_key(settings, writer.id)
 
@@ -125,6 +145,11 @@ async def test_reads_come_from_the_replica_with_read_your_writes_lag_and_fallbac
         return (await client.get("/metrics")).text
 
     await _until("reads routed to the replica", lambda: _is(ready(), lambda r: r.get("reads") == "replica"))
+    for other_api in (strict_client, unsampled_client):
+        await _until(
+            "the other APIs' reads routed to the replica",
+            lambda api=other_api: _is(api.get("/health/ready"), lambda r: r.json().get("reads") == "replica"),
+        )
     assert (await ready())["http_status"] == 200
 
     # Given: the replica stops replaying what the primary sends it
@@ -160,14 +185,13 @@ async def test_reads_come_from_the_replica_with_read_your_writes_lag_and_fallbac
     assert value(text, "easypay_db_replica_lag_bytes") > 0
     assert value(text, "easypay_db_replica_up") == 1
 
-    # When: an API whose bound is 1 s sees the replica lag beyond it, its reads fall back to the primary
-    strict = _settings(test_env, primary, standby, DATABASE_READ_MAX_LAG_S="1")
-    async with AsyncTestClient(app=create_app(strict, configure_logs=False), timeout=40) as strict_client:
-        await _until(
-            "the strict API's replica lagging",
-            lambda: _is(strict_client.get("/health/ready"), lambda r: r.json().get("replica", "").startswith("lagging")),
-        )
-        assert payment_id in _ids(await strict_client.get("/v1/payments", headers=other))
+    # When: the API whose bound is 1 s measures the replica lagging beyond it, its reads fall back to the primary
+    await _until(
+        "the strict API's replica lagging",
+        lambda: _is(strict_client.get("/health/ready"), lambda r: r.json().get("replica", "").startswith("lagging")),
+    )
+    assert payment_id in _ids(await strict_client.get("/v1/payments", headers=other))
+    assert payment_id not in _ids(await client.get("/v1/payments", headers=other))  # the 300 s one still reads the replica
 
     # When: replay resumes, the other client's list shows the payment from the replica
     await _replay(standby, "resume")
@@ -183,6 +207,12 @@ async def test_reads_come_from_the_replica_with_read_your_writes_lag_and_fallbac
     assert report["http_status"] == 200 and report["reads"] == "primary", report
     assert report["checks"]["database"] == "ok"
     assert value(await metrics(), "easypay_db_replica_up") == 0
+    # ... also where no lag sample has seen it go yet: the failed read is asked again on the primary
+    failed_over = value(await metrics(), "easypay_db_reads_total", target="primary", reason="replica_error")
+    assert (await unsampled_client.get("/health/ready")).json()["reads"] == "replica"
+    assert payment_id in _ids(await unsampled_client.get("/v1/payments", headers=other))
+    assert value(await metrics(), "easypay_db_reads_total", target="primary", reason="replica_error") == failed_over + 1
+    assert (await unsampled_client.get("/health/ready")).json()["replica"].startswith("error")
     # ... and writes were never affected
     assert (await client.post("/v1/payments", json=card_payment("13.00"), headers=writer.headers)).status_code == 202
 
