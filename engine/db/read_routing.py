@@ -10,10 +10,10 @@ The rule (README "Read replicas"):
   stops); and the reading credential made no write in the last ``max_lag_s`` plus one sampling
   interval (``RecentWrites``). So a client reads its own writes, and other readers see data at
   most ``max_lag_s`` old.
-* A read that fails on the replica is asked again on the primary (when the replica is unreachable
-  it also counts as down until the next good sample); a single-object read that finds nothing on the replica is asked
-  again on the primary (an object created a moment ago by someone else: a webhook's receiver
-  fetching the event it was sent, for instance).
+* A read that fails on the replica is asked again on the primary (when the replica is
+  unreachable it also counts as down until the next good sample); a single-object read that
+  finds nothing on the replica is asked again on the primary (an object created a moment ago by
+  someone else: a webhook's receiver fetching the event it was sent, for instance).
 
 Reads are repeatable, so asking again is safe. Each read is one autocommit connection use: a
 replica's data and the primary's are never mixed inside one answer.
@@ -89,10 +89,6 @@ class ReadRouter:
         if self._replica_engine is not None:
             await self._replica_engine.dispose()
 
-    @property
-    def has_replica(self) -> bool:
-        return self._replica is not None
-
     async def _replica_refusal(self, actor: str | None) -> str | None:
         """Why this read may not use the replica now; None when it may."""
         if self._replica is None or self.lag is None or self.recent_writes is None:
@@ -104,10 +100,6 @@ class ReadRouter:
         if actor is not None and await self.recent_writes.wrote_recently(actor):
             return "recent_write"
         return None
-
-    async def where(self, actor: str | None = None) -> str:
-        """``replica`` or ``primary``: where a read by ``actor`` would run now (for health checks)."""
-        return "primary" if await self._replica_refusal(actor) else "replica"
 
     async def read(self, fn: Read[T], *, actor: str | None = None, missing: Callable[[T], bool] | None = None) -> T:
         """``fn(connection)`` on the replica or the primary (see the module's rule).
