@@ -237,6 +237,7 @@ class AuditLogController(Controller):
         # This process's own recent entries are written now (with a read replica they show once
         # it has replayed them, within DATABASE_READ_MAX_LAG_S).
         await request.app.state.audit.flush()
+
         async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
             return await list_audit_logs(
                 conn,

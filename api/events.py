@@ -91,6 +91,7 @@ class EventController(Controller):
         about = query_id("object_id", object_id, "a payment or refund id")
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
+
         async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
             return await event_repo.list_events(
                 conn, scope, limit=limit, starting_after=cursor, type=type, object_id=about,
@@ -117,6 +118,7 @@ class EventController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         eid = path_id(event_id, _event_not_found())
+
         async def fetch(conn: AsyncConnection) -> Any:
             return await event_repo.get_event(conn, eid, merchant_id=principal.scope)
 

@@ -202,6 +202,7 @@ class PaymentOperationsController(Controller):
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
         cursor = query_id("starting_after", starting_after, "a refund id")
+
         async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool] | None:
             if await repo.get_payment(conn, pid, merchant_id=principal.scope) is None:
                 return None
@@ -233,6 +234,7 @@ class RefundController(Controller):
         state: AppState = request.app.state.easypay
         not_found = Problem(404, "refund_not_found", "No such refund.")
         rid = path_id(refund_id, not_found)
+
         async def fetch(conn: AsyncConnection) -> Any:
             return await refund_repo.get_refund(conn, rid, merchant_id=principal.scope)
 

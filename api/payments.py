@@ -244,6 +244,7 @@ class PaymentController(Controller):
                 raise validation_problem([FieldProblem("starting_after", "Must be a payment id.")]) from None
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
+
         async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
             return await repo.list_payments(
                 conn,
