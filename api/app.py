@@ -25,6 +25,7 @@ from api.notifier import ChangeNotifier
 from api.openapi_strict import ClosedStructSchemaPlugin
 from api.payments import PaymentController
 from api.problems import handle_exception
+from api.read_your_writes import recent_writes_middleware
 from api.state import AppState
 from api.events import EventController
 from api.webhook_endpoints import WebhookEndpointController
@@ -41,6 +42,7 @@ from engine.token_versions import TokenVersions
 from engine.tokens import TokenService, derive_jwt_key
 from engine.cache import PaymentCache
 from engine.concurrency_cap import ConcurrencyCap
+from engine.db.read_routing import ReadRouter
 from engine.db.session import autocommit, make_engine
 from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
@@ -75,6 +77,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         cache = PaymentCache(redis, prefix=settings.redis.key_prefix, ttl_s=settings.redis.payment_cache_ttl_s)
         notifier = ChangeNotifier(redis, cache.channel)
         jobs = connect_sender(settings)
+        read_router = ReadRouter.from_settings(
+            settings.database, engine, redis, key_prefix=settings.redis.key_prefix, application_name="easypay-api-reads"
+        )
         pepper = derive_pepper(settings.secret_key)
         key_records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
         app.state.easypay = AppState(
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),
             reads=autocommit(engine),
+            read_router=read_router,
             long_polls=ConcurrencyCap(settings.access.long_poll_max_per_key),
             key_records=key_records,
         )
@@ -116,6 +122,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.key_usage = key_usage
         key_usage.start()
         audit.start()
+        read_router.start()
         await notifier.start()
         try:
             yield
@@ -125,6 +132,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             await audit.stop()
             await key_usage.stop()
             await jobs.close()
+            await read_router.close()
             await redis.aclose()
             await engine.dispose()
 
@@ -147,7 +155,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         dependencies={"principal": Provide(provide_principal)},
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
         before_request=access_check,
-        middleware=[request_id_middleware, http_metrics_middleware, audit_middleware],
+        middleware=[request_id_middleware, http_metrics_middleware, audit_middleware, recent_writes_middleware],
         before_send=[add_security_headers],
         cors_config=cors_config(settings.access),
         exception_handlers={Exception: handle_exception},

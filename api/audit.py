@@ -27,9 +27,11 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query
 from api.problems import FieldProblem, problem_responses, validation_problem
+from api.read_your_writes import reader
 from api.tenancy import requested_merchant
 from api.timeparams import parse_time, time_query
 from engine.audit import AUDIT_OUTCOMES, AuditEntry, outcome_for
@@ -233,9 +235,12 @@ class AuditLogController(Controller):
         if outcome is not None and outcome not in AUDIT_OUTCOMES:
             raise validation_problem([FieldProblem("outcome", "Must be success, failure or denied.")])
         gte, lt = parse_time("created_gte", created_gte), parse_time("created_lt", created_lt)
-        await request.app.state.audit.flush()  # this process's own recent entries are visible at once
-        async with state.engine.connect() as conn:
-            rows, has_more = await list_audit_logs(
+        # This process's own recent entries are written now (with a read replica they show once
+        # it has replayed them, within DATABASE_READ_MAX_LAG_S).
+        await request.app.state.audit.flush()
+
+        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+            return await list_audit_logs(
                 conn,
                 scope=principal.scope,
                 limit=limit,
@@ -249,4 +254,6 @@ class AuditLogController(Controller):
                 created_gte=gte,
                 created_lt=lt,
             )
+
+        rows, has_more = await state.read_router.read(fetch_page, actor=reader(principal))
         return AuditLogList(object="list", data=[_view(r) for r in rows], has_more=has_more)

@@ -19,6 +19,7 @@ from api.bodies import decode_optional
 from api.idempotent import Answer, IdempotencyKey, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.read_your_writes import reader
 from api.state import AppState
 from api.tenancy import list_scope
 from api.timeparams import parse_time, time_query
@@ -90,14 +91,17 @@ class EventController(Controller):
         about = query_id("object_id", object_id, "a payment or refund id")
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
-        async with state.reads.connect() as conn:
-            try:
-                rows, has_more = await event_repo.list_events(
-                    conn, scope, limit=limit, starting_after=cursor, type=type, object_id=about,
-                    created_gte=gte, created_lt=lt,
-                )
-            except event_repo.EventNotFound:
-                raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None
+
+        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+            return await event_repo.list_events(
+                conn, scope, limit=limit, starting_after=cursor, type=type, object_id=about,
+                created_gte=gte, created_lt=lt,
+            )
+
+        try:
+            rows, has_more = await state.read_router.read(fetch_page, actor=reader(principal))
+        except event_repo.EventNotFound:
+            raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None
         # The stored bytes, as every webhook attempt sends them.
         body = b'{"object":"list","data":[' + b",".join(row.body for row in rows) + b'],"has_more":'
         body += b"true}" if has_more else b"false}"
@@ -114,8 +118,12 @@ class EventController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         eid = path_id(event_id, _event_not_found())
-        async with state.reads.connect() as conn:
-            row = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
+
+        async def fetch(conn: AsyncConnection) -> Any:
+            return await event_repo.get_event(conn, eid, merchant_id=principal.scope)
+
+        # An event a webhook just delivered may not be on the replica yet: missing there, ask the primary.
+        row = await state.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
         if row is None:
             raise _event_not_found()
         return Response(row.body, media_type=_JSON)

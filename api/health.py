@@ -47,11 +47,28 @@ async def _processor(state: AppState) -> None:
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker, "processor": _processor}
 
 
+def replica_check(state: AppState) -> str | None:
+    """The read replica as its last lag sample saw it (None: no ``DATABASE_READ_URL``).
+
+    Reported, never failing readiness: while it is down or lagging, reads go to the primary.
+    """
+    lag = state.read_router.lag
+    if lag is None:
+        return None
+    if not lag.up:
+        return f"error: {lag.problem}"
+    if lag.staleness_s() > state.read_router.max_lag_s:
+        return f"lagging: {lag.staleness_s():.1f}s"
+    return "ok"
+
+
 @get(
     "/health/ready",
     tags=["operations"],
     summary="Readiness: database, cache, broker, processor",
     description="200 when every check passes; 503 with each check's result (ok, timeout, error: <type>). "
+    "With a read replica, `replica` (ok, lagging: <s>, error: <why>) and `reads` (where reads go) are reported "
+    "without failing readiness. "
     "With `EASYPAY_OPS_TOKEN` set, it needs that token as a Bearer token.",
     opt={"permission": None, "ops": True},
     security=NO_CREDENTIALS,
@@ -70,5 +87,9 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
     results = dict(await asyncio.gather(*(run(name) for name in CHECKS)))
     healthy = all(value == "ok" for value in results.values())
-    body = {"status": "ok" if healthy else "unavailable", "checks": results}
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": results}
+    replica = replica_check(state)
+    if replica is not None:
+        body["replica"] = replica
+        body["reads"] = "replica" if replica == "ok" else "primary"
     return Response(body, status_code=200 if healthy else 503)

@@ -21,6 +21,7 @@ from api.audit import note
 from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.read_your_writes import reader
 from api.schemas import CaptureCreate, RefundCreate
 from api.state import AppState
 from engine import lifecycle
@@ -201,13 +202,19 @@ class PaymentOperationsController(Controller):
         state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
         cursor = query_id("starting_after", starting_after, "a refund id")
-        async with state.engine.connect() as conn:
+
+        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool] | None:
             if await repo.get_payment(conn, pid, merchant_id=principal.scope) is None:
-                raise Problem(404, "payment_not_found", "No such payment.")
-            try:
-                rows, has_more = await refund_repo.list_refunds(conn, pid, limit=limit, starting_after=cursor)
-            except refund_repo.RefundNotFound:
-                raise validation_problem([FieldProblem("starting_after", "No such refund of this payment.")]) from None
+                return None
+            return await refund_repo.list_refunds(conn, pid, limit=limit, starting_after=cursor)
+
+        try:
+            found = await state.read_router.read(fetch_page, actor=reader(principal), missing=lambda page: page is None)
+        except refund_repo.RefundNotFound:
+            raise validation_problem([FieldProblem("starting_after", "No such refund of this payment.")]) from None
+        if found is None:
+            raise Problem(404, "payment_not_found", "No such payment.")
+        rows, has_more = found
         return RefundList(data=[refund_view(row) for row in rows], has_more=has_more)
 
 
@@ -227,8 +234,11 @@ class RefundController(Controller):
         state: AppState = request.app.state.easypay
         not_found = Problem(404, "refund_not_found", "No such refund.")
         rid = path_id(refund_id, not_found)
-        async with state.engine.connect() as conn:
-            row = await refund_repo.get_refund(conn, rid, merchant_id=principal.scope)
+
+        async def fetch(conn: AsyncConnection) -> Any:
+            return await refund_repo.get_refund(conn, rid, merchant_id=principal.scope)
+
+        row = await state.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
         if row is None:
             raise not_found
         return refund_view(row)

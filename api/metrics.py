@@ -6,7 +6,8 @@ The exposition has two parts:
   auth failures...). When ``PROMETHEUS_MULTIPROC_DIR`` is set (several API processes), they are
   summed over every process's files; otherwise this process's registry is served;
 * gauges computed on each scrape, with short timeouts: dependency health (the readiness checks),
-  the broker's queues, and the payments backlog from PostgreSQL. Each API instance reports the
+  the broker's queues, and the payments backlog from PostgreSQL (a routed read: the replica when
+  it is current); with a read replica, its lag as last sampled (not measured per scrape). Each API instance reports the
   same values: aggregate them with ``max``, not ``sum``.
 
 ``/metrics`` needs no credentials (``opt={"permission": None}``, outside ``/v1``): protect it at
@@ -28,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.health import CHECKS
 from api.openapi_strict import NO_CREDENTIALS
@@ -95,6 +97,28 @@ class _Families(Collector):
         return self._families
 
 
+def _replica_families(state: AppState) -> list[Any]:
+    """The read replica as the last lag sample measured it (``engine.db.replica_lag``), if there is one."""
+    lag = state.read_router.lag
+    if lag is None:
+        return []
+    up = GaugeMetricFamily("easypay_db_replica_up", "1 if the last lag sample reached the read replica (in recovery).")
+    up.add_metric([], 1 if lag.up else 0)
+    families = [up]
+    if lag.lag_s is not None:
+        seconds = GaugeMetricFamily(
+            "easypay_db_replica_lag_seconds",
+            "How far the read replica's replay was behind the primary at the last sample (WAL positions compared).",
+        )
+        seconds.add_metric([], lag.lag_s)
+        families.append(seconds)
+    if lag.lag_bytes is not None:
+        size = GaugeMetricFamily("easypay_db_replica_lag_bytes", "WAL bytes the read replica had not replayed at the last sample.")
+        size.add_metric([], lag.lag_bytes)
+        families.append(size)
+    return families
+
+
 async def _dependency_families(state: AppState) -> list[Any]:
     up = GaugeMetricFamily(
         "easypay_dependency_up", "1 if the readiness check of the dependency passes.", labels=["dependency"]
@@ -131,9 +155,11 @@ async def _queue_families(state: AppState) -> list[Any]:
 
 
 async def _payment_families(state: AppState) -> list[Any]:
+    async def fetch(conn: AsyncConnection) -> Any:
+        return (await conn.execute(_BACKLOG_SQL)).one()
+
     async def read() -> Any:
-        async with state.engine.connect() as conn:
-            return (await conn.execute(_BACKLOG_SQL)).one()
+        return await state.read_router.read(fetch)
 
     try:
         row = await asyncio.wait_for(read(), timeout=SCRAPE_CHECK_TIMEOUT_S)
@@ -174,7 +200,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         MultiProcessCollector(process)
     else:
         process = REGISTRY
-    families: list[Any] = []
+    families: list[Any] = _replica_families(state)
     for part in await asyncio.gather(_dependency_families(state), _queue_families(state), _payment_families(state)):
         families.extend(part)
     scraped = CollectorRegistry(auto_describe=False)

@@ -13,9 +13,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.read_your_writes import reader
 from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
 from api.state import AppState
 from api.tenancy import idempotency_owner, list_scope, target_merchant
@@ -184,7 +186,8 @@ class PaymentController(Controller):
         if known_status is not None and known_status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {known_status!r}.")])
         # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
-        body = await _read(state, pid, principal.scope)
+        # A long poll waits for a change: every read of it is on the primary.
+        body = await _read(state, pid, principal, fresh=wait > 0)
         if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
             return Response(body, media_type=_JSON)
         # Over the credential's cap the answer is the current state at once, as with wait=0: a
@@ -199,7 +202,7 @@ class PaymentController(Controller):
             deadline = time.monotonic() + wait
             while (remaining := deadline - time.monotonic()) > 0:
                 await state.notifier.wait(str(pid), remaining)
-                body = await _read(state, pid, principal.scope)
+                body = await _read(state, pid, principal, fresh=True)
                 if _settled(_progress_decoder.decode(body), known_status):
                     break
         finally:
@@ -235,36 +238,57 @@ class PaymentController(Controller):
         cursor = query_id("starting_after", starting_after, "a payment id")
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
-        async with state.reads.connect() as conn:
-            try:
-                rows, has_more = await repo.list_payments(
-                    conn,
-                    scope,
-                    limit=limit,
-                    starting_after=cursor,
-                    status=status,
-                    customer_id=customer_id,
-                    created_gte=gte,
-                    created_lt=lt,
-                )
-            except repo.PaymentNotFound:
-                raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
+
+        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+            return await repo.list_payments(
+                conn,
+                scope,
+                limit=limit,
+                starting_after=cursor,
+                status=status,
+                customer_id=customer_id,
+                created_gte=gte,
+                created_lt=lt,
+            )
+
+        try:
+            rows, has_more = await state.read_router.read(fetch_page, actor=reader(principal))
+        except repo.PaymentNotFound:
+            raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
         page = PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
         return Response(_encoder.encode(page), media_type=_JSON)
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, merchant_id: uuid.UUID | None) -> bytes:
-    """The payment object's JSON: the cached snapshot, else from PostgreSQL (then cached)."""
+async def _read(state: AppState, payment_id: uuid.UUID, principal: Principal, *, fresh: bool) -> bytes:
+    """The payment object's JSON: the cached snapshot, else from PostgreSQL (then cached).
+
+    ``fresh``: from the primary on a cache miss; else wherever ``read_router`` says. A row read
+    on the replica is not cached: it may be older than the primary's, and the cache keeps what it
+    is given until a newer version replaces it.
+    """
+    merchant_id = principal.scope
     cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id)
     if cached is not None:
         return cached
-    async with state.reads.connect() as conn:
-        row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
+
+    async def fetch(conn: AsyncConnection) -> Any:
+        return await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
+
+    if fresh:
+        async with state.reads.connect() as conn:
+            row, on_replica = await fetch(conn), False
+    else:
+        row, on_replica = await state.read_router.read_routed(fetch, actor=reader(principal), missing=_absent)
     if row is None:
         raise _not_found()
     body = _encoder.encode(payment_view(row))
-    await state.cache.put_many([(str(row.id), body, row.version, row.merchant_id)])
+    if not on_replica:
+        await state.cache.put_many([(str(row.id), body, row.version, row.merchant_id)])
     return body
+
+
+def _absent(row: Any) -> bool:
+    return row is None
 
 
 __all__ = ["PaymentController"]

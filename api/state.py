@@ -12,6 +12,7 @@ from engine.accept_batch import PaymentAcceptor
 from engine.auth import KeyRecords
 from engine.cache import PaymentCache
 from engine.concurrency_cap import ConcurrencyCap
+from engine.db.read_routing import ReadRouter
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
 from engine.settings import Settings
@@ -35,6 +36,9 @@ class AppState:
     acceptor: PaymentAcceptor
     #: ``engine`` in autocommit, for reads of one statement: no BEGIN/ROLLBACK round trips.
     reads: AsyncEngine
+    #: Reads that may come from the replica (``DATABASE_READ_URL``): lists, object GETs that
+    #: miss the cache, events, audit, gauges. Without a replica, ``reads`` by another name.
+    read_router: ReadRouter
     #: Concurrent ``?wait=`` long-polls per credential (``EASYPAY_LONG_POLL_MAX_PER_KEY``).
     long_polls: ConcurrencyCap
     #: The signed shared API-key records in Redis (``engine.auth.KeyRecords``).

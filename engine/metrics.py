@@ -89,6 +89,21 @@ CACHE_REQUESTS = Counter(
 Hit ratio = hit / (hit + miss)."""
 CACHE_RESULTS = {"get": ("hit", "miss", "error"), "put": ("stored", "stale", "error")}
 
+DB_READS = Counter(
+    "easypay_db_reads_total",
+    "Routed API reads (lists, objects, events, audit, gauges) by the server that answered and why.",
+    ["target", "reason"],
+)
+"""Incremented by ``engine.db.read_routing.ReadRouter``: ``replica``/``fresh`` (the replica was
+current enough), or ``primary`` with ``no_replica``, ``replica_down``, ``lagging``,
+``recent_write`` (read-your-writes), ``not_found`` (the replica lacked the object: asked again)
+or ``replica_error`` (the replica failed the read: asked again). Replica lag itself is the
+scrape-time gauge ``easypay_db_replica_lag_seconds``."""
+DB_READ_REASONS = {
+    "replica": ("fresh",),
+    "primary": ("no_replica", "replica_down", "lagging", "recent_write", "not_found", "replica_error"),
+}
+
 # ---------------------------------------------------------------------------------------------
 # Workers (pool ``payments``): wired in engine/processing.py, engine/processor/client.py
 
@@ -211,6 +226,9 @@ def _initialise() -> None:
     for operation, results in CACHE_RESULTS.items():
         for result in results:
             CACHE_REQUESTS.labels(operation=operation, result=result)
+    for target, reasons in DB_READ_REASONS.items():
+        for reason in reasons:
+            DB_READS.labels(target=target, reason=reason)
     for method in ("card", "opaque"):
         PAYMENTS_ACCEPTED.labels(method=method)
     for status in OUTCOME_STATUSES:

@@ -69,6 +69,14 @@ class DatabaseSettings:
     #: Connections kept open per process.
     pool_size: int = 10
     max_overflow: int = 10
+    #: ``DATABASE_READ_URL``: a streaming replica for reads that may be a little behind (see
+    #: ``engine.db.read_routing``); None: every read goes to ``url``. Not in the repr.
+    read_url: str | None = field(default=None, repr=False)
+    #: Reads go to the replica only while it is at most this far behind the primary; a client's
+    #: reads go to the primary for this long after each of its writes (read-your-writes).
+    read_max_lag_s: float = 5.0
+    #: How often each API process measures the replica's lag (WAL positions of both servers).
+    read_lag_interval_s: float = 1.0
 
 
 def is_rabbitmq_url(url: str) -> bool:
@@ -492,6 +500,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             url=_url(env, "DATABASE_URL", DatabaseSettings.url, ("postgresql+asyncpg",)),
             pool_size=_int(env, "DATABASE_POOL_SIZE", 10, lo=1, hi=200),
             max_overflow=_int(env, "DATABASE_MAX_OVERFLOW", 10, lo=0, hi=200),
+            read_url=_url(env, "DATABASE_READ_URL", "", ("postgresql+asyncpg",)) if env.get("DATABASE_READ_URL") else None,
+            read_max_lag_s=_float(env, "DATABASE_READ_MAX_LAG_S", 5.0, lo=0.1, hi=3600),
+            read_lag_interval_s=_float(env, "DATABASE_READ_LAG_INTERVAL_S", 1.0, lo=0.05, hi=60),
         ),
         redis=RedisSettings(
             cache_url=_url(env, "REDIS_URL", RedisSettings.cache_url, ("redis", "rediss", "unix")),
@@ -547,5 +558,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_dir=env.get("EASYPAY_METRICS_DIR") or os.path.join(tempfile.gettempdir(), "easypay-metrics"),
         metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
     )
+    if settings.database.read_lag_interval_s >= settings.database.read_max_lag_s:
+        # Between two samples the replica's staleness is unknown: sampling must be the finer of the two.
+        raise SettingsError("DATABASE_READ_LAG_INTERVAL_S must be less than DATABASE_READ_MAX_LAG_S")
     return settings
 

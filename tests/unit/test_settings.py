@@ -26,6 +26,14 @@ def test_credentials_switch_to_the_real_sandbox_and_production():
     assert not load_settings(env).processor.emulated
 
 
+def test_the_read_replica_is_optional_and_its_url_not_in_the_repr():
+    assert load_settings({}).database.read_url is None
+    url = "postgresql+asyncpg://reader:hunter2-replica@replica:5432/easypay"
+    database = load_settings({"DATABASE_READ_URL": url, "DATABASE_READ_MAX_LAG_S": "2.5"}).database
+    assert (database.read_url, database.read_max_lag_s, database.read_lag_interval_s) == (url, 2.5, 1.0)
+    assert "hunter2" not in repr(database)
+
+
 def test_secrets_are_not_in_the_repr():
     settings = load_settings({"ANET_API_LOGIN_ID": "login", "ANET_TRANSACTION_KEY": "supersecretkey12", "EASYPAY_SECRET_KEY": STRONG_KEY})
     assert "supersecretkey12" not in repr(settings)
@@ -36,6 +44,10 @@ def test_secrets_are_not_in_the_repr():
     "env,variable",
     [
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"DATABASE_READ_URL": "postgresql://replica/easypay"}, "DATABASE_READ_URL"),
+        ({"DATABASE_READ_MAX_LAG_S": "0"}, "DATABASE_READ_MAX_LAG_S"),
+        ({"DATABASE_READ_LAG_INTERVAL_S": "often"}, "DATABASE_READ_LAG_INTERVAL_S"),
+        ({"DATABASE_READ_MAX_LAG_S": "1", "DATABASE_READ_LAG_INTERVAL_S": "2"}, "DATABASE_READ_LAG_INTERVAL_S"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"BROKER_URL": "nonsense"}, "BROKER_URL"),
         ({"BROKER_URL": "kafka://x:9092"}, "BROKER_URL"),
