@@ -195,6 +195,11 @@ def test_redis_broker_flushed_with_payments_queued_fails_each_as_lost_not_expire
     # Nothing reached the emulator.
     assert all(sandbox.ledger(r.invoice_number) == [] for r in payments.values())
     assert _sweep_total(recovery_log, "lost") == PAYMENTS  # the pending sweep found them
+    # The operator's view of one of them.
+    shown = _cli(env, "payments", "show", ids[0])
+    assert shown["failure"]["code"] == "payment_method_lost"
+    assert [e["type"] for e in shown["events"]][-1] == "payment.failed"
+    assert shown["events"][-1]["data"]["failure_code"] == "payment_method_lost"
 
 
 @pytest.mark.rabbitmq_broker
