@@ -151,6 +151,7 @@ def _start_recovery(env: dict[str, str], log_dir: Path, name: str) -> tuple[list
     return procs, recovery_log
 
 
+@pytest.mark.redis_broker  # a Redis broker of its own, whichever broker the rest of the suite runs on
 def test_redis_broker_flushed_with_payments_queued_fails_each_as_lost_not_expired(
     private_redis, test_env, sandbox, log_dir, tmp_path
 ):
