@@ -28,7 +28,7 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine import method_loss
+from engine import engine_failures, method_loss
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.db.session import autocommit
@@ -124,17 +124,14 @@ async def process_payment(
 ) -> Result:
     """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried.
 
-    ``sealed_method`` None: the method is gone (a retried dead letter whose stash copy is gone):
-    never charged on a guess; failed ``payment_method_expired`` if its ``CARD_MESSAGE_TTL_S`` has
-    passed since the payment was accepted, else ``payment_method_lost`` (``engine.method_loss``).
+    ``sealed_method`` None: the method is gone (a retried dead letter without its stash copy): never
+    charged on a guess; failed as expired or lost by the payment's age (``engine.method_loss``).
     """
     if sealed_method is None:
         gone = await _claim(deps, payment_id, message_id, in_flight=False)
         if gone is None:
             return Result.IGNORED
-        code = method_loss.gone_method_code(
-            gone[0].created_at, ttl_s=deps.card_message_ttl_s, now=datetime.now(timezone.utc)
-        )
+        code = method_loss.gone_method_code(gone[0].created_at, ttl_s=deps.card_message_ttl_s, now=datetime.now(timezone.utc))
         return await _unreadable_method(deps, gone[0], code=code)
     try:
         method = open_method(deps.sealer, payment_id, sealed_method)
@@ -346,22 +343,8 @@ async def _finish(
 
 
 async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
-    message = {
-        "processor_unavailable": "The payment processor could not be reached; nothing was charged.",
-        "outcome_unknown": "The processor's answer was lost and could not be confirmed; see the payment's events.",
-        method_loss.EXPIRED: "The payment details expired before the payment could be processed.",
-        method_loss.LOST: (
-            "The stored payment details were lost before the payment could be processed; nothing was "
-            "charged. The payment can be retried with a new request."
-        ),
-        "payment_method_unreadable": "The payment details could not be read; nothing was charged.",
-    }[code]
-    changes = {
-        "failure_code": code,
-        "failure_message": message,
-        "failure_processor_code": None,
-        "needs_reconciliation": False,
-    }
+    """Fail with one of the engine's own codes (``engine.engine_failures``)."""
+    changes = engine_failures.failure_changes(code)
     result = await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
     if code == method_loss.LOST and result == Result.FINISHED:
         PAYMENT_METHODS_LOST.inc()
