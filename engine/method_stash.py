@@ -3,7 +3,8 @@
 
 The value is the same AES-GCM token the queue message carries (never the card in the clear);
 it is deleted as soon as the payment has an outcome. When it is gone, a payment that never reached
-the processor is failed with ``payment_method_expired`` by the pending sweep.
+the processor is failed by the pending sweep: ``payment_method_expired`` once ``CARD_MESSAGE_TTL_S``
+has passed since it was accepted, ``payment_method_lost`` before that (``engine.method_loss``).
 """
 
 from __future__ import annotations

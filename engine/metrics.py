@@ -133,6 +133,15 @@ PAYMENTS_OUTCOME_UNKNOWN = Counter(
 )
 """Incremented by ``engine.processing._mark_unknown``."""
 
+PAYMENT_METHODS_LOST = Counter(
+    "easypay_payment_methods_lost_total",
+    "Payments failed with payment_method_lost: the sealed card was gone from Redis before its TTL "
+    "(Redis flushed or restarted without persistence); nothing was charged.",
+)
+"""Incremented by ``engine.processing.finish_failed`` after the commit of each ``payment_method_lost``
+failure (the pending sweep, or a retried dead letter whose stash copy is gone). The alert
+"payment methods lost" fires on any increase."""
+
 PROCESSOR_REQUESTS = Counter(
     "easypay_processor_requests_total",
     "Authorize.net API calls, by operation (transaction type) and outcome.",

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -28,11 +28,12 @@ from sqlalchemy import func, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine import engine_failures, method_loss
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.db.session import autocommit
 from engine.method_secrets import open_method
-from engine.metrics import PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
+from engine.metrics import PAYMENT_METHODS_LOST, PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
 from engine.processor import (
     Billing,
     Card,
@@ -108,6 +109,9 @@ class ProcessingDeps:
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     #: The duplicateWindow sent with charges: resending the identical request is safe inside it.
     duplicate_window_s: int = 28_800
+    #: ``CARD_MESSAGE_TTL_S``: how long a sealed method is kept; a copy gone sooner was lost
+    #: (``engine.method_loss``).
+    card_message_ttl_s: int = 1800
 
 
 async def process_payment(
@@ -120,12 +124,16 @@ async def process_payment(
 ) -> Result:
     """Claim, charge and record one payment. Raises ``ProcessorUnavailable`` when it should be retried.
 
-    ``sealed_method`` None: the method is gone (a retried dead letter whose stash copy expired
-    with the seal's ``CARD_MESSAGE_TTL_S``), handled as an expired one: never charged on a guess.
+    ``sealed_method`` None: the method is gone (a retried dead letter without its stash copy): never
+    charged on a guess; failed as expired or lost by the payment's age (``engine.method_loss``).
     """
+    if sealed_method is None:
+        gone = await _claim(deps, payment_id, message_id, in_flight=False)
+        if gone is None:
+            return Result.IGNORED
+        code = method_loss.gone_method_code(gone[0].created_at, ttl_s=deps.card_message_ttl_s, now=datetime.now(timezone.utc))
+        return await _unreadable_method(deps, gone[0], code=code)
     try:
-        if sealed_method is None:
-            raise SealExpired("the sealed payment method is no longer kept")
         method = open_method(deps.sealer, payment_id, sealed_method)
     except SealKeyUnknown:
         raise  # a rotation under way: retried until a process holding the key opens it (nothing claimed)
@@ -133,7 +141,8 @@ async def process_payment(
         unreadable = await _claim(deps, payment_id, message_id, in_flight=False)
         if unreadable is None:
             return Result.IGNORED
-        return await _unreadable_method(deps, unreadable[0], expired=isinstance(exc, SealExpired))
+        code = method_loss.EXPIRED if isinstance(exc, SealExpired) else "payment_method_unreadable"
+        return await _unreadable_method(deps, unreadable[0], code=code)
     # The claim also marks the first send as in flight: one transaction before the first request.
     claim = await _claim(deps, payment_id, message_id, in_flight=True)
     if claim is None:
@@ -334,24 +343,17 @@ async def _finish(
 
 
 async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
-    message = {
-        "processor_unavailable": "The payment processor could not be reached; nothing was charged.",
-        "outcome_unknown": "The processor's answer was lost and could not be confirmed; see the payment's events.",
-        "payment_method_expired": "The payment details expired before the payment could be processed.",
-        "payment_method_unreadable": "The payment details could not be read; nothing was charged.",
-    }[code]
-    changes = {
-        "failure_code": code,
-        "failure_message": message,
-        "failure_processor_code": None,
-        "needs_reconciliation": False,
-    }
-    return await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
+    """Fail with one of the engine's own codes (``engine.engine_failures``)."""
+    changes = engine_failures.failure_changes(code)
+    result = await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
+    if code == method_loss.LOST and result == Result.FINISHED:
+        PAYMENT_METHODS_LOST.inc()
+        log.error("payment %s: its sealed payment method was lost before its TTL (Redis lost data); failed, nothing charged", payment_id)
+    return result
 
 
-async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, expired: bool) -> Result:
+async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, code: str) -> Result:
     if not claimed.needs_reconciliation:
-        code = "payment_method_expired" if expired else "payment_method_unreadable"
         return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
     await _mark_unknown(

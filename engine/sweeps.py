@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func
 
-from engine import operations
+from engine import method_loss, operations
 from engine.db import payments as repo
 from engine.db import recovery as recovery_repo
 from engine.metrics import record_payment_status
@@ -78,13 +78,17 @@ async def expire_authorizations(deps: ProcessingDeps, *, now: datetime | None = 
 async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) -> dict[str, int]:
     """Re-enqueue work whose queue message is gone (see the module docstring).
 
-    * payments still ``pending``: re-enqueued with the stashed sealed method; when it is gone (past
-      ``CARD_MESSAGE_TTL_S``) nothing can be charged and the payment fails with
-      ``payment_method_expired`` (it never reached the processor);
+    * payments still ``pending``: re-enqueued with the stashed sealed method; when it is gone
+      nothing can be charged and the payment fails (it never reached the processor) with
+      ``payment_method_expired`` if ``CARD_MESSAGE_TTL_S`` has passed since it was accepted, else
+      ``payment_method_lost`` (Redis lost the copy and the message: ``engine.method_loss``);
     * captures/voids and refunds still pending without an unknown outcome: re-enqueued (resending
       them is safe, see ``engine.operations``).
 
-    ``queued`` counts the stale items left alone because the broker still holds their message.
+    ``queued`` counts the stale items left alone because the broker still holds their message;
+    ``maybe_queued`` the pending payments without a stash copy that may still have one (RabbitMQ,
+    its held counter lost with the cache Redis: ``JobSender.vouched_unheld``), left for their
+    message until the TTL has passed.
     """
     now = _now(now)
     limit = deps.lifecycle.batch_size
@@ -97,7 +101,8 @@ async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) ->
         refund_ids = await recovery_repo.stale_refund_ids(conn, before=stale_work, limit=limit)
     candidates = [*pending_ids, *(row.id for row in operation_rows), *refund_ids]
     queued: set[uuid.UUID] = await deps.jobs.held_subjects(candidates) if candidates and deps.jobs is not None else set()
-    counts = {"requeued": 0, "expired": 0, "operations": 0, "refunds": 0, "queued": 0}
+    counts = {"requeued": 0, "expired": 0, "lost": 0, "maybe_queued": 0, "operations": 0, "refunds": 0, "queued": 0}
+    without_method: list[uuid.UUID] = []
     for payment_id in pending_ids:
         if payment_id in queued:
             counts["queued"] += 1
@@ -108,8 +113,13 @@ async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) ->
                 await deps.jobs.process_payment(payment_id, sealed, request_id=None)
                 log.info("payment %s: its queue message is gone; re-enqueued", payment_id)
                 counts["requeued"] += 1
-        elif await _expire_pending(deps, payment_id):
-            counts["expired"] += 1
+        else:
+            without_method.append(payment_id)
+    vouched = await deps.jobs.vouched_unheld(without_method) if without_method and deps.jobs is not None else set(without_method)
+    for payment_id in without_method:
+        outcome = await _fail_pending_without_method(deps, payment_id, now, vouched=payment_id in vouched)
+        if outcome is not None:
+            counts[outcome] += 1
     for row in operation_rows:
         if row.id in queued:
             counts["queued"] += 1
@@ -126,8 +136,19 @@ async def sweep_pending(deps: ProcessingDeps, *, now: datetime | None = None) ->
     return counts
 
 
-async def _expire_pending(deps: ProcessingDeps, payment_id: uuid.UUID) -> bool:
-    """Fail a pending payment whose sealed method is gone: claimed by the sweep, then failed."""
+async def _fail_pending_without_method(deps: ProcessingDeps, payment_id: uuid.UUID, now: datetime, *, vouched: bool) -> str | None:
+    """Fail a pending payment whose sealed method is gone: claimed by the sweep, then failed as
+    expired or lost (``engine.method_loss``). Returns the count it goes in: ``expired``, ``lost``,
+    ``maybe_queued`` (gone before its TTL, but the broker cannot vouch that it holds no message:
+    RabbitMQ's held counter went with the cache Redis, and its message still carries the card), or
+    None (a worker claimed it meanwhile)."""
+    async with deps.engine.connect() as conn:
+        row = await repo.get_payment(conn, payment_id)
+    if row is None or row.status != PaymentStatus.PENDING:
+        return None
+    code = method_loss.gone_method_code(row.created_at, ttl_s=deps.card_message_ttl_s, now=now)
+    if code == method_loss.LOST and not vouched:
+        return "maybe_queued"  # once the TTL has passed, no message of it could be opened either
     try:
         async with deps.engine.begin() as conn:
             await repo.transition(
@@ -139,9 +160,14 @@ async def _expire_pending(deps: ProcessingDeps, payment_id: uuid.UUID) -> bool:
                 expected_status=PaymentStatus.PENDING,
             )
     except IllegalTransition:
-        return False  # a worker claimed it meanwhile
-    await finish_failed(deps, payment_id, "payment_method_expired", "sealed payment method expired before processing")
-    return True
+        return None  # a worker claimed it meanwhile
+    detail = (
+        "sealed payment method expired before processing"
+        if code == method_loss.EXPIRED
+        else "sealed payment method and queue message lost before processing (before CARD_MESSAGE_TTL_S)"
+    )
+    await finish_failed(deps, payment_id, code, detail)
+    return "expired" if code == method_loss.EXPIRED else "lost"
 
 
 __all__ = ["expire_authorizations", "sweep_pending", "sync_settlement"]

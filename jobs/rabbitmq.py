@@ -63,6 +63,8 @@ def held_key(key_prefix: str, queue_name: str, subject: str) -> str:
     message a worker was holding when it died comes back without a change. It expires with the
     longest message age (``HELD_TTL_S``); a count lost with Redis reads as not held, and the
     recovery jobs may then send one message too many, which the charge's claim makes harmless.
+    It never reads as "surely gone" (``vouched_unheld``): a pending payment whose stash copy went
+    with Redis too is left to its message, which still carries the sealed card.
     """
     return f"{key_prefix}:held:{queue_name}:{subject}"
 

@@ -133,6 +133,14 @@ class RabbitmqJobSender(JobSender):
         counts = await self._redis.mget([held_key(self._key_prefix, queue_name, str(i)) for i in ids])
         return {i for i, count in zip(ids, counts) if count is not None and int(count) > 0}
 
+    async def vouched_unheld(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
+        """Those whose held counter exists (at 0): a counter lost with the cache Redis cannot vouch
+        for anything, and RabbitMQ may well still hold the message (with the sealed card in it)."""
+        if not ids:
+            return set()
+        counts = await self._redis.mget([held_key(self._key_prefix, queue_name, str(i)) for i in ids])
+        return {i for i, count in zip(ids, counts) if count is not None and int(count) <= 0}
+
     async def queue_stats(self, queues: list[str]) -> list[QueueStats]:
         channel = await self._open_channel()
         try:

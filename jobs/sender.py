@@ -76,6 +76,12 @@ class JobSender(abc.ABC):
         """Which of ``ids`` may still have a message held by the broker on ``queue_name``: work
         that is queued, not lost (the recovery jobs leave those alone)."""
 
+    async def vouched_unheld(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
+        """Of ``ids`` (which ``held_subjects`` did not return), those the broker can vouch it holds
+        no message for. The Redis broker's own keys are the truth (a message Redis lost is gone):
+        all of them."""
+        return set(ids)
+
     @abc.abstractmethod
     async def queue_stats(self, queues: list[str]) -> list[QueueStats]:
         """Depth, delayed and dead letters (and, where the broker tells, in-progress and age)."""

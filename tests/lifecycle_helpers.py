@@ -42,6 +42,7 @@ async def worker_deps(settings: Settings, **lifecycle: Any) -> AsyncIterator[Pro
         jobs=jobs,
         lifecycle=dataclasses.replace(settings.lifecycle, **lifecycle),
         duplicate_window_s=settings.processor.duplicate_window_s,
+        card_message_ttl_s=settings.card_message_ttl_s,
     )
     try:
         yield deps

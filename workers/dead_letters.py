@@ -6,7 +6,7 @@ For ``process_payment`` that copy holds the sealed payment method. ``before_nack
 stored copy first, so the broker moves a copy whose sealed arguments are ``REMOVED_ARGUMENT``; the
 ids (message, actor, payment, request) stay, so ``easypay dlq list`` still names the payment. A
 ``dlq retry`` of it makes the actor read the method's stash copy (``engine.method_stash``), or fail
-the payment as expired when that is gone too: nothing is charged on a guess.
+the payment when that is gone too (expired, or lost: ``engine.method_loss``): nothing is charged on a guess.
 """
 
 from __future__ import annotations

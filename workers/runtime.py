@@ -67,6 +67,7 @@ async def processing_deps() -> ProcessingDeps:
                 jobs=jobs,
                 lifecycle=cfg.lifecycle,
                 duplicate_window_s=cfg.processor.duplicate_window_s,
+                card_message_ttl_s=cfg.card_message_ttl_s,
             )
     return _deps
 

@@ -89,6 +89,8 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
         ("Reconciliation backlog", "none", [
             ("max(easypay_reconciliation_backlog)", "needs reconciliation"),
             ("sum by (result) (rate(easypay_reconciliations_total[15m]))", "reconciled/s {{result}}")]),
+        ("Payment methods lost (Redis lost queued cards)", "none", [
+            ("sum(increase(easypay_payment_methods_lost_total[1h]))", "failed payment_method_lost, last hour")]),
         ("Payment cache hit ratio", "percentunit", [
             ('sum(rate(easypay_cache_requests_total{operation="get",result="hit"}[5m])) '
              '/ sum(rate(easypay_cache_requests_total{operation="get",result=~"hit|miss"}[5m]))', "hit ratio")]),

@@ -99,8 +99,9 @@ async def test_dead_letter_holds_no_sealed_card_and_its_retry_uses_only_the_stas
 
         charged = await _final(db, stashed)
         assert charged.status == "captured" and charged.processor_transaction_id
-        expired = await _final(db, gone)
-        assert (expired.status, expired.failure_code, expired.processor_attempts) == ("failed", "payment_method_expired", 0)
+        # No stash copy and well inside CARD_MESSAGE_TTL_S: the card was lost, not expired.
+        lost = await _final(db, gone)
+        assert (lost.status, lost.failure_code, lost.processor_attempts) == ("failed", "payment_method_lost", 0)
     finally:
         await sender.close()
         broker.close()

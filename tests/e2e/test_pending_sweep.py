@@ -1,5 +1,5 @@
 """Lost queue messages: the pending sweep re-enqueues payments (with the stashed sealed card),
-fails those whose card is gone, and re-enqueues lost captures."""
+fails those whose card is gone (lost before its TTL, or expired after it), and re-enqueues lost captures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
+from sqlalchemy import text
 
 from engine import sweeps
 from tests.conftest import BROKER_DB, start_worker, stop
@@ -37,17 +38,27 @@ async def test_lost_messages_are_swept(api, merchant, sandbox, settings, db, tes
     card = (await api.post("/v1/payments", json=card_payment("81.00"), headers=merchant.headers)).json()["id"]
     opaque = (await api.post("/v1/payments", json=opaque_payment("82.00"), headers=merchant.headers)).json()["id"]
     gone = (await api.post("/v1/payments", json=card_payment("83.00"), headers=merchant.headers)).json()["id"]
-    for payment_id in (card, opaque, gone):
+    old = (await api.post("/v1/payments", json=card_payment("83.50"), headers=merchant.headers)).json()["id"]
+    for payment_id in (card, opaque, gone, old):
         assert _drop_messages_for(payment_id) == 1
+    async with db.begin() as conn:  # ``old`` was accepted longer ago than CARD_MESSAGE_TTL_S
+        await conn.execute(
+            text("UPDATE payments SET created_at = now() - make_interval(secs => :s) WHERE id = :id"),
+            {"s": settings.card_message_ttl_s + 1, "id": old},
+        )
 
     async with worker_deps(settings) as deps:
-        await deps.stash.delete(gone)  # past CARD_MESSAGE_TTL_S: the sealed card has expired
+        await deps.stash.delete(gone)  # inside CARD_MESSAGE_TTL_S: Redis lost the sealed card
+        await deps.stash.delete(old)  # its TTL passed: the sealed card has expired
         counts = await sweeps.sweep_pending(deps, now=_later(settings.lifecycle.pending_sweep_after_s + 1))
-    assert counts["requeued"] >= 2 and counts["expired"] >= 1
+    assert counts["requeued"] >= 2 and counts["expired"] >= 1 and counts["lost"] >= 1
 
-    failed = (await api.get(f"/v1/payments/{gone}", headers=merchant.headers)).json()
-    assert failed["status"] == "failed" and failed["failure"]["code"] == "payment_method_expired"
-    assert sandbox.ledger((await payment_row(db, gone)).invoice_number) == []
+    lost = (await api.get(f"/v1/payments/{gone}", headers=merchant.headers)).json()
+    assert lost["status"] == "failed" and lost["failure"]["code"] == "payment_method_lost"
+    expired = (await api.get(f"/v1/payments/{old}", headers=merchant.headers)).json()
+    assert expired["status"] == "failed" and expired["failure"]["code"] == "payment_method_expired"
+    for payment_id in (gone, old):
+        assert sandbox.ledger((await payment_row(db, payment_id)).invoice_number) == []
 
     worker = start_worker(test_env, log_dir / "sweep-worker.log")
     try:

@@ -136,6 +136,36 @@ async def test_expired_card_data_fails_without_charging(deps_for, db, merchant, 
     assert (status, failure) == ("failed", "payment_method_expired")
 
 
+async def test_a_method_gone_before_its_ttl_was_lost_and_one_gone_after_it_expired(deps_for, db, merchant, sandbox):
+    """A retried dead letter whose stash copy is gone (``sealed_method`` None): the accepted time
+    plus ``CARD_MESSAGE_TTL_S`` tells a lost copy (Redis lost data) from an expired one."""
+    from prometheus_client import REGISTRY
+
+    deps = await deps_for()
+    lost, old = await _payment(db, merchant, amount_minor=4101), await _payment(db, merchant, amount_minor=4102)
+    async with db.begin() as conn:  # accepted longer ago than the TTL
+        await conn.execute(
+            text("UPDATE payments SET created_at = now() - make_interval(secs => :s) WHERE id = :id"),
+            {"s": deps.card_message_ttl_s + 1, "id": old},
+        )
+    lost_before = REGISTRY.get_sample_value("easypay_payment_methods_lost_total") or 0
+
+    assert await process_payment(deps, lost, None, message_id="m-lost") == Result.FINISHED
+    assert await process_payment(deps, old, None, message_id="m-old") == Result.FINISHED
+    status, _, failure, events = await _state(db, lost)
+    assert (status, failure) == ("failed", "payment_method_lost")
+    assert events == ["payment.pending", "payment.processing", "payment.failed"]
+    assert (await _state(db, old))[:3:2] == ("failed", "payment_method_expired")
+    assert REGISTRY.get_sample_value("easypay_payment_methods_lost_total") == lost_before + 1  # the lost one only
+    async with db.connect() as conn:
+        message = (await conn.execute(text("SELECT failure_message FROM payments WHERE id = :id"), {"id": lost})).scalar_one()
+        invoices = (
+            await conn.execute(text("SELECT invoice_number FROM payments WHERE id IN (:a, :b)"), {"a": lost, "b": old})
+        ).scalars().all()
+    assert "lost" in message and "nothing was charged" in message and "expired" not in message
+    assert all(sandbox.ledger(invoice) == [] for invoice in invoices)
+
+
 async def test_card_data_sealed_for_another_payment_is_refused(deps_for, db, merchant):
     deps = await deps_for()
     payment_id = await _payment(db, merchant)
