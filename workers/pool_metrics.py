@@ -2,16 +2,15 @@
 
 ``PoolMetrics`` (added by ``workers.broker.build_broker`` when the pool has a metrics port) keeps
 Dramatiq's metrics (multi-process files in ``PROMETHEUS_MULTIPROC_DIR``, prepared by
-``easypay worker``) and replaces its exposition process with ``serve_pool_metrics``, which also
-reports the pool's queues read from the broker at scrape time, and sets
-``easypay_worker_threads{pool}`` in each worker process.
+``easypay worker``); instead of its exposition process, the pool's supervisor serves them with
+``start_pool_metrics_server``, which also reports the pool's queues read from the broker at
+scrape time. Each worker process sets ``easypay_worker_threads{pool}``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Any
 
 import dramatiq
@@ -23,12 +22,10 @@ from jobs.queue_metrics import QueueCollector, blocking_stats_reader
 log = logging.getLogger(__name__)
 
 
-def serve_pool_metrics() -> int:
-    """Fork process of a worker pool: serves the pool's metrics on ``dramatiq_prom_host:port``.
-
-    Runs in its own process (Dramatiq's ``forks``), so it builds everything from the environment
-    that ``easypay worker`` prepared.
-    """
+def start_pool_metrics_server() -> bool:
+    """Serve the pool's metrics on ``dramatiq_prom_host:port`` from a thread of this process (the
+    pool's supervisor, ``easypay.pool_supervisor``), built from the environment ``easypay worker``
+    prepared; False (logged) when the port cannot be bound."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -46,10 +43,9 @@ def serve_pool_metrics() -> int:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         log.error("pool metrics endpoint could not listen on %s:%d: %s", host, port, exc)
-        return 1
+        return False
     log.info("pool %s metrics on http://%s:%d/metrics", os.environ.get(POOL_ENV), host, port)
-    while True:
-        time.sleep(3600)
+    return True
 
 
 class PoolMetrics(Prometheus):
@@ -62,7 +58,7 @@ class PoolMetrics(Prometheus):
 
     @property
     def forks(self) -> list[Any]:
-        return [serve_pool_metrics]
+        return []  # the pool's supervisor serves the endpoint (start_pool_metrics_server)
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         super().after_process_boot(broker)

@@ -91,7 +91,7 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--threads", type=int, default=None, help="Default: the pool's <PREFIX>_THREADS.")
 @click.option("--queues", default=None, help="Comma-separated; default: the pool's queues.")
 def worker(pool: str, processes: int | None, threads: int | None, queues: str | None) -> None:
-    """Run a Dramatiq worker pool (replaces this process).
+    """Run a Dramatiq worker pool: PROCESSES worker processes, one restarted if it dies.
 
     Its Prometheus endpoint (Dramatiq's metrics, queue depth/age/dead letters, live threads) is
     on the pool's metrics port; set <PREFIX>_METRICS_PORT=0 to disable it.
@@ -132,7 +132,7 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
         "dramatiq",
         "workers.main:setup",
         "--processes",
-        str(processes),
+        "1",  # one Dramatiq per worker process: easypay.pool_supervisor restarts the one that dies
         "--threads",
         str(threads),
         "--skip-logging",
@@ -141,7 +141,16 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
         "--queues",
         *queue_list,
     ]
-    os.execve(sys.executable, argv, env)
+    from easypay.pool_supervisor import supervise
+    from engine.logconfig import configure_logging
+    from workers.pool_metrics import start_pool_metrics_server
+
+    os.environ.clear()
+    os.environ.update(env)
+    configure_logging(settings.log_level, json_logs=settings.is_production)
+    if cfg.metrics_port and not start_pool_metrics_server():
+        raise SystemExit(1)
+    raise SystemExit(supervise(argv, env, processes=processes, shutdown_timeout_s=cfg.shutdown_timeout_s))
 
 
 @click.command()

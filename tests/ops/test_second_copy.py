@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def test_a_second_pool_on_the_same_metrics_port_leaves_the_first_alone(test_env,
     try:
         wait_for_http(f"http://127.0.0.1:{port}/metrics", timeout_s=30, proc=first)
         files_dir = Path(test_env["EASYPAY_METRICS_DIR"]) / f"payments-{port}"
-        files = sorted(p.name for p in files_dir.iterdir())
+        deadline = time.monotonic() + 30  # the endpoint is up before the worker processes have booted
+        while not (files := sorted(p.name for p in files_dir.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert files, "the first copy writes its metric files"
         second = subprocess.run(
             [sys.executable, "-m", "easypay.cli", "worker", "--queues", queue],
