@@ -5,14 +5,7 @@ Rule: only this module changes a transaction's ``status``. Every change goes
 through :data:`TRANSITIONS`; the emulator is single-threaded (one asyncio loop),
 so each public call is atomic.
 
-States per transId::
-
-    authOnly            -> authorizedPendingCapture --capture--> capturedPendingSettlement
-    authCapture/capOnly -> capturedPendingSettlement --settle--> settledSuccessfully
-    refund (new id)     -> refundPendingSettlement   --settle--> refundSettledSuccessfully
-    void: authorizedPendingCapture | capturedPendingSettlement | refundPendingSettlement -> voided
-    authorizedPendingCapture older than 30 days -> expired
-    declines are stored as ``declined``; errors (responseCode 3) are not stored.
+The states and their transitions are in ``sandbox.transactions``.
 
 Card data: only the last four digits and the brand are kept. Duplicate
 detection keys on a SHA-256 of the compared fields (docs/authorizenet.md, "Duplicate detection").
@@ -25,195 +18,36 @@ import hashlib
 import random
 import string
 import time
-from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sandbox import cards
 from sandbox.config import Config
-from sandbox.wire import Envelope, TxnRequest, TxnResponse
-
-AUTH_PENDING = "authorizedPendingCapture"
-CAPTURED = "capturedPendingSettlement"
-SETTLED = "settledSuccessfully"
-VOIDED = "voided"
-REFUND_PENDING = "refundPendingSettlement"
-REFUND_SETTLED = "refundSettledSuccessfully"
-DECLINED = "declined"
-EXPIRED = "expired"
-
-#: status -> event -> new status. Nothing else may assign ``Txn.status``.
-TRANSITIONS: dict[str, dict[str, str]] = {
-    AUTH_PENDING: {"capture": CAPTURED, "void": VOIDED, "expire": EXPIRED},
-    CAPTURED: {"settle": SETTLED, "void": VOIDED},
-    REFUND_PENDING: {"settle": REFUND_SETTLED, "void": VOIDED},
-    SETTLED: {},
-    REFUND_SETTLED: {},
-    VOIDED: {},
-    DECLINED: {},
-    EXPIRED: {},
-}
-
-AUTH_EXPIRY_S = 30 * 86400  #: an uncaptured authorization expires after 30 days
-REFUND_AGE_LIMIT_S = 120 * 86400  #: refunds allowed up to 120 days after settlement
-DEFAULT_DUPLICATE_WINDOW_S = 120
-MAX_DUPLICATE_WINDOW_S = 28800
-CENT = Decimal("0.01")
-AUTH_TYPES = ("authOnlyTransaction", "authCaptureTransaction", "captureOnlyTransaction")
-
-TEXT = {
-    1: "This transaction has been approved.",
-    2: "This transaction has been declined.",
-    5: "A valid amount is required.",
-    6: "The credit card number is invalid.",
-    7: "Credit card expiration date is invalid.",
-    8: "The credit card has expired.",
-    11: "A duplicate transaction has been submitted.",
-    12: "An authorization code is required but not present.",
-    15: "The transaction ID is invalid or not present.",
-    16: "The transaction cannot be found.",
-    17: "The merchant does not accept this type of credit card.",
-    27: "The transaction has been declined because of an AVS mismatch. The address provided does not match "
-        "billing address of cardholder.",
-    45: "This transaction has been declined.",
-    47: "The amount requested for settlement cannot be greater than the original amount authorized.",
-    54: "The referenced transaction does not meet the criteria for issuing a credit.",
-    55: "The sum of credits against the referenced transaction would exceed original debit amount.",
-    65: "This transaction has been declined.",
-    72: "The authorization code is invalid.",
-    310: "This transaction has already been voided.",
-    311: "This transaction has already been captured.",
-}
-
-#: Short descriptions used in getTransactionDetails (responseReasonDescription).
-DESCRIPTION = {1: "Approval", 2: "General decline by card issuer", 27: "AVS mismatch",
-               45: "AVS and card code mismatch", 65: "Card code mismatch"}
-
-
-class IllegalTransition(Exception):
-    """A status change not in :data:`TRANSITIONS`; the transaction is left untouched."""
-
-
-class Clock:
-    """Wall clock plus an offset that the control API can advance."""
-
-    def __init__(self) -> None:
-        self.offset_s = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset_s
-
-    def advance(self, seconds: float) -> float:
-        self.offset_s += seconds
-        return self.now()
-
-    def reset(self) -> None:
-        self.offset_s = 0.0
-
-
-def iso(ts: float, *, local: bool = False) -> str:
-    """UTC ISO-8601 with milliseconds; ``local`` drops the Z (the emulated merchant runs on UTC)."""
-    s = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    return s if local else s + "Z"
-
-
-def money(d: Decimal) -> str:
-    return str(d.quantize(CENT))
-
-
-@dataclass(slots=True)
-class Txn:
-    """A stored transaction (approved or declined). Holds no full card number."""
-
-    trans_id: str
-    type: str
-    amount: Decimal
-    status: str
-    submit_ts: float
-    response_code: int
-    reason_code: int
-    auth_code: str = ""
-    avs: str = ""
-    cvv: str = ""
-    cavv: str = ""
-    account_type: str = ""
-    card_last4: str = ""
-    invoice_number: str | None = None
-    description: str | None = None
-    po_number: str | None = None
-    ref_id: str | None = None
-    client_id: str | None = None
-    ref_trans_id: str | None = None
-    customer_type: str | None = None
-    customer_id: str | None = None
-    customer_email: str | None = None
-    customer_ip: str | None = None
-    bill_to: dict = field(default_factory=dict)
-    ship_to: dict = field(default_factory=dict)
-    settle_amount: Decimal = Decimal("0")
-    refunded: Decimal = Decimal("0")
-    batch_id: str | None = None
-    network_trans_id: str = ""
-
-    @property
-    def account_number(self) -> str:
-        return "XXXX" + self.card_last4 if self.card_last4 else ""
-
-    def row(self) -> dict:
-        """The ledger view (control API)."""
-        return {
-            "trans_id": self.trans_id,
-            "type": self.type,
-            "amount": money(self.amount),
-            "status": self.status,
-            "invoice_number": self.invoice_number,
-            "ref_id": self.ref_id,
-            "ref_trans_id": self.ref_trans_id,
-            "card_last4": self.card_last4,
-            "account_type": self.account_type,
-            "submit_time": iso(self.submit_ts),
-            "response_code": self.response_code,
-            "reason_code": self.reason_code,
-            "customer_id": self.customer_id,
-            "auth_code": self.auth_code,
-            "settle_amount": money(self.settle_amount),
-            "refunded_amount": money(self.refunded),
-            "batch_id": self.batch_id,
-        }
-
-
-@dataclass(slots=True)
-class Batch:
-    batch_id: str
-    settle_ts: float
-    trans_ids: list[str]
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What createTransaction answers: top-level messages plus transactionResponse."""
-
-    result_code: str  # "Ok" | "Error"
-    code: str  # I00001 | E00027
-    text: str
-    txn: TxnResponse
-    stored: Txn | None = None
-
-
-def _ok(tr: TxnResponse, text: str = "Successful.", stored: Txn | None = None) -> Outcome:
-    return Outcome("Ok", "I00001", text, tr, stored)
-
-
-def _error(reason: int, *, text: str | None = None, ref: str = "", account_number: str = "",
-           account_type: str = "", trans_id: str = "0", auth_code: str = "", avs: str = "P",
-           cvv: str = "") -> Outcome:
-    tr = TxnResponse(response_code="3", auth_code=auth_code, avs=avs, cvv=cvv, trans_id=trans_id,
-                     ref_trans_id=ref, account_number=account_number, account_type=account_type,
-                     errors=[(str(reason), text or TEXT[reason])])
-    return Outcome("Error", "E00027", "The transaction was unsuccessful.", tr)
-
-
-def _valid_amount(a: Decimal | None) -> bool:
-    return a is not None and a > 0 and a == a.quantize(CENT) and a < Decimal("1000000000")
+from sandbox.transactions import (
+    AUTH_EXPIRY_S,
+    AUTH_PENDING,
+    AUTH_TYPES,
+    Batch,
+    CAPTURED,
+    CENT,
+    Clock,
+    DECLINED,
+    DEFAULT_DUPLICATE_WINDOW_S,
+    IllegalTransition,
+    MAX_DUPLICATE_WINDOW_S,
+    Outcome,
+    REFUND_AGE_LIMIT_S,
+    REFUND_PENDING,
+    SETTLED,
+    TEXT,
+    TRANSITIONS,
+    Txn,
+    VOIDED,
+    error_outcome,
+    ok_outcome,
+    valid_amount,
+    money,
+)
+from sandbox.render import TxnResponse
+from sandbox.wire import Envelope, TxnRequest
 
 
 class Ledger:
@@ -358,9 +192,9 @@ class Ledger:
 
     def _duplicate(self, req: TxnRequest, orig: Txn, account_number: str, account_type: str) -> Outcome:
         if "duplicateWindow" in req.settings:  # the original's data is returned ("Duplicate detection")
-            return _error(11, trans_id=orig.trans_id, auth_code=orig.auth_code if orig.response_code == 1 else "",
+            return error_outcome(11, trans_id=orig.trans_id, auth_code=orig.auth_code if orig.response_code == 1 else "",
                           avs=orig.avs, cvv=orig.cvv, account_number=account_number, account_type=account_type)
-        return _error(11, account_number=account_number, account_type=account_type)
+        return error_outcome(11, account_number=account_number, account_type=account_type)
 
     def _store(self, req: TxnRequest, env: Envelope, **kw) -> Txn:
         t = Txn(
@@ -379,40 +213,40 @@ class Ledger:
             last4 = number[-4:]
             masked = "XXXX" + last4
             if not (13 <= len(number) <= 16 and cards.luhn_ok(number)):
-                return _error(6, account_number=masked if last4.isdigit() else "")
+                return error_outcome(6, account_number=masked if last4.isdigit() else "")
             acct_type = cards.brand(number)
             exp = cards.parse_expiration(req.card.expiration)
             if exp is None:
-                return _error(7, account_number=masked, account_type=acct_type or "")
+                return error_outcome(7, account_number=masked, account_type=acct_type or "")
             if cards.is_expired(exp[0], exp[1], dt.datetime.fromtimestamp(now, dt.timezone.utc)):
-                return _error(8, account_number=masked, account_type=acct_type or "")
+                return error_outcome(8, account_number=masked, account_type=acct_type or "")
             if acct_type is None:
-                return _error(17, account_number=masked)
+                return error_outcome(17, account_number=masked)
             secret = number
             card_code = req.card.code
         elif req.opaque is not None:
             if not req.opaque.descriptor:
-                return _error(33, text="Data descriptor cannot be left blank.")
+                return error_outcome(33, text="Data descriptor cannot be left blank.")
             if not req.opaque.value:
-                return _error(33, text="Data value cannot be left blank.")
+                return error_outcome(33, text="Data value cannot be left blank.")
             # Accept nonces stand for the sandbox Visa 4111 1111 1111 1111 (see README).
             last4, masked, acct_type, card_code = "1111", "XXXX1111", "Visa", None
             value = req.opaque.value.lower()
             if value.startswith("expired"):
-                return _error(8, account_number=masked, account_type=acct_type)
+                return error_outcome(8, account_number=masked, account_type=acct_type)
             opaque_decline = value.startswith("decline")
             secret = "opaque:" + req.opaque.value
         elif req.other_payment is not None:
-            return _error(17)
+            return error_outcome(17)
         else:
-            return _error(33, text="Credit card number cannot be left blank.")
-        if not _valid_amount(req.amount):
-            return _error(5, account_number=masked, account_type=acct_type)
+            return error_outcome(33, text="Credit card number cannot be left blank.")
+        if not valid_amount(req.amount):
+            return error_outcome(5, account_number=masked, account_type=acct_type)
         if req.transaction_type == "captureOnlyTransaction":
             if not req.auth_code:
-                return _error(12, account_number=masked, account_type=acct_type)
+                return error_outcome(12, account_number=masked, account_type=acct_type)
             if len(req.auth_code) > 6:
-                return _error(72, account_number=masked, account_type=acct_type)
+                return error_outcome(72, account_number=masked, account_type=acct_type)
 
         window = self._duplicate_window(req)
         key = self._dup_key(req, hashlib.sha256(secret.encode()).hexdigest(), window)
@@ -437,7 +271,7 @@ class Ledger:
             self._remember(key, t.trans_id)
             tr = TxnResponse(response_code="2", avs=avs, cvv=cvv, cavv="2", trans_id=t.trans_id,
                              account_number=masked, account_type=acct_type, errors=[(str(reason), TEXT[reason])])
-            return _ok(tr, stored=t)
+            return ok_outcome(tr, stored=t)
 
         auth_code = req.auth_code if req.transaction_type == "captureOnlyTransaction" else self._code(6)
         status = AUTH_PENDING if req.transaction_type == "authOnlyTransaction" else CAPTURED
@@ -447,15 +281,15 @@ class Ledger:
         tr = TxnResponse(response_code="1", auth_code=auth_code, avs=avs, cvv=cvv, cavv="2", trans_id=t.trans_id,
                          account_number=masked, account_type=acct_type, messages=[("1", TEXT[1])],
                          network_trans_id=t.network_trans_id)
-        return _ok(tr, stored=t)
+        return ok_outcome(tr, stored=t)
 
     def _referenced(self, req: TxnRequest) -> tuple[Txn | None, Outcome | None]:
         ref = req.ref_trans_id or ""
         if not ref.isdigit() or int(ref) == 0:
-            return None, _error(15, ref=ref)
+            return None, error_outcome(15, ref=ref)
         t = self.get(ref)
         if t is None:
-            return None, _error(16, ref=ref)
+            return None, error_outcome(16, ref=ref)
         return t, None
 
     def _same(self, t: Txn, reason: int, *, top_text: str | None = None) -> Outcome:
@@ -463,23 +297,23 @@ class Ledger:
         tr = TxnResponse(response_code="1", auth_code=t.auth_code, avs="P", trans_id=t.trans_id,
                          ref_trans_id=t.trans_id, account_number=t.account_number, account_type=t.account_type,
                          messages=[(str(reason), TEXT[reason])])
-        return _ok(tr, text=top_text or "Successful.", stored=t)
+        return ok_outcome(tr, text=top_text or "Successful.", stored=t)
 
     def _capture(self, req: TxnRequest) -> Outcome:
         t, err = self._referenced(req)
         if err:
             return err
         if t.type not in AUTH_TYPES:
-            return _error(16, ref=t.trans_id)
+            return error_outcome(16, ref=t.trans_id)
         if t.status in (CAPTURED, SETTLED):
             return self._same(t, 311, top_text=TEXT[311])
         if t.status != AUTH_PENDING:  # voided, declined, expired
-            return _error(16, ref=t.trans_id)
+            return error_outcome(16, ref=t.trans_id)
         amount = t.amount if req.amount is None else req.amount
-        if not _valid_amount(amount):
-            return _error(5, ref=t.trans_id, account_number=t.account_number, account_type=t.account_type)
+        if not valid_amount(amount):
+            return error_outcome(5, ref=t.trans_id, account_number=t.account_number, account_type=t.account_type)
         if amount > t.amount:
-            return _error(47, ref=t.trans_id, account_number=t.account_number, account_type=t.account_type)
+            return error_outcome(47, ref=t.trans_id, account_number=t.account_number, account_type=t.account_type)
         self._move(t, "capture")
         t.settle_amount = amount.quantize(CENT)
         return self._same(t, 1)
@@ -491,7 +325,7 @@ class Ledger:
         if t.status == VOIDED:
             return self._same(t, 310, top_text=TEXT[310])
         if "void" not in TRANSITIONS[t.status]:  # settled, declined, expired
-            return _error(16, ref=t.trans_id)
+            return error_outcome(16, ref=t.trans_id)
         self._move(t, "void")
         if t.type == "refundTransaction" and t.ref_trans_id in self.txns:
             self.txns[t.ref_trans_id].refunded -= t.amount
@@ -503,23 +337,23 @@ class Ledger:
             return err
         ref, acct = t.trans_id, dict(account_number=t.account_number, account_type=t.account_type)
         if req.card is None or not req.card.number:
-            return _error(33, text="Credit card number cannot be left blank.", ref=ref)
+            return error_outcome(33, text="Credit card number cannot be left blank.", ref=ref)
         number = req.card.number.upper()
         if number.startswith("XXXX"):
             number = number[4:]
         if not number.isdigit() or number[-4:] != t.card_last4 or (len(number) > 4 and not cards.luhn_ok(number)):
-            return _error(6, ref=ref)
+            return error_outcome(6, ref=ref)
         if req.card.expiration.upper() != "XXXX" and cards.parse_expiration(req.card.expiration) is None:
-            return _error(7, ref=ref, **acct)
-        if not _valid_amount(req.amount):
-            return _error(5, ref=ref, **acct)
+            return error_outcome(7, ref=ref, **acct)
+        if not valid_amount(req.amount):
+            return error_outcome(5, ref=ref, **acct)
         now = self.clock.now()
         settled_at = self.batch_time(t)
         if t.type not in AUTH_TYPES or t.status != SETTLED or settled_at is None \
                 or now - settled_at > REFUND_AGE_LIMIT_S:
-            return _error(54, ref=ref, **acct)
+            return error_outcome(54, ref=ref, **acct)
         if req.amount + t.refunded > t.settle_amount:
-            return _error(55, ref=ref, **acct)
+            return error_outcome(55, ref=ref, **acct)
         window = self._duplicate_window(req)
         key = self._dup_key(req, "last4:" + t.card_last4, window)
         orig = self._find_duplicate(key, window, now)
@@ -533,4 +367,4 @@ class Ledger:
         tr = TxnResponse(response_code="1", avs="P", trans_id=r.trans_id, ref_trans_id=ref,
                          account_number=t.account_number, account_type=t.account_type,
                          messages=[("1", TEXT[1])])
-        return _ok(tr, stored=r)
+        return ok_outcome(tr, stored=r)

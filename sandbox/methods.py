@@ -15,11 +15,13 @@ from decimal import Decimal
 
 from lxml import etree
 
-from sandbox import ledger as L
+from sandbox import transactions as tx
 from sandbox import wire
 from sandbox.config import Config
-from sandbox.ledger import Ledger, Txn, iso, money
-from sandbox.wire import ApiError, el, opt
+from sandbox.ledger import Ledger
+from sandbox.transactions import Txn, iso, money
+from sandbox.render import document, el, opt
+from sandbox.wire import ApiError
 
 E00007 = "User authentication failed due to invalid authentication values."
 CONTENT_TYPES = ("text/xml", "application/xml")
@@ -105,7 +107,7 @@ class Gateway:
         try:
             if p.method == "isAliveRequest":
                 ref_id = wire.text(wire.children(p.root, p.method), "refId")
-                return Reply(wire.document("isAliveResponse", ref_id, "Ok", "I00001", "Successful."),
+                return Reply(document("isAliveResponse", ref_id, "Ok", "I00001", "Successful."),
                              "isAliveRequest -> Ok I00001")
             env = wire.read_envelope(p.root, p.method)
             ref_id = env.ref_id
@@ -117,7 +119,7 @@ class Gateway:
             return self._api_error(root_name, ref_id, exc, p.method)
 
     def _api_error(self, root: str, ref_id: str | None, exc: ApiError, method: str | None) -> Reply:
-        return Reply(wire.document(root, ref_id, "Error", exc.code, exc.text), f"{method or '?'} -> Error {exc.code}")
+        return Reply(document(root, ref_id, "Error", exc.code, exc.text), f"{method or '?'} -> Error {exc.code}")
 
     def _authenticate(self, env: wire.Envelope) -> None:
         if env.login != self.config.login_id or env.key != self.config.transaction_key:
@@ -137,7 +139,7 @@ class Gateway:
         self._authenticate(env)
         out = self.ledger.create(req, env)
         tr = out.txn
-        body = wire.document(root, env.ref_id, out.result_code, out.code, out.text, tr.render())
+        body = document(root, env.ref_id, out.result_code, out.code, out.text, tr.render())
         reason = (tr.errors or tr.messages or [("", "")])[0][0]
         amount = money(req.amount) if req.amount is not None else "-"
         return Reply(body, f"createTransactionRequest {kind} {amount} -> {out.result_code} {out.code} "
@@ -153,7 +155,7 @@ class Gateway:
         if t is None:
             raise ApiError("E00040", "The record cannot be found.")
         inner = self._details(t) + opt("clientId", t.client_id) + opt("transrefId", t.ref_id)
-        return Reply(wire.document(root, env.ref_id, "Ok", "I00001", "Successful.", inner),
+        return Reply(document(root, env.ref_id, "Ok", "I00001", "Successful.", inner),
                      f"getTransactionDetailsRequest -> Ok I00001 transId={trans_id}")
 
     def _details(self, t: Txn) -> str:
@@ -164,7 +166,7 @@ class Gateway:
             el("submitTimeUTC", iso(t.submit_ts)), el("submitTimeLocal", iso(t.submit_ts, local=True)),
             el("transactionType", t.type), el("transactionStatus", t.status),
             el("responseCode", t.response_code), el("responseReasonCode", reason),
-            el("responseReasonDescription", L.DESCRIPTION.get(reason, L.TEXT.get(reason, ""))),
+            el("responseReasonDescription", tx.DESCRIPTION.get(reason, tx.TEXT.get(reason, ""))),
             opt("authCode", t.auth_code), opt("AVSResponse", t.avs), opt("cardCodeResponse", t.cvv),
             opt("CAVVResponse", t.cavv),
         ]
@@ -225,12 +227,12 @@ class Gateway:
         total = len(txns)
         window = txns[(page - 1) * limit: page * limit]
         if not total:
-            return Reply(wire.document(root, env.ref_id, "Ok", "I00004", "No records found.",
+            return Reply(document(root, env.ref_id, "Ok", "I00004", "No records found.",
                                        "<totalNumInResultSet>0</totalNumInResultSet>"),
                          f"{method} -> Ok I00004")
         inner = ("<transactions>" + "".join(self._summary(t) for t in window) + "</transactions>"
                  f"<totalNumInResultSet>{total}</totalNumInResultSet>")
-        return Reply(wire.document(root, env.ref_id, "Ok", "I00001", "Successful.", inner),
+        return Reply(document(root, env.ref_id, "Ok", "I00001", "Successful.", inner),
                      f"{method} -> Ok I00001 total={total}")
 
     def _getUnsettledTransactionListRequest(self, env: wire.Envelope, root: str) -> Reply:
@@ -261,7 +263,7 @@ class Gateway:
             first = last - 86400  # default: the last 24 hours
         batches = [b for b in self.ledger.batches if first <= b.settle_ts <= last]
         if not batches:
-            return Reply(wire.document(root, env.ref_id, "Ok", "I00004", "No records found."),
+            return Reply(document(root, env.ref_id, "Ok", "I00004", "No records found."),
                          "getSettledBatchListRequest -> Ok I00004")
         parts = ["<batchList>"]
         for b in batches:
@@ -274,7 +276,7 @@ class Gateway:
                 parts.append(self._statistics([self.ledger.txns[i] for i in b.trans_ids if i in self.ledger.txns]))
             parts.append("</batch>")
         parts.append("</batchList>")
-        return Reply(wire.document(root, env.ref_id, "Ok", "I00001", "Successful.", "".join(parts)),
+        return Reply(document(root, env.ref_id, "Ok", "I00001", "Successful.", "".join(parts)),
                      f"getSettledBatchListRequest -> Ok I00001 batches={len(batches)}")
 
     @staticmethod
@@ -282,15 +284,15 @@ class Gateway:
         by_type: dict[str, list] = {}
         for t in txns:
             s = by_type.setdefault(t.account_type or "Visa", [Decimal(0), 0, Decimal(0), 0, 0, 0])
-            if t.status == L.SETTLED:
+            if t.status == tx.SETTLED:
                 s[0] += t.settle_amount
                 s[1] += 1
-            elif t.status == L.REFUND_SETTLED:
+            elif t.status == tx.REFUND_SETTLED:
                 s[2] += t.amount
                 s[3] += 1
-            elif t.status == L.VOIDED:
+            elif t.status == tx.VOIDED:
                 s[4] += 1
-            elif t.status == L.DECLINED:
+            elif t.status == tx.DECLINED:
                 s[5] += 1
         out = ["<statistics>"]
         for acct, (ca, cc, ra, rc, vc, dc) in sorted(by_type.items()):
@@ -303,7 +305,7 @@ class Gateway:
 
     def _authenticateTestRequest(self, env: wire.Envelope, root: str) -> Reply:
         self._authenticate(env)
-        return Reply(wire.document(root, env.ref_id, "Ok", "I00001", "Successful."),
+        return Reply(document(root, env.ref_id, "Ok", "I00001", "Successful."),
                      "authenticateTestRequest -> Ok I00001")
 
 

@@ -28,9 +28,11 @@ from aiohttp import web
 from sandbox import methods
 from sandbox.config import DEFAULT_LOGIN_ID, DEFAULT_TRANSACTION_KEY, Config
 from sandbox.faults import FaultBook, Rule
-from sandbox.ledger import Ledger, iso
+from sandbox.ledger import Ledger
+from sandbox.transactions import iso
 from sandbox.methods import Gateway
-from sandbox.wire import BOM, XML_DECL
+from sandbox.render import XML_DECL
+from sandbox.wire import BOM
 
 log = logging.getLogger("sandbox")
 

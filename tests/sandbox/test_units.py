@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from sandbox import cards, ledger, wire
+from sandbox import cards, wire
 from sandbox.config import Config
-from sandbox.ledger import TRANSITIONS, IllegalTransition, Ledger, Txn
+from sandbox.ledger import Ledger
+from sandbox.transactions import MAX_DUPLICATE_WINDOW_S, TRANSITIONS, IllegalTransition, Txn
 from sandbox.wire import ApiError, Card, Envelope, TxnRequest
 
 
@@ -60,7 +61,7 @@ def test_duplicate_index_is_pruned_but_keeps_recent_keys() -> None:
 
     for i in range(5_000):
         assert led.create(req(i), env).txn.response_code == "1"
-    led.clock.advance(ledger.MAX_DUPLICATE_WINDOW_S + 1)
+    led.clock.advance(MAX_DUPLICATE_WINDOW_S + 1)
     for i in range(5_000, 10_001):  # the 10_001st key triggers a prune of the 5_000 stale ones
         assert led.create(req(i), env).txn.response_code == "1"
     assert len(led._dups) == 5_001

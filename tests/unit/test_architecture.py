@@ -46,8 +46,6 @@ OVER_MAX_LINES = {
     "engine/db/models.py",
     "engine/db/webhooks.py",
     "engine/settings.py",
-    "sandbox/ledger.py",
-    "sandbox/wire.py",
 }
 
 
