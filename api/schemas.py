@@ -14,18 +14,22 @@ Str20 = Annotated[str, Meta(min_length=1, max_length=20)]
 #: A positive amount in major units with at most two decimals, below 10⁹ (every currency the
 #: processor takes has two); ``engine.money.parse_amount`` is the rule, this is its shape.
 AMOUNT_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+#: Patterns and bounds of fields the handlers check themselves (naming the field in their own
+#: words, all problems at once) go in the document only, not in msgspec's decoding.
+AMOUNT_SCHEMA = {"extra": {"pattern": AMOUNT_PATTERN}}
 #: A role name as API keys and users carry it (checked by the handlers, which name the field).
 RoleName = Annotated[str, Meta(extra_json_schema={"extra": {"enum": list(ROLES)}}, examples=["developer"])]
-#: Where webhooks go: an absolute http(s) URL (which hosts may be reached is checked apart).
-URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://[^\s]+$"
+#: Where webhooks go: an absolute http(s) URL (checked by the handler; which hosts may be reached too).
+URL_SCHEMA = {"extra": {"pattern": r"^[hH][tT][tT][pP][sS]?://[^\s]+$"}}
 #: Authorize.net's ``customer.id``: up to 20 characters of this set.
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 class CardIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     number: Annotated[str, Meta(min_length=1, max_length=32, examples=["4111111111111111"])]
-    exp_month: Annotated[int, Meta(ge=1, le=12)]
-    exp_year: Annotated[int, Meta(ge=1000, le=9999, examples=[2030])]
+    # Bounds stated in the document only: the handler's checks name the field in their own words.
+    exp_month: Annotated[int, Meta(extra_json_schema={"extra": {"minimum": 1, "maximum": 12}})]
+    exp_year: Annotated[int, Meta(examples=[2030], extra_json_schema={"extra": {"minimum": 1000, "maximum": 9999}})]
     cvc: Annotated[str, Meta(min_length=1, max_length=8, examples=["123"])] | None = None
 
 
@@ -55,13 +59,12 @@ class BillingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_d
 
 
 class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    amount: Annotated[str, Meta(description='Decimal string in major units, e.g. "12.50".', pattern=AMOUNT_PATTERN, examples=["12.50"])]
+    amount: Annotated[str, Meta(description='Decimal string in major units, e.g. "12.50".', examples=["12.50"], extra_json_schema=AMOUNT_SCHEMA)]
     currency: Annotated[
         str,
         Meta(
             description="ISO 4217 code, upper case: one the processor account takes (`ANET_CURRENCIES`).",
-            pattern="^[A-Z]{3}$",
-            extra_json_schema={"extra": {"enum": sorted(DEFAULT_PROCESSOR_CURRENCIES)}},
+            extra_json_schema={"extra": {"pattern": "^[A-Z]{3}$", "enum": sorted(DEFAULT_PROCESSOR_CURRENCIES)}},
             examples=["USD"],
         ),
     ]
@@ -78,10 +81,10 @@ class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class CaptureCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     amount: Annotated[
-        str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.", pattern=AMOUNT_PATTERN)
+        str, Meta(description="Decimal string; at most the authorized amount. Default: all of it.", extra_json_schema=AMOUNT_SCHEMA)
     ] | None = None
 
 
 class RefundCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.", pattern=AMOUNT_PATTERN)] | None = None
+    amount: Annotated[str, Meta(description="Decimal string. Default: everything not yet refunded.", extra_json_schema=AMOUNT_SCHEMA)] | None = None
     reason: Annotated[str, Meta(max_length=255)] | None = None

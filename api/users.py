@@ -32,8 +32,11 @@ from engine.revocation import revoke_keys_created_by
 _encoder = msgspec.json.Encoder()
 Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Password = Annotated[str, Meta(min_length=1, max_length=256)]
-#: A password being set: ``engine.passwords``' length rule, stated in the schema too.
-NewPassword = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+#: A password being set: ``engine.passwords``' length rule, stated in the document (the handler
+#: checks it and says so in its own words).
+NewPassword = Annotated[
+    str, Meta(min_length=1, max_length=256, extra_json_schema={"extra": {"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH}})
+]
 
 
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -21,7 +21,7 @@ from api.audit import note
 from api.bodies import decode_optional
 from api.idempotent import Answer, IdempotencyKey, run_idempotent
 from api.ids import id_query, path_id, query_id
-from api.schemas import URL_PATTERN
+from api.schemas import URL_SCHEMA
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.state import AppState
 from api.tenancy import list_scope, target_merchant
@@ -51,7 +51,7 @@ ATTEMPTS_SHOWN = 20
 
 
 class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=URL_PATTERN, examples=["https://example.com/hooks"])]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://example.com/hooks"], extra_json_schema=URL_SCHEMA)]
     events: Annotated[list[str], msgspec.Meta(description='Event types, or ["*"] for all.')]
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     #: Admins only: the merchant the endpoint is for (required with admin credentials).
@@ -59,7 +59,7 @@ class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=
 
 
 class WebhookEndpointUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=URL_PATTERN, examples=["https://example.com/hooks"])] | None = None
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://example.com/hooks"], extra_json_schema=URL_SCHEMA)] | None = None
     events: list[str] | None = None
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     #: false disables (reason ``manual``); true re-enables and forgets the failure streak.
