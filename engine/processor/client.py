@@ -6,11 +6,11 @@ card data in DEBUG logs, a parser that breaks on BOM-less bodies, and PyXB bindi
 milliseconds per request and seconds per report page.
 
 Failure taxonomy
-    * ``NOT_SENT`` — the request certainly never reached Authorize.net: connection refused / DNS
-      failure (``httpx.ConnectError``), ``httpx.ConnectTimeout``, ``httpx.PoolTimeout``. These are
-      retried here with exponential backoff + jitter, up to ``settings.connect_attempts``
-      attempts; ``NOT_SENT`` is returned once they are exhausted. An unusable endpoint URL is
-      also ``NOT_SENT`` (not retried).
+    * ``NOT_SENT`` — the request certainly never reached Authorize.net: the connection could not
+      be made (refused, DNS, TLS) or not in time, a pool slot included
+      (:data:`engine.processor.http.NOT_SENT_ERRORS`). These are retried here with exponential
+      backoff + jitter, up to ``settings.connect_attempts`` attempts; ``NOT_SENT`` is returned
+      once they are exhausted. An unusable endpoint URL is also ``NOT_SENT`` (not retried).
     * ``UNKNOWN`` — anything after the request may have been sent: read/write timeouts, write
       errors, the connection closing before a response, HTTP status outside 2xx, a body that is
       not a readable Authorize.net response. Never retried here and never a decline: resend the
@@ -20,6 +20,9 @@ Failure taxonomy
 
 Cancellation (``asyncio.CancelledError``) propagates untouched; a caller cancelled while a
 charge was in flight must treat it as ``UNKNOWN``.
+
+The transport (:mod:`engine.processor.http`) is one pooled aiohttp session per client; it never
+follows redirects and never resends a POST by itself.
 
 Nothing here logs request bodies, card numbers, CVCs, opaque values or the transaction key.
 """
@@ -32,7 +35,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, TypeVar
 
-import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
@@ -40,6 +42,7 @@ from engine.metrics import PROCESSOR_DURATION, PROCESSOR_REQUESTS
 from engine.settings import ProcessorSettings
 
 from . import results
+from .http import NOT_SENT_ERRORS, UNSENDABLE_ERRORS, HttpTransport, Send, env_proxy
 from .amounts import format_amount
 from .types import (
     MAX_CARD_NUMBER,
@@ -74,10 +77,8 @@ from .wire import (
 
 log = logging.getLogger(__name__)
 
-#: Failures that happen before any byte of the request can have reached the server.
-NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-#: Configuration errors raised before a connection is attempted.
-_UNSENDABLE_ERRORS: tuple[type[Exception], ...] = (httpx.UnsupportedProtocol, httpx.InvalidURL)
+#: Sent with every request (the API answers E00002 to any other content type).
+_HEADERS = {"Content-Type": "application/xml"}
 
 _TRANS_ID = re.compile(r"[0-9]{1,30}")
 _LAST4 = re.compile(r"(?:[Xx*]*)([0-9]{4})")
@@ -88,7 +89,7 @@ T = TypeVar("T")
 
 
 def _describe(exc: BaseException) -> str:
-    """Exception type and message; httpx messages describe the transport, not the payload."""
+    """Exception type and message; aiohttp's messages describe the transport, not the payload."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -104,13 +105,17 @@ def _check_page(limit: int, offset: int) -> None:
 
 
 class ProcessorClient:
-    """One instance per process (or event loop); holds one pooled ``httpx.AsyncClient``."""
+    """One instance per process (or event loop); holds one pooled HTTP session (keep-alive).
+
+    ``transport`` replaces the HTTP layer (tests): ``(url, body, headers) -> (status, body)``,
+    raising the errors of :mod:`engine.processor.http`.
+    """
 
     def __init__(
         self,
         settings: ProcessorSettings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Send | None = None,
         connect_backoff_initial_s: float = 0.2,
         connect_backoff_max_s: float = 2.0,
         connect_backoff_jitter_s: float = 0.2,
@@ -122,17 +127,15 @@ class ProcessorClient:
         self._duplicate_window_s = settings.duplicate_window_s
         self._attempts = max(1, settings.connect_attempts)
         self._backoff = (connect_backoff_initial_s, connect_backoff_max_s, connect_backoff_jitter_s)
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_s,
-                read=settings.read_timeout_s,
-                write=settings.read_timeout_s,
-                pool=settings.connect_timeout_s,
-            ),
-            headers={"Content-Type": "application/xml"},
-            follow_redirects=False,
-        )
+        self._http: HttpTransport | None = None
+        if transport is None:
+            self._http = HttpTransport(
+                connect_timeout_s=settings.connect_timeout_s,
+                read_timeout_s=settings.read_timeout_s,
+                proxy=env_proxy(self._url),
+            )
+            transport = self._http
+        self._send: Send = transport
 
     def __repr__(self) -> str:
         return f"ProcessorClient(endpoint_url={self._url!r}, login_id={self._creds.login_id!r})"
@@ -144,7 +147,8 @@ class ProcessorClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     # ----------------------------------------------------------------------------------------
     # Transactions
@@ -308,33 +312,39 @@ class ProcessorClient:
         self, built: Built, interpret: Callable[[Document], T]
     ) -> T | TransactionResult:
         try:
-            response = await self._post_with_retries(built)
+            status, content = await self._post_with_retries(built)
         except NOT_SENT_ERRORS as exc:
             return TransactionResult(
                 outcome=Outcome.NOT_SENT,
                 error=f"not sent after {self._attempts} attempt(s): {_describe(exc)}",
             )
-        except _UNSENDABLE_ERRORS as exc:
+        except UNSENDABLE_ERRORS as exc:
             return TransactionResult(outcome=Outcome.NOT_SENT, error=f"not sent: {_describe(exc)}")
         except Exception as exc:  # anything once the request may be on the wire
             log.warning("authorize.net %s outcome unknown: %s", built.operation, _describe(exc))
             return TransactionResult(outcome=Outcome.UNKNOWN, error=_describe(exc))
 
-        if not 200 <= response.status_code < 300:
-            error = f"HTTP {response.status_code} from processor"
+        if not 200 <= status < 300:
+            error = f"HTTP {status} from processor"
             log.warning("authorize.net %s outcome unknown: %s", built.operation, error)
             return TransactionResult(outcome=Outcome.UNKNOWN, error=error)
         try:
-            return interpret(parse_response(response.content))
+            return interpret(parse_response(content))
         except ResponseParseError as exc:
-            error = f"{exc} (HTTP {response.status_code}, {len(response.content)} bytes)"
+            error = f"{exc} (HTTP {status}, {len(content)} bytes)"
         except Exception as exc:  # a bug in interpretation must not turn into a decline
             log.exception("authorize.net %s: could not interpret response", built.operation)
             error = f"could not interpret response: {type(exc).__name__}"
         log.warning("authorize.net %s outcome unknown: %s", built.operation, error)
         return TransactionResult(outcome=Outcome.UNKNOWN, error=error)
 
-    async def _post_with_retries(self, built: Built) -> httpx.Response:
+    async def _post_with_retries(self, built: Built) -> tuple[int, bytes]:
+        try:  # the common case, answered on the first attempt, builds no retry state
+            return await self._post_once(built.body)
+        except NOT_SENT_ERRORS as exc:
+            if self._attempts == 1:
+                raise
+            first_error = exc
         initial, maximum, jitter = self._backoff
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
@@ -343,10 +353,17 @@ class ProcessorClient:
             before_sleep=self._log_retry(built.operation),
             reraise=True,
         )
-        return await retrying(self._post_once, built.body)
+        failed_once = [first_error]
 
-    async def _post_once(self, body: bytes) -> httpx.Response:
-        return await self._http.post(self._url, content=body)
+        async def attempt() -> tuple[int, bytes]:
+            if failed_once:  # attempt 1 already ran above: replay its failure to tenacity
+                raise failed_once.pop()
+            return await self._post_once(built.body)
+
+        return await retrying(attempt)
+
+    async def _post_once(self, body: bytes) -> tuple[int, bytes]:
+        return await self._send(self._url, body, _HEADERS)
 
     def _log_retry(self, operation: str) -> Callable[[RetryCallState], Awaitable[None] | None]:
         def before_sleep(state: RetryCallState) -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from types import SimpleNamespace
+from typing import Callable, Mapping
 
+import aiohttp
 import httpx
 from engine.processor import Billing, Card, ChargeRequest, OpaqueData, ProcessorClient
 from engine.settings import ProcessorSettings
@@ -28,25 +30,37 @@ SETTINGS = ProcessorSettings(
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+def connect_refused(host: str = "anet.test") -> aiohttp.ClientConnectorError:
+    """What aiohttp raises when the connection is refused (nothing was sent)."""
+    key = SimpleNamespace(host=host, port=443, ssl=True)
+    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused"))  # type: ignore[arg-type]
+
+
 @dataclass
 class Recorder:
-    """MockTransport handler that records every request and plays scripted steps."""
+    """A fake HTTP layer (the client's ``transport``) that records every request and plays
+    scripted steps: response bodies, ``httpx.Response`` objects (status and body; httpx only as a
+    data type here), handlers of an ``httpx.Request``, or the transport's exceptions (an
+    instance, or an exception class raised with a message)."""
 
     steps: list = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        request = httpx.Request("POST", url, content=body, headers=dict(headers))
         self.requests.append(request)
         step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
         if isinstance(step, BaseException):
             raise step
         if isinstance(step, type) and issubclass(step, BaseException):
-            raise step("simulated", request=request)
-        if isinstance(step, httpx.Response):
-            return step
+            raise step("simulated")
         if callable(step):
-            return step(request)
-        return httpx.Response(200, content=step, headers={"Content-Type": "application/xml; charset=utf-8"})
+            step = step(request)
+            if hasattr(step, "__await__"):
+                step = await step
+        if isinstance(step, httpx.Response):
+            return step.status_code, step.content
+        return 200, step
 
     @property
     def bodies(self) -> list[bytes]:
@@ -57,7 +71,7 @@ def make_client(recorder: Recorder, **overrides) -> ProcessorClient:
     settings = replace(SETTINGS, **overrides)
     return ProcessorClient(
         settings,
-        transport=httpx.MockTransport(recorder),
+        transport=recorder,
         connect_backoff_initial_s=0,
         connect_backoff_max_s=0,
         connect_backoff_jitter_s=0,

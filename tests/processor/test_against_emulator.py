@@ -197,7 +197,7 @@ async def test_read_timeout_after_commit_then_resend_finds_original(emulator_url
     await fault(control, fault="hang_after_commit", delay_ms=1500, match={"invoice_number": req.invoice_number})
     c = ProcessorClient(settings_for(emulator_url, read_timeout_s=0.3))
     lost = await c.charge(req)
-    assert lost.outcome is Outcome.UNKNOWN and "ReadTimeout" in lost.error
+    assert lost.outcome is Outcome.UNKNOWN and "SocketTimeoutError" in lost.error
     resent = await c.charge(req)
     await c.aclose()
     assert resent.outcome is Outcome.DUPLICATE and resent.transaction_id

@@ -1,4 +1,4 @@
-"""The same taxonomy against real loopback sockets (real httpx transport, real timeouts)."""
+"""The same taxonomy against real loopback sockets (the real aiohttp transport, real timeouts)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Server:
                 if self.mode == "hang":
                     await asyncio.sleep(5)
                     return
-                if self.mode == "close":
+                if self.mode == "close" or (self.mode == "close_second" and self.requests > 1):
                     return
                 body = bodies.approved()
                 writer.write(
@@ -78,7 +78,7 @@ async def test_connection_refused_is_not_sent():
     result = await client.charge(card_request())
     await client.aclose()
     assert result.outcome is Outcome.NOT_SENT
-    assert "ConnectError" in result.error
+    assert "ClientConnectorError" in result.error
 
 
 async def test_read_timeout_is_unknown_and_sent_once():
@@ -87,7 +87,7 @@ async def test_read_timeout_is_unknown_and_sent_once():
         result = await client.charge(card_request())
         await client.aclose()
     assert result.outcome is Outcome.UNKNOWN
-    assert "ReadTimeout" in result.error
+    assert "SocketTimeoutError" in result.error
     assert server.requests == 1
 
 
@@ -98,6 +98,17 @@ async def test_connection_closed_before_response_is_unknown():
         await client.aclose()
     assert result.outcome is Outcome.UNKNOWN
     assert server.requests == 1
+
+
+async def test_reused_connection_closed_before_response_is_unknown_and_not_resent():
+    # A POST is never resent by the HTTP layer on its own (a stale keep-alive connection included).
+    async with Server("close_second") as server:
+        client = client_for(server.port)
+        assert (await client.charge(card_request())).outcome is Outcome.APPROVED
+        result = await client.charge(card_request())
+        await client.aclose()
+    assert result.outcome is Outcome.UNKNOWN
+    assert server.requests == 2 and server.connections == 1
 
 
 async def test_keep_alive_reuses_one_connection():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import httpx
 import pytest
 
 from engine.processor import Card, OpaqueData, Outcome
 
 from . import bodies
-from .helpers import CVC, KEY, NONCE, PAN, Recorder, card_request, make_client, nonce_request
+from .helpers import CVC, KEY, NONCE, PAN, Recorder, card_request, connect_refused, make_client, nonce_request
 
 SECRETS = (PAN, KEY, NONCE)
 
@@ -45,9 +46,9 @@ SCENARIOS = [
     bodies.api_error("E00007"),
     bodies.approved()[:-20],
     httpx.Response(503, content=b"unavailable"),
-    httpx.ReadTimeout,
-    httpx.ConnectError,
-    httpx.RemoteProtocolError,
+    aiohttp.SocketTimeoutError,
+    connect_refused(),
+    aiohttp.ServerDisconnectedError,
 ]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 
 from engine.processor import BatchSummary, Outcome, TransactionDetails, TransactionResult, TransactionSummary
 
 from . import bodies
-from .helpers import Recorder, make_client
+from .helpers import Recorder, connect_refused, make_client
 
 
 async def call(body, method: str, *args, **kwargs):
@@ -69,9 +69,9 @@ async def test_details_api_error():
 
 
 async def test_details_transport_failure():
-    result = await call(httpx.ReadTimeout, "get_transaction_details", "1")
+    result = await call(aiohttp.SocketTimeoutError, "get_transaction_details", "1")
     assert isinstance(result, TransactionResult) and result.outcome is Outcome.UNKNOWN
-    result = await call(httpx.ConnectError, "get_transaction_details", "1")
+    result = await call(connect_refused(), "get_transaction_details", "1")
     assert result.outcome is Outcome.NOT_SENT
 
 

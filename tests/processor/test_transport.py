@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import aiohttp
 import httpx
 import pytest
 
 from engine.processor import Outcome, ProcessorClient
 
 from . import bodies
-from .helpers import SETTINGS, Recorder, card_request, make_client
+from .helpers import SETTINGS, Recorder, card_request, connect_refused, make_client
 
 
 async def run(recorder: Recorder, **overrides):
@@ -21,7 +22,15 @@ async def run(recorder: Recorder, **overrides):
         await client.aclose()
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        connect_refused(),
+        aiohttp.ConnectionTimeoutError("Connection timeout to host"),  # connecting, or waiting for a pool slot
+        aiohttp.ClientConnectorDNSError(connect_refused()._conn_key, OSError(-2, "Name or service not known")),
+    ],
+    ids=["refused", "connect-timeout", "dns"],
+)
 async def test_not_sent_errors_are_retried_then_succeed(exc):
     recorder = Recorder([exc, exc, bodies.approved()])
     result = await run(recorder)
@@ -31,16 +40,16 @@ async def test_not_sent_errors_are_retried_then_succeed(exc):
 
 
 async def test_connect_errors_exhausted_give_not_sent():
-    recorder = Recorder([httpx.ConnectError("[Errno 111] Connection refused")])
+    recorder = Recorder([connect_refused()])
     result = await run(recorder, connect_attempts=3)
     assert result.outcome is Outcome.NOT_SENT
     assert len(recorder.requests) == 3
-    assert "ConnectError" in result.error and "Connection refused" in result.error
+    assert "ClientConnectorError" in result.error and "Connection refused" in result.error
     assert "3 attempt" in result.error
 
 
 async def test_single_attempt_setting():
-    recorder = Recorder([httpx.ConnectTimeout("connect timed out")])
+    recorder = Recorder([aiohttp.ConnectionTimeoutError("connect timed out")])
     result = await run(recorder, connect_attempts=1)
     assert result.outcome is Outcome.NOT_SENT
     assert len(recorder.requests) == 1
@@ -49,17 +58,27 @@ async def test_single_attempt_setting():
 @pytest.mark.parametrize(
     "exc",
     [
-        httpx.ReadTimeout,
-        httpx.WriteTimeout,
-        httpx.WriteError,
-        httpx.ReadError,
-        httpx.RemoteProtocolError,  # "Server disconnected without sending a response"
-        httpx.ProxyError,
+        aiohttp.SocketTimeoutError,  # read timeout
+        aiohttp.ServerTimeoutError,
+        TimeoutError,  # the total-time backstop
+        aiohttp.ServerDisconnectedError,  # "Server disconnected" before a response
+        aiohttp.ClientOSError,  # write error
+        aiohttp.ClientPayloadError,  # truncated response body
+        aiohttp.ClientHttpProxyError,
         ConnectionResetError,
     ],
 )
 async def test_maybe_sent_errors_are_unknown_and_not_retried(exc):
-    step = exc("connection reset by peer") if exc is ConnectionResetError else exc
+    if exc is ConnectionResetError:
+        step = exc("connection reset by peer")
+    elif exc is aiohttp.ClientHttpProxyError:
+        from multidict import CIMultiDict, CIMultiDictProxy
+        from yarl import URL
+
+        info = aiohttp.RequestInfo(URL(SETTINGS.endpoint_url), "POST", CIMultiDictProxy(CIMultiDict()), URL(SETTINGS.endpoint_url))
+        step = exc(info, (), status=502, message="Bad Gateway")
+    else:
+        step = exc
     recorder = Recorder([step, bodies.approved()])
     result = await run(recorder)
     assert result.outcome is Outcome.UNKNOWN
@@ -70,7 +89,7 @@ async def test_maybe_sent_errors_are_unknown_and_not_retried(exc):
 
 
 async def test_read_timeout_after_connect_retries_is_not_retried():
-    recorder = Recorder([httpx.ConnectError, httpx.ReadTimeout, bodies.approved()])
+    recorder = Recorder([connect_refused(), aiohttp.SocketTimeoutError, bodies.approved()])
     result = await run(recorder)
     assert result.outcome is Outcome.UNKNOWN
     assert len(recorder.requests) == 2
@@ -115,18 +134,29 @@ async def test_unsupported_scheme_is_not_sent():
     result = await client.charge(card_request())
     await client.aclose()
     assert result.outcome is Outcome.NOT_SENT
-    assert "UnsupportedProtocol" in result.error
+    assert "NonHttpUrlClientError" in result.error
 
 
 async def test_timeouts_and_connection_reuse():
-    client = make_client(Recorder([bodies.approved()]))
+    client = ProcessorClient(SETTINGS)  # real transport, never connected here
     http = client._http
-    assert http.timeout == httpx.Timeout(connect=1.5, read=7.0, write=7.0, pool=1.5)
-    await client.charge(card_request())
-    await client.void("60012345678")
-    assert client._http is http  # one pooled AsyncClient per ProcessorClient
+    assert http is not None and http.session is None  # opened on first use, on the caller's loop
+    assert http.timeout == aiohttp.ClientTimeout(total=1.5 + 2 * 7.0, connect=1.5, sock_connect=1.5, sock_read=7.0)
+    session = http._open()
+    assert client._http is http and http.session is session  # one pooled session per ProcessorClient
     await client.aclose()
-    assert http.is_closed
+    assert session.closed
+
+
+async def test_proxy_from_the_environment_is_read_once(monkeypatch):
+    from engine.processor.http import env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.test")
+    assert env_proxy("https://anet.test/xml/v1/request.api") == "http://proxy.test:3128"
+    assert env_proxy("https://internal.test/xml/v1/request.api") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert env_proxy("https://anet.test/xml/v1/request.api") is None
 
 
 async def test_backoff_parameters_are_used(monkeypatch):
@@ -138,10 +168,10 @@ async def test_backoff_parameters_are_used(monkeypatch):
     import asyncio
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    recorder = Recorder([httpx.ConnectError("refused")])
+    recorder = Recorder([connect_refused()])
     client = ProcessorClient(
         SETTINGS,
-        transport=httpx.MockTransport(recorder),
+        transport=recorder,
         connect_backoff_initial_s=0.5,
         connect_backoff_max_s=1.2,
         connect_backoff_jitter_s=0.0,
@@ -156,10 +186,10 @@ async def test_backoff_parameters_are_used(monkeypatch):
 async def test_cancellation_propagates():
     import asyncio
 
-    async def never(request):
+    async def never(url, body, headers):
         await asyncio.sleep(3600)
 
-    client = ProcessorClient(SETTINGS, transport=httpx.MockTransport(never))
+    client = ProcessorClient(SETTINGS, transport=never)
     task = asyncio.create_task(client.charge(card_request()))
     await asyncio.sleep(0.01)
     task.cancel()
