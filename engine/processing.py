@@ -7,7 +7,8 @@
    When the answer is lost (outcome unknown) the identical request is resent: if the first one
    reached the gateway, the resend is refused as a duplicate carrying the original transaction id,
    which ``getTransactionDetails`` turns into the real outcome. A charge therefore happens once.
-3. Record the outcome through the state machine, with its event, then refresh the cache.
+3. Record the outcome through the state machine, with its event, then refresh the cache (the
+   claim's snapshot only if the outcome takes longer: ``engine.job_snapshots``).
 
 If the outcome is still unknown after the resends, the payment stays ``processing`` with
 ``needs_reconciliation`` set and a ``payment.outcome_unknown`` event; it is never reported as
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import engine_failures, method_loss
+from engine import job_snapshots as snapshots
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.db.session import autocommit
@@ -50,25 +52,14 @@ from engine.money import currency_exponent
 from engine.sealing import SealError, SealExpired, SealKeyUnknown, Sealer
 from engine.settings import LifecycleSettings
 from engine.states import IllegalTransition, PaymentStatus, Trigger
-from engine.views import payment_view
 
 log = logging.getLogger(__name__)
 
 #: Failure codes that describe the card or cardholder: the payment is ``declined``, not ``failed``.
-DECLINE_CODES = frozenset(
-    {
-        "card_declined",
-        "insufficient_funds",
-        "incorrect_number",
-        "invalid_expiry",
-        "expired_card",
-        "incorrect_cvc",
-        "avs_mismatch",
-        "avs_and_cvc_mismatch",
-        "card_type_not_accepted",
-        "fraud_declined",
-    }
-)
+DECLINE_CODES = frozenset({
+    "card_declined", "insufficient_funds", "incorrect_number", "invalid_expiry", "expired_card", "incorrect_cvc",
+    "avs_mismatch", "avs_and_cvc_mismatch", "card_type_not_accepted", "fraud_declined",
+})
 
 class ProcessorUnavailable(Exception):
     """The processor could not be reached at all; nothing was sent. Safe to retry later."""
@@ -182,8 +173,13 @@ async def process_payment(
     return await record_outcome(deps, claimed, result)
 
 
+#: Built once: ``repo.move`` recognises a statement's shape by them without compiling them.
+_NOW = func.now()
+_ONE_MORE_ATTEMPT = repo.payments.c.processor_attempts + 1
+
+
 def _in_flight_changes() -> dict[str, Any]:
-    return {"needs_reconciliation": True, "processor_attempts": repo.payments.c.processor_attempts + 1}
+    return {"needs_reconciliation": True, "processor_attempts": _ONE_MORE_ATTEMPT}
 
 
 async def _claim(
@@ -194,7 +190,7 @@ async def _claim(
     With ``in_flight`` the same transaction records "a request may be on its way" (see
     ``_set_in_flight``), since the caller sends right after.
     """
-    changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": func.now()}
+    changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": _NOW}
     if in_flight:
         changes.update(_in_flight_changes())
     # The common case, a pending payment with nothing in flight: claimed in one statement, one
@@ -205,7 +201,7 @@ async def _claim(
             data={"message_id": message_id}, unless_in_flight=True,
         )
     if claimed is not None:
-        await _refresh_cache(deps, claimed)
+        snapshots.write_soon(deps.cache, claimed)
         return claimed, False
     # Our own charge resumed, a duplicate, or a row the API has not committed yet.
     waited_s = 0.0
@@ -232,7 +228,7 @@ async def _claim(
             raise PaymentNotVisible(str(payment_id))
         await deps.sleep(0.05)
         waited_s += 0.05
-    await _refresh_cache(deps, row)
+    snapshots.write_soon(deps.cache, row)
     return row, was_in_flight
 
 
@@ -310,7 +306,7 @@ async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: Transa
             changes["amount_captured_minor"] = claimed.amount_minor
         else:
             trigger = Trigger.AUTHORIZE
-            changes["authorized_at"] = func.now()
+            changes["authorized_at"] = _NOW
     else:
         failure = failure_for(result)
         trigger = Trigger.DECLINE if failure.code in DECLINE_CODES else Trigger.FAIL
@@ -337,7 +333,7 @@ async def _finish(
     record_payment_status(row.status)
     if deps.stash is not None:
         await deps.stash.delete(payment_id)
-    await _refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
     log.info("payment %s is %s", payment_id, row.status)
     return Result.FINISHED
 
@@ -391,9 +387,6 @@ async def _mark_unknown(
         log.info("payment %s: finished or taken over meanwhile; not flagged", payment_id)
         return
     PAYMENTS_OUTCOME_UNKNOWN.inc()
-    await _refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
     log.warning("payment %s: outcome unknown, left for reconciliation (%s)", payment_id, data["reason"])
 
-
-async def _refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
-    await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)

@@ -90,9 +90,21 @@ _MOVES_MAX = 256
 _dialect = postgresql.dialect()
 
 
-def _expression_key(value: Any) -> str:
+#: ``_expression_key`` of the expressions seen, by identity (the expression is kept, so its id
+#: cannot be reused): compiling one costs tens of microseconds, and callers pass module constants.
+_EXPRESSION_KEYS: dict[int, tuple[ClauseElement, str]] = {}
+
+
+def _expression_key(value: ClauseElement) -> str:
     """An SQL expression's text with its literals inlined (``now()``, ``payments.x + 1``)."""
-    return str(value.compile(dialect=_dialect, compile_kwargs={"literal_binds": True}))
+    known = _EXPRESSION_KEYS.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    key = str(value.compile(dialect=_dialect, compile_kwargs={"literal_binds": True}))
+    if len(_EXPRESSION_KEYS) >= _MOVES_MAX:
+        _EXPRESSION_KEYS.clear()
+    _EXPRESSION_KEYS[id(value)] = (value, key)
+    return key
 
 
 def _move_statement(

@@ -211,6 +211,70 @@ async def test_an_approved_charge_takes_one_statement_one_transaction_and_one_se
     assert len(sandbox.ledger(row.invoice_number)) == 1
 
 
+async def _changes(settings, channel: str):
+    """A subscription to the cache's change notifications (payment ids)."""
+    client = aioredis.Redis.from_url(settings.redis.cache_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel)
+    await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+    return client, pubsub
+
+
+async def _drain(pubsub, wait_s: float) -> list[str]:
+    seen, deadline = [], time.monotonic() + wait_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=remaining)
+        if message is not None:
+            seen.append(message["data"].decode())
+    return seen
+
+
+async def test_a_charge_answered_at_once_writes_one_cache_snapshot(deps_for, db, merchant, sandbox, settings):
+    """The claim's ``processing`` snapshot is superseded by the outcome before it is due: one cache
+    write and one change notification per payment, not two."""
+    from engine import job_snapshots
+
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=4545)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    client, pubsub = await _changes(settings, deps.cache.channel)
+    try:
+        assert await process_payment(deps, payment_id, sealed, message_id="m-once") == Result.FINISHED
+        assert not job_snapshots.pending(payment_id)
+        # Long enough for a deferred write that was not dropped to have happened.
+        notified = await _drain(pubsub, wait_s=max(0.5, 10 * job_snapshots.DEFER_S))
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+    assert notified == [str(payment_id)]
+    cached = await deps.cache.get(payment_id, merchant_id=merchant.id)
+    assert cached is not None and cached.status == "captured"
+
+
+async def test_a_slow_charge_shows_processing_in_the_cache_while_it_waits(deps_for, db, merchant, sandbox, settings):
+    import asyncio
+
+    from engine import job_snapshots
+
+    deps = await deps_for()
+    payment_id = await _payment(db, merchant, amount_minor=4646)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    delay_ms = int(10_000 * job_snapshots.DEFER_S)  # 10× the deferral, well within the read timeout
+    sandbox.add_fault("latency", delay_ms=delay_ms, count=-1, match={"amount": "46.46"})
+    job = asyncio.create_task(process_payment(deps, payment_id, sealed, message_id="m-slow"))
+    seen: list[str | None] = []
+    while not job.done():
+        cached = await deps.cache.get(payment_id, merchant_id=merchant.id)
+        seen.append(cached.status if cached else None)
+        if seen[-1] == "processing":
+            break
+        await asyncio.sleep(0.01)
+    assert await job == Result.FINISHED
+    assert "processing" in seen, seen
+    cached = await deps.cache.get(payment_id, merchant_id=merchant.id)
+    assert cached is not None and cached.status == "captured"
+
+
 async def test_a_duplicate_message_changes_nothing(deps_for, db, merchant, sandbox):
     deps = await deps_for()
     payment_id = await _payment(db, merchant, amount_minor=4343)
