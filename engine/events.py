@@ -84,22 +84,26 @@ async def record_event(
     merchant that subscribes to ``type`` (a transactional outbox): the event cannot commit without
     its deliveries, nor they without it.
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type!r}")
-    event_id = uuid.uuid4()
-    created_at = datetime.now(timezone.utc)
-    view = EventView(id=str(event_id), type=type, created_at=created_at, data=EventData(object=snapshot))
+    view, body = new_event(type, snapshot)
     await insert_event_with_deliveries(
         conn,
-        event_id=event_id,
+        event_id=uuid.UUID(view.id),
         merchant_id=merchant_id,
         event_type=type,
         object_type=object_type,
         object_id=object_id,
-        body=_encoder.encode(view),
-        created_at=created_at,
+        body=body,
+        created_at=view.created_at,
     )
     return view
+
+
+def new_event(type: str, snapshot: msgspec.Struct) -> tuple[EventView, bytes]:
+    """A new event of ``type`` carrying ``snapshot``, and its JSON (what is stored and sent)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    view = EventView(id=str(uuid.uuid4()), type=type, created_at=datetime.now(timezone.utc), data=EventData(object=snapshot))
+    return view, _encoder.encode(view)
 
 
 async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> Row[Any] | None:

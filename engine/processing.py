@@ -33,6 +33,7 @@ from engine import engine_failures, method_loss
 from engine import job_snapshots as snapshots
 from engine.cache import PaymentCache
 from engine.db import payments as repo
+from engine.db.outcomes import move_and_tell
 from engine.db.session import autocommit
 from engine.method_secrets import open_method
 from engine.metrics import PAYMENT_METHODS_LOST, PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
@@ -316,17 +317,23 @@ async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: Transa
             failure_processor_code=failure.processor_code,
         )
         data["failure_code"] = failure.code
-    return await _finish(deps, claimed.id, trigger, changes, data)
+    return await _finish(deps, claimed.id, trigger, changes, data, claimed=claimed)
 
 
 async def _finish(
-    deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any]
+    deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any],
+    claimed: Row[Any] | None = None,
 ) -> Result:
     try:
-        async with deps.engine.begin() as conn:
-            row = await repo.transition(
-                conn, payment_id, trigger, changes=changes, data=data, expected_status=PaymentStatus.PROCESSING
-            )
+        row = None
+        if claimed is not None:  # one statement while the row is still the one the claim returned
+            async with autocommit(deps.engine).connect() as conn:
+                row = await move_and_tell(conn, claimed, trigger, changes=changes, data=data)
+        if row is None:
+            async with deps.engine.begin() as conn:
+                row = await repo.transition(
+                    conn, payment_id, trigger, changes=changes, data=data, expected_status=PaymentStatus.PROCESSING
+                )
     except IllegalTransition as exc:
         log.warning("payment %s: outcome not recorded (%s)", payment_id, exc)
         return Result.IGNORED

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -107,10 +107,20 @@ def _expression_key(value: ClauseElement) -> str:
     return key
 
 
-def _move_statement(
-    from_status: PaymentStatus, trigger: Trigger, changes: dict[str, Any], unless_in_flight: bool
+def move_statement(
+    from_status: PaymentStatus,
+    trigger: Trigger,
+    changes: dict[str, Any],
+    unless_in_flight: bool,
+    *,
+    public_event: tuple[TextClause, ...] = (),
 ) -> tuple[Any, dict[str, Any]]:
-    """The statement for this shape of move, and the parameters of this call."""
+    """The statement for this shape of move, and the parameters of this call.
+
+    ``public_event`` (``engine.db.outcomes``): statements that also write the public event, each
+    a CTE of the same ``WITH`` (they read the moved row as ``moved``); the move then also checks
+    ``version = :expected_version`` and writes ``updated_at = :updated_at``.
+    """
     params: dict[str, Any] = {}
     shape: list[tuple[str, str | None]] = []
     for name, value in changes.items():
@@ -119,7 +129,7 @@ def _move_statement(
         else:
             shape.append((name, None))
             params[f"v_{name}"] = value
-    key = (from_status, trigger, tuple(shape), unless_in_flight)
+    key = (from_status, trigger, tuple(shape), unless_in_flight, public_event)
     statement = _MOVES.get(key)
     if statement is None:
         new_status = apply(from_status.value, trigger)
@@ -130,10 +140,14 @@ def _move_statement(
         conditions = [payments.c.id == bindparam("payment_id"), payments.c.status == from_status.value]
         if unless_in_flight:
             conditions.append(payments.c.needs_reconciliation.is_(False))
+        updated_at: Any = func.now()
+        if public_event:
+            conditions.append(payments.c.version == bindparam("expected_version"))
+            updated_at = bindparam("updated_at", type_=payments.c.updated_at.type)
         moved = (
             update(payments)
             .where(*conditions)
-            .values(status=new_status.value, version=payments.c.version + 1, updated_at=func.now(), **values)
+            .values(status=new_status.value, version=payments.c.version + 1, updated_at=updated_at, **values)
             .returning(payments)
             .cte("moved")
         )
@@ -151,6 +165,8 @@ def _move_statement(
             ),
         )
         statement = select(moved).add_cte(event.cte("event"))
+        for i, part in enumerate(public_event):
+            statement = statement.add_cte(part.columns().cte(f"public_event_{i}"))
         if len(_MOVES) >= _MOVES_MAX:
             _MOVES.clear()
         _MOVES[key] = statement
@@ -176,7 +192,7 @@ async def move(
     with ``unless_in_flight``, has a request in flight; or does not exist): nothing is written.
     Writes no public event: ``transition`` adds it where the new status has one.
     """
-    statement, params = _move_statement(from_status, trigger, changes or {}, unless_in_flight)
+    statement, params = move_statement(from_status, trigger, changes or {}, unless_in_flight)
     params.update(payment_id=payment_id, event_data=data or {}, event_request_id=request_id)
     return (await conn.execute(statement, params)).one_or_none()
 

@@ -33,6 +33,20 @@ _FAN_OUT_SQL = """
       AND (e.event_types @> ARRAY['*']::varchar[] OR e.event_types @> ARRAY[:event_type]::varchar[])
     """
 _FAN_OUT = text(_FAN_OUT_SQL)
+#: With another row's change in one ``WITH`` (``engine.db.outcomes``): an event row and its
+#: deliveries, each a statement of its own there, written only if the CTE ``moved`` has a row.
+#: No parameter is named after a column of the moved table (SQLAlchemy would add it to the SET).
+EVENT_IF_MOVED = (
+    text(
+        """
+    INSERT INTO events (id, merchant_id, type, object_type, object_id, body, created_at)
+    SELECT CAST(:event_id AS uuid), moved.merchant_id, :event_type, :object_type, moved.id,
+           CAST(:body AS bytea), CAST(:event_created_at AS timestamptz)
+    FROM moved
+    """
+    ),
+    text(_FAN_OUT_SQL.replace(":merchant_id", ":event_merchant_id") + "  AND EXISTS (SELECT 1 FROM moved)\n"),
+)
 #: An event row and its outbox deliveries in one statement (one round trip per event).
 _INSERT_EVENT_AND_FAN_OUT = text(
     """

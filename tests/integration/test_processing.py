@@ -175,9 +175,10 @@ async def test_card_data_sealed_for_another_payment_is_refused(deps_for, db, mer
     assert (status, failure) == ("failed", "payment_method_unreadable")
 
 
-async def test_an_approved_charge_takes_one_statement_one_transaction_and_one_send(deps_for, db, merchant, sandbox):
+async def test_an_approved_charge_takes_two_statements_and_one_send(deps_for, db, merchant, sandbox):
     """The claim is one autocommit statement (the status change and its event in one ``WITH``);
-    the outcome one transaction of two statements: 5 round trips to PostgreSQL in all."""
+    so is the outcome (the status change, its history row, the public event and its webhook
+    outbox): 2 round trips to PostgreSQL in all."""
     from sqlalchemy import event
 
     deps = await deps_for()
@@ -197,10 +198,10 @@ async def test_an_approved_charge_takes_one_statement_one_transaction_and_one_se
     assert await process_payment(deps, payment_id, sealed, message_id="m-count") == Result.FINISHED
 
     # claim: the compare-and-set with its event (autocommit: its "rollback" sends nothing);
-    # outcome: the compare-and-set with its event, then the public event with its webhook outbox.
+    # outcome: the compare-and-set with its event, the public event and its webhook outbox.
     assert seen == [
         "begin autocommit", "statement", "rollback autocommit",
-        "begin transaction", "statement", "statement", "commit",
+        "begin autocommit", "statement", "rollback autocommit",
     ], seen
     status, flagged, failure, events = await _state(db, payment_id)
     assert (status, flagged, failure) == ("captured", False, None)
@@ -209,6 +210,77 @@ async def test_an_approved_charge_takes_one_statement_one_transaction_and_one_se
         row = (await conn.execute(text("SELECT * FROM payments WHERE id = :id"), {"id": payment_id})).one()
     assert row.processor_attempts == 1
     assert len(sandbox.ledger(row.invoice_number)) == 1
+
+
+async def _public_events(db, payment_id) -> list[tuple[str, dict, int]]:
+    """(type, the payment object the event carries, its webhook deliveries) of each public event."""
+    import json
+
+    async with db.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT e.type, e.body, (SELECT count(*) FROM webhook_deliveries d WHERE d.event_id = e.id) AS deliveries"
+            " FROM events e WHERE e.object_id = :id ORDER BY e.created_at"), {"id": payment_id})).all()
+    return [(r.type, json.loads(r.body)["data"]["object"], r.deliveries) for r in rows]
+
+
+async def _payment_object(db, payment_id) -> dict:
+    import json
+
+    import msgspec
+
+    from engine.views import payment_view
+
+    async with db.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM payments WHERE id = :id"), {"id": payment_id})).one()
+    return json.loads(msgspec.json.encode(payment_view(row)))
+
+
+async def _subscribe(db, settings, merchant, event_types: list[str]) -> None:
+    from engine.webhooks import endpoints as webhook_endpoints
+    from engine.webhooks.secretbox import SecretBox
+
+    async with db.begin() as conn:
+        await webhook_endpoints.create_endpoint(
+            conn, SecretBox(settings.secret_key), merchant_id=merchant.id, url="https://hooks.example.com/outcomes",
+            event_types=event_types, description="outcomes",
+        )
+
+
+async def test_the_outcome_statement_writes_the_public_event_as_the_payment_is_and_its_deliveries(
+    deps_for, db, merchant, sandbox, settings
+):
+    deps = await deps_for()
+    await _subscribe(db, settings, merchant, ["payment.captured"])
+    await _subscribe(db, settings, merchant, ["refund.failed"])  # not told of captures
+    payment_id = await _payment(db, merchant, amount_minor=4747)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    assert await process_payment(deps, payment_id, sealed, message_id="m-event") == Result.FINISHED
+    events = await _public_events(db, payment_id)
+    assert [(t, n) for t, _, n in events] == [("payment.captured", 1)]
+    assert events[0][1] == await _payment_object(db, payment_id)  # updated_at and version included
+
+
+async def test_an_outcome_after_another_write_falls_back_to_the_locked_transition(deps_for, db, merchant, sandbox, settings):
+    """The row moved on after the claim (here a write while the first answer is resent): the
+    one-statement outcome writes nothing, and the transaction path records it instead, once."""
+    await _subscribe(db, settings, merchant, ["*"])
+    payment_id = await _payment(db, merchant, amount_minor=4848)
+    sandbox.add_fault("http_503", count=1, match={"amount": "48.48"})
+
+    async def another_writer(_: float) -> None:
+        async with db.begin() as conn:
+            await conn.execute(text("UPDATE payments SET version = version + 1, description = 'changed' WHERE id = :id"),
+                               {"id": payment_id})
+
+    deps = dataclasses.replace(await deps_for(), sleep=another_writer)
+    sealed = seal_method(deps.sealer, payment_id, CARD, ttl_s=600)
+    assert await process_payment(deps, payment_id, sealed, message_id="m-fallback") == Result.FINISHED
+    status, _, _, history = await _state(db, payment_id)
+    assert status == "captured" and history.count("payment.captured") == 1
+    events = await _public_events(db, payment_id)
+    assert [(t, n) for t, _, n in events] == [("payment.captured", 1)]
+    assert events[0][1] == await _payment_object(db, payment_id)
+    assert events[0][1]["description"] == "changed"
 
 
 async def _changes(settings, channel: str):
