@@ -16,6 +16,7 @@ from typing import Sequence
 
 import dramatiq
 
+from engine.outages import through_outages
 from engine.metrics import WEBHOOK_DEAD_LETTERS, WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_DURATION
 from engine.webhooks.recording import Finished, Outcome
 from workers import runtime
@@ -50,8 +51,13 @@ def _observe(batch: Sequence[tuple[Finished, Outcome]]) -> None:
 
 @dramatiq.actor(actor_name=DISPATCH_WEBHOOKS, queue_name=WEBHOOKS_QUEUE, max_retries=0)
 async def dispatch_webhook_deliveries() -> None:
-    """The scheduler's ``webhook_dispatch`` tick: this process's runner claims due deliveries now."""
-    (await runtime.webhook_runner(_observe)).poke()
+    """The scheduler's ``webhook_dispatch`` tick: this process's runner claims due deliveries now
+    (a database outage is waited out a little, then logged; the next tick tries again)."""
+    runner = await runtime.webhook_runner(_observe)
+    try:
+        await through_outages(runner.claim_now, what=DISPATCH_WEBHOOKS)
+    except Exception:  # noqa: BLE001 - a bug: logged with its traceback; the next tick tries again
+        log.exception("webhook claim failed; the next tick tries again")
 
 
 @dramatiq.actor(actor_name=DELIVER_WEBHOOKS, queue_name=WEBHOOKS_QUEUE, max_retries=0)

@@ -10,7 +10,7 @@ it). While that runs, more attempts finish: the next batch is whatever arrived m
 ``BATCH_WINDOW_S`` wait while others are still in flight), so batches grow with the load and a
 lone delivery is recorded at once.
 
-Claims also come from outside: ``poke()`` (the scheduler's tick) claims now, and ``adopt()``
+Claims also come from outside: ``claim_now()`` (the scheduler's tick) claims now, and ``adopt()``
 takes deliveries another process leased (``easypay webhooks dispatch``). The per-endpoint cap
 lives in the claim (leases in PostgreSQL), so a hanging endpoint holds at most its cap of
 slots, each for at most the timeout, and the other slots keep serving everyone else.
@@ -65,7 +65,6 @@ class DeliveryRunner:
         self._waiting: deque[Any] = deque()  # adopted beyond the free slots, leases running
         self._finished: list[Finished] = []
         self._wake = asyncio.Event()
-        self._claim_wanted = False
         self._stopping = False
         self._failures = 0
         self._loop: asyncio.Task[None] | None = None
@@ -86,10 +85,23 @@ class DeliveryRunner:
             self._loop = asyncio.get_running_loop().create_task(self.run(), name="webhook-delivery-runner")
         return self._loop
 
-    def poke(self) -> None:
-        """Claim due deliveries now (there may be new ones: the scheduler's tick)."""
-        self._claim_wanted = True
-        self._wake.set()
+    async def claim_now(self) -> int:
+        """Claim due deliveries for the free slots now and start them (the scheduler's tick: there
+        may be new ones); returns how many. Raises if the database cannot be reached."""
+        want = 0 if self._stopping else max(self.free_slots - self._claiming, 0)
+        if not want:
+            return 0
+        cfg = self._deps.settings
+        self._claiming += want
+        try:
+            async with autocommit(self._deps.engine).connect() as conn:
+                _, rows = await settle_and_claim(
+                    conn, [], batch=want, max_in_flight=cfg.endpoint_max_in_flight, lease_s=cfg.lease_s
+                )
+            self._begin(rows)
+        finally:
+            self._claiming -= want
+        return len(rows)
 
     async def adopt(self, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
         """Attempt deliveries leased elsewhere (``(delivery_id, lease_token)``); returns how many
@@ -127,7 +139,7 @@ class DeliveryRunner:
                 continue
             if self._finished and len(self._finished) < self._running and not self._stopping:
                 await asyncio.sleep(BATCH_WINDOW_S)
-            if (self._finished or self._claim_wanted) and len(self._cycles) < CONCURRENT_CYCLES:
+            if self._finished and len(self._cycles) < CONCURRENT_CYCLES:
                 cycle = asyncio.get_running_loop().create_task(self._cycle())
                 self._cycles.add(cycle)
                 cycle.add_done_callback(self._cycle_ended)
@@ -138,7 +150,6 @@ class DeliveryRunner:
 
     async def _cycle(self) -> None:
         batch, self._finished = self._finished, []
-        self._claim_wanted = False
         want = 0 if self._stopping else max(self.free_slots - self._claiming, 0)
         self._claiming += want
         try:

@@ -127,7 +127,7 @@ async def test_the_runner_delivers_everything_and_retries_the_failures(db, setti
         endpoint_ids = [e.id for e, _ in healthy] + [flaky.id]
 
         async def all_delivered() -> bool:
-            runner.poke()  # the scheduler's tick
+            await runner.claim_now()  # the scheduler's tick
             rows = [d for e in endpoint_ids for d in await _rows(db, e)]
             return len(rows) == 15 and all(d.status == "succeeded" for d in rows)
 
