@@ -358,3 +358,30 @@ def test_webhook_settings_defaults_by_environment():
 def test_bad_webhook_settings_name_the_variable(env, variable):
     with pytest.raises(SettingsError, match=variable):
         load_settings(env)
+
+
+def test_the_keyring_signs_with_the_current_secret_and_the_previous_during_its_grace():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from engine.webhooks.keyring import Keyring
+    from engine.webhooks.signing import headers_for_keys, key_of
+
+    box = SecretBox(STRONG_KEY.encode())
+    endpoint_id = "3f1c0e4a-0000-4000-8000-000000000001"
+    old, new = new_secret(), new_secret()
+    now = datetime.now(timezone.utc)
+    row = SimpleNamespace(endpoint_id=endpoint_id, secret_sealed=box.seal(new, context=endpoint_id),
+                          previous_secret_sealed=box.seal(old, context=endpoint_id),
+                          previous_secret_expires_at=now + timedelta(hours=1))
+    keyring = Keyring(box)
+    assert keyring.signing_keys(row, now=now) == [key_of(new), key_of(old)]
+    assert keyring.signing_keys(row, now=now + timedelta(hours=2)) == [key_of(new)]  # the grace is over
+    rotated = new_secret()
+    row.secret_sealed = box.seal(rotated, context=endpoint_id)  # a rotation seals a new secret: never served stale
+    assert keyring.signing_keys(row, now=now + timedelta(hours=2)) == [key_of(rotated)]
+    body = b'{"id":"evt_1"}'
+    signed = headers_for_keys(keyring.signing_keys(row, now=now), msg_id="msg_1", timestamp_s=int(now.timestamp()), body=body)
+    Webhook(rotated).verify(body, signed)
+    Webhook(old).verify(body, signed)
+    assert signed == headers([rotated, old], msg_id="msg_1", timestamp_s=int(now.timestamp()), body=body)
