@@ -58,15 +58,10 @@ async def test_sigkill_mid_delivery_loses_no_delivery(api, merchant, db, receive
     assert all(r.verified_with for r in requests)
 
 
-def _letters() -> str:
-    """A path part with no digits (a long digit run in a URL reads as a card number to the API)."""
-    return uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
 async def test_sigkill_with_a_whole_batch_in_flight_redelivers_each_delivery(api, merchant, db, receiver, webhook_env, log_dir):
     """The victim holds six attempts at once (three endpoints, two events, two in flight per
     endpoint) when it dies: none was recorded, so each is delivered again, once, by the rescuer."""
-    paths = [f"/crash-batch/{_letters()}" for _ in range(3)]
+    paths = [unique_path("crash-batch") for _ in range(3)]
     endpoints = [await create_endpoint(api, merchant, receiver.url(path)) for path in paths]
     held = threading.Event()
     for path, endpoint in zip(paths, endpoints):
