@@ -186,7 +186,7 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts, by outcome.",
     ["outcome"],
 )
-"""Incremented by the ``deliver_webhook`` actor once per recorded attempt: ``delivered`` (2xx),
+"""Incremented by the ``webhooks`` pool (``workers/webhooks.py``) once per recorded attempt, by batch: ``delivered`` (2xx),
 ``retrying`` (failed; another attempt is scheduled) or ``dead`` (no attempts left, ``410 Gone``,
 or the endpoint was disabled)."""
 WEBHOOK_OUTCOMES = ("delivered", "retrying", "dead")
@@ -196,13 +196,13 @@ WEBHOOK_DELIVERY_DURATION = Histogram(
     "Time of one webhook HTTP attempt (request sent to response read or failure).",
     buckets=WEBHOOK_BUCKETS_S,
 )
-"""Observed by the ``deliver_webhook`` actor with each recorded attempt's latency."""
+"""Observed by the ``webhooks`` pool with each recorded attempt's latency."""
 
 WEBHOOK_DEAD_LETTERS = Counter(
     "easypay_webhook_dead_letters_total",
     "Webhook deliveries given up after their last retry (dead-lettered).",
 )
-"""Incremented by the ``deliver_webhook`` actor when a delivery is marked failed (dead). The alert
+"""Incremented by the ``webhooks`` pool when a delivery is marked failed (dead). The alert
 "webhook dead letters rising" uses it."""
 
 # ---------------------------------------------------------------------------------------------

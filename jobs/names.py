@@ -11,11 +11,12 @@ NAMESPACE = "easypay"
 PAYMENTS_QUEUE = "payments"
 PROCESS_PAYMENT = "process_payment"
 WEBHOOKS_QUEUE = "webhooks"
-DELIVER_WEBHOOK = "deliver_webhook"
-#: One pass of the webhook dispatcher (due deliveries → ``deliver_webhook`` messages), every second.
+#: A batch of deliveries leased by ``easypay webhooks dispatch``, handed to a pool's runner.
+DELIVER_WEBHOOKS = "deliver_webhooks"
+#: The scheduler's tick (every second): the pool process that gets it claims due deliveries now.
 DISPATCH_WEBHOOKS = "dispatch_webhook_deliveries"
-#: A delivery message older than this is dropped: its lease has long expired and the dispatcher
-#: has claimed the delivery again.
+#: A delivery message older than this is dropped: its leases have long expired and the
+#: deliveries have been claimed again.
 WEBHOOK_MESSAGE_MAX_AGE_MS = 3600 * 1000
 CAPTURE_PAYMENT = "capture_payment"
 VOID_PAYMENT = "void_payment"

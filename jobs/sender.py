@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import dramatiq
 import dramatiq.brokers.redis as dramatiq_redis
@@ -30,7 +30,7 @@ from engine.logcontext import current_context
 from engine.payments import PaymentJob
 from jobs.names import (
     CAPTURE_PAYMENT,
-    DELIVER_WEBHOOK,
+    DELIVER_WEBHOOKS,
     JOB_MESSAGE_MAX_AGE_MS,
     NAMESPACE,
     PAYMENT_MESSAGE_MAX_AGE_MS,
@@ -149,12 +149,13 @@ class JobSender(abc.ABC):
             outgoing.append((message, also_set))
         return [message.message_id for message in await self._enqueue_many(outgoing)]
 
-    async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
-        """Queue one attempt of a claimed delivery on ``webhooks``. Raises on a broker failure."""
+    async def deliver_webhooks(self, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> str:
+        """Queue claimed deliveries (``(delivery_id, lease_token)``) in one message on ``webhooks``.
+        Raises on a broker failure."""
         message = dramatiq.Message(
             queue_name=WEBHOOKS_QUEUE,
-            actor_name=DELIVER_WEBHOOK,
-            args=(str(delivery_id), str(lease_token)),
+            actor_name=DELIVER_WEBHOOKS,
+            args=([[str(delivery_id), str(token)] for delivery_id, token in claims],),
             kwargs={},
             options={"max_age": WEBHOOK_MESSAGE_MAX_AGE_MS},
         )

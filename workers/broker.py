@@ -19,6 +19,7 @@ from engine.settings import PoolSettings, Settings
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RECOVERY_QUEUE, RETRY, WEBHOOKS_QUEUE
 from workers.dead_letters import ScrubSealedArguments
 from workers.observability import LogContext
+from workers.runtime import StopWebhookRunner
 
 
 def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None = None) -> dramatiq.Broker:
@@ -49,7 +50,9 @@ def build_broker(settings: Settings, *, worker: bool, pool: PoolSettings | None 
     # coroutine, scheduled on the AsyncIO loop from that thread, copies that context.
     middleware.append(LogContext())
     if worker:
-        middleware += [AsyncIO(), CurrentMessage()]
+        # The webhooks pool's delivery runner drains before the AsyncIO loop stops (a no-op elsewhere).
+        stop_s = min(settings.webhooks.total_timeout_s, float(pool.shutdown_timeout_s if pool else 30))
+        middleware += [AsyncIO(), CurrentMessage(), StopWebhookRunner(stop_s)]
     broker: dramatiq.Broker
     if rabbitmq:
         from workers.rabbitmq import EasypayRabbitmqBroker, HeldMessages

@@ -7,8 +7,11 @@ engine, Redis client and processor client on the loop that will use them.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+from typing import Any
 
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 
 from engine import redis_client
 from engine.cache import PaymentCache
@@ -19,22 +22,17 @@ from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings
 from engine.webhooks.attempt import make_client
+from engine.webhooks.runner import DeliveryRunner, OnRecorded
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps
 from jobs.brokers import connect_sender
-from jobs.sender import JobSender
+
+log = logging.getLogger(__name__)
 
 _settings: Settings | None = None
 _deps: ProcessingDeps | None = None
-_webhook_deps: WebhookWorkerDeps | None = None
+_webhook_runner: DeliveryRunner | None = None
 _lock = asyncio.Lock()
-
-
-@dataclass
-class WebhookWorkerDeps:
-    delivery: DeliveryDeps
-    #: Enqueues the follow-up deliveries an attempt claims (async, off the worker's Redis client).
-    jobs: JobSender
 
 
 def configure(settings: Settings) -> None:
@@ -72,25 +70,42 @@ async def processing_deps() -> ProcessingDeps:
     return _deps
 
 
-async def webhook_deps() -> WebhookWorkerDeps:
-    global _webhook_deps
-    if _webhook_deps is not None:
-        return _webhook_deps
+async def webhook_runner(on_recorded: OnRecorded | None = None) -> DeliveryRunner:
+    """This process's delivery runner, started on first use (one HTTP client, one engine)."""
+    global _webhook_runner
+    if _webhook_runner is not None:
+        return _webhook_runner
     async with _lock:
-        if _webhook_deps is None:
+        if _webhook_runner is None:
             cfg = settings()
             hooks = cfg.webhooks
-            _webhook_deps = WebhookWorkerDeps(
-                delivery=DeliveryDeps(
-                    engine=make_engine(cfg.database, application_name="easypay-webhooks"),
-                    http=make_client(
-                        connect_timeout_s=hooks.connect_timeout_s,
-                        total_timeout_s=hooks.total_timeout_s,
-                        max_connections=max(cfg.pools["webhooks"].threads, 10),
-                    ),
-                    box=SecretBox(cfg.secret_key),
-                    settings=hooks,
+            slots = cfg.pools["webhooks"].threads
+            deps = DeliveryDeps(
+                engine=make_engine(cfg.database, application_name="easypay-webhooks"),
+                http=make_client(
+                    connect_timeout_s=hooks.connect_timeout_s, total_timeout_s=hooks.total_timeout_s, max_connections=slots
                 ),
-                jobs=connect_sender(cfg),
+                box=SecretBox(cfg.secret_key),
+                settings=hooks,
             )
-    return _webhook_deps
+            runner = DeliveryRunner(deps, slots=slots, on_recorded=on_recorded)
+            runner.start()
+            _webhook_runner = runner
+    return _webhook_runner
+
+
+class StopWebhookRunner(dramatiq.Middleware):
+    """When the pool stops: the runner stops claiming, lets attempts in flight finish (within the
+    pool's shutdown timeout) and records them, before the AsyncIO loop goes away."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        runner, loop_thread = _webhook_runner, get_event_loop_thread()
+        if runner is None or loop_thread is None:
+            return
+        try:
+            loop_thread.run_coroutine(runner.stop(timeout_s=self.timeout_s))
+        except Exception:  # noqa: BLE001 - leases bring back whatever was not recorded
+            log.exception("webhook runner did not stop cleanly")

@@ -22,7 +22,7 @@ attempts = WebhookAttempt.__table__
 events = Event.__table__
 
 #: Namespace of the advisory locks that serialise claims per endpoint.
-_CLAIM_LOCK_NAMESPACE = 5005
+CLAIM_LOCK_NAMESPACE = 5005
 
 #: The outbox: one pending delivery per enabled endpoint that subscribes to the event's type.
 _FAN_OUT_SQL = """
@@ -57,42 +57,54 @@ _INSERT_EVENT_AND_FAN_OUT = text(
     + _FAN_OUT_SQL
 )
 
-#: Claim due deliveries, at most ``max_in_flight`` leased at once per endpoint. An endpoint being
-#: claimed by someone else right now (advisory lock held) is skipped; its claimer serves it.
-_CLAIM = text(
+def claim_ctes(*, excluding: str | None = None) -> str:
+    """The CTEs (no leading ``WITH``) that claim due deliveries into ``claimed``: at most
+    ``:max_in_flight`` leased at once per endpoint (counted on the ``lease_until`` partial index,
+    one endpoint at a time), ``:batch`` in all, each leased for ``:lease_s``. An endpoint being
+    claimed by someone else right now (advisory lock held) is skipped; its claimer serves it.
+
+    ``excluding`` is an SQL array of delivery ids settled by the same statement: their leases do
+    not count and they are not claimed again (a statement sees the rows as they were before it).
     """
-    WITH inflight AS (
-        SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-        WHERE lease_until IS NOT NULL AND lease_until > now() AND status = 'pending'
-        GROUP BY endpoint_id
-    ), candidates AS (
+    skip_leased = f" AND l.id <> ALL({excluding})" if excluding else ""
+    skip_due = f" AND d.id <> ALL({excluding})" if excluding else ""
+    return f"""
+    candidates AS (
         SELECT d.id, d.next_attempt_at
         FROM webhook_endpoints e
-        LEFT JOIN inflight i ON i.endpoint_id = e.id
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM webhook_deliveries l  -- only pending rows hold a lease
+            WHERE l.endpoint_id = e.id AND l.lease_until > now(){skip_leased}
+        ) inflight
         CROSS JOIN LATERAL (
             SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
-            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now(){skip_due}
             ORDER BY d.next_attempt_at
-            LIMIT greatest(:max_in_flight - coalesce(i.n, 0), 0)
+            LIMIT greatest(:max_in_flight - inflight.n, 0)
         ) d
         WHERE e.enabled AND (CAST(:endpoint_id AS uuid) IS NULL OR e.id = CAST(:endpoint_id AS uuid))
           AND pg_try_advisory_xact_lock(:ns, hashtext(e.id::text))
         ORDER BY d.next_attempt_at
         LIMIT :batch
     ), locked AS (
+        -- Rechecked once locked; written so that the primary key, not the due index, finds them
+        -- (a plan built on stale statistics would otherwise scan every due row).
         SELECT id FROM webhook_deliveries
-        WHERE id IN (SELECT id FROM candidates) AND status = 'pending' AND next_attempt_at <= now()
+        WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND coalesce(status, '') = 'pending'
+          AND next_attempt_at <= now()
         FOR UPDATE SKIP LOCKED
-    )
-    UPDATE webhook_deliveries w
-    SET lease_token = gen_random_uuid(),
-        lease_until = now() + make_interval(secs => :lease_s),
-        next_attempt_at = now() + make_interval(secs => :lease_s),
-        updated_at = now()
-    FROM locked WHERE w.id = locked.id
-    RETURNING w.id, w.lease_token
-    """
-)
+    ), claimed AS (
+        UPDATE webhook_deliveries w
+        SET lease_token = gen_random_uuid(),
+            lease_until = now() + make_interval(secs => :lease_s),
+            next_attempt_at = now() + make_interval(secs => :lease_s),
+            updated_at = now()
+        FROM locked WHERE w.id = locked.id
+        RETURNING w.id, w.lease_token, w.status, w.attempts, w.endpoint_id, w.event_id
+    )"""
+
+
+_CLAIM = text("WITH " + claim_ctes() + " SELECT id, lease_token FROM claimed")
 
 
 class EndpointNotFound(LookupError):
@@ -152,7 +164,7 @@ async def claim_due(
     """
     if endpoint_id is not None:
         await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, hashtext(:eid))"), {"ns": _CLAIM_LOCK_NAMESPACE, "eid": str(endpoint_id)}
+            text("SELECT pg_advisory_xact_lock(:ns, hashtext(:eid))"), {"ns": CLAIM_LOCK_NAMESPACE, "eid": str(endpoint_id)}
         )
     rows = await conn.execute(
         _CLAIM,
@@ -161,7 +173,7 @@ async def claim_due(
             "max_in_flight": max_in_flight,
             "lease_s": lease_s,
             "endpoint_id": endpoint_id,
-            "ns": _CLAIM_LOCK_NAMESPACE,
+            "ns": CLAIM_LOCK_NAMESPACE,
         },
     )
     return [(row.id, row.lease_token) for row in rows]

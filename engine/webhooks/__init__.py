@@ -1,6 +1,9 @@
-"""Webhook delivery: Standard Webhooks signing, retry schedule, SSRF guard, one attempt at a time.
+"""Webhook delivery: Standard Webhooks signing, retry schedule, SSRF guard, attempts in batches.
 
 Pure pieces (``schedule``, ``signing``, ``secretbox``, ``addresses``) import only the stdlib and
-``cryptography``; ``attempt`` speaks HTTP with httpx; ``service`` ties them to the database
-(``engine.db.webhooks``); ``dispatch`` claims due deliveries and hands them to a sender.
+``cryptography``; ``keyring`` keeps opened signing keys; ``attempt`` speaks HTTP with one pooled
+aiohttp session; ``service`` prepares and makes one attempt; ``recording`` records finished
+attempts (``engine.db.webhooks``, ``engine.db.webhook_batches``); ``runner`` keeps a process's
+attempts in flight, recording and claiming in batches; ``dispatch`` claims due deliveries for a
+process that does not deliver and hands them to a sender.
 """

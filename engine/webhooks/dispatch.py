@@ -1,15 +1,17 @@
-"""The webhook dispatcher: hand due deliveries to the ``webhooks`` queue.
+"""The webhook dispatcher: lease due deliveries and hand them to a ``webhooks`` pool in batches.
 
-The scheduler's ``webhook_dispatch`` job (``schedules/jobs.py``) enqueues one pass every
-**second**, and the ``webhooks`` pool runs it (``workers/webhooks.py``), so the first attempt of
-a new event starts within about a second. A pass only enqueues: it claims due
-deliveries in PostgreSQL (``FOR UPDATE SKIP LOCKED``, at most ``WEBHOOK_ENDPOINT_MAX_IN_FLIGHT``
-in flight per endpoint, each with a lease of ``WEBHOOK_LEASE_S``), commits, then sends one
-Dramatiq message per claimed delivery. Safe to run in several scheduler copies at once: an
-endpoint being claimed by one copy is skipped by the others. If sending fails, or a worker dies
-mid-attempt, the lease runs out and a later pass claims the delivery again — nothing is lost.
+Each ``webhooks`` worker process claims for itself (``engine.webhooks.runner``): on the
+scheduler's ``webhook_dispatch`` tick (every **second**) and every time it records finished
+attempts. This module is the other way in, for a process that does not deliver:
+``easypay webhooks dispatch [--loop]`` claims due deliveries in PostgreSQL (``FOR UPDATE SKIP
+LOCKED``, at most ``WEBHOOK_ENDPOINT_MAX_IN_FLIGHT`` in flight per endpoint, each with a lease of
+``WEBHOOK_LEASE_S``), commits, then sends them to the ``webhooks`` queue in messages of up to
+``MESSAGE_CLAIMS`` claims, which the pool's runners adopt. Safe to run next to the pools and in
+several copies: an endpoint being claimed by one claimer is skipped by the others. If sending
+fails, or a worker dies mid-attempt, the lease runs out and a later claim takes the delivery
+again — nothing is lost.
 
-The sender is a port (``DeliverySender``): ``jobs.sender.JobSender`` in the workers and the CLI.
+The sender is a port (``DeliverySender``): ``jobs.sender.JobSender`` in the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,15 +30,17 @@ log = logging.getLogger(__name__)
 
 
 class DeliverySender(Protocol):
-    async def deliver_webhook(self, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> str:
-        """Queue one attempt of a claimed delivery; raises on a broker failure."""
+    async def deliver_webhooks(self, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> str:
+        """Queue claimed deliveries (``(delivery_id, lease_token)``) in one message; raises on a broker failure."""
         ...
 
 
-#: The interval this job wants from the scheduler.
+#: The interval the scheduler's tick wants.
 INTERVAL_S = 1.0
 #: Passes per call while every pass fills a whole batch (drains a backlog within one tick).
 MAX_PASSES = 10
+#: Claims per message: one message feeds one runner.
+MESSAGE_CLAIMS = 100
 
 
 async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: DeliverySender, settings: WebhookSettings) -> int:
@@ -50,11 +54,12 @@ async def dispatch_due_deliveries(*, engine: AsyncEngine, jobs: DeliverySender, 
                 max_in_flight=settings.endpoint_max_in_flight,
                 lease_s=settings.lease_s,
             )
-        for delivery_id, token in claimed:
+        for start in range(0, len(claimed), MESSAGE_CLAIMS):
+            chunk = claimed[start : start + MESSAGE_CLAIMS]
             try:
-                await jobs.deliver_webhook(delivery_id, token)
-            except Exception as exc:  # noqa: BLE001 - the lease brings the delivery back
-                log.warning("enqueue of delivery %s failed (%s); retried after its lease", delivery_id, type(exc).__name__)
+                await jobs.deliver_webhooks(chunk)
+            except Exception as exc:  # noqa: BLE001 - the leases bring the deliveries back
+                log.warning("enqueue of %d deliveries failed (%s); retried after their lease", len(chunk), type(exc).__name__)
         total += len(claimed)
         if len(claimed) < settings.dispatch_batch:
             break
@@ -65,8 +70,7 @@ async def run_forever(
     *, engine: AsyncEngine, jobs: DeliverySender, settings: WebhookSettings, interval_s: float = INTERVAL_S,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Dispatch every ``interval_s`` in this process (``easypay webhooks dispatch --loop``, tests), instead
-    of on the scheduler's ticks through the ``webhooks`` pool."""
+    """Dispatch every ``interval_s`` in this process (``easypay webhooks dispatch --loop``, tests)."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:

@@ -72,15 +72,6 @@ async def rotate_secret(conn: AsyncConnection, box: SecretBox, endpoint: Row[Any
     return await repo.update_endpoint(conn, endpoint.id, values), secret
 
 
-def signing_secrets(box: SecretBox, row: Any, *, now: datetime) -> list[str]:
-    """The secrets that sign a delivery now: the current one, plus the previous during its grace."""
-    active = [box.open(row.secret_sealed, context=str(row.endpoint_id))]
-    expires = row.previous_secret_expires_at
-    if row.previous_secret_sealed and expires is not None and expires > now:
-        active.append(box.open(row.previous_secret_sealed, context=str(row.endpoint_id)))
-    return active
-
-
 async def enable(conn: AsyncConnection, endpoint_id: uuid.UUID) -> Row[Any]:
     return await repo.update_endpoint(
         conn, endpoint_id, {"enabled": True, "disabled_reason": None, "disabled_at": None, "failing_since": None}

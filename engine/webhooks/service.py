@@ -1,9 +1,10 @@
-"""Delivering one claimed delivery: one attempt, recorded with its consequences.
+"""Delivering claimed deliveries: what an attempt needs (vetted target, signed headers), one
+attempt, and ``deliver`` — one delivery end to end, the way the runner does many at once.
 
-The database holds the schedule: a worker makes exactly one attempt for a delivery it holds the
-lease of, then records the outcome and the next attempt time (or success, or death) in one
-transaction, and in that same transaction claims the next due delivery of the same endpoint so a
-busy endpoint's queue keeps moving without waiting for the dispatcher.
+The database holds the schedule: a delivery is attempted only by whoever holds its lease, and
+its outcome (success, next attempt time, or death) is recorded only if that lease still holds
+(``engine.webhooks.recording``). ``engine.webhooks.runner`` keeps many attempts in flight and
+records them in batches.
 """
 
 from __future__ import annotations
@@ -13,21 +14,20 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from enum import Enum
+from datetime import datetime, timezone
 from typing import Any
 
-import httpx
-from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import aiohttp
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db import webhooks as repo
 from engine.db.session import autocommit
 from engine.settings import WebhookSettings
-from engine.webhooks import endpoints as endpoint_cases
 from engine.webhooks.addresses import (
     BlockedAddress,
     Resolver,
+    Target,
     UnresolvableHost,
     UnsafeUrl,
     parse_networks,
@@ -35,28 +35,26 @@ from engine.webhooks.addresses import (
     system_resolver,
 )
 from engine.webhooks.attempt import AttemptResult, post_event
-from engine.webhooks.schedule import next_delay_s
+from engine.webhooks.keyring import Keyring
+from engine.webhooks.recording import Finished, Outcome, record
 from engine.webhooks.secretbox import SecretBox
-from engine.webhooks.signing import headers as signed_headers
+from engine.webhooks.signing import headers_for_keys
 from engine.webhooks.views import webhook_id
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DeliveryDeps", "DeliveryReport", "Outcome", "attempt", "deliver"]
 
-class Outcome(str, Enum):
-    SUCCEEDED = "succeeded"
-    RETRYING = "retrying"
-    #: No attempts left, 410, or the endpoint was disabled: the delivery is failed (dead).
-    DEAD = "dead"
-    #: The lease was lost (claimed again after expiry) or the delivery is no longer pending.
-    STALE = "stale"
-    MISSING = "missing"
+#: A vetted target is reused this long for the same URL (the host is resolved and vetted again
+#: after it); the request always goes to the vetted address itself, so no answer can move it.
+TARGET_TTL_S = 5.0
+CACHED_TARGETS = 10_000
 
 
 @dataclass
 class DeliveryDeps:
     engine: AsyncEngine
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     box: SecretBox
     settings: WebhookSettings
     resolver: Resolver = system_resolver
@@ -64,20 +62,56 @@ class DeliveryDeps:
 
     def __post_init__(self) -> None:
         self.allowed_networks = parse_networks(self.settings.allowed_networks)
+        self.keyring = Keyring(self.box)
+        self._targets: TTLCache[str, Target] = TTLCache(maxsize=CACHED_TARGETS, ttl=TARGET_TTL_S)
+
+    async def target(self, url: str) -> Target:
+        """``url`` vetted (``resolve_target``); raises its refusals, which are never cached."""
+        found = self._targets.get(url)
+        if found is None:
+            cfg = self.settings
+            found = await resolve_target(
+                url, allowed_networks=self.allowed_networks, allow_http=cfg.allow_http, resolver=self.resolver
+            )
+            self._targets[url] = found
+        return found
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
     outcome: Outcome
     attempt: AttemptResult | None = None
-    #: Deliveries of the same endpoint claimed in the recording transaction: enqueue them.
-    next_claims: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+
+
+async def attempt(deps: DeliveryDeps, row: Any, attempted_at: datetime) -> AttemptResult:
+    """One attempt of the delivery ``row`` (an attempt row: URL, sealed secrets, event bytes)."""
+    cfg = deps.settings
+    try:
+        async with asyncio.timeout(cfg.connect_timeout_s):
+            target = await deps.target(row.url)
+    except TimeoutError:
+        return AttemptResult(False, int(cfg.connect_timeout_s * 1000), error="dns: resolution timed out")
+    except (UnsafeUrl, UnresolvableHost, BlockedAddress) as exc:
+        if isinstance(exc, BlockedAddress):  # the addresses go to the operator's log, not the merchant
+            log.warning("webhook endpoint %s: delivery refused, address %s", row.endpoint_id, ", ".join(exc.addresses))
+        kind = "blocked address" if isinstance(exc, BlockedAddress) else "bad url" if isinstance(exc, UnsafeUrl) else "dns"
+        return AttemptResult(False, 0, error=f"{kind}: {exc}"[:500])
+    headers = headers_for_keys(
+        deps.keyring.signing_keys(row, now=attempted_at),
+        msg_id=webhook_id(row.id),
+        timestamp_s=int(attempted_at.timestamp()),
+        body=row.body,
+    )
+    return await post_event(
+        deps.http, target, headers=headers, body=row.body, total_timeout_s=cfg.total_timeout_s,
+        body_bytes=cfg.response_body_bytes,
+    )
 
 
 async def deliver(deps: DeliveryDeps, delivery_id: uuid.UUID, lease_token: uuid.UUID) -> DeliveryReport:
     """Make one attempt of a delivery this caller holds the lease of, and record it.
 
-    Safe to run twice for the same message: a lease token that no longer matches is a no-op.
+    Safe to run twice for the same lease: a lease token that no longer matches is a no-op.
     """
     async with autocommit(deps.engine).connect() as conn:
         row = await repo.load_for_attempt(conn, delivery_id)
@@ -86,124 +120,9 @@ async def deliver(deps: DeliveryDeps, delivery_id: uuid.UUID, lease_token: uuid.
     if row.status != "pending" or row.lease_token != lease_token or not row.enabled:
         return DeliveryReport(Outcome.STALE)
     attempted_at = datetime.now(timezone.utc)
-    result = await _attempt(deps, row, attempted_at)
+    result = await attempt(deps, row, attempted_at)
     async with deps.engine.begin() as conn:
-        outcome = await _record(conn, deps, row, lease_token, result, attempted_at)
-        claims: list[tuple[uuid.UUID, uuid.UUID]] = []
-        if outcome in (Outcome.SUCCEEDED, Outcome.RETRYING):
-            claims = await repo.claim_due(
-                conn,
-                batch=deps.settings.endpoint_max_in_flight,
-                max_in_flight=deps.settings.endpoint_max_in_flight,
-                lease_s=deps.settings.lease_s,
-                endpoint_id=row.endpoint_id,
-            )
-    return DeliveryReport(outcome, result, claims)
-
-
-async def _attempt(deps: DeliveryDeps, row: Any, attempted_at: datetime) -> AttemptResult:
-    cfg = deps.settings
-    try:
-        async with asyncio.timeout(cfg.connect_timeout_s):
-            target = await resolve_target(
-                row.url, allowed_networks=deps.allowed_networks, allow_http=cfg.allow_http, resolver=deps.resolver
-            )
-    except TimeoutError:
-        return AttemptResult(False, int(cfg.connect_timeout_s * 1000), error="dns: resolution timed out")
-    except (UnsafeUrl, UnresolvableHost, BlockedAddress) as exc:
-        if isinstance(exc, BlockedAddress):  # the addresses go to the operator's log, not the merchant
-            log.warning("webhook endpoint %s: delivery refused, address %s", row.endpoint_id, ", ".join(exc.addresses))
-        kind = "blocked address" if isinstance(exc, BlockedAddress) else "bad url" if isinstance(exc, UnsafeUrl) else "dns"
-        return AttemptResult(False, 0, error=f"{kind}: {exc}"[:500])
-    headers = signed_headers(
-        endpoint_cases.signing_secrets(deps.box, row, now=attempted_at),
-        msg_id=webhook_id(row.id),
-        timestamp_s=int(attempted_at.timestamp()),
-        body=row.body,
-    )
-    return await post_event(
-        deps.http,
-        target,
-        headers=headers,
-        body=row.body,
-        total_timeout_s=cfg.total_timeout_s,
-        body_bytes=cfg.response_body_bytes,
-    )
-
-
-async def _record(
-    conn: AsyncConnection,
-    deps: DeliveryDeps,
-    row: Any,
-    lease_token: uuid.UUID,
-    result: AttemptResult,
-    attempted_at: datetime,
-) -> Outcome:
-    if result.succeeded:
-        settled = await repo.record_success(
-            conn,
-            row.id,
-            lease_token,
-            attempted_at=attempted_at,
-            latency_ms=result.latency_ms,
-            status_code=result.status_code,
-            response_body=result.response_body,
+        [outcome] = await record(
+            conn, [Finished(row.id, row.endpoint_id, lease_token, attempted_at, result)], settings=deps.settings, rng=deps.rng
         )
-        return Outcome.SUCCEEDED if settled else Outcome.STALE
-    current = await repo.lock_delivery(conn, row.id)
-    if current is None:  # the endpoint was deleted meanwhile
-        return Outcome.MISSING
-    await repo.insert_attempt(
-        conn,
-        {
-            "delivery_id": row.id,
-            "attempted_at": attempted_at,
-            "latency_ms": result.latency_ms,
-            "status_code": result.status_code,
-            "error": result.error,
-            "response_body": result.response_body,
-            "succeeded": result.succeeded,
-        },
-    )
-    if current.status != "pending" or current.lease_token != lease_token:
-        return Outcome.STALE
-    done = {
-        "attempts": current.attempts + 1,
-        "last_attempt_at": attempted_at,
-        "last_status_code": result.status_code,
-        "last_error": result.error,
-        "lease_token": None,
-        "lease_until": None,
-    }
-    endpoint = await repo.get_endpoint(conn, row.endpoint_id, for_update=True)
-    dead = {**done, "status": "failed", "next_attempt_at": None}
-    if endpoint is None or not endpoint.enabled:
-        await repo.update_delivery(conn, row.id, {**dead, "last_error": "endpoint disabled"})
-        return Outcome.DEAD
-    if result.gone:
-        await repo.update_delivery(conn, row.id, dead)
-        await endpoint_cases.disable(conn, endpoint.id, reason="gone", announce=True)
-        log.warning("webhook endpoint %s answered 410: disabled", endpoint.id)
-        return Outcome.DEAD
-    failing_since = endpoint.failing_since or attempted_at
-    if endpoint.failing_since is None:
-        await repo.update_endpoint(conn, endpoint.id, {"failing_since": attempted_at})
-    cfg = deps.settings
-    delay_s = next_delay_s(current.attempts + 1, cfg.retry_schedule_s, jitter=cfg.retry_jitter, rng=deps.rng)
-    if delay_s is not None and result.retry_after_s is not None:
-        delay_s = max(delay_s, result.retry_after_s)
-    if delay_s is None:
-        await repo.update_delivery(conn, row.id, dead)
-        outcome = Outcome.DEAD
-    else:
-        await repo.update_delivery(
-            conn, row.id, {**done, "next_attempt_at": func.now() + timedelta(seconds=delay_s)}
-        )
-        outcome = Outcome.RETRYING
-    if (attempted_at - failing_since).total_seconds() >= cfg.disable_after_s:
-        if outcome is Outcome.RETRYING:
-            await repo.update_delivery(conn, row.id, {**dead, "last_error": result.error})
-            outcome = Outcome.DEAD
-        await endpoint_cases.disable(conn, endpoint.id, reason="failing", announce=True)
-        log.warning("webhook endpoint %s failing since %s: disabled", endpoint.id, failing_since.isoformat())
-    return outcome
+    return DeliveryReport(outcome, result)

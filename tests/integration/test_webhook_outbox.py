@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
+import aiohttp
 from sqlalchemy import text
 
 from engine.db import payments as payment_repo
@@ -21,6 +21,7 @@ from engine.webhooks.attempt import make_client
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps, Outcome, deliver
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.scripted import scripted_server
 
 
 async def _endpoint(db, settings, merchant_id, url="https://hooks.example.com/x", events=("*",)):
@@ -121,7 +122,7 @@ async def test_one_attempt_is_recorded_and_a_stale_token_is_a_no_op(db, settings
         assert len(receiver.received) == 1
         assert await _count(db, "SELECT count(*) FROM webhook_attempts WHERE delivery_id = :d", d=delivery_id) == 1
     finally:
-        await http.aclose()
+        await http.close()
         receiver.close()
 
 
@@ -148,7 +149,7 @@ async def test_a_timeout_is_recorded_as_a_failed_attempt_with_its_latency(db, se
         assert current.status == "pending" and current.attempts == 1 and current.lease_token is None
     finally:
         hold.set()
-        await http.aclose()
+        await http.close()
         receiver.close()
 
 
@@ -157,21 +158,25 @@ async def _deliveries(db, endpoint_id):
         return list((await conn.execute(text("SELECT * FROM webhook_deliveries WHERE endpoint_id = :e"), {"e": endpoint_id})).all())
 
 
-def test_httpx_is_the_client(settings):
-    client = make_client(connect_timeout_s=1, total_timeout_s=2, max_connections=1)
-    assert isinstance(client, httpx.AsyncClient) and client.follow_redirects is False and client.timeout.connect == 1
+async def test_one_pooled_aiohttp_session_is_the_client():
+    client = make_client(connect_timeout_s=1, total_timeout_s=2, max_connections=3)
+    try:
+        assert isinstance(client, aiohttp.ClientSession) and client.timeout.connect == 1 and client.timeout.total == 2
+        assert client.connector.limit == 3 and not client.trust_env
+    finally:
+        await client.close()
 
 
-def _scripted_client(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> httpx.AsyncClient:
-    seen: list[httpx.Request] = []
+class _RouteTo(aiohttp.TCPConnector):
+    """Every connection goes to one loopback port: it stands for the public address the test's
+    resolver hands out (the request itself still names that address and the endpoint's host)."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status, headers=headers or {}, stream=httpx.ByteStream(body))
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self._port = port
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), follow_redirects=False)
-    client.seen = seen  # type: ignore[attr-defined]
-    return client
+    async def _resolve_host(self, host, port, traces=None):
+        return await super()._resolve_host("127.0.0.1", self._port, traces)
 
 
 async def _public(host: str, port: int) -> list[str]:
@@ -179,22 +184,26 @@ async def _public(host: str, port: int) -> list[str]:
 
 
 async def test_retry_after_postpones_the_next_attempt_and_the_body_is_cut(db, settings, merchant):
-    endpoint = await _endpoint(db, settings, merchant.id, url="https://hooks.example.com/throttled")
+    endpoint = await _endpoint(db, settings, merchant.id, url="http://hooks.example.com/throttled")
     async with db.begin() as conn:
         row = await _payment(conn, merchant.id)
         await record_event(conn, merchant_id=merchant.id, type="payment.captured", object_type="payment",
                            object_id=row.id, snapshot=payment_view(row))
         [(delivery_id, token)] = await repo.claim_due(conn, batch=10, max_in_flight=2, lease_s=30, endpoint_id=endpoint.id)
-    client = _scripted_client(429, {"Retry-After": "120"}, b"x" * 5000)
-    deps = DeliveryDeps(engine=db, http=client, box=SecretBox(settings.secret_key), settings=settings.webhooks, resolver=_public)
-    report = await deliver(deps, delivery_id, token)
+    async with scripted_server(429, b"x" * 5000, {"Retry-After": "120"}) as server:
+        client = aiohttp.ClientSession(connector=_RouteTo(server.port))
+        try:
+            deps = DeliveryDeps(engine=db, http=client, box=SecretBox(settings.secret_key), settings=settings.webhooks,
+                                resolver=_public)
+            report = await deliver(deps, delivery_id, token)
+        finally:
+            await client.close()
     assert report.outcome is Outcome.RETRYING and report.attempt.retry_after_s == 120
     assert len(report.attempt.response_body) == settings.webhooks.response_body_bytes
-    [sent] = client.seen  # type: ignore[attr-defined]
-    assert sent.url.host == "93.184.215.14" and sent.headers["host"] == "hooks.example.com"
+    [(path, headers, _)] = server.seen
+    assert path == "/throttled" and headers["host"] == "hooks.example.com"
     async with db.connect() as conn:
         wait_s = (await conn.execute(
             text("SELECT extract(epoch FROM next_attempt_at - now()) FROM webhook_deliveries WHERE id = :d"), {"d": delivery_id}
         )).scalar_one()
     assert 100 < wait_s <= 120
-    await client.aclose()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 import random
 import secrets
+import socket
 from datetime import datetime, timezone
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -27,10 +27,11 @@ from engine.webhooks.addresses import (
     parse_networks,
     resolve_target,
 )
-from engine.webhooks.attempt import post_event
+from engine.webhooks.attempt import make_client, post_event
 from engine.webhooks.schedule import next_delay_s, retry_after_s
 from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 from engine.webhooks.signing import headers, new_secret, sign
+from tests.webhooks.scripted import scripted_server
 
 STRONG_KEY = secrets.token_urlsafe(32)  # a production-grade key, made per run
 
@@ -237,24 +238,22 @@ async def test_only_globally_routable_targets_are_public():
     assert public.public and not allowed.public
 
 
-def _target(public: bool) -> Target:
+def _target(public: bool, base_url: str) -> Target:
+    """A vetted target whose address is public or not; the connection goes to ``base_url`` (loopback)."""
     ip = "93.184.215.14" if public else "10.0.0.5"
-    return Target(connect_url=f"http://{ip}/hook", host_header="shop.example", sni_hostname=None, ip=ip, public=public)
-
-
-def _answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, headers=headers or {}, stream=httpx.ByteStream(body))
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Target(connect_url=f"{base_url}/hook", host_header="shop.example", sni_hostname=None, ip=ip, public=public)
 
 
 @pytest.mark.parametrize("public", [True, False])
 async def test_the_response_of_a_target_that_is_not_public_is_reduced_to_its_status(public):
-    async with _answering(200, b"internal secrets") as client:
-        ok = await post_event(client, _target(public), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
-    async with _answering(302, b"", {"location": "http://admin.internal/x"}) as client:
-        moved = await post_event(client, _target(public), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
+    async with make_client(connect_timeout_s=1, total_timeout_s=2, max_connections=2) as client:
+        async with scripted_server(200, b"internal secrets") as server:
+            ok = await post_event(client, _target(public, server.base_url), headers={}, body=b"{}", total_timeout_s=2,
+                                  body_bytes=1024)
+            assert server.seen[0][1]["host"] == "shop.example"
+        async with scripted_server(302, b"", {"location": "http://admin.internal/x"}) as server:
+            moved = await post_event(client, _target(public, server.base_url), headers={}, body=b"{}", total_timeout_s=2,
+                                     body_bytes=1024)
     assert ok.succeeded and ok.status_code == 200 and moved.status_code == 302
     if public:
         assert ok.response_body == "internal secrets" and "admin.internal" in moved.error
@@ -263,12 +262,15 @@ async def test_the_response_of_a_target_that_is_not_public_is_reduced_to_its_sta
 
 
 async def test_transport_errors_do_not_name_the_vetted_address():
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"cannot connect to {request.url.host}:80")
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        result = await post_event(client, _target(False), headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
-    assert result.error.startswith("ConnectError") and "10.0.0.5" not in result.error
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    target = Target(connect_url=f"http://127.0.0.1:{port}/hook", host_header="shop.example", sni_hostname=None,
+                    ip="127.0.0.1", public=False)
+    async with make_client(connect_timeout_s=1, total_timeout_s=2, max_connections=2) as client:
+        result = await post_event(client, target, headers={}, body=b"{}", total_timeout_s=2, body_bytes=1024)
+    assert not result.succeeded and result.error.startswith("ClientConnectorError")
+    assert "127.0.0.1" not in result.error and "(address)" in result.error
 
 
 def test_allowed_networks_open_loopback_but_never_metadata():
@@ -356,3 +358,30 @@ def test_webhook_settings_defaults_by_environment():
 def test_bad_webhook_settings_name_the_variable(env, variable):
     with pytest.raises(SettingsError, match=variable):
         load_settings(env)
+
+
+def test_the_keyring_signs_with_the_current_secret_and_the_previous_during_its_grace():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from engine.webhooks.keyring import Keyring
+    from engine.webhooks.signing import headers_for_keys, key_of
+
+    box = SecretBox(STRONG_KEY.encode())
+    endpoint_id = "3f1c0e4a-0000-4000-8000-000000000001"
+    old, new = new_secret(), new_secret()
+    now = datetime.now(timezone.utc)
+    row = SimpleNamespace(endpoint_id=endpoint_id, secret_sealed=box.seal(new, context=endpoint_id),
+                          previous_secret_sealed=box.seal(old, context=endpoint_id),
+                          previous_secret_expires_at=now + timedelta(hours=1))
+    keyring = Keyring(box)
+    assert keyring.signing_keys(row, now=now) == [key_of(new), key_of(old)]
+    assert keyring.signing_keys(row, now=now + timedelta(hours=2)) == [key_of(new)]  # the grace is over
+    rotated = new_secret()
+    row.secret_sealed = box.seal(rotated, context=endpoint_id)  # a rotation seals a new secret: never served stale
+    assert keyring.signing_keys(row, now=now + timedelta(hours=2)) == [key_of(rotated)]
+    body = b'{"id":"evt_1"}'
+    signed = headers_for_keys(keyring.signing_keys(row, now=now), msg_id="msg_1", timestamp_s=int(now.timestamp()), body=body)
+    Webhook(rotated).verify(body, signed)
+    Webhook(old).verify(body, signed)
+    assert signed == headers([rotated, old], msg_id="msg_1", timestamp_s=int(now.timestamp()), body=body)

@@ -56,3 +56,47 @@ async def test_sigkill_mid_delivery_loses_no_delivery(api, merchant, db, receive
     assert len({r.headers["webhook-id"] for r in requests}) == 1
     assert [r.completed and r.status for r in requests][-1] == 200
     assert all(r.verified_with for r in requests)
+
+
+async def test_sigkill_with_a_whole_batch_in_flight_redelivers_each_delivery(api, merchant, db, receiver, webhook_env, log_dir):
+    """The victim holds six attempts at once (three endpoints, two events, two in flight per
+    endpoint) when it dies: none was recorded, so each is delivered again, once, by the rescuer."""
+    paths = [unique_path("crash-batch") for _ in range(3)]
+    endpoints = [await create_endpoint(api, merchant, receiver.url(path)) for path in paths]
+    held = threading.Event()
+    for path, endpoint in zip(paths, endpoints):
+        receiver.behave(path, hold=held, secrets=[endpoint["secret"]])
+    victim = start_webhook_worker(webhook_env, log_dir / "webhooks-victim-batch.log")
+    try:
+        for _ in range(2):
+            await emit_event(db, merchant.id)
+        await wait_until(lambda: sum(len(receiver.requests(p)) for p in paths) == 6, what="the victim to hold the whole batch")
+    finally:
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+    for path in paths:
+        receiver.behave(path, hold=None)
+    held.set()
+    rows = [row for endpoint in endpoints for row in await delivery_rows(db, endpoint["id"])]
+    assert len(rows) == 6 and all(row.status == "pending" and row.attempts == 0 for row in rows)
+
+    rescuer = start_webhook_worker(webhook_env, log_dir / "webhooks-rescuer-batch.log")
+    try:
+        async def all_delivered() -> bool:
+            current = [row for endpoint in endpoints for row in await delivery_rows(db, endpoint["id"])]
+            return all(row.status == "succeeded" for row in current)
+
+        await wait_until(all_delivered, timeout_s=60, what="the rescuer to deliver the batch")
+    finally:
+        stop(rescuer)
+    for endpoint, path in zip(endpoints, paths):
+        rows = await delivery_rows(db, endpoint["id"])
+        assert [(row.status, row.attempts) for row in rows] == [("succeeded", 1)] * 2
+        requests = receiver.requests(path)
+        by_id: dict[str, list] = {}
+        for request in requests:
+            by_id.setdefault(request.headers["webhook-id"], []).append(request)
+        assert len(by_id) == 2  # two deliveries, each with its own webhook-id on every attempt
+        for attempts in by_id.values():
+            assert len(attempts) >= 2 and attempts[-1].completed and attempts[-1].status == 200
+            assert len({a.body for a in attempts}) == 1 and all(a.verified_with for a in attempts)
