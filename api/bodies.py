@@ -21,7 +21,7 @@ from litestar import Request
 from litestar.handlers import BaseRouteHandler
 
 from api.problems import FieldProblem, Problem, field_path, validation_problem
-from api.validation import card_number_problems
+from api.validation import card_number_problems, may_hold_card_text
 from engine.jsonlimits import too_deep, too_long_string
 
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/json\s*(;.*)?$", re.IGNORECASE)
@@ -153,8 +153,10 @@ async def check_body(request: Request[Any, Any, Any], route_handler: BaseRouteHa
     data_field = route_handler.parsed_data_field
     if data_field is not None:
         decode_strict(body, data_field.annotation)
-    # Text a write stores in the clear must not be a card number (the body, and the header).
-    if problems := card_number_problems(decoded, request.headers.get("idempotency-key")):
+    # Text a write stores in the clear must not be a card number (the body, and the header). The
+    # exact walk over every text runs only when a scan of the raw bytes found a candidate.
+    texts = decoded if may_hold_card_text(body, decoded) else None
+    if problems := card_number_problems(texts, request.headers.get("idempotency-key")):
         raise validation_problem(problems)
 
 
