@@ -12,20 +12,19 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.audit import AuditLogController, audit_middleware
+from api.audit import AuditLogController
 from api.auth import access_check, provide_principal
 from api.docs import api_version, docs_assets, docs_page
 from api.hardening import add_security_headers, cors_config
 from api.health import live, ready
-from api.metrics import http_metrics_middleware, metrics
+from api.metrics import metrics
 from api.keys import ApiKeyController
 from api.lifecycle import PaymentOperationsController, RefundController
-from api.middleware import request_id_middleware
+from api.middleware import api_middleware
 from api.notifier import ChangeNotifier
 from api.openapi_strict import ClosedStructSchemaPlugin
 from api.payments import PaymentController
 from api.problems import handle_exception
-from api.read_your_writes import recent_writes_middleware
 from api.state import AppState
 from api.events import EventController
 from api.webhook_endpoints import WebhookEndpointController
@@ -155,7 +154,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         dependencies={"principal": Provide(provide_principal)},
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
         before_request=access_check,
-        middleware=[request_id_middleware, http_metrics_middleware, audit_middleware, recent_writes_middleware],
+        middleware=[api_middleware],  # request id, HTTP metrics, audit and read-your-writes in one layer
         before_send=[add_security_headers],
         cors_config=cors_config(settings.access),
         exception_handlers={Exception: handle_exception},

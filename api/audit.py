@@ -1,6 +1,7 @@
-"""The audit middleware and ``GET /v1/audit-logs``.
+"""The audit trail of every API request (``audit_request``, run by ``api.middleware``) and
+``GET /v1/audit-logs``.
 
-The middleware audits, with no per-route code: every mutating request (POST/PUT/PATCH/DELETE)
+It audits, with no per-route code: every mutating request (POST/PUT/PATCH/DELETE)
 under ``/v1``, every read of cardholder-data routes (GET under ``/v1/payments`` and
 ``/v1/refunds``: who read which payment), every request answered 401, 403 or 429 there, and a
 404 on an object route whose id exists under another merchant (``cross_tenant_probe``; the
@@ -26,7 +27,7 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query
@@ -43,7 +44,7 @@ _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDITED_STATUSES = frozenset({401, 403, 429})
 #: Routes serving cardholder data (payments and their refunds): reads are audited too.
 _CARDHOLDER_DATA_PREFIXES = ("/v1/payments", "/v1/refunds")
-_API_PREFIX = "/v1/"
+API_PREFIX = "/v1/"
 _STATUS_ACTIONS = {401: "authentication_failed", 429: "rate_limited"}
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = Non
 
 
 def _object_type(template: str) -> str | None:
-    parts = [p for p in template.removeprefix(_API_PREFIX).split("/") if p]
+    parts = [p for p in template.removeprefix(API_PREFIX).split("/") if p]
     if not parts:
         return None
     return parts[0].removesuffix("s").replace("-", "_")
@@ -100,33 +101,22 @@ def _entry(scope: Scope, status: int, location: str | None) -> AuditEntry:
     )
 
 
-def audit_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(_API_PREFIX):
-            await app(scope, receive, send)
-            return
-        seen: dict[str, Any] = {}
+def _location(start: Message | None) -> str | None:
+    for name, value in start.get("headers", ()) if start is not None else ():
+        if name.lower() == b"location":
+            return value.decode("latin-1")
+    return None
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"location":
-                        seen["location"] = value.decode("latin-1")
-            await send(message)
 
-        try:
-            await app(scope, receive, capture)
-        finally:
-            status = seen.get("status", 500)
-            writer = scope["app"].state.audit
-            probe = await _cross_tenant_probe(scope) if status == 404 and scope.get("path_params") else None
-            if probe is not None:
-                await writer.record_durably(probe)
-            elif _audited(scope, status):
-                await writer.record_any(_entry(scope, status, seen.get("location")))
-
-    return middleware
+async def audit_request(scope: Scope, status: int, start: Message | None) -> None:
+    """After a request under ``/v1`` was answered (``start``: its ``http.response.start``, None
+    if none was sent), called by ``api.middleware.api_middleware``: record what this module audits."""
+    writer = scope["app"].state.audit
+    probe = await _cross_tenant_probe(scope) if status == 404 and scope.get("path_params") else None
+    if probe is not None:
+        await writer.record_durably(probe)
+    elif _audited(scope, status):
+        await writer.record_any(_entry(scope, status, _location(start) if 200 <= status < 300 else None))
 
 
 def _audited(scope: Scope, status: int) -> bool:

@@ -45,11 +45,15 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" else None
-    return connection.headers.get("x-api-key")
+    """The Bearer token, else ``X-API-Key`` (read from the raw headers: no header object is built)."""
+    api_key = None
+    for name, value in connection.scope["headers"]:
+        if name == b"authorization" and value:
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+        if name == b"x-api-key" and api_key is None:
+            api_key = value.decode("latin-1")
+    return api_key
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -74,7 +78,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
             await _limit_key_failures(connection)
         raise NotAuthorizedException()
     audit_state["principal"] = principal
-    set_context(merchant_id=str(principal.merchant_id))
+    set_context(merchant_id=principal.merchant_label)
     return principal
 
 

@@ -21,7 +21,7 @@ from litestar import Request
 from litestar.handlers import BaseRouteHandler
 
 from api.problems import FieldProblem, Problem, field_path, validation_problem
-from api.validation import card_number_problems
+from api.validation import card_number_problems, may_hold_card_text
 from engine.jsonlimits import too_deep, too_long_string
 
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/json\s*(;.*)?$", re.IGNORECASE)
@@ -44,11 +44,20 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _key_count(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(_key_count(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_key_count(v) for v in value)
-    return 0
+    """Object keys in a decoded JSON value, all levels (iterative: no generator per container)."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            count += len(item)
+            children = item.values()
+        elif type(item) is list:
+            children = item
+        else:
+            continue
+        stack.extend(child for child in children if type(child) is dict or type(child) is list)
+    return count
 
 
 def duplicate_key(body: bytes, decoded: Any) -> str | None:
@@ -101,14 +110,22 @@ def _refuse_nul_in_query(query_string: bytes) -> None:
             raise validation_problem([FieldProblem(name.replace("\x00", "") or "query", "Must not contain NUL characters.")])
 
 
+def _header(request: Request[Any, Any, Any], name: bytes) -> str | None:
+    """The first ``name`` header (lower case, as ASGI servers give them), without building a header object."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 async def check_body(request: Request[Any, Any, Any], route_handler: BaseRouteHandler) -> None:
     access = request.app.state.easypay.settings.access
     body = await request.body()
     if not body.strip():
-        if problems := card_number_problems(None, request.headers.get("idempotency-key")):
+        if problems := card_number_problems(None, _header(request, b"idempotency-key")):
             raise validation_problem(problems)
         return
-    content_type = request.headers.get("content-type", "")
+    content_type = _header(request, b"content-type") or ""
     if not _JSON_MEDIA_TYPE.match(content_type):
         raise Problem(
             415,
@@ -153,8 +170,10 @@ async def check_body(request: Request[Any, Any, Any], route_handler: BaseRouteHa
     data_field = route_handler.parsed_data_field
     if data_field is not None:
         decode_strict(body, data_field.annotation)
-    # Text a write stores in the clear must not be a card number (the body, and the header).
-    if problems := card_number_problems(decoded, request.headers.get("idempotency-key")):
+    # Text a write stores in the clear must not be a card number (the body, and the header). The
+    # exact walk over every text runs only when a scan of the raw bytes found a candidate.
+    texts = decoded if may_hold_card_text(body, decoded) else None
+    if problems := card_number_problems(texts, _header(request, b"idempotency-key")):
         raise validation_problem(problems)
 
 

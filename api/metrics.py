@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -58,35 +57,35 @@ _BACKLOG_SQL = text(
 )
 
 
-def http_metrics_middleware(app: ASGIApp) -> ASGIApp:
-    """Counts every routed request by route *template* (``/v1/payments/{payment_id}``), never
-    the raw path, so ids never become labels. ``/metrics`` itself is not counted; a long-poll
-    (``?wait=`` that actually waited) is counted but not timed, so it cannot fake a p99."""
+class RequestMetrics:
+    """The HTTP metrics of ``api.middleware.api_middleware``: every routed request counted by
+    route *template* (``/v1/payments/{payment_id}``), never the raw path, so ids never become
+    labels. ``/metrics`` itself is not counted (the middleware skips it); a long-poll (``?wait=``
+    that actually waited) is counted but not timed, so it cannot fake a p99. The labelled
+    children are looked up once per label set, not per request."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") == METRICS_PATH:
-            await app(scope, receive, send)
-            return
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def begin(self) -> None:
+        HTTP_IN_FLIGHT.inc()
+
+    def end(self, scope: Scope, status: int, elapsed_s: float) -> None:
+        HTTP_IN_FLIGHT.dec()
         route = scope.get("path_template") or "unmatched"
         method = scope.get("method", "GET")
-        status = {"code": 500}
-
-        async def send_with_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        started = time.perf_counter()
-        HTTP_IN_FLIGHT.inc()
-        try:
-            await app(scope, receive, send_with_status)
-        finally:
-            HTTP_IN_FLIGHT.dec()
-            if not scope.get("state", {}).get("long_poll"):
-                HTTP_REQUEST_DURATION.labels(route=route, method=method).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(route=route, method=method, status=str(status["code"])).inc()
-
-    return middleware
+        if not scope["state"].get("long_poll"):
+            timer = self._timers.get((route, method))
+            if timer is None:
+                timer = self._timers[(route, method)] = HTTP_REQUEST_DURATION.labels(route=route, method=method)
+            timer.observe(elapsed_s)
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = HTTP_REQUESTS.labels(
+                route=route, method=method, status=str(status)
+            )
+        counter.inc()
 
 
 class _Families(Collector):
@@ -209,4 +208,4 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(body, media_type=CONTENT_TYPE)
 
 
-__all__ = ["http_metrics_middleware", "metrics"]
+__all__ = ["METRICS_PATH", "RequestMetrics", "metrics"]

@@ -1,24 +1,27 @@
-"""ASGI middleware: a request id on every response and in every log line."""
+"""The API's one ASGI middleware: a request id on every response and in every log line, the
+HTTP metrics (``api.metrics``), the audit trail (``api.audit``) and the read-your-writes marker
+(``api.read_your_writes``), in a single layer.
+
+Each ASGI layer costs a call and a wrapped ``send`` per message on every request; the four
+concerns share one here. Routing has run when it is called, so ``scope`` carries the route
+template and handler; the response's status and ``Location`` are read from the one wrapped send.
+"""
 
 from __future__ import annotations
 
-import re
-import secrets
-from typing import Any
+import time
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.logcontext import bind_context
+from api.audit import API_PREFIX, audit_request
+from api.metrics import METRICS_PATH, RequestMetrics
+from api.read_your_writes import mark_write
+from api.request_ids import request_id_for
+from engine.logcontext import bind_request, reset_context
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+def api_middleware(app: ASGIApp) -> ASGIApp:
+    metrics = RequestMetrics()
 
-
-def request_id_for(given: str | None) -> str:
-    """The client's ``X-Request-ID`` when it is a sane token, else a new one."""
-    return given if given and _VALID_REQUEST_ID.match(given) else f"req_{secrets.token_hex(16)}"
-
-
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -29,17 +32,36 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 given = value.decode("latin-1")
                 break
         request_id = request_id_for(given)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        started: list[Message] = []
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers: list[Any] = list(message.get("headers", []))
-                headers.append(header)
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), header]
+                started.append(message)
+                await mark_write(scope, message["status"])
             await send(message)
 
-        with bind_context(request_id=request_id):
+        path = scope["path"]
+        counted = path != METRICS_PATH
+        if counted:
+            metrics.begin()
+        begun = time.perf_counter()
+        token = bind_request(request_id)
+        try:
             await app(scope, receive, send_with_id)
+        finally:
+            start = started[0] if started else None
+            status = start["status"] if start is not None else 500
+            if counted:
+                metrics.end(scope, status, time.perf_counter() - begun)
+            if path.startswith(API_PREFIX):
+                await audit_request(scope, status, start)
+            reset_context(token)
 
     return middleware
+
+
+__all__ = ["api_middleware"]

@@ -9,13 +9,14 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query, path_id, query_id
+from api.responses import JsonBytes
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
 from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 30
 _IN_FLIGHT = frozenset({PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value})
 _encoder = msgspec.json.Encoder()
-_JSON = "application/json"
 
 
 class _Progress(msgspec.Struct):
@@ -100,7 +100,7 @@ class PaymentController(Controller):
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)
         ] = None,
-    ) -> Response[bytes]:
+    ) -> JsonBytes:
         state: AppState = request.app.state.easypay
         request_id = request.scope["state"].get("request_id")
         merchant_id = await target_merchant(state, principal, data.merchant_id, what="to charge for")
@@ -148,7 +148,7 @@ class PaymentController(Controller):
             headers["Idempotent-Replayed"] = "true"
         else:
             PAYMENTS_ACCEPTED.labels(method=new.payment_method_type).inc()
-        return Response(answer.body, status_code=answer.status, media_type="application/json", headers=headers)
+        return JsonBytes(answer.body, status_code=answer.status, headers=headers)
 
     @get(
         "/{payment_id:str}",
@@ -180,7 +180,7 @@ class PaymentController(Controller):
                 schema_extra={"enum": [s.value for s in PaymentStatus]},
             ),
         ] = None,
-    ) -> Response[bytes]:
+    ) -> JsonBytes:
         state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
         if known_status is not None and known_status not in PaymentStatus._value2member_map_:
@@ -189,12 +189,12 @@ class PaymentController(Controller):
         # A long poll waits for a change: every read of it is on the primary.
         body = await _read(state, pid, principal, fresh=wait > 0)
         if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
-            return Response(body, media_type=_JSON)
+            return JsonBytes(body)
         # Over the credential's cap the answer is the current state at once, as with wait=0: a
         # long-poll may always end before the status changes, so every client already copes.
         holder = f"{principal.actor_type}:{principal.actor_id}"
         if not state.long_polls.try_acquire(holder):
-            return Response(body, media_type=_JSON)
+            return JsonBytes(body)
         try:
             request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
             # The transient pending -> processing hop does not end the wait, so a client waiting on
@@ -207,7 +207,7 @@ class PaymentController(Controller):
                     break
         finally:
             state.long_polls.release(holder)
-        return Response(body, media_type=_JSON)
+        return JsonBytes(body)
 
     @get(
         "/",
@@ -230,7 +230,7 @@ class PaymentController(Controller):
         created_gte: Annotated[str | None, time_query()] = None,
         created_lt: Annotated[str | None, time_query()] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's payments.")] = None,
-    ) -> Response[bytes]:
+    ) -> JsonBytes:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
@@ -256,7 +256,7 @@ class PaymentController(Controller):
         except repo.PaymentNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
         page = PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
-        return Response(_encoder.encode(page), media_type=_JSON)
+        return JsonBytes(_encoder.encode(page))
 
 
 async def _read(state: AppState, payment_id: uuid.UUID, principal: Principal, *, fresh: bool) -> bytes:

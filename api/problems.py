@@ -22,7 +22,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from api.middleware import request_id_for
+from api.request_ids import request_id_for
 from engine.db.accounts import CreatorDisabled
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.outages import RETRY_AFTER_S, unreachable_dependency

@@ -178,6 +178,48 @@ def card_number_problems(decoded: object, idempotency_key: str | None) -> list[F
     return problems
 
 
+_MAY_HOLD_CARD_BYTES = re.compile(_MAY_HOLD_CARD.pattern.encode())
+#: ``CARD_DATA_FIELDS`` as paths into a decoded body.
+_CARD_DATA_PATHS = tuple(tuple(field.split(".")) for field in sorted(CARD_DATA_FIELDS))
+
+
+def _at(decoded: object, path: tuple[str, ...]) -> object:
+    for name in path:
+        if not isinstance(decoded, dict):
+            return None
+        decoded = decoded.get(name)
+    return decoded
+
+
+def may_hold_card_text(body: bytes, decoded: object) -> bool:
+    """False only when no text of ``body`` (JSON bytes; ``decoded``: the same, decoded) outside
+    ``CARD_DATA_FIELDS`` can hold a card number: one precompiled scan of the raw bytes with the
+    card-data values taken out, and the Luhn detector only when that scan finds a candidate.
+
+    Every text of a JSON body is a contiguous stretch of its bytes, delimited by quotes (neither a
+    digit nor a separator), so a card number in any text is a candidate of the whole body. Escapes
+    are the exception only when they are ``\\u`` ones (they may spell digits): then True. A
+    card-data value is taken out only where it stands alone, quoted, exactly once; else it stays
+    in (and is scanned), so this can only answer True more often than the exact check.
+    True means "ask ``card_number_problems``", which names the fields.
+    """
+    if b"\\u" in body:
+        return True
+    rest = body
+    for path in _CARD_DATA_PATHS:
+        value = _at(decoded, path)
+        if isinstance(value, str) and value:
+            quoted = b'"' + value.encode() + b'"'
+            found = rest.count(quoted)
+            if found > 1:
+                return True
+            if found == 1:
+                rest = rest.replace(quoted, b'""')
+    if _MAY_HOLD_CARD_BYTES.search(rest) is None:
+        return False
+    return bool(find_card_numbers(rest.decode("utf-8", "replace")))
+
+
 def _texts(value: object, path: str) -> Iterator[tuple[str, str]]:
     """(field path, text) of every string in a decoded JSON value, object keys included (a key is
     reported under its object's path, like the NUL check does for metadata keys)."""

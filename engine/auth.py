@@ -19,6 +19,7 @@ re-reads Redis at the latest ``local_ttl_s`` later: the key stops working everyw
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -68,6 +69,11 @@ class Principal:
     #: For user tokens: the user's ``token_version`` when the token was issued.
     token_version: int | None = field(default=None, compare=False)
 
+    @functools.cached_property
+    def merchant_label(self) -> str | None:
+        """``merchant_id`` as text (log context), formatted once per principal, not per request."""
+        return None if self.merchant_id is None else str(self.merchant_id)
+
     @property
     def scope(self) -> uuid.UUID | None:
         return None if self.role == "admin" else self.merchant_id
@@ -103,7 +109,7 @@ def derive_pepper(secret_key: bytes) -> bytes:
 
 
 def hash_secret(pepper: bytes, secret: str) -> bytes:
-    return hmac.new(pepper, secret.encode(), hashlib.sha256).digest()
+    return hmac.digest(pepper, secret.encode(), "sha256")
 
 
 def issue_key() -> IssuedKey:
@@ -214,7 +220,7 @@ class ApiKeyAuthenticator:
         self._shared_ttl_s = shared_ttl_s
         self._on_success = on_success
         self._on_wrong_secret = on_wrong_secret
-        self._cache: TTLCache[str, Principal | str | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
+        self._cache: TTLCache[tuple[str, bytes], Principal | str | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
 
     async def authenticate(self, token: str) -> Principal | None:
         parsed = parse_key(token)
@@ -223,7 +229,7 @@ class ApiKeyAuthenticator:
             return None
         key_id, secret = parsed
         digest = hash_secret(self._pepper, secret)
-        cache_key = f"{key_id}:{digest.hex()}"
+        cache_key = (key_id, digest)
         try:
             outcome = self._cache[cache_key]
         except KeyError:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from engine.batching import MicroBatcher
+from engine.redis_pipe import send_all
 from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
 
@@ -51,12 +52,7 @@ class PaymentCache:
 
     async def _read_many(self, keys: list[str]) -> list[list[bytes | None]]:
         """(owner, body) of each snapshot key, in one round trip."""
-        if len(keys) == 1:
-            return [await self._redis.hmget(keys[0], ["m", "b"])]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(key, ["m", "b"])
-            return await pipe.execute()
+        return await send_all(self._redis, [("HMGET", key, "m", "b") for key in keys])
 
     def _key(self, payment_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:payment:{payment_id}"
@@ -87,13 +83,11 @@ class PaymentCache:
                 await self._redis.script_load(_PUT_IF_NEWER)
                 self._script_loaded = True
             # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for payment_id, body, version, merchant_id in snapshots:
-                    pipe.evalsha(
-                        self._put.sha, 1, self._key(payment_id),
-                        version, str(merchant_id), body, self._ttl_s, self.channel, payment_id,
-                    )
-                stored = await pipe.execute()
+            stored = await send_all(self._redis, [
+                ("EVALSHA", self._put.sha, 1, self._key(payment_id),
+                 version, str(merchant_id), body, self._ttl_s, self.channel, str(payment_id))
+                for payment_id, body, version, merchant_id in snapshots
+            ])
         except NoScriptError:  # the server lost its scripts: the next batch loads it again
             self._script_loaded = False
             CACHE_REQUESTS.labels(operation="put", result="error").inc(len(snapshots))

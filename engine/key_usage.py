@@ -7,6 +7,7 @@ batched UPDATE every ``interval_s``. So ``last_used_at`` is accurate to about ``
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, update
@@ -32,10 +33,11 @@ class KeyUsageRecorder(PeriodicFlusher):
     def __init__(self, engine: AsyncEngine, *, interval_s: float = 60.0) -> None:
         super().__init__(interval_s=interval_s)
         self._engine = engine
-        self._pending: dict[str, datetime] = {}
+        #: key id -> when it was last used (Unix seconds; made a datetime only when written).
+        self._pending: dict[str, float] = {}
 
     def touch(self, key_id: str) -> None:
-        self._pending[key_id] = datetime.now(timezone.utc)
+        self._pending[key_id] = time.time()
 
     async def flush(self) -> None:
         if not self._pending:
@@ -43,7 +45,7 @@ class KeyUsageRecorder(PeriodicFlusher):
         batch, self._pending = self._pending, {}
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(_UPDATE, [{"key_id": k, "used_at": t} for k, t in batch.items()])
+                await conn.execute(_UPDATE, [{"key_id": k, "used_at": datetime.fromtimestamp(t, timezone.utc)} for k, t in batch.items()])
         except Exception as exc:  # noqa: BLE001 - last-used is best effort
             log.warning("last_used_at update failed: %s", type(exc).__name__)
 

@@ -21,6 +21,16 @@ def bind_context(**values: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def bind_request(request_id: str) -> contextvars.Token[dict[str, str]]:
+    """Bind a request's id for the current task (the API's middleware); ``reset_context(token)``
+    ends it. ``bind_context`` without the context manager, for the per-request hot path."""
+    return _context.set({**_context.get(), "request_id": request_id})
+
+
+def reset_context(token: contextvars.Token[dict[str, str]]) -> None:
+    _context.reset(token)
+
+
 def set_context(**values: str | None) -> None:
     """Bind for the rest of the current task (e.g. an API request)."""
     _context.set({**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}})

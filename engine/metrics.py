@@ -38,7 +38,7 @@ HTTP_REQUESTS = Counter(
     "HTTP requests answered, by route template, method and status code.",
     ["route", "method", "status"],
 )
-"""Incremented by ``api.metrics.http_metrics_middleware`` once per answered request."""
+"""Incremented by ``api.metrics.RequestMetrics`` once per answered request."""
 
 HTTP_REQUEST_DURATION = Histogram(
     "easypay_http_request_duration_seconds",
@@ -46,14 +46,14 @@ HTTP_REQUEST_DURATION = Histogram(
     ["route", "method"],
     buckets=HTTP_BUCKETS_S,
 )
-"""Observed by ``api.metrics.http_metrics_middleware``."""
+"""Observed by ``api.metrics.RequestMetrics``."""
 
 HTTP_IN_FLIGHT = Gauge(
     "easypay_http_requests_in_flight",
     "HTTP requests being handled right now (summed over live API processes).",
     multiprocess_mode="livesum",
 )
-"""Incremented/decremented by ``api.metrics.http_metrics_middleware``."""
+"""Incremented/decremented by ``api.metrics.RequestMetrics``."""
 
 PAYMENTS_ACCEPTED = Counter(
     "easypay_payments_accepted_total",

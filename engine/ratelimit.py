@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from engine.batching import MicroBatcher
+from engine.redis_pipe import send_all
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +125,9 @@ class RateLimiter:
         """``limits``' incr_expire script on every (key, expiry, amount), pipelined; the new counts."""
         if self._incr_sha is None:
             self._incr_sha = await self._redis.script_load(RedisBridge.SCRIPT_INCR_EXPIRE)
-        pipe = self._redis.pipeline(transaction=False)
-        for key, expiry_s, amount in keyed:
-            pipe.evalsha(self._incr_sha, 1, key, expiry_s, amount)
+        commands = [("EVALSHA", self._incr_sha, 1, key, expiry_s, amount) for key, expiry_s, amount in keyed]
         try:
-            return [int(c) for c in await pipe.execute()]
+            return [int(c) for c in await send_all(self._redis, commands)]
         except NoScriptError:  # Redis restarted or its scripts were flushed
             self._incr_sha = None
             return await self._increment(keyed)
@@ -177,8 +176,5 @@ class RateLimiter:
                     resets[window] = max(1, int(stats.reset_time - time.time() + 0.999))
                 decisions[i] = Decision(False, window, amount, 0, resets[window], policy)
         if refunds:  # a refused request uses up no window's allowance
-            pipe = self._redis.pipeline(transaction=False)
-            for key, amount in refunds:
-                pipe.decrby(key, amount)
-            await pipe.execute()
+            await send_all(self._redis, [("DECRBY", key, amount) for key, amount in refunds])
         return decisions

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from engine import redis_client
+from engine.redis_pipe import send_all
 from engine.logcontext import current_context
 from engine.payments import PaymentJob
 from jobs.names import (
@@ -210,21 +211,21 @@ class RedisJobSender(JobSender):
             await self._redis.script_load(_DISPATCH_LUA)
             self._script_loaded = True
         # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
-        async with self._redis.pipeline(transaction=False) as pipe:
+        commands: list[tuple[Any, ...]] = []
+        for _, also_set, args in sent:
+            if also_set is not None:
+                key, value, ttl_s = also_set
+                commands.append(("SET", key, value, "EX", ttl_s))
+            commands.append(("EVALSHA", self._dispatch.sha, 1, self._namespace, *args))
+        try:
+            await send_all(self._redis, commands)
+        except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
+            self._script_loaded = False
             for _, also_set, args in sent:
                 if also_set is not None:
                     key, value, ttl_s = also_set
-                    pipe.set(key, value, ex=ttl_s)
-                pipe.evalsha(self._dispatch.sha, 1, self._namespace, *args)
-            try:
-                await pipe.execute()
-            except NoScriptError:  # the server lost its scripts (restart, SCRIPT FLUSH)
-                self._script_loaded = False
-                for _, also_set, args in sent:
-                    if also_set is not None:
-                        key, value, ttl_s = also_set
-                        await self._redis.set(key, value, ex=ttl_s)
-                    await self._dispatch(keys=[self._namespace], args=args)
+                    await self._redis.set(key, value, ex=ttl_s)
+                await self._dispatch(keys=[self._namespace], args=args)
         return [message for message, _, _ in sent]
 
     def _dispatch_args(self, message: dramatiq.Message) -> list[Any]:

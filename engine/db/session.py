@@ -17,6 +17,11 @@ from engine.settings import DatabaseSettings
 PING_IDLE_S = 5.0
 
 
+def _json_text(value: Any) -> str:
+    """JSONB parameters (metadata, billing, event data) encoded by msgspec, not the stdlib."""
+    return msgspec.json.encode(value).decode()
+
+
 def make_engine(
     settings: DatabaseSettings,
     *,
@@ -42,6 +47,7 @@ def make_engine(
         pool_pre_ping=ping_idle_s is None,
         pool_recycle=1800,
         # msgspec reads the jsonb columns (metadata, billing, event data) several times faster than json.loads.
+        json_serializer=_json_text,
         json_deserializer=msgspec.json.decode,
         connect_args={
             "server_settings": server_settings,

@@ -1,0 +1,62 @@
+"""``send_all``: a batch of Redis commands in one write, their replies read back in order.
+
+What redis-py's pipeline does, minus its per-argument encoding in Python and its per-reply
+callbacks: the commands are packed by hiredis (in C) and sent on a connection of the client's
+own pool, with the client's retry policy (``engine.redis_client``: a broken connection is
+retried on a fresh one). The hot paths send several commands per request (enqueue, snapshot,
+rate-limit counters): packing them was a third of a group commit's CPU.
+
+Replies are as hiredis reads them (``OK`` is ``b"OK"``, integers are ``int``). An error reply
+(``NOSCRIPT``, ``WRONGTYPE``) is raised once every reply has been read, the first one; a failure
+on the socket drops the connection, so no reply is left for its next user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, Sequence
+
+import hiredis
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Each command is a tuple of str, bytes, int or float, e.g. ``("EVALSHA", sha, 1, key, 5)``."""
+    if not commands:
+        return []
+    payload = b"".join([hiredis.pack_command(command) for command in commands])
+    pool = redis.connection_pool
+    connection = await pool.get_connection()
+
+    async def attempt() -> list[Any]:
+        await connection.send_packed_command(payload)
+        replies: list[Any] = []
+        # One read timeout for the whole batch (the connection's ``socket_timeout``), not a timer per reply.
+        try:
+            async with asyncio.timeout(connection.socket_timeout):
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:
+                        replies.append(exc)
+        except asyncio.TimeoutError:
+            raise RedisTimeoutError(f"Timeout reading from {connection.host}:{connection.port}") from None
+        return replies
+
+    try:
+        replies = await connection.retry.call_with_retry(attempt, lambda error: connection.disconnect())
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
+
+
+__all__ = ["send_all"]
