@@ -23,7 +23,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 log = logging.getLogger("easypay.worker")
@@ -44,7 +44,6 @@ class _Slot:
     started_at: float = 0.0
     restart_at: float = 0.0
     delay_s: float = 0.0
-    exits: list[int | None] = field(default_factory=list)
 
 
 def mark_dead_processes(metrics_dir: str | None) -> None:
@@ -112,7 +111,6 @@ def supervise(argv: list[str], env: dict[str, str], *, processes: int, shutdown_
             code = slot.proc.poll()
             if code is None or stopping:
                 continue
-            slot.exits.append(code)
             slot.proc = None
             lived_s = now - slot.started_at
             slot.delay_s = 0.0 if lived_s >= HEALTHY_AFTER_S else min(
