@@ -21,7 +21,9 @@ pepper of a previous root key still authenticates, and that first success re-has
 current pepper (in PostgreSQL, where the hash is still the old one and the key is not revoked,
 then in the Redis record only if it is still the one that was read): a key in use moves onto the
 current pepper by itself. A key unused during the rotation keeps its old hash and stops working
-once its previous key is dropped. Records signed with a previous key verify.
+once its previous key is dropped. While the switch rolls out, a process still on the old key (which
+holds the new one as a previous key) may move a key back; it settles once every process has
+switched. Records signed with a previous key verify.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db.models import ApiKey
@@ -266,8 +269,8 @@ class ApiKeyAuthenticator:
         except KeyError:
             record = await self._record(key_id)
             outcome = self._verify(key_id, digest, record)
-            if outcome == _WRONG_SECRET and self._previous_peppers:
-                outcome = await self._verify_previous(key_id, secret, digest, record)  # type: ignore[arg-type]
+            if outcome == _WRONG_SECRET and self._previous_peppers and record is not None:
+                outcome = await self._verify_previous(key_id, secret, digest, record)
             self._cache[cache_key] = outcome
         if isinstance(outcome, Principal):
             if self._on_success is not None:
@@ -315,16 +318,22 @@ class ApiKeyAuthenticator:
         return _WRONG_SECRET
 
     async def _rehash(self, key_id: str, old_digest: bytes, digest: bytes) -> None:
+        """Move the stored hash onto the current pepper. Best effort: the caller is authenticated
+        either way, and a key not moved now is moved on a later use."""
         keys = ApiKey.__table__
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    update(keys)
-                    .where(keys.c.id == key_id, keys.c.secret_hash == old_digest, keys.c.revoked_at.is_(None))
-                    .values(secret_hash=digest)
-                    .returning(keys)
-                )
-            ).one_or_none()
+        try:
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        update(keys)
+                        .where(keys.c.id == key_id, keys.c.secret_hash == old_digest, keys.c.revoked_at.is_(None))
+                        .values(secret_hash=digest)
+                        .returning(keys)
+                    )
+                ).one_or_none()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("API key %s could not be re-hashed with the current pepper: %s", key_id, type(exc).__name__)
+            return
         if row is None:
             return  # re-hashed by another process meanwhile, or revoked: nothing to move
         log.info("API key %s re-hashed with the current root key's pepper", key_id)
