@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
@@ -35,7 +34,7 @@ def secret_key_rotate(as_json: bool) -> None:
     settings = settings_or_exit()
     fresh = secrets.token_urlsafe(32)
     current = settings.secret_key.decode()
-    previous = [key for key in os.environ.get("EASYPAY_PREVIOUS_SECRET_KEYS", "").split(",") if key.strip()]
+    previous = [key.decode() for key in settings.previous_secret_keys]
     stage = _joined(fresh, *previous)
     switch = _joined(current, *previous)
     ttl_s = settings.access.jwt_ttl_s

@@ -92,3 +92,22 @@ def test_an_idempotency_fingerprint_of_a_previous_pepper_still_matches():
     assert stored.replay_for(current, earlier).status == 201
     with pytest.raises(IdempotencyKeyReused):
         stored.replay_for(current)
+
+
+def test_rotate_prints_a_stage_and_a_switch_that_both_load(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from easypay.cli import main
+
+    env = {"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key"), "EASYPAY_SECRET_KEY": OLD, "EASYPAY_PREVIOUS_SECRET_KEYS": OTHER}
+    result = CliRunner().invoke(main, ["secret-key", "rotate", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    fresh = printed["step2"]["EASYPAY_SECRET_KEY"]
+    assert fresh not in (OLD, OTHER) and len(fresh) >= 32
+    staged = load_settings({**env, **printed["step1"]})
+    assert staged.secret_key == OLD.encode() and staged.previous_secret_keys == (fresh.encode(), OTHER.encode())
+    switched = load_settings({**env, **printed["step2"]})
+    assert switched.secret_key == fresh.encode() and switched.previous_secret_keys == (OLD.encode(), OTHER.encode())
