@@ -80,7 +80,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings.database, engine, redis, key_prefix=settings.redis.key_prefix, application_name="easypay-api-reads"
         )
         pepper = derive_pepper(settings.secret_key)
-        key_records = KeyRecords(redis, prefix=settings.redis.key_prefix, mac_key=derive_record_key(settings.secret_key))
+        previous_keys = settings.previous_secret_keys
+        previous_peppers = tuple(derive_pepper(key) for key in previous_keys)
+        key_records = KeyRecords(
+            redis,
+            prefix=settings.redis.key_prefix,
+            mac_key=derive_record_key(settings.secret_key),
+            previous_mac_keys=[derive_record_key(key) for key in previous_keys],
+        )
         app.state.easypay = AppState(
             settings=settings,
             engine=engine,
@@ -88,7 +95,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             cache=cache,
             notifier=notifier,
             jobs=jobs,
-            sealer=Sealer(settings.secret_key, card_keys=settings.card_keys),
+            sealer=Sealer(settings.secret_key, card_keys=settings.card_keys, previous_secret_keys=previous_keys),
             pepper=pepper,
             stash=MethodStash(jobs.redis, prefix=settings.redis.key_prefix),
             acceptor=PaymentAcceptor(engine, jobs, cache),
@@ -96,6 +103,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             read_router=read_router,
             long_polls=ConcurrencyCap(settings.access.long_poll_max_per_key),
             key_records=key_records,
+            previous_peppers=previous_peppers,
         )
         access = settings.access
         key_usage = KeyUsageRecorder(engine, interval_s=access.key_last_used_interval_s)
@@ -105,7 +113,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         prefix = settings.redis.key_prefix
         key_failures = KeyFailureCounter(redis, prefix=prefix)
         app.state.authenticator = ApiKeyAuthenticator(
-            engine, pepper, records=key_records, on_success=key_usage.touch, on_wrong_secret=key_failures.record
+            engine,
+            pepper,
+            previous_peppers=previous_peppers,
+            records=key_records,
+            on_success=key_usage.touch,
+            on_wrong_secret=key_failures.record,
         )
         app.state.key_failures = key_failures
         # Limits on what anonymous callers can make us do (failed key checks, logins): every
@@ -114,7 +127,11 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.password_hashing = PasswordHashing(
             concurrency=access.password_hash_concurrency, wait_s=access.password_hash_wait_ms / 1000
         )
-        app.state.tokens = TokenService(derive_jwt_key(settings.secret_key), ttl_s=access.jwt_ttl_s)
+        app.state.tokens = TokenService(
+            derive_jwt_key(settings.secret_key),
+            ttl_s=access.jwt_ttl_s,
+            previous_keys=[derive_jwt_key(key) for key in previous_keys],
+        )
         app.state.token_versions = TokenVersions(engine)
         app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)
         app.state.audit = audit

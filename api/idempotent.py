@@ -61,15 +61,17 @@ async def run_idempotent(
     state: AppState = request.app.state.easypay
     owner = idempotency_owner(principal)
     context = f"idempotency:{owner}:{key}"
-    box = SecretBox(state.settings.secret_key) if sealed else None
-    request_hash = (
-        idempotency.request_fingerprint(state.pepper, request.method, request.url.path, await request.body())
+    box = SecretBox(state.settings.secret_key, previous=state.settings.previous_secret_keys) if sealed else None
+    request_hash, *earlier_hashes = (
+        idempotency.request_fingerprints(state.peppers, request.method, request.url.path, await request.body())
         if key
-        else b""
+        else (b"",)
     )
     async with state.engine.begin() as conn:
         if key:
-            stored = await idempotency.claim(conn, merchant_id=owner, key=key, request_hash=request_hash)
+            stored = await idempotency.claim(
+                conn, merchant_id=owner, key=key, request_hash=request_hash, earlier_hashes=earlier_hashes
+            )
             if stored is not None:
                 body = box.open(stored.body.decode(), context=context).encode() if box else stored.body
                 return _response(stored.status, body, stored.location, replayed=True)

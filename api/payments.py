@@ -117,10 +117,10 @@ class PaymentController(Controller):
         payment_id = uuid.uuid4()
         set_context(payment_id=str(payment_id))
         sealed = seal_method(state.sealer, payment_id, method, ttl_s=state.settings.card_message_ttl_s)
-        request_hash = (
-            idempotency.request_fingerprint(state.pepper, "POST", request.url.path, await request.body())
+        request_hash, *earlier_hashes = (
+            idempotency.request_fingerprints(state.peppers, "POST", request.url.path, await request.body())
             if idempotency_key
-            else b""
+            else (b"",)
         )
         job = PaymentJob(
             payment_id,
@@ -138,6 +138,7 @@ class PaymentController(Controller):
                     request_id=request_id,
                     idempotency_key=idempotency_key,
                     request_hash=request_hash,
+                    earlier_hashes=tuple(earlier_hashes),
                     idempotency_owner=idempotency_owner(principal),
                 )
             )

@@ -43,3 +43,10 @@ class AppState:
     long_polls: ConcurrencyCap
     #: The signed shared API-key records in Redis (``engine.auth.KeyRecords``).
     key_records: KeyRecords
+    #: Peppers of the previous root keys (``EASYPAY_PREVIOUS_SECRET_KEYS``): what they hashed still matches.
+    previous_peppers: tuple[bytes, ...] = ()
+
+    @property
+    def peppers(self) -> tuple[bytes, ...]:
+        """The current pepper, then the previous ones."""
+        return (self.pepper, *self.previous_peppers)

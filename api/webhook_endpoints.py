@@ -96,7 +96,7 @@ def _endpoint_not_found() -> Problem:
 
 
 def _box(state: AppState) -> SecretBox:
-    return SecretBox(state.settings.secret_key)
+    return SecretBox(state.settings.secret_key, previous=state.settings.previous_secret_keys)
 
 
 def _check_url(state: AppState, url: str) -> None:

@@ -58,6 +58,8 @@ class AcceptRequest:
     request_id: str | None = None
     idempotency_key: str | None = None
     request_hash: bytes = b""
+    #: ``request_hash`` under previous root keys' peppers (``idempotency.KeyClaim.earlier_hashes``).
+    earlier_hashes: tuple[bytes, ...] = ()
     #: Namespace of ``idempotency_key``: the caller's (its merchant, or the platform for admins),
     #: as on every other route. None: the payment's merchant.
     idempotency_owner: uuid.UUID | None = None
@@ -134,7 +136,10 @@ class PaymentAcceptor:
             async with self._engine.begin() as conn:
                 stored = await idempotency.claim_many(
                     conn,
-                    [KeyClaim(owner, key, requests[members[0]].request_hash) for (owner, key), members in by_key.items()],
+                    [
+                        KeyClaim(owner, key, requests[members[0]].request_hash, requests[members[0]].earlier_hashes)
+                        for (owner, key), members in by_key.items()
+                    ],
                 )
                 for owner_key, members in by_key.items():
                     if owner_key not in stored:
@@ -142,7 +147,7 @@ class PaymentAcceptor:
                         continue
                     for i in members:
                         try:
-                            results[i] = _replay(stored[owner_key].replay_for(requests[i].request_hash))
+                            results[i] = _replay(stored[owner_key].replay_for(requests[i].request_hash, requests[i].earlier_hashes))
                         except (IdempotencyKeyReused, IdempotencyKeyInUse) as exc:
                             results[i] = exc
                 fresh.sort()

@@ -15,6 +15,15 @@ A revocation writes the database, then overwrites the Redis record with a revoke
 (``mark_revoked``); a reader that filled the record from the database never overwrites an
 existing record (``SET NX``), so a revocation cannot be undone by a slow reader. Every process
 re-reads Redis at the latest ``local_ttl_s`` later: the key stops working everywhere within 1 s.
+
+Root-key rotation (``EASYPAY_PREVIOUS_SECRET_KEYS``): a secret whose stored hash was made with the
+pepper of a previous root key still authenticates, and that first success re-hashes it with the
+current pepper (in PostgreSQL, where the hash is still the old one and the key is not revoked,
+then in the Redis record only if it is still the one that was read): a key in use moves onto the
+current pepper by itself. A key unused during the rotation keeps its old hash and stops working
+once its previous key is dropped. While the switch rolls out, a process still on the old key (which
+holds the new one as a previous key) may move a key back; it settles once every process has
+switched. Records signed with a previous key verify.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Awaitable, Callable
 
 from cachetools import TTLCache
@@ -36,7 +46,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db.models import ApiKey
@@ -139,6 +150,13 @@ def derive_record_key(secret_key: bytes) -> bytes:
     )
 
 
+_REPLACE_IF_SAME = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return false
+"""
+
 #: ``KeyRecords.read`` of a record present in Redis whose MAC does not verify.
 FORGED = object()
 _RECORD_VERSION = b"v1"
@@ -152,16 +170,19 @@ class KeyRecords:
     stops verifying once its TTL has passed: replaying one is possible only within that TTL).
     """
 
-    def __init__(self, redis: Redis, *, prefix: str, mac_key: bytes) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, mac_key: bytes, previous_mac_keys: Sequence[bytes] = ()) -> None:
         self.redis = redis
         self._prefix = prefix
         self._mac_key = mac_key
+        #: Keys of previous root keys: records they signed still verify (they are rewritten with
+        #: the current key as they expire and are refilled).
+        self._verify_keys = (mac_key, *previous_mac_keys)
 
     def name(self, key_id: str) -> str:
         return key_record_name(self._prefix, key_id)
 
-    def _mac(self, name: str, body: bytes) -> bytes:
-        return hmac.new(self._mac_key, _RECORD_VERSION + b"\0" + name.encode() + b"\0" + body, hashlib.sha256).digest()
+    def _mac(self, name: str, body: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._mac_key, _RECORD_VERSION + b"\0" + name.encode() + b"\0" + body, hashlib.sha256).digest()
 
     def seal(self, key_id: str, record: dict[str, Any], *, ttl_s: int) -> bytes:
         body = json.dumps({**record, "exp": time.time() + ttl_s}, separators=(",", ":")).encode()
@@ -176,7 +197,8 @@ class KeyRecords:
             mac = bytes.fromhex(mac_hex.decode("ascii"))
         except (ValueError, UnicodeDecodeError):
             return None
-        if version != _RECORD_VERSION or not hmac.compare_digest(mac, self._mac(self.name(key_id), body)):
+        name = self.name(key_id)
+        if version != _RECORD_VERSION or not any(hmac.compare_digest(mac, self._mac(name, body, key)) for key in self._verify_keys):
             return None
         record = json.loads(body)
         if not isinstance(record, dict) or record.pop("exp", 0) <= time.time():
@@ -194,6 +216,16 @@ class KeyRecords:
     async def write(self, key_id: str, record: dict[str, Any], *, ttl_s: int, nx: bool = False) -> None:
         await self.redis.set(self.name(key_id), self.seal(key_id, record, ttl_s=ttl_s), ex=ttl_s, nx=nx)
 
+    async def replace_hash(self, key_id: str, *, old_hash: bytes, record: dict[str, Any], ttl_s: int) -> None:
+        """Write ``record`` only over a live record of the same key that still carries ``old_hash``
+        (compare-and-set: a revocation written meanwhile is never overwritten)."""
+        name = self.name(key_id)
+        raw = await self.redis.get(name)
+        current = self.open(key_id, raw) if raw is not None else None
+        if current is None or current.get("revoked") or current.get("hash") != old_hash.hex():
+            return
+        await self.redis.eval(_REPLACE_IF_SAME, 1, name, raw, self.seal(key_id, record, ttl_s=ttl_s), ttl_s)
+
 
 async def mark_revoked(records: KeyRecords, key_id: str, *, ttl_s: int = 3600) -> None:
     """Overwrite the shared record of ``key_id`` with a revoked one (call after the database commit)."""
@@ -206,6 +238,7 @@ class ApiKeyAuthenticator:
         engine: AsyncEngine,
         pepper: bytes,
         *,
+        previous_peppers: Sequence[bytes] = (),
         records: KeyRecords | None = None,
         local_ttl_s: float = 1.0,
         shared_ttl_s: int = 300,
@@ -214,6 +247,7 @@ class ApiKeyAuthenticator:
     ) -> None:
         self._engine = engine
         self._pepper = pepper
+        self._previous_peppers = tuple(previous_peppers)
         self._records = records
         #: Key ids whose forged record was already logged (once per key id, not per request).
         self._forged_logged: TTLCache[str, bool] = TTLCache(maxsize=1000, ttl=3600, timer=time.monotonic)
@@ -233,7 +267,10 @@ class ApiKeyAuthenticator:
         try:
             outcome = self._cache[cache_key]
         except KeyError:
-            outcome = self._verify(key_id, digest, await self._record(key_id))
+            record = await self._record(key_id)
+            outcome = self._verify(key_id, digest, record)
+            if outcome == _WRONG_SECRET and self._previous_peppers and record is not None:
+                outcome = await self._verify_previous(key_id, secret, digest, record)
             self._cache[cache_key] = outcome
         if isinstance(outcome, Principal):
             if self._on_success is not None:
@@ -269,6 +306,43 @@ class ApiKeyAuthenticator:
             rate_limits=record.get("rate_limits"),
         )
 
+    async def _verify_previous(self, key_id: str, secret: str, digest: bytes, record: dict[str, Any]) -> Principal | str | None:
+        """``_verify`` with the peppers of previous root keys; a match is re-hashed with the current one."""
+        for pepper in self._previous_peppers:
+            old_digest = hash_secret(pepper, secret)
+            outcome = self._verify(key_id, old_digest, record)
+            if outcome != _WRONG_SECRET:
+                if isinstance(outcome, Principal):
+                    await self._rehash(key_id, old_digest, digest)
+                return outcome
+        return _WRONG_SECRET
+
+    async def _rehash(self, key_id: str, old_digest: bytes, digest: bytes) -> None:
+        """Move the stored hash onto the current pepper. Best effort: the caller is authenticated
+        either way, and a key not moved now is moved on a later use."""
+        keys = ApiKey.__table__
+        try:
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        update(keys)
+                        .where(keys.c.id == key_id, keys.c.secret_hash == old_digest, keys.c.revoked_at.is_(None))
+                        .values(secret_hash=digest)
+                        .returning(keys)
+                    )
+                ).one_or_none()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("API key %s could not be re-hashed with the current pepper: %s", key_id, type(exc).__name__)
+            return
+        if row is None:
+            return  # re-hashed by another process meanwhile, or revoked: nothing to move
+        log.info("API key %s re-hashed with the current root key's pepper", key_id)
+        if self._records is not None:
+            try:
+                await self._records.replace_hash(key_id, old_hash=old_digest, record=_record_of(row), ttl_s=self._shared_ttl_s)
+            except RedisError as exc:
+                log.warning("API key cache write failed: %s", exc)
+
     async def _record(self, key_id: str) -> dict[str, Any] | None:
         """The key's record from Redis, else from PostgreSQL (then shared through Redis)."""
         if self._records is not None:
@@ -302,12 +376,17 @@ class ApiKeyAuthenticator:
             row = (await conn.execute(select(keys).where(keys.c.id == key_id))).one_or_none()
         if row is None:
             return None
-        if row.revoked_at is not None:
-            return {"revoked": True}
-        return {
-            "hash": bytes(row.secret_hash).hex(),
-            "merchant_id": str(row.merchant_id),
-            "role": row.role,
-            "expires_at": row.expires_at.timestamp() if row.expires_at is not None else None,
-            "rate_limits": row.rate_limits,
-        }
+        return _record_of(row)
+
+
+def _record_of(row: Any) -> dict[str, Any]:
+    """The shared record of an ``api_keys`` row."""
+    if row.revoked_at is not None:
+        return {"revoked": True}
+    return {
+        "hash": bytes(row.secret_hash).hex(),
+        "merchant_id": str(row.merchant_id),
+        "role": row.role,
+        "expires_at": row.expires_at.timestamp() if row.expires_at is not None else None,
+        "rate_limits": row.rate_limits,
+    }

@@ -8,7 +8,9 @@ response before commit, so a key either has its response or does not exist:
 - same key while the first request's transaction is still open: PostgreSQL makes the second
   insert wait on the first; past ``lock_timeout`` it is ``IdempotencyKeyInUse`` (409).
 
-Only a keyed hash of the request is stored, never the body (it may carry card data).
+Only a keyed hash of the request is stored, never the body (it may carry card data). During a
+root-key rotation a request also matches a hash made with a previous root key's pepper
+(``earlier_hashes``), so a retry across the switch is still a replay.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,6 +71,8 @@ class KeyClaim:
     merchant_id: uuid.UUID
     key: str
     request_hash: bytes
+    #: The same request's hashes under previous root keys' peppers (a rotation); they match too.
+    earlier_hashes: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,30 +82,42 @@ class StoredKey:
     request_hash: bytes
     response: StoredResponse | None
 
-    def replay_for(self, request_hash: bytes) -> StoredResponse:
+    def replay_for(self, request_hash: bytes, earlier_hashes: Sequence[bytes] = ()) -> StoredResponse:
         """The response to replay to a request with ``request_hash``; raises as ``claim`` does."""
-        if not hmac.compare_digest(self.request_hash, request_hash):
+        if not _same_request(self.request_hash, request_hash, earlier_hashes):
             raise IdempotencyKeyReused()
         if self.response is None:
             raise IdempotencyKeyInUse()
         return self.response
 
 
+def _same_request(stored: bytes, request_hash: bytes, earlier_hashes: Sequence[bytes]) -> bool:
+    return any(hmac.compare_digest(stored, h) for h in (request_hash, *earlier_hashes))
+
+
 def request_fingerprint(pepper: bytes, method: str, path: str, body: bytes) -> bytes:
     """HMAC of method, path and the body's canonical JSON (key order and spacing ignored)."""
+    return request_fingerprints((pepper,), method, path, body)[0]
+
+
+def request_fingerprints(peppers: Sequence[bytes], method: str, path: str, body: bytes) -> tuple[bytes, ...]:
+    """``request_fingerprint`` under each pepper (the current one first), canonicalising once."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
         canonical = body
-    mac = hmac.new(pepper, digestmod=hashlib.sha256)
-    for part in (method.upper().encode(), path.encode(), canonical):
-        mac.update(len(part).to_bytes(8, "big"))
-        mac.update(part)
-    return mac.digest()
+    digests = []
+    for pepper in peppers:
+        mac = hmac.new(pepper, digestmod=hashlib.sha256)
+        for part in (method.upper().encode(), path.encode(), canonical):
+            mac.update(len(part).to_bytes(8, "big"))
+            mac.update(part)
+        digests.append(mac.digest())
+    return tuple(digests)
 
 
 async def claim(
-    conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, request_hash: bytes
+    conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, request_hash: bytes, earlier_hashes: Sequence[bytes] = ()
 ) -> StoredResponse | None:
     """Reserve ``key`` inside the caller's transaction; return the stored response to replay, if any.
 
@@ -139,7 +156,7 @@ async def claim(
         if row.expired:
             await conn.execute(delete(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
             continue
-        if not hmac.compare_digest(row.request_hash, request_hash):
+        if not _same_request(row.request_hash, request_hash, earlier_hashes):
             raise IdempotencyKeyReused()
         if row.response_status == _PENDING_STATUS:
             raise IdempotencyKeyInUse()
@@ -203,7 +220,9 @@ async def claim_many(conn: AsyncConnection, claims: list[KeyClaim]) -> dict[tupl
     for c in taken:
         row = found.get((c.merchant_id, c.key))
         if row is None or row.expired:  # deleted meanwhile, or past retention: the one-key path
-            response = await claim(conn, merchant_id=c.merchant_id, key=c.key, request_hash=c.request_hash)
+            response = await claim(
+                conn, merchant_id=c.merchant_id, key=c.key, request_hash=c.request_hash, earlier_hashes=c.earlier_hashes
+            )
             if response is not None:
                 stored[(c.merchant_id, c.key)] = StoredKey(c.request_hash, response)
             continue

@@ -81,10 +81,14 @@ class Sealer:
     newest first) when there are any, else with a key derived from the app secret (which always
     still opens its own ``v1`` tokens)."""
 
-    __slots__ = ("_aead", "_ring", "_current")
+    __slots__ = ("_aead", "_previous", "_ring", "_current")
 
-    def __init__(self, secret_key: bytes, *, card_keys: Sequence[tuple[str, bytes]] = ()) -> None:
+    def __init__(
+        self, secret_key: bytes, *, card_keys: Sequence[tuple[str, bytes]] = (), previous_secret_keys: Sequence[bytes] = ()
+    ) -> None:
         self._aead = _derive(secret_key, _HKDF_INFO)
+        #: Keys of earlier app secrets (a root-key rotation): they still open their ``v1`` tokens.
+        self._previous = tuple(_derive(key, _HKDF_INFO) for key in previous_secret_keys)
         self._ring: dict[str, AESGCM] = {}
         for key_id, secret in card_keys:
             if not KEY_ID_RE.fullmatch(key_id) or key_id in self._ring:
@@ -130,21 +134,28 @@ class Sealer:
                 raise SealKeyUnknown(f"token was sealed with card key {key_id!r}, which this process does not hold")
             raw = _decode(_PREFIX + body)
             aad = _aad_v2(key_id, raw[:_EXPIRY_BYTES], context)
+            aeads: tuple[AESGCM, ...] = (aead,)
         else:
-            aead = self._aead
+            aeads = (self._aead, *self._previous)
             raw = _decode(token)
             aad = _aad(raw[:_EXPIRY_BYTES], context)
         expiry_bytes = raw[:_EXPIRY_BYTES]
         nonce = raw[_EXPIRY_BYTES : _EXPIRY_BYTES + _NONCE_BYTES]
         sealed = raw[_EXPIRY_BYTES + _NONCE_BYTES :]
-        try:
-            plaintext = aead.decrypt(nonce, sealed, aad)
-        except InvalidTag:
-            raise SealInvalid("token failed authentication (tampered, other context or other key)") from None
+        plaintext = _decrypt(aeads, nonce, sealed, aad)
         now_s = time.time() if now_s is None else now_s
         if now_s >= int.from_bytes(expiry_bytes, "big"):
             raise SealExpired("token has expired")
         return plaintext
+
+
+def _decrypt(aeads: Sequence[AESGCM], nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+    for aead in aeads:
+        try:
+            return aead.decrypt(nonce, sealed, aad)
+        except InvalidTag:
+            continue
+    raise SealInvalid("token failed authentication (tampered, other context or other key)")
 
 
 def _decode(token: object) -> bytes:

@@ -1,4 +1,5 @@
-"""EASYPAY_SECRET_KEY: what production accepts, and the development key when none is set.
+"""EASYPAY_SECRET_KEY: what production accepts, the previous keys a rotation keeps accepting, and
+the development key when none is set.
 
 Development: random, made once per machine user, kept in a file only its owner reads.
 
@@ -31,6 +32,29 @@ def production_key_problem(raw: str) -> str | None:
     if len(set(raw)) < MIN_DISTINCT_CHARS:
         return f"has fewer than {MIN_DISTINCT_CHARS} distinct characters; use 32+ random characters"
     return None
+
+
+def previous_keys(raw: str, *, current: bytes, production: bool) -> tuple[bytes, ...]:
+    """``EASYPAY_PREVIOUS_SECRET_KEYS`` (comma-separated): keys that still verify and open what they
+    signed or sealed, never sign or seal. Each is held to the rules of the main key; raises
+    ``ValueError`` with the reason."""
+    keys: list[bytes] = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        position = f"entry {len(keys) + 1}"
+        if len(entry) < 32:
+            raise ValueError(f"{position} must be at least 32 characters")
+        problem = production_key_problem(entry) if production else None
+        if problem:
+            raise ValueError(f"{position} {problem}")
+        key = entry.encode()
+        if key == current:
+            raise ValueError(f"{position} is EASYPAY_SECRET_KEY itself")
+        if key in keys:
+            raise ValueError(f"{position} is listed twice")
+        keys.append(key)
+    return tuple(keys)
 
 
 def dev_secret_path(env: Mapping[str, str]) -> str:

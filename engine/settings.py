@@ -15,7 +15,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from engine.sealing import KEY_ID_RE
-from engine.secret_key import dev_secret_path, load_or_create_dev_secret, production_key_problem
+from engine.secret_key import dev_secret_path, load_or_create_dev_secret, previous_keys, production_key_problem
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,9 @@ class Settings:
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     #: Raw secret: HKDF input for card-message encryption, key-hash pepper, JWT signing.
     secret_key: bytes = field(default=b"", repr=False)
+    #: ``EASYPAY_PREVIOUS_SECRET_KEYS``: earlier root keys during a rotation; what they signed,
+    #: sealed or hashed still verifies and opens, and nothing new is made with them.
+    previous_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
     #: ``EASYPAY_CARD_KEYS``: (key id, secret) newest first; the newest seals card data in queue
     #: messages, every one opens what it sealed (``engine.sealing``). Empty: ``secret_key`` seals.
     card_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
@@ -462,6 +465,13 @@ def _secret(env: Mapping[str, str], environment: str) -> tuple[bytes, bool]:
     return key, True
 
 
+def _previous_secrets(env: Mapping[str, str], environment: str, current: bytes) -> tuple[bytes, ...]:
+    try:
+        return previous_keys(env.get("EASYPAY_PREVIOUS_SECRET_KEYS", ""), current=current, production=environment == "production")
+    except ValueError as exc:
+        raise SettingsError(f"EASYPAY_PREVIOUS_SECRET_KEYS: {exc}") from None
+
+
 def _pools(env: Mapping[str, str]) -> dict[str, PoolSettings]:
     pools = {}
     for name, (prefix, queues, processes, threads, port) in POOLS.items():
@@ -547,6 +557,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             pending_sweep_interval_s=_int(env, "PENDING_SWEEP_INTERVAL_S", 30, lo=1, hi=86_400),
         ),
         secret_key=secret,
+        previous_secret_keys=_previous_secrets(env, environment, secret),
         secret_key_generated=generated,
         environment=environment,
         port=_int(env, "PORT", 8000, lo=1, hi=65535),

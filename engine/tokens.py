@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -28,6 +30,7 @@ _REQUIRED = ["exp", "iat", "nbf", "sub", "role", "ver", "iss", "aud"]
 
 
 def derive_jwt_key(secret_key: bytes) -> bytes:
+    """The HS256 key of ``secret_key`` (one root key; a rotation derives one per previous key too)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"easypay:jwt-hs256:v1").derive(secret_key)
 
 
@@ -38,8 +41,12 @@ class AccessToken:
 
 
 class TokenService:
-    def __init__(self, signing_key: bytes, *, ttl_s: int = 900) -> None:
+    """Signs with ``signing_key``; verifies with it, then with each of ``previous_keys`` (keys
+    derived from earlier root keys during a rotation: their tokens live out their ``exp``)."""
+
+    def __init__(self, signing_key: bytes, *, ttl_s: int = 900, previous_keys: Sequence[bytes] = ()) -> None:
         self._key = signing_key
+        self._verify_keys = (signing_key, *previous_keys)
         self.ttl_s = ttl_s
 
     def issue(
@@ -61,17 +68,24 @@ class TokenService:
         }
         return AccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), self.ttl_s)
 
+    def _decode(self, token: str) -> dict[str, Any]:
+        for key in self._verify_keys[:-1]:
+            try:
+                return self._decode_with(token, key)
+            except jwt.InvalidSignatureError:
+                continue  # perhaps signed with an earlier root key
+        return self._decode_with(token, self._verify_keys[-1])
+
+    @staticmethod
+    def _decode_with(token: str, key: bytes) -> dict[str, Any]:
+        return jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER, options={"require": _REQUIRED}
+        )
+
     def verify(self, token: str) -> Principal | None:
         """The principal the token names, or None if it is invalid in any way."""
         try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                options={"require": _REQUIRED},
-            )
+            claims = self._decode(token)
             user_id = uuid.UUID(str(claims["sub"]))
             merchant = claims.get("merchant")
             merchant_id = uuid.UUID(merchant) if merchant else None

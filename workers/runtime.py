@@ -58,7 +58,7 @@ async def processing_deps() -> ProcessingDeps:
             _deps = ProcessingDeps(
                 engine=make_engine(cfg.database, application_name="easypay-worker"),
                 client=ProcessorClient(cfg.processor),
-                sealer=Sealer(cfg.secret_key, card_keys=cfg.card_keys),
+                sealer=Sealer(cfg.secret_key, card_keys=cfg.card_keys, previous_secret_keys=cfg.previous_secret_keys),
                 cache=PaymentCache(redis, prefix=cfg.redis.key_prefix, ttl_s=cfg.redis.payment_cache_ttl_s),
                 unknown_outcome_resends=cfg.workers.unknown_outcome_resends,
                 stash=MethodStash(jobs.redis, prefix=cfg.redis.key_prefix),
@@ -85,7 +85,7 @@ async def webhook_runner(on_recorded: OnRecorded | None = None) -> DeliveryRunne
                 http=make_client(
                     connect_timeout_s=hooks.connect_timeout_s, total_timeout_s=hooks.total_timeout_s, max_connections=slots
                 ),
-                box=SecretBox(cfg.secret_key),
+                box=SecretBox(cfg.secret_key, previous=cfg.previous_secret_keys),
                 settings=hooks,
             )
             runner = DeliveryRunner(deps, slots=slots, on_recorded=on_recorded)

@@ -2,12 +2,17 @@
 
 Token ``"v1." + base64url(nonce(12) || ciphertext+tag)``; the endpoint id is authenticated as
 associated data, so a sealed secret copied onto another endpoint row does not open.
+
+During a root-key rotation the box also holds the keys derived from the previous root keys: it
+opens what any of them sealed and seals with the current one only; ``reseal`` moves a token onto
+the current key (``easypay secret-key reseal``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -23,13 +28,18 @@ class SecretUnreadable(Exception):
     """A sealed secret failed authentication (another key, another endpoint, or tampered)."""
 
 
-class SecretBox:
-    __slots__ = ("_aead",)
+def _aead(secret_key: bytes) -> AESGCM:
+    if len(secret_key) < 32:
+        raise ValueError("secret_key must be at least 32 bytes")
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key))
 
-    def __init__(self, secret_key: bytes) -> None:
-        if len(secret_key) < 32:
-            raise ValueError("secret_key must be at least 32 bytes")
-        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key))
+
+class SecretBox:
+    __slots__ = ("_aead", "_previous")
+
+    def __init__(self, secret_key: bytes, *, previous: Sequence[bytes] = ()) -> None:
+        self._aead = _aead(secret_key)
+        self._previous = tuple(_aead(key) for key in previous)
 
     def __repr__(self) -> str:
         return "SecretBox(key=<redacted>)"
@@ -40,10 +50,22 @@ class SecretBox:
         return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def open(self, token: str, *, context: str) -> str:
+        return self._open(token, context=context)[0]
+
+    def reseal(self, token: str, *, context: str) -> str | None:
+        """``token`` sealed again with the current key, or None when the current key sealed it."""
+        secret, current = self._open(token, context=context)
+        return None if current else self.seal(secret, context=context)
+
+    def _open(self, token: str, *, context: str) -> tuple[str, bool]:
+        """The secret, and whether the current key sealed it."""
         if not token.startswith(_PREFIX):
             raise SecretUnreadable("not a v1 sealed secret")
         raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
-        try:
-            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _INFO + b"\x00" + context.encode()).decode()
-        except InvalidTag:
-            raise SecretUnreadable("sealed secret failed authentication") from None
+        aad = _INFO + b"\x00" + context.encode()
+        for aead in (self._aead, *self._previous):
+            try:
+                return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode(), aead is self._aead
+            except InvalidTag:
+                continue
+        raise SecretUnreadable("sealed secret failed authentication")

@@ -1,0 +1,132 @@
+"""Re-seal what is stored sealed with the root key's box onto its current key (a root-key rotation).
+
+Two things in PostgreSQL are sealed with ``engine.webhooks.secretbox.SecretBox``: webhook endpoint
+secrets (``secret_sealed``, and ``previous_secret_sealed`` during a secret's rotation grace) and the
+stored answers of idempotent requests that carry a secret (``response_body`` starting ``v1.``,
+bound to ``idempotency:<owner>:<key>``). Each is opened with whichever key sealed it and sealed
+again with the current key; a row already on the current key is left alone, so running this
+twice is harmless. Every update is a compare-and-set on the sealed value that was read: a secret
+rotated or an answer replaced meanwhile is not overwritten (it was sealed with the current key).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.db.models import IdempotencyKey, WebhookEndpoint
+from engine.webhooks.secretbox import SecretBox, SecretUnreadable
+
+log = logging.getLogger(__name__)
+
+endpoints = WebhookEndpoint.__table__
+idempotency_keys = IdempotencyKey.__table__
+
+_SEALED_PREFIX = b"v1."
+
+
+@dataclass
+class ResealCounts:
+    #: Sealed values moved onto the current key.
+    resealed: int = 0
+    #: Sealed values already on the current key.
+    current: int = 0
+    #: Sealed values no key of this process opens (left as they are), as ``table:id``.
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _reseal(box: SecretBox, token: str, context: str, where: str, counts: ResealCounts) -> str | None:
+    try:
+        fresh = box.reseal(token, context=context)
+    except SecretUnreadable:
+        counts.unreadable.append(where)
+        return None
+    if fresh is None:
+        counts.current += 1
+    else:
+        counts.resealed += 1
+    return fresh
+
+
+async def reseal_webhook_secrets(engine: AsyncEngine, box: SecretBox, *, batch: int = 500) -> ResealCounts:
+    counts = ResealCounts()
+    after: Any = None
+    while True:
+        query = (
+            select(endpoints.c.id, endpoints.c.secret_sealed, endpoints.c.previous_secret_sealed)
+            .order_by(endpoints.c.id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(endpoints.c.id > after)
+        async with engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            for row in rows:
+                context = str(row.id)
+                secret = _reseal(box, row.secret_sealed, context, f"webhook_endpoints:{row.id}", counts)
+                previous = None
+                if row.previous_secret_sealed:
+                    previous = _reseal(box, row.previous_secret_sealed, context, f"webhook_endpoints:{row.id}:previous", counts)
+                if secret is None and previous is None:
+                    continue
+                await conn.execute(
+                    update(endpoints)
+                    .where(
+                        endpoints.c.id == row.id,
+                        endpoints.c.secret_sealed == row.secret_sealed,
+                        endpoints.c.previous_secret_sealed.is_not_distinct_from(row.previous_secret_sealed),
+                    )
+                    .values(
+                        secret_sealed=secret or row.secret_sealed,
+                        previous_secret_sealed=previous or row.previous_secret_sealed,
+                    )
+                )
+        if len(rows) < batch:
+            return counts
+        after = rows[-1].id
+
+
+async def reseal_idempotent_replies(engine: AsyncEngine, box: SecretBox, *, batch: int = 500) -> ResealCounts:
+    counts = ResealCounts()
+    table = idempotency_keys
+    after: tuple[Any, str] | None = None
+    while True:
+        query = (
+            select(table.c.merchant_id, table.c.key, table.c.response_body)
+            .where(func.substring(table.c.response_body, 1, len(_SEALED_PREFIX)) == _SEALED_PREFIX)
+            .order_by(table.c.merchant_id, table.c.key)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(tuple_(table.c.merchant_id, table.c.key) > tuple_(*after))
+        async with engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            for row in rows:
+                body = bytes(row.response_body)
+                where = f"idempotency_keys:{row.merchant_id}:{row.key}"
+                fresh = _reseal(box, body.decode(), f"idempotency:{row.merchant_id}:{row.key}", where, counts)
+                if fresh is None:
+                    continue
+                await conn.execute(
+                    update(table)
+                    .where(table.c.merchant_id == row.merchant_id, table.c.key == row.key, table.c.response_body == body)
+                    .values(response_body=fresh.encode())
+                )
+        if len(rows) < batch:
+            return counts
+        after = (rows[-1].merchant_id, rows[-1].key)
+
+
+async def reseal_all(engine: AsyncEngine, box: SecretBox) -> dict[str, ResealCounts]:
+    """Re-seal webhook secrets and sealed idempotent answers; counts by what was re-sealed."""
+    result = {
+        "webhook_secrets": await reseal_webhook_secrets(engine, box),
+        "idempotent_replies": await reseal_idempotent_replies(engine, box),
+    }
+    for name, counts in result.items():
+        log.info("re-sealed %s: %d moved, %d already current, %d unreadable", name, counts.resealed, counts.current, len(counts.unreadable))
+    return result
