@@ -13,11 +13,12 @@ from decimal import Decimal
 
 import pytest
 
+from authorizenet import apicontractsv1 as c
+from authorizenet import apicontrollers as ctl
+
 from .conftest import Emulator
 from .helpers import KEY, LOGIN
 
-c = pytest.importorskip("authorizenet.apicontractsv1")
-ctl = pytest.importorskip("authorizenet.apicontrollers")
 
 
 @pytest.fixture(autouse=True)
