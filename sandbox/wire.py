@@ -116,8 +116,8 @@ def _expected(spec, start: int) -> str:
 def children(el: etree._Element, key: str) -> dict[str, Any]:
     """Children of ``el`` by local name, checked against the XSD particle list ``key``.
 
-    Each maps to its element; repeating particles map to a list of them. Raises ApiError E00003 on an unknown,
-    misplaced or repeated child, or on a missing required one.
+    Each maps to its element, a repeating particle to a list of them. Raises ApiError E00003 on
+    an unknown, misplaced or repeated child, or on a missing required one.
     """
     spec = _SPECS[key]
     parent = _local(el) or str(el.tag)
