@@ -39,6 +39,7 @@ run: install services
 # Redis broker's own keys; rabbitmq_broker ones bring their own RabbitMQ and ran in the first pass).
 test: install services promtool
 	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 	EASYPAY_TEST_BROKER=rabbitmq $(BIN)/pytest -q -m "not redis_broker and not rabbitmq_broker" tests/e2e tests/webhooks tests/integration tests/faults
 
@@ -51,4 +52,4 @@ bench-smoke: install services
 	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache

@@ -27,7 +27,7 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from litestar.types import Message, Scope
+from litestar.types import HTTPResponseStartEvent, HTTPScope
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query
@@ -66,7 +66,7 @@ def _object_type(template: str) -> str | None:
     return parts[0].removesuffix("s").replace("-", "_")
 
 
-def _entry(scope: Scope, status: int, location: str | None) -> AuditEntry:
+def _entry(scope: HTTPScope, status: int, location: str | None) -> AuditEntry:
     state = scope.get("state", {})
     handler = scope.get("route_handler")
     opt = getattr(handler, "opt", {}) or {}
@@ -101,14 +101,14 @@ def _entry(scope: Scope, status: int, location: str | None) -> AuditEntry:
     )
 
 
-def _location(start: Message | None) -> str | None:
+def _location(start: HTTPResponseStartEvent | None) -> str | None:
     for name, value in start.get("headers", ()) if start is not None else ():
         if name.lower() == b"location":
             return value.decode("latin-1")
     return None
 
 
-async def audit_request(scope: Scope, status: int, start: Message | None) -> None:
+async def audit_request(scope: HTTPScope, status: int, start: HTTPResponseStartEvent | None) -> None:
     """After a request under ``/v1`` was answered (``start``: its ``http.response.start``, None
     if none was sent), called by ``api.middleware.api_middleware``: record what this module audits."""
     writer = scope["app"].state.audit
@@ -119,7 +119,7 @@ async def audit_request(scope: Scope, status: int, start: Message | None) -> Non
         await writer.record_any(_entry(scope, status, _location(start) if 200 <= status < 300 else None))
 
 
-def _audited(scope: Scope, status: int) -> bool:
+def _audited(scope: HTTPScope, status: int) -> bool:
     method = scope["method"]
     if method in _AUDITED_METHODS or status in _AUDITED_STATUSES:
         return True
@@ -127,7 +127,7 @@ def _audited(scope: Scope, status: int) -> bool:
     return method == "GET" and template.startswith(_CARDHOLDER_DATA_PREFIXES)
 
 
-async def _cross_tenant_probe(scope: Scope) -> AuditEntry | None:
+async def _cross_tenant_probe(scope: HTTPScope) -> AuditEntry | None:
     """For a 404 on an object route: the probe entry if the id exists under another merchant.
 
     Charged to the owning merchant (who sees who looked for its object); admins (no scope) and

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -47,6 +47,7 @@ def _key_count(value: Any) -> int:
     """Object keys in a decoded JSON value, all levels (iterative: no generator per container)."""
     count = 0
     stack = [value]
+    children: Iterable[Any]
     while stack:
         item = stack.pop()
         if type(item) is dict:

@@ -22,7 +22,7 @@ import os
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.types import Scope
+from litestar.types import HTTPScope
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -71,7 +71,7 @@ class RequestMetrics:
     def begin(self) -> None:
         HTTP_IN_FLIGHT.inc()
 
-    def end(self, scope: Scope, status: int, elapsed_s: float) -> None:
+    def end(self, scope: HTTPScope, status: int, elapsed_s: float) -> None:
         HTTP_IN_FLIGHT.dec()
         route = scope.get("path_template") or "unmatched"
         method = scope.get("method", "GET")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from api.audit import API_PREFIX, audit_request
 from api.metrics import METRICS_PATH, RequestMetrics
@@ -23,7 +24,7 @@ def api_middleware(app: ASGIApp) -> ASGIApp:
     metrics = RequestMetrics()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         given = None
@@ -35,7 +36,7 @@ def api_middleware(app: ASGIApp) -> ASGIApp:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
-        started: list[Message] = []
+        started: list[HTTPResponseStartEvent] = []
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

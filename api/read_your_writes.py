@@ -8,7 +8,7 @@ is done without a replica (``DATABASE_READ_URL`` unset).
 
 from __future__ import annotations
 
-from litestar.types import Scope
+from litestar.types import HTTPScope
 
 from engine.auth import Principal
 from engine.db.read_routing import actor_key
@@ -21,7 +21,7 @@ def reader(principal: Principal) -> str:
     return actor_key(principal.actor_type, principal.actor_id)
 
 
-async def mark_write(scope: Scope, status: int) -> None:
+async def mark_write(scope: HTTPScope, status: int) -> None:
     """Called by ``api.middleware.api_middleware`` as a write's answer starts (before it is sent):
     a successful POST, PUT, PATCH or DELETE marks its credential as a recent writer."""
     if status >= 400 or scope.get("method") not in _WRITES:

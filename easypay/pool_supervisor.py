@@ -55,9 +55,9 @@ def mark_dead_processes(metrics_dir: str | None) -> None:
     pids = set()
     for name in os.listdir(metrics_dir):
         stem = name.rsplit(".", 1)[0]
-        pid = stem.rsplit("_", 1)[-1]
-        if name.endswith(".db") and pid.isdigit():
-            pids.add(int(pid))
+        pid_text = stem.rsplit("_", 1)[-1]
+        if name.endswith(".db") and pid_text.isdigit():
+            pids.add(int(pid_text))
     for pid in pids:
         try:
             os.kill(pid, 0)

@@ -86,7 +86,7 @@ async def copy_entries(engine: AsyncEngine, entries: list[AuditEntry]) -> None:
         return
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
-        if not hasattr(driver, "copy_records_to_table"):  # not asyncpg: the portable INSERT
+        if driver is None or not hasattr(driver, "copy_records_to_table"):  # not asyncpg: the portable INSERT
             await write_entries(conn, entries)
             await conn.commit()
             return

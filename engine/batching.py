@@ -69,7 +69,7 @@ class MicroBatcher(Generic[T, R]):
             # an item submitted from now on starts a runner of its own. A done-callback would run
             # a loop turn later, after a caller woken in between had found this runner still
             # listed and its item was left with no runner at all.
-            self._runners.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._runners.discard(asyncio.current_task())
 
     @staticmethod
     def _settle(batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R | BaseException]) -> None:

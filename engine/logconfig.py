@@ -74,7 +74,8 @@ class JsonFormatter(_BaseJsonFormatter):
             if log_data.get(name) == "-":
                 del log_data[name]
         # A CVC passed as a field (extra={"cvc": ...}, at any depth) is masked by its name.
-        return _redact_value(dict(log_data))
+        redacted: dict[str, Any] = _redact_value(dict(log_data))
+        return redacted
 
 
 class TextFormatter(logging.Formatter):

@@ -75,7 +75,8 @@ async def refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
 
 def backoff_s(deps: ProcessingDeps, attempts: int) -> int:
     """Reconciliation backoff: min age, then doubling, capped at 6 hours."""
-    return min(deps.lifecycle.reconcile_min_age_s * 2**attempts, 6 * 3600)
+    doubling: int = 2**attempts
+    return min(deps.lifecycle.reconcile_min_age_s * doubling, 6 * 3600)
 
 
 async def mark_payment_unknown(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str) -> None:

@@ -89,7 +89,8 @@ class RateLimiter:
     def __init__(self, redis: Redis, *, prefix: str, defaults: dict[str, int]) -> None:
         self._storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=f"{prefix}:ratelimit",
-            connection_pool=redis.connection_pool,
+            # limits types its storage options as scalars only; redis-py takes a pool here.
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )
         self._limiter = FixedWindowRateLimiter(self._storage)
         self._redis = redis

@@ -29,7 +29,7 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> list[An
         return []
     payload = b"".join([hiredis.pack_command(command) for command in commands])
     pool = redis.connection_pool
-    connection = await pool.get_connection()
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     async def attempt() -> list[Any]:
         await connection.send_packed_command(payload)
@@ -47,7 +47,7 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> list[An
         return replies
 
     try:
-        replies = await connection.retry.call_with_retry(attempt, lambda error: connection.disconnect())
+        replies: list[Any] = await connection.retry.call_with_retry(attempt, lambda error: connection.disconnect())
     except BaseException:
         await connection.disconnect(nowait=True)
         raise

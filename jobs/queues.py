@@ -224,7 +224,7 @@ def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: 
         return None
     message = dramatiq.Message.decode(raw)
     options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "requeue_timestamp", "redis_message_id")}
-    fresh = dramatiq.Message(
+    fresh: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=queue,
         actor_name=message.actor_name,
         args=message.args,

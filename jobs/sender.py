@@ -132,13 +132,13 @@ class JobSender(abc.ABC):
     async def process_payments(self, jobs: list[PaymentJob], *, message_id: str | None = None) -> list[str]:
         """Queue many charges in one round trip (an accepted batch); their message ids, in order."""
         outgoing: list[tuple[dramatiq.Message, tuple[str, str, int] | None]] = []
-        extra = {"message_id": message_id} if message_id else {}
+        extra: dict[str, Any] = {"message_id": message_id} if message_id else {}
         for job in jobs:
             context = {**job.context, "payment_id": str(job.payment_id)}
             if job.request_id:
                 context["request_id"] = job.request_id
             context.pop("message_id", None)
-            message = dramatiq.Message(
+            message: dramatiq.Message[Any] = dramatiq.Message(
                 queue_name=PAYMENTS_QUEUE,
                 actor_name=PROCESS_PAYMENT,
                 args=(str(job.payment_id), job.sealed_method),
@@ -153,7 +153,7 @@ class JobSender(abc.ABC):
     async def deliver_webhooks(self, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> str:
         """Queue claimed deliveries (``(delivery_id, lease_token)``) in one message on ``webhooks``.
         Raises on a broker failure."""
-        message = dramatiq.Message(
+        message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=WEBHOOKS_QUEUE,
             actor_name=DELIVER_WEBHOOKS,
             args=([[str(delivery_id), str(token)] for delivery_id, token in claims],),
@@ -166,7 +166,7 @@ class JobSender(abc.ABC):
         self, actor_name: str, *args: str, max_age_ms: int = PAYMENT_MESSAGE_MAX_AGE_MS, queue_name: str = PAYMENTS_QUEUE
     ) -> str:
         """Queue ``actor_name(*args)`` (on the payments queue by default); returns the message id."""
-        message = dramatiq.Message(
+        message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={"max_age": max_age_ms}
         )
         return (await self._enqueue(message)).message_id

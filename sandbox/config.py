@@ -44,7 +44,7 @@ class Config:
         unknown = set(changes) - set(self.MUTABLE)
         if unknown:
             raise ValueError(f"unknown or read-only fields: {sorted(unknown)}")
-        new = {}
+        new: dict[str, object] = {}
         for key in ("latency_ms", "latency_jitter_ms"):
             if key in changes:
                 v = changes[key]

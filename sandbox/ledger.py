@@ -273,7 +273,8 @@ class Ledger:
                              account_number=masked, account_type=acct_type, errors=[(str(reason), TEXT[reason])])
             return ok_outcome(tr, stored=t)
 
-        auth_code = req.auth_code if req.transaction_type == "captureOnlyTransaction" else self._code(6)
+        # A capture-only request's authCode was checked non-empty above.
+        auth_code = (req.auth_code or "") if req.transaction_type == "captureOnlyTransaction" else self._code(6)
         status = AUTH_PENDING if req.transaction_type == "authOnlyTransaction" else CAPTURED
         t = self._store(req, env, status=status, response_code=1, reason_code=1, auth_code=auth_code,
                         settle_amount=common["amount"], network_trans_id=self._code(15, string.digits), **common)
@@ -303,6 +304,7 @@ class Ledger:
         t, err = self._referenced(req)
         if err:
             return err
+        assert t is not None  # _referenced gives the transaction or the error
         if t.type not in AUTH_TYPES:
             return error_outcome(16, ref=t.trans_id)
         if t.status in (CAPTURED, SETTLED):
@@ -322,6 +324,7 @@ class Ledger:
         t, err = self._referenced(req)
         if err:
             return err
+        assert t is not None  # _referenced gives the transaction or the error
         if t.status == VOIDED:
             return self._same(t, 310, top_text=TEXT[310])
         if "void" not in TRANSITIONS[t.status]:  # settled, declined, expired
@@ -335,6 +338,7 @@ class Ledger:
         t, err = self._referenced(req)
         if err:
             return err
+        assert t is not None  # _referenced gives the transaction or the error
         ref, acct = t.trans_id, dict(account_number=t.account_number, account_type=t.account_type)
         if req.card is None or not req.card.number:
             return error_outcome(33, text="Credit card number cannot be left blank.", ref=ref)

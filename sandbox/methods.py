@@ -103,6 +103,8 @@ class Gateway:
         if p.error is not None:
             ref = wire.peek_ref_id(p.root) if p.root is not None and root_name != "ErrorResponse" else None
             return self._api_error(root_name, ref, p.error, p.method)
+        # Parsed without an error: the tree and its method are there.
+        assert p.root is not None and p.method is not None
         ref_id = None
         try:
             if p.method == "isAliveRequest":
@@ -150,6 +152,7 @@ class Gateway:
 
     def _getTransactionDetailsRequest(self, env: wire.Envelope, root: str) -> Reply:
         trans_id = wire.numeric_string(env.body, "transId")
+        assert trans_id is not None  # a required child: read_envelope's children() checked it
         self._authenticate(env)
         t = self.ledger.get(trans_id)
         if t is None:
@@ -214,13 +217,18 @@ class Gateway:
         order_by, descending = "id", False
         if "sorting" in body:
             s = wire.children(body["sorting"], "sorting")
-            order_by = wire.enum(s, "orderBy", ("id", "submitTimeUTC"), "TransactionListOrderFieldEnum")
-            descending = wire.boolean(s, "orderDescending")
+            sort_field = wire.enum(s, "orderBy", ("id", "submitTimeUTC"), "TransactionListOrderFieldEnum")
+            sort_descending = wire.boolean(s, "orderDescending")
+            # Both are required children: children() raised when one is missing.
+            assert sort_field is not None and sort_descending is not None
+            order_by, descending = sort_field, sort_descending
         limit, page = 1000, 1
         if "paging" in body:
             pg = wire.children(body["paging"], "paging")
-            limit = wire.integer(pg, "limit", 1, 1000)
-            page = wire.integer(pg, "offset", 1, 100000)
+            page_size = wire.integer(pg, "limit", 1, 1000)
+            offset = wire.integer(pg, "offset", 1, 100000)
+            assert page_size is not None and offset is not None  # required children, as above
+            limit, page = page_size, offset
         self._authenticate(env)
         key = (lambda t: int(t.trans_id)) if order_by == "id" else (lambda t: (t.submit_ts, int(t.trans_id)))
         txns = sorted(txns, key=key, reverse=descending)

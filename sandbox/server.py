@@ -54,7 +54,7 @@ class Emulator:
         self.faults = FaultBook()
         self.rng = random.Random()
         self._http = web.Server(self._dispatch, access_log=None, keepalive_timeout=75)
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener: asyncio.Server | None = None
         self._relisten: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._busy: set[object] = set()  # protocols with a request in progress
@@ -77,6 +77,7 @@ class Emulator:
     async def start(self) -> None:
         """Bind and listen; ``self.port`` is the real port afterwards (useful with port 0)."""
         await self._listen()
+        assert self._listener is not None
         self.port = self._listener.sockets[0].getsockname()[1]
         if self.config.settle_interval_s:
             self._spawn(self._auto_settle(self.config.settle_interval_s))
@@ -193,7 +194,7 @@ class Emulator:
         kind = rule.fault if rule is not None else None
         if kind is None and cfg.fail_rate and self.rng.random() < cfg.fail_rate:
             kind = "http_503"
-        if kind in ("latency", "hang"):
+        if rule is not None and kind in ("latency", "hang"):
             delay_ms += rule.delay_ms
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
@@ -223,7 +224,7 @@ class Emulator:
         if kind == "drop_after_commit":
             self._reset_connection(request)
             return web.Response(status=499)
-        if kind == "hang_after_commit":
+        if rule is not None and kind == "hang_after_commit":
             await asyncio.sleep(rule.delay_ms / 1000)
         out = reply.body[len(BOM):] if kind == "no_bom" else reply.body
         return web.Response(body=out, headers=XML_HEADERS)

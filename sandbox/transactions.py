@@ -19,6 +19,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeGuard
 
 from sandbox.render import TxnResponse
 
@@ -202,5 +203,5 @@ def error_outcome(reason: int, *, text: str | None = None, ref: str = "", accoun
     return Outcome("Error", "E00027", "The transaction was unsuccessful.", tr)
 
 
-def valid_amount(a: Decimal | None) -> bool:
+def valid_amount(a: Decimal | None) -> TypeGuard[Decimal]:
     return a is not None and a > 0 and a == a.quantize(CENT) and a < Decimal("1000000000")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from lxml import etree
 
@@ -44,7 +45,8 @@ _SPECS: dict[str, tuple[tuple[frozenset[str], int, int | None, str], ...]] = {}
 def _spec(key: str, text: str) -> None:
     items = []
     for tok in text.split():
-        lo, hi = 1, 1
+        lo = 1
+        hi: int | None = 1
         if tok.endswith("?"):
             tok, lo = tok[:-1], 0
         elif tok.endswith("*"):
@@ -111,11 +113,11 @@ def _expected(spec, start: int) -> str:
     return ", ".join(names)
 
 
-def children(el: etree._Element, key: str) -> dict[str, etree._Element | list[etree._Element]]:
+def children(el: etree._Element, key: str) -> dict[str, Any]:
     """Children of ``el`` by local name, checked against the XSD particle list ``key``.
 
-    Repeating particles map to a list. Raises ApiError E00003 on an unknown,
-    misplaced or repeated child, or on a missing required one.
+    Each maps to its element, a repeating particle to a list of them. Raises ApiError E00003 on
+    an unknown, misplaced or repeated child, or on a missing required one.
     """
     spec = _SPECS[key]
     parent = _local(el) or str(el.tag)

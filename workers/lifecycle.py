@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 _OPTIONS = {"queue_name": PAYMENTS_QUEUE, **RETRY.options()}
 #: Batch jobs are not retried: the next scheduler slot runs them again.
-_JOB_OPTIONS = {"queue_name": RECOVERY_QUEUE, "max_retries": 0}
+_JOB_OPTIONS: dict[str, Any] = {"queue_name": RECOVERY_QUEUE, "max_retries": 0}
 
 
 @dramatiq.actor(actor_name=CAPTURE_PAYMENT, **_OPTIONS)

@@ -75,13 +75,13 @@ class LogContext(dramatiq.Middleware):
             if context:
                 message.options[self.OPTION] = context
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         carried = message.options.get(self.OPTION) or {}
         self._local.previous = current_context()
         set_context(**{k: str(v) for k, v in carried.items() if isinstance(k, str)}, message_id=message.message_id)
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result: Any = None, exception: Any = None
+        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *, result: Any = None, exception: Any = None
     ) -> None:
         previous = getattr(self._local, "previous", None)
         if previous is not None:

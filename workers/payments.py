@@ -33,16 +33,17 @@ async def process_payment(payment_id: str, sealed_method: str, request_id: str |
     retries = message.options.get("retries", 0) if message else 0
     with bind_context(request_id=request_id, payment_id=payment_id, message_id=message_id):
         deps = await runtime.processing_deps()
+        sealed: str | None = sealed_method
         if sealed_method == REMOVED_ARGUMENT:
             # A retried dead letter (``workers.dead_letters``): only the stash copy can charge.
-            sealed_method = await deps.stash.get(uuid.UUID(payment_id)) if deps.stash is not None else None
-            if sealed_method is None:
+            sealed = await deps.stash.get(uuid.UUID(payment_id)) if deps.stash is not None else None
+            if sealed is None:
                 log.warning("retried dead letter: the sealed payment method is gone")
         try:
             result = await charge(
                 deps,
                 uuid.UUID(payment_id),
-                sealed_method,
+                sealed,
                 message_id=message_id,
                 final_attempt=retries >= MAX_RETRIES,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
 import click
 
@@ -27,7 +27,7 @@ def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(document) if as_json else text)
 
 
-def run_async(coro_factory: Callable[[Settings], Awaitable[Any]]) -> Any:
+def run_async(coro_factory: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:
     settings = settings_or_exit()
     return asyncio.run(coro_factory(settings))
 

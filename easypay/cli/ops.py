@@ -281,7 +281,8 @@ def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, a
     ids = list(redis_message_ids)
     if retry_all:
         ids = [d.redis_message_id for d in dead_letters(client, NAMESPACE, queue, limit=100_000)]
-    retried, missing = [], []
+    retried: list[str] = []
+    missing: list[str] = []
     for rid in ids:
         message_id = retry_dead_letter(client, NAMESPACE, queue, rid)
         (retried if message_id else missing).append(rid)

@@ -29,7 +29,8 @@ _USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
 
 async def create_merchant(conn: AsyncConnection, name: str) -> Row[Any]:
-    return (await conn.execute(insert(merchants).values(id=uuid.uuid4(), name=name).returning(merchants))).one()
+    row: Row[Any] = (await conn.execute(insert(merchants).values(id=uuid.uuid4(), name=name).returning(merchants))).one()
+    return row
 
 
 async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Row[Any] | None:

@@ -87,7 +87,7 @@ _EVENT_COLUMNS = ("payment_id", "merchant_id", "type", "trigger", "from_status",
 #: CTE, and the INSERT reading it) costs more than running it, so each shape is built once.
 _MOVES: dict[tuple[Any, ...], Any] = {}
 _MOVES_MAX = 256
-_dialect = postgresql.dialect()
+_dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves dialect constructors unannotated
 
 
 #: ``_expression_key`` of the expressions seen, by identity (the expression is kept, so its id
@@ -292,7 +292,7 @@ async def annotate_if(
     """``annotate`` as a compare-and-set: ``only_if`` (conditions on the row) is checked in the
     UPDATE itself; when it no longer holds (another writer moved the payment on), nothing is
     written and None is returned."""
-    row = (
+    row: Row[Any] | None = (
         await conn.execute(
             update(payments)
             .where(payments.c.id == payment_id, *only_if)

@@ -96,7 +96,7 @@ async def take_over_charge(
 # Sweeps
 
 
-async def unsettled_captures(conn: AsyncConnection, *, limit: int) -> list[Row[Any]]:
+async def unsettled_captures(conn: AsyncConnection, *, limit: int) -> list[Row[Any, Any, Any]]:
     """Captured payments not yet seen settled: (id, processor_transaction_id, currency)."""
     query = (
         select(payments.c.id, payments.c.processor_transaction_id, payments.c.currency)
@@ -135,7 +135,7 @@ async def stale_pending_ids(conn: AsyncConnection, *, before: datetime, limit: i
     return list((await conn.execute(query)).scalars().all())
 
 
-async def stale_operations(conn: AsyncConnection, *, before: datetime, limit: int) -> list[Row[Any]]:
+async def stale_operations(conn: AsyncConnection, *, before: datetime, limit: int) -> list[Row[Any, Any]]:
     """Captures/voids pending since before ``before`` with a known outcome: (id, pending_operation)."""
     query = (
         select(payments.c.id, payments.c.pending_operation)

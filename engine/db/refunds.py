@@ -27,9 +27,10 @@ class RefundNotFound(LookupError):
 
 
 async def insert_refund(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    return (
+    row: Row[Any] = (
         await conn.execute(insert(refunds).values(**values, status=RefundStatus.PENDING.value).returning(refunds))
     ).one()
+    return row
 
 
 async def get_refund(
@@ -80,11 +81,12 @@ async def has_pending(conn: AsyncConnection, payment_id: uuid.UUID) -> bool:
 
 async def annotate_refund(conn: AsyncConnection, refund_id: uuid.UUID, changes: dict[str, Any]) -> Row[Any]:
     """Change non-status fields (processor id, reconciliation flags, method)."""
-    return (
+    row: Row[Any] = (
         await conn.execute(
             update(refunds).where(refunds.c.id == refund_id).values(updated_at=func.now(), **changes).returning(refunds)
         )
     ).one()
+    return row
 
 
 async def transition_refund(
@@ -98,7 +100,7 @@ async def transition_refund(
     if current is None:
         raise RefundNotFound(str(refund_id))
     new_status = apply_refund(current.status, trigger)
-    row = (
+    row: Row[Any] = (
         await conn.execute(
             update(refunds)
             .where(refunds.c.id == refund_id)

@@ -183,7 +183,8 @@ async def claim_due(
 
 
 async def insert_endpoint(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    return (await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one()
+    row: Row[Any] = (await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one()
+    return row
 
 
 async def get_endpoint(
@@ -221,7 +222,7 @@ async def list_endpoints(
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> Row[Any]:
-    return (
+    row: Row[Any] = (
         await conn.execute(
             update(endpoints)
             .where(endpoints.c.id == endpoint_id)
@@ -229,6 +230,7 @@ async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values:
             .returning(endpoints)
         )
     ).one()
+    return row
 
 
 async def delete_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, *, merchant_id: uuid.UUID) -> bool:
@@ -257,7 +259,7 @@ async def fail_pending_deliveries(conn: AsyncConnection, endpoint_id: uuid.UUID,
 # --- deliveries ------------------------------------------------------------------------------
 
 
-async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row[Any] | None:
+async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row[*tuple[Any, ...]] | None:
     """The delivery with what an attempt needs: its endpoint's URL and secrets, the event bytes."""
     query = (
         select(

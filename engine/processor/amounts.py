@@ -44,7 +44,8 @@ def parse_amount(text: str, exponent: int) -> int:
         whole, fraction = plain.group(1), (plain.group(2) or "").rstrip("0")
         if len(fraction) > exponent:
             raise ValueError("amount has more fractional digits than the currency exponent")
-        return int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+        scale: int = 10**exponent
+        return int(whole) * scale + int(fraction.ljust(exponent, "0") or "0")
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):

@@ -68,6 +68,7 @@ class Node:
         out = []
         for row in self._children_named(name):
             tag = row.tag
+            assert isinstance(tag, str)  # _children_named keeps elements only
             prefix = tag[: tag.rfind("}") + 1]
             by_tag = {child.tag: child for child in reversed(row)}
             record: dict[str, str | None] = {}
