@@ -221,7 +221,9 @@ class KeyRecords:
         (compare-and-set: a revocation written meanwhile is never overwritten)."""
         name = self.name(key_id)
         raw = await self.redis.get(name)
-        current = self.open(key_id, raw) if raw is not None else None
+        if raw is None:
+            return
+        current = self.open(key_id, raw)
         if current is None or current.get("revoked") or current.get("hash") != old_hash.hex():
             return
         await self.redis.eval(_REPLACE_IF_SAME, 1, name, raw, self.seal(key_id, record, ttl_s=ttl_s), ttl_s)
