@@ -1,7 +1,7 @@
 """Accepting payments in groups (group commit): what ``POST /v1/payments`` waits on.
 
-Concurrent accepts share one transaction: one multi-row insert of the payments and one of
-their creation events, one claim of their ``Idempotency-Key`` values, one pipelined enqueue of
+Concurrent accepts share one transaction: one statement inserting the payments and their
+creation events, one claim of their ``Idempotency-Key`` values, one pipelined enqueue of
 their charges (before the commit, so a 202 still means "recorded and queued") and, after the
 commit, one pipelined cache write. ``engine.batching.MicroBatcher`` forms the groups.
 
