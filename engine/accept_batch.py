@@ -187,7 +187,9 @@ class PaymentAcceptor:
                 else:
                     results[i] = Accepted(first.status, first.body, first.location, replayed=True)
         if rows:
+            # No announcement: nobody can be long-polling a payment whose id is not answered yet.
             await self._cache.put_many(
-                [(str(row.id), results[i].body, row.version, row.merchant_id) for i, row in zip(fresh, rows)]  # type: ignore[union-attr]
+                [(str(row.id), results[i].body, row.version, row.merchant_id) for i, row in zip(fresh, rows)],  # type: ignore[union-attr]
+                announce=False,
             )
         return [r if r is not None else RuntimeError("no result") for r in results]
