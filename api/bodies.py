@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import SerializationException
 from litestar.handlers import BaseRouteHandler
 
 from api.problems import FieldProblem, Problem, field_path, validation_problem
@@ -158,8 +159,10 @@ async def check_body(request: Request[Any, Any, Any], route_handler: BaseRouteHa
             errors=[FieldProblem("body", f"Strings are at most {access.json_max_string_length} characters.")],
         )
     try:
-        decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+        # Through the request: Litestar keeps the decoded body for the handler's ``data`` (it
+        # would decode the body once more otherwise).
+        decoded = await request.json()
+    except SerializationException:
         raise Problem(400, "invalid_json", "The request body is not valid JSON.") from None
     if (key := duplicate_key(body, decoded)) is not None:
         raise Problem(

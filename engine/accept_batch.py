@@ -1,7 +1,7 @@
 """Accepting payments in groups (group commit): what ``POST /v1/payments`` waits on.
 
-Concurrent accepts share one transaction: one multi-row insert of the payments and one of
-their creation events, one claim of their ``Idempotency-Key`` values, one pipelined enqueue of
+Concurrent accepts share one transaction: one statement inserting the payments and their
+creation events, one claim of their ``Idempotency-Key`` values, one pipelined enqueue of
 their charges (before the commit, so a 202 still means "recorded and queued") and, after the
 commit, one pipelined cache write. ``engine.batching.MicroBatcher`` forms the groups.
 
@@ -192,7 +192,9 @@ class PaymentAcceptor:
                 else:
                     results[i] = Accepted(first.status, first.body, first.location, replayed=True)
         if rows:
+            # No announcement: nobody can be long-polling a payment whose id is not answered yet.
             await self._cache.put_many(
-                [(str(row.id), results[i].body, row.version, row.merchant_id) for i, row in zip(fresh, rows)]  # type: ignore[union-attr]
+                [(str(row.id), results[i].body, row.version, row.merchant_id) for i, row in zip(fresh, rows)],  # type: ignore[union-attr]
+                announce=False,
             )
         return [r if r is not None else RuntimeError("no result") for r in results]

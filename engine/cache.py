@@ -22,13 +22,14 @@ from engine.views import PaymentView
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] = snapshot key; ARGV = version, merchant id, body, ttl seconds, channel, payment id
+# KEYS[1] = snapshot key; ARGV = version, merchant id, body, ttl seconds, channel (empty: no
+# announcement), payment id
 _PUT_IF_NEWER = """
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'm', ARGV[2], 'b', ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1
 """
 
@@ -71,13 +72,16 @@ class PaymentCache:
         CACHE_REQUESTS.labels(operation="put", result="stored" if stored else "stale").inc()
         return bool(stored)
 
-    async def put_many(self, snapshots: Sequence[tuple[str, bytes, int, uuid.UUID]]) -> None:
+    async def put_many(self, snapshots: Sequence[tuple[str, bytes, int, uuid.UUID]], *, announce: bool = True) -> None:
         """Store (payment id, encoded view, version, merchant id) snapshots in one round trip.
 
         Each one is stored unless a newer one is there, as ``put`` does; failures are logged only.
+        ``announce=False``: no change announcement (a payment just created: no long poll can be
+        waiting on an id its client has not been answered yet, and ``pending`` ends no wait).
         """
         if not snapshots:
             return
+        channel = self.channel if announce else ""
         try:
             if not self._script_loaded:
                 await self._redis.script_load(_PUT_IF_NEWER)
@@ -85,7 +89,7 @@ class PaymentCache:
             # A raw EVALSHA: redis-py's pipelined Script objects check SCRIPT EXISTS on every execute.
             stored = await send_all(self._redis, [
                 ("EVALSHA", self._put.sha, 1, self._key(payment_id),
-                 version, str(merchant_id), body, self._ttl_s, self.channel, str(payment_id))
+                 version, str(merchant_id), body, self._ttl_s, channel, str(payment_id))
                 for payment_id, body, version, merchant_id in snapshots
             ])
         except NoScriptError:  # the server lost its scripts: the next batch loads it again

@@ -10,7 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, true, tuple_, update
+import msgspec
+from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, text, true, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ClauseElement, TextClause
@@ -24,11 +25,42 @@ from engine.views import payment_view
 
 payments = Payment.__table__
 events = PaymentEvent.__table__
+_json_encoder = msgspec.json.Encoder()
 
 
-#: Built once: a prepared, cached statement per shape instead of a new construct per call.
-_INSERT_PAYMENTS = insert(payments).returning(payments, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(events)
+
+#: The columns a new payment is inserted with (``engine.payments.payment_values``) and their
+#: array types; ``metadata`` and ``billing`` travel as JSON text (the driver encodes no jsonb[]).
+_NEW_COLUMNS = (
+    ("id", "uuid"), ("merchant_id", "uuid"), ("amount_minor", "bigint"), ("currency", "text"),
+    ("capture", "boolean"), ("payment_method_type", "text"), ("card_brand", "text"), ("card_last4", "text"),
+    ("card_exp_month", "smallint"), ("card_exp_year", "smallint"), ("invoice_number", "text"),
+    ("customer_id", "text"), ("description", "text"), ("metadata", "text"), ("billing", "text"),
+)
+_JSON_COLUMNS = frozenset({"metadata", "billing"})
+_ROW_COLUMNS = ", ".join(f"p.{c.name}" for c in payments.c)
+#: The payments and their creation events in one statement (one round trip, one prepared
+#: statement whatever the batch size): the rows come back in the order of the arrays.
+_INSERT_PAYMENTS = text(
+    f"""
+    WITH v AS (
+        SELECT * FROM unnest({", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in _NEW_COLUMNS)},
+                             CAST(:request_id AS text[])) WITH ORDINALITY
+            AS v({", ".join(name for name, _ in _NEW_COLUMNS)}, request_id, ord)
+    ), p AS (
+        INSERT INTO payments (status, {", ".join(name for name, _ in _NEW_COLUMNS)})
+        SELECT :status, {", ".join(f"CAST(v.{name} AS jsonb)" if name in _JSON_COLUMNS else f"v.{name}" for name, _ in _NEW_COLUMNS)}
+        FROM v ORDER BY v.ord
+        RETURNING {", ".join(c.name for c in payments.c)}
+    ), e AS (
+        INSERT INTO payment_events (payment_id, merchant_id, type, trigger, from_status, to_status, data, request_id)
+        SELECT p.id, p.merchant_id, :created, NULL, NULL, p.status, CAST('{{}}' AS jsonb), v.request_id
+        FROM p JOIN v ON v.id = p.id ORDER BY v.ord
+    )
+    SELECT {_ROW_COLUMNS} FROM p JOIN v ON v.id = p.id ORDER BY v.ord
+    """
+).columns(*payments.c)
 
 
 class PaymentNotFound(LookupError):
@@ -41,30 +73,21 @@ async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, reque
 
 
 async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any], str | None]]) -> list[Row[Any]]:
-    """Insert (values, request id) as ``pending`` payments with their creation events, in two
-    multi-row statements; the rows come back in the order given."""
-    pending = PaymentStatus.PENDING.value
-    rows = list(
-        (await conn.execute(_INSERT_PAYMENTS, [{**values, "status": pending} for values, _ in new])).all()
-    )
-    created = EVENT_TYPES[PaymentStatus.PENDING]
-    await conn.execute(
-        _INSERT_EVENT,
-        [
-            {
-                "payment_id": row.id,
-                "merchant_id": row.merchant_id,
-                "type": created,
-                "trigger": None,
-                "from_status": None,
-                "to_status": pending,
-                "data": {},
-                "request_id": request_id,
-            }
-            for row, (_, request_id) in zip(rows, new)
-        ],
-    )
-    return rows
+    """Insert (values, request id) as ``pending`` payments with their creation events, in one
+    statement; the rows come back in the order given."""
+    params: dict[str, Any] = {
+        name: [_json_text(values[name]) for values, _ in new] if name in _JSON_COLUMNS else [values[name] for values, _ in new]
+        for name, _ in _NEW_COLUMNS
+    }
+    params["request_id"] = [request_id for _, request_id in new]
+    params["status"] = PaymentStatus.PENDING.value
+    params["created"] = EVENT_TYPES[PaymentStatus.PENDING]
+    return list((await conn.execute(_INSERT_PAYMENTS, params)).all())
+
+
+def _json_text(value: Any) -> str:
+    """As the jsonb columns encode a value (``None`` too: JSON ``null``, not SQL NULL)."""
+    return _json_encoder.encode(value).decode()
 
 
 async def insert_event(conn: AsyncConnection, **values: Any) -> None:

@@ -57,3 +57,27 @@ async def test_concurrent_reads_share_a_round_trip_and_keep_their_own_answers(se
         assert CountingPool.taken == 1
     finally:
         await redis.aclose()
+
+
+async def test_put_many_announces_changes_unless_told_not_to(settings, redis_clean):
+    """Snapshots of payments just created are stored without an announcement; every other write
+    announces each payment id on the change channel (what wakes long polls)."""
+    redis = Redis.from_url(settings.redis.cache_url)
+    cache = PaymentCache(redis, prefix=f"cache-announce-{uuid.uuid4().hex[:8]}", ttl_s=60)
+    owner = uuid.uuid4()
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe(cache.channel)
+        await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        quiet, loud = str(uuid.uuid4()), str(uuid.uuid4())
+        await cache.put_many([(quiet, b'{"n":1}', 1, owner)], announce=False)
+        await cache.put_many([(loud, b'{"n":2}', 1, owner)])
+        seen = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+            seen.append(message["data"].decode())
+        assert seen == [loud]
+        assert await cache.get_encoded(uuid.UUID(quiet), merchant_id=owner) == b'{"n":1}'
+        assert await cache.get_encoded(uuid.UUID(loud), merchant_id=owner) == b'{"n":2}'
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
