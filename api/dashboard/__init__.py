@@ -17,7 +17,7 @@ from litestar.template.config import TemplateConfig
 from api.dashboard.actions import capture, refund, void
 from api.dashboard.guard import EXCEPTION_HANDLERS
 from api.dashboard.payments import payment_detail, payment_history_fragment, payment_list
-from api.dashboard.signin import sign_in, sign_in_form, sign_out
+from api.dashboard.signin import home, sign_in, sign_in_form, sign_out
 
 _HERE = Path(__file__).parent
 
@@ -26,7 +26,7 @@ def dashboard_router() -> Router:
     return Router(
         path="/dashboard",
         route_handlers=[
-            sign_in_form, sign_in, sign_out, payment_list, payment_detail, payment_history_fragment, capture, void, refund,
+            home, sign_in_form, sign_in, sign_out, payment_list, payment_detail, payment_history_fragment, capture, void, refund,
             create_static_files_router(path="/static", directories=[_HERE / "static"], name="dashboard_static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -45,9 +45,15 @@ def _form_page(request: Request[Any, Any, Any], *, status: int = 200, message: s
 
 
 @get("/", name="dashboard_home")
-async def sign_in_form(request: Request[Any, Any, Any]) -> Response[Any]:
+async def home(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The payments page when signed in, else the sign-in form."""
     if await session_store(request.app).get(request.cookies.get(SESSION_COOKIE)) is not None:
         return Redirect(HOME_PATH, status_code=303)
+    return _form_page(request)
+
+
+@get("/sign-in")
+async def sign_in_form(request: Request[Any, Any, Any]) -> Template:
     return _form_page(request)
 
 

@@ -39,7 +39,7 @@ async def agent(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
 
 async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
     """Open the form, post it; returns the sign-in answer (303 to the payments page when it worked)."""
-    form = await client.get("/dashboard/")
+    form = await client.get("/dashboard/sign-in")
     assert form.status_code == 200, form.text
     return await client.post(
         "/dashboard/sign-in", data={"email": email, "password": password, "csrf_token": csrf_of(form.text)},
