@@ -110,6 +110,11 @@ async def test_another_merchants_payment_is_a_404_to_read_and_to_act_on(api, set
             assert not await _changed(db, payment_id, action)
         assert (await client.get(f"/dashboard/payments/{uuid.uuid4()}")).status_code == 404
         assert (await client.get("/dashboard/payments/not-an-id")).status_code == 404
+        # The merchant probed sees who looked (as for the API's routes).
+        probes = await client.get("/v1/audit-logs", params={"action": "cross_tenant_probe", "object_id": authorized},
+                                  headers=theirs.headers)
+        entries = probes.json()["data"]
+        assert entries and all(e["actor_type"] == "user" and e["route"].startswith("/dashboard/payments/") for e in entries)
 
 
 async def test_admins_see_every_merchants_payments_and_can_name_one(api, settings):
