@@ -98,6 +98,21 @@ def _not_found() -> Problem:
 KEY_ID_PATTERN = "^(ak_)?[0-9a-f]{16}$"
 
 
+async def revoke_in_scope(request: Request[Any, Any, Any], principal: Principal, key_id: str) -> Any:
+    """Revoke an active key the caller may manage (PostgreSQL and the Redis record); its row.
+    404 when there is none in the caller's scope, 503 while Redis cannot take the revocation."""
+    state = request.app.state.easypay
+    try:
+        async with state.engine.begin() as conn:
+            row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
+    except RedisError:
+        raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
+    if row is None:
+        raise _not_found()
+    note(request, merchant_id=row.merchant_id)
+    return row
+
+
 def _key_id(raw: str) -> str:
     return raw.removeprefix("ak_")
 
@@ -223,13 +238,4 @@ class ApiKeyController(Controller):
     async def revoke_api_key(
         self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
-        state = request.app.state.easypay
-        try:
-            async with state.engine.begin() as conn:
-                row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
-        except RedisError:
-            raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
-        if row is None:
-            raise _not_found()
-        note(request, merchant_id=row.merchant_id)
-        return (await key_views(request, [row]))[0]
+        return (await key_views(request, [await revoke_in_scope(request, principal, key_id)]))[0]

@@ -1,0 +1,66 @@
+"""``/dashboard/developers``: the latest events (``payments:read``) and, for roles with
+``keys:manage``, the API keys with a revoke button (the API's revocation: ``api.keys.revoke_in_scope``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from api.dashboard.guard import current_session, require_session
+from api.keys import key_views, revoke_in_scope
+from api.read_your_writes import reader
+from api.state import AppState
+from engine import events as event_repo
+from engine.db import accounts
+from engine.events import EventView
+from engine.permissions import Permission
+
+_event_decoder = msgspec.json.Decoder(EventView)
+KEYS_SHOWN = 100
+EVENTS_SHOWN = 50
+
+
+@get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
+async def developers(request: Request[Any, Any, Any]) -> Template:
+    state: AppState = request.app.state.easypay
+    session = current_session(request)
+    principal = session.principal()
+
+    async def fetch_events(conn: Any) -> tuple[list[Any], bool]:
+        return await event_repo.list_events(conn, principal.scope, limit=EVENTS_SHOWN)
+
+    rows, _more = await state.read_router.read(fetch_events, actor=reader(principal))
+    events = [_event_decoder.decode(row.body) for row in rows]  # the stored bytes webhooks send
+    keys: list[Any] = []
+    can_manage_keys = principal.can(Permission.KEYS_MANAGE)
+    if can_manage_keys:
+        async with state.engine.connect() as conn:
+            rows, _more = await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)
+        keys = await key_views(request, rows)
+    return Template(
+        template_name="developers.html",
+        context={
+            "session": session,
+            "events": events,
+            "keys": keys,
+            "can_manage_keys": can_manage_keys,
+            "now": dt.datetime.now(dt.timezone.utc),
+            "notice": "Key revoked." if request.query_params.get("done") == "revoked" else None,
+        },
+    )
+
+
+@post(
+    "/developers/keys/{key_id:str}/revoke",
+    guards=[require_session],
+    opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "revoke_api_key", "audit_object": "api_key"},
+    status_code=303,
+)
+async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> Redirect:
+    await revoke_in_scope(request, request.scope["state"]["principal"], key_id)
+    return Redirect("/dashboard/developers?done=revoked", status_code=303)

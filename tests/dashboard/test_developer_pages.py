@@ -1,0 +1,88 @@
+"""The webhooks and developers pages over HTTP: each merchant sees its own endpoints, deliveries,
+events and keys; revoking a key is the API's revocation, for ``keys:manage`` only, CSRF-checked."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from tests.access.world import bearer, make_shop, make_user
+from tests.dashboard.helpers import agent, signed_in
+
+
+async def test_endpoints_and_deliveries_are_shown_to_their_merchant_only(api, settings):
+    mine, theirs = await make_shop(settings, "Hooks mine"), await make_shop(settings, "Hooks theirs")
+    _, email = await make_user(settings, mine.id, "developer")
+    async with agent(api) as client:
+        await signed_in(client, email)
+        page = await client.get("/dashboard/webhooks")
+        assert page.status_code == 200
+        assert mine.endpoint_id in page.text and theirs.endpoint_id not in page.text
+        detail = await client.get(f"/dashboard/webhooks/{mine.endpoint_id}")
+        assert detail.status_code == 200 and "https://hooks.example.com/matrix" in detail.text
+        assert 'data-testid="deliveries"' in detail.text
+        assert (await client.get(f"/dashboard/webhooks/{theirs.endpoint_id}")).status_code == 404
+
+
+async def test_viewers_have_no_webhooks_page(api, settings):
+    shop = await make_shop(settings, "Hooks viewer")
+    _, email = await make_user(settings, shop.id, "viewer")
+    async with agent(api) as client:
+        await signed_in(client, email)
+        assert 'href="/dashboard/webhooks"' not in (await client.get("/dashboard/payments")).text
+        assert (await client.get("/dashboard/webhooks")).status_code == 403
+        assert (await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")).status_code == 403
+
+
+async def test_events_and_keys_are_the_merchants_own(api, settings):
+    mine, theirs = await make_shop(settings, "Keys mine"), await make_shop(settings, "Keys theirs")
+    _, email = await make_user(settings, mine.id, "merchant")
+    async with agent(api) as client:
+        await signed_in(client, email)
+        page = await client.get("/dashboard/developers")
+        assert page.status_code == 200
+        assert mine.event_id in page.text and theirs.event_id not in page.text
+        assert mine.key_id in page.text and theirs.key_id not in page.text
+        assert mine.key_ids["admin"] not in page.text  # a merchant never sees admin keys (as in the API)
+
+
+async def test_revoking_a_key_is_the_apis_revocation(api, settings, db):
+    mine, theirs = await make_shop(settings, "Revoke mine"), await make_shop(settings, "Revoke theirs")
+    _, email = await make_user(settings, mine.id, "merchant")
+    target = mine.key_ids["developer"]
+    assert (await api.get("/v1/payments", headers=bearer(mine.keys["developer"]))).status_code == 200
+    async with agent(api) as client:
+        csrf = await signed_in(client, email)
+        assert (await client.post(f"/dashboard/developers/keys/{target}/revoke", data={}, follow_redirects=False)).status_code == 403
+        answer = await client.post(f"/dashboard/developers/keys/{target}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/developers?done=revoked"
+        page = await client.get("/dashboard/developers?done=revoked")
+        assert "Key revoked." in page.text
+        other = theirs.key_ids["developer"]
+        answer = await client.post(f"/dashboard/developers/keys/{other}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 404
+        admin_key = mine.key_ids["admin"]
+        answer = await client.post(f"/dashboard/developers/keys/{admin_key}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 404
+    await asyncio.sleep(1.1)
+    assert (await api.get("/v1/payments", headers=bearer(mine.keys["developer"]))).status_code == 401
+    async with db.connect() as conn:
+        revoked = dict((await conn.execute(
+            text("SELECT id, revoked_at IS NOT NULL FROM api_keys WHERE id = ANY(:ids)"), {"ids": [target, other, admin_key]}
+        )).all())
+    assert revoked == {target: True, other: False, admin_key: False}
+
+
+async def test_only_keys_manage_sees_and_revokes_keys(api, settings, db):
+    shop = await make_shop(settings, "Developer keys")
+    _, email = await make_user(settings, shop.id, "developer")
+    async with agent(api) as client:
+        csrf = await signed_in(client, email)
+        page = await client.get("/dashboard/developers")
+        assert page.status_code == 200 and 'data-testid="keys"' not in page.text and shop.event_id in page.text
+        target = shop.key_ids["viewer"]
+        answer = await client.post(f"/dashboard/developers/keys/{target}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 403
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT revoked_at FROM api_keys WHERE id = :id"), {"id": target}) is None
