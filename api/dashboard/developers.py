@@ -1,5 +1,6 @@
-"""``/dashboard/developers``: the latest events (``payments:read``) and, for roles with
-``keys:manage``, the API keys with a revoke button (the API's revocation: ``api.keys.revoke_in_scope``)."""
+"""``/dashboard/developers``: the latest events (``payments:read``), for roles with ``keys:manage``
+the API keys with a revoke button (the API's revocation: ``api.keys.revoke_in_scope``), and for
+``audit:read`` the newest audit log entries."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from api.read_your_writes import reader
 from api.state import AppState
 from engine import events as event_repo
 from engine.db import accounts
+from engine.db.audit import list_audit_logs
 from engine.events import EventView
 from engine.permissions import Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
 KEYS_SHOWN = 100
 EVENTS_SHOWN = 50
+AUDIT_SHOWN = 50
 
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
@@ -42,6 +45,15 @@ async def developers(request: Request[Any, Any, Any]) -> Template:
         async with state.engine.connect() as conn:
             rows, _more = await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)
         keys = await key_views(request, rows)
+    audit: list[Any] = []
+    can_read_audit = principal.can(Permission.AUDIT_READ)
+    if can_read_audit:
+        await request.app.state.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
+
+        async def fetch_audit(conn: Any) -> tuple[list[Any], bool]:
+            return await list_audit_logs(conn, scope=principal.scope, limit=AUDIT_SHOWN)
+
+        audit, _more = await state.read_router.read(fetch_audit, actor=reader(principal))
     return Template(
         template_name="developers.html",
         context={
@@ -49,6 +61,8 @@ async def developers(request: Request[Any, Any, Any]) -> Template:
             "events": events,
             "keys": keys,
             "can_manage_keys": can_manage_keys,
+            "audit": audit,
+            "can_read_audit": can_read_audit,
             "now": dt.datetime.now(dt.timezone.utc),
             "notice": "Key revoked." if request.query_params.get("done") == "revoked" else None,
         },

@@ -38,6 +38,9 @@ async def test_viewers_have_no_webhooks_page(api, settings):
 async def test_events_and_keys_are_the_merchants_own(api, settings):
     mine, theirs = await make_shop(settings, "Keys mine"), await make_shop(settings, "Keys theirs")
     _, email = await make_user(settings, mine.id, "merchant")
+    their_user, their_email = await make_user(settings, theirs.id, "merchant")
+    async with agent(api) as client:
+        await signed_in(client, their_email)
     async with agent(api) as client:
         await signed_in(client, email)
         page = await client.get("/dashboard/developers")
@@ -45,6 +48,10 @@ async def test_events_and_keys_are_the_merchants_own(api, settings):
         assert mine.event_id in page.text and theirs.event_id not in page.text
         assert mine.key_id in page.text and theirs.key_id not in page.text
         assert mine.key_ids["admin"] not in page.text  # a merchant never sees admin keys (as in the API)
+        # The audit log: this merchant's entries (its sign-in, just now), not another merchant's.
+        audit = page.text.split('data-testid="audit"')[1]
+        assert "dashboard_sign_in" in audit and "/dashboard/sign-in" in audit
+        assert their_user not in audit
 
 
 async def test_revoking_a_key_is_the_apis_revocation(api, settings, db):
@@ -81,6 +88,7 @@ async def test_only_keys_manage_sees_and_revokes_keys(api, settings, db):
         csrf = await signed_in(client, email)
         page = await client.get("/dashboard/developers")
         assert page.status_code == 200 and 'data-testid="keys"' not in page.text and shop.event_id in page.text
+        assert 'data-testid="audit"' not in page.text  # no audit:read
         target = shop.key_ids["viewer"]
         answer = await client.post(f"/dashboard/developers/keys/{target}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
         assert answer.status_code == 403
