@@ -19,7 +19,7 @@ from api.dashboard.developers import developers, revoke
 from api.dashboard.guard import EXCEPTION_HANDLERS
 from api.dashboard.payments import payment_detail, payment_history_fragment, payment_list
 from api.dashboard.signin import home, sign_in, sign_in_form, sign_out
-from api.dashboard.webhooks import endpoint_detail, endpoint_list
+from api.dashboard.webhooks import endpoint_detail, endpoint_list, switch
 
 _HERE = Path(__file__).parent
 
@@ -29,7 +29,7 @@ def dashboard_router() -> Router:
         path="/dashboard",
         route_handlers=[
             home, sign_in_form, sign_in, sign_out, payment_list, payment_detail, payment_history_fragment, capture, void, refund,
-            endpoint_list, endpoint_detail, developers, revoke,
+            endpoint_list, endpoint_detail, switch, developers, revoke,
             create_static_files_router(path="/static", directories=[_HERE / "static"], name="dashboard_static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -25,6 +25,40 @@ async def test_endpoints_and_deliveries_are_shown_to_their_merchant_only(api, se
         assert (await client.get(f"/dashboard/webhooks/{theirs.endpoint_id}")).status_code == 404
 
 
+async def test_merchants_enable_and_disable_endpoints_developers_may_not(api, settings, db):
+    mine, theirs = await make_shop(settings, "Switch mine"), await make_shop(settings, "Switch theirs")
+    _, merchant_email = await make_user(settings, mine.id, "merchant")
+    _, developer_email = await make_user(settings, mine.id, "developer")
+
+    async def enabled(endpoint_id: str) -> bool:
+        async with db.connect() as conn:
+            return bool(await conn.scalar(text("SELECT enabled FROM webhook_endpoints WHERE id = :id"), {"id": endpoint_id}))
+
+    async with agent(api) as client:
+        csrf = await signed_in(client, developer_email)
+        page = await client.get(f"/dashboard/webhooks/{mine.endpoint_id}")
+        assert 'data-testid="disable"' not in page.text
+        answer = await client.post(f"/dashboard/webhooks/{mine.endpoint_id}/enabled", data={"csrf_token": csrf, "enabled": "false"},
+                                   follow_redirects=False)
+        assert answer.status_code == 403 and await enabled(mine.endpoint_id)
+    async with agent(api) as client:
+        csrf = await signed_in(client, merchant_email)
+        assert 'data-testid="disable"' in (await client.get(f"/dashboard/webhooks/{mine.endpoint_id}")).text
+        path = f"/dashboard/webhooks/{mine.endpoint_id}/enabled"
+        assert (await client.post(path, data={"enabled": "false"}, follow_redirects=False)).status_code == 403
+        answer = await client.post(path, data={"csrf_token": csrf, "enabled": "false"}, follow_redirects=False)
+        assert answer.status_code == 303 and not await enabled(mine.endpoint_id)
+        page = await client.get(answer.headers["location"])
+        assert "Endpoint disabled." in page.text and 'data-testid="enable"' in page.text
+        view = await api.get(f"/v1/webhook-endpoints/{mine.endpoint_id}", headers=bearer(mine.keys["merchant"]))
+        assert view.json()["status"] == "disabled" and view.json()["disabled_reason"] == "manual"
+        answer = await client.post(path, data={"csrf_token": csrf, "enabled": "true"}, follow_redirects=False)
+        assert answer.status_code == 303 and await enabled(mine.endpoint_id)
+        other = f"/dashboard/webhooks/{theirs.endpoint_id}/enabled"
+        assert (await client.post(other, data={"csrf_token": csrf, "enabled": "false"}, follow_redirects=False)).status_code == 404
+        assert await enabled(theirs.endpoint_id)
+
+
 async def test_viewers_have_no_webhooks_page(api, settings):
     shop = await make_shop(settings, "Hooks viewer")
     _, email = await make_user(settings, shop.id, "viewer")
