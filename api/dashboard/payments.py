@@ -140,6 +140,7 @@ async def payment_context(request: Request[Any, Any, Any], payment_id: uuid.UUID
         "busy": busy,
         "can_write": principal.can(Permission.PAYMENTS_WRITE),
         "can_refund": principal.can(Permission.PAYMENTS_REFUND),
+        #: One per rendering; each form adds its action, so no two forms share a key.
         "idempotency_key": str(uuid.uuid4()),
     }
 
