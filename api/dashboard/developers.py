@@ -13,14 +13,16 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.dashboard.guard import current_session, require_session
-from api.keys import key_views, revoke_in_scope
+from api.keys import ApiKeyCreate, create_in_scope, key_views, revoke_in_scope
+from api.problems import Problem
 from api.read_your_writes import reader
 from api.state import AppState
 from engine import events as event_repo
 from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.events import EventView
-from engine.permissions import Permission
+from engine.cards import find_card_numbers
+from engine.permissions import ASSIGNABLE_ROLES, ROLES, Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
 KEYS_SHOWN = 100
@@ -30,6 +32,12 @@ AUDIT_SHOWN = 50
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
 async def developers(request: Request[Any, Any, Any]) -> Template:
+    notice = "Key revoked." if request.query_params.get("done") == "revoked" else None
+    return await _page(request, notice=notice)
+
+
+async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, error: str | None = None,
+                new_key: str | None = None, status: int = 200) -> Template:
     state: AppState = request.app.state.easypay
     session = current_session(request)
     principal = session.principal()
@@ -64,9 +72,40 @@ async def developers(request: Request[Any, Any, Any]) -> Template:
             "audit": audit,
             "can_read_audit": can_read_audit,
             "now": dt.datetime.now(dt.timezone.utc),
-            "notice": "Key revoked." if request.query_params.get("done") == "revoked" else None,
+            "assignable_roles": sorted(ASSIGNABLE_ROLES.get(principal.role, ())),
+            "is_admin": principal.scope is None,
+            "notice": notice,
+            "error": error,
+            "new_key": new_key,
         },
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
     )
+
+
+@post(
+    "/developers/keys",
+    guards=[require_session],
+    opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "create_api_key", "audit_object": "api_key"},
+    status_code=201,
+)
+async def create_key(request: Request[Any, Any, Any]) -> Template:
+    """A new key, its token shown on this answer only (never stored, never shown again)."""
+    form = await request.form()
+    role, name, merchant_id = (form.get(f) for f in ("role", "name", "merchant_id"))
+    name = name.strip() if isinstance(name, str) and name.strip() else None
+    merchant_id = merchant_id.strip() if isinstance(merchant_id, str) and merchant_id.strip() else None
+    try:
+        if not isinstance(role, str) or role not in ROLES:
+            raise Problem(422, "validation_error", "Choose a role.")
+        if name is not None and (len(name) > 200 or find_card_numbers(name)):
+            raise Problem(422, "validation_error", "The name must be at most 200 characters and hold no card number.")
+        row, token = await create_in_scope(
+            request, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
+        )
+    except Problem as problem:
+        return await _page(request, error=problem.detail, status=problem.status)
+    return await _page(request, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
 
 
 @post(

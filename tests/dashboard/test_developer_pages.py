@@ -128,3 +128,35 @@ async def test_only_keys_manage_sees_and_revokes_keys(api, settings, db):
         assert answer.status_code == 403
     async with db.connect() as conn:
         assert await conn.scalar(text("SELECT revoked_at FROM api_keys WHERE id = :id"), {"id": target}) is None
+
+
+async def test_a_created_key_is_shown_once_and_works(api, settings):
+    shop = await make_shop(settings, "New keys")
+    _, email = await make_user(settings, shop.id, "merchant")
+    async with agent(api) as client:
+        csrf = await signed_in(client, email)
+        form = await client.get("/dashboard/developers")
+        assert '<option value="admin"' not in form.text  # a merchant hands out no role above its own
+        answer = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "developer", "name": "ci"},
+                                   follow_redirects=False)
+        assert answer.status_code == 201 and answer.headers["cache-control"] == "no-store"
+        token = answer.text.split('data-testid="new-key">')[1].split("<")[0]
+        assert token.startswith("ak_") and ":sk_" in token
+        assert (await api.get("/v1/payments", headers=bearer(token))).status_code == 200
+        key_id = token.split(":")[0]
+        listed = await api.get("/v1/api-keys", params={"limit": "100"}, headers=bearer(shop.keys["merchant"]))
+        [view] = [k for k in listed.json()["data"] if k["id"] == key_id.removeprefix("ak_") or k["id"] == key_id]
+        assert view["role"] == "developer" and view["name"] == "ci"
+        page = await client.get("/dashboard/developers")
+        assert token.split(":sk_")[1] not in page.text  # never shown again
+        refused = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "admin"}, follow_redirects=False)
+        assert refused.status_code == 403 and "may not create admin keys" in refused.text
+        assert (await client.post("/dashboard/developers/keys", data={"role": "viewer"}, follow_redirects=False)).status_code == 403
+        card = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "viewer", "name": "4111111111111111"},
+                                 follow_redirects=False)
+        assert card.status_code == 422 and "4111111111111111" not in card.text
+    _, developer = await make_user(settings, shop.id, "developer")
+    async with agent(api) as client:
+        csrf = await signed_in(client, developer)
+        answer = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "viewer"}, follow_redirects=False)
+        assert answer.status_code == 403
