@@ -15,7 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.dashboard.actions import capture, refund, void
-from api.dashboard.developers import create_key, developers, revoke
+from api.dashboard.developers import create_key, developers, resend, revoke
 from api.dashboard.guard import EXCEPTION_HANDLERS
 from api.dashboard.payments import payment_detail, payment_history_fragment, payment_list
 from api.dashboard.signin import home, sign_in, sign_in_form, sign_out
@@ -29,7 +29,7 @@ def dashboard_router() -> Router:
         path="/dashboard",
         route_handlers=[
             home, sign_in_form, sign_in, sign_out, payment_list, payment_detail, payment_history_fragment, capture, void, refund,
-            endpoint_list, endpoint_detail, switch, developers, create_key, revoke,
+            endpoint_list, endpoint_detail, switch, developers, create_key, revoke, resend,
             create_static_files_router(path="/static", directories=[_HERE / "static"], name="dashboard_static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -5,6 +5,9 @@ the API keys with a revoke button (the API's revocation: ``api.keys.revoke_in_sc
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import uuid
 from typing import Any
 
 import msgspec
@@ -13,6 +16,9 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.dashboard.guard import current_session, require_session
+from api.events import resend_work
+from api.idempotent import run_idempotent
+from api.ids import path_id
 from api.keys import ApiKeyCreate, create_in_scope, key_views, revoke_in_scope
 from api.problems import Problem
 from api.read_your_writes import reader
@@ -22,6 +28,7 @@ from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.events import EventView
 from engine.cards import find_card_numbers
+from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.permissions import ASSIGNABLE_ROLES, ROLES, Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
@@ -33,6 +40,8 @@ AUDIT_SHOWN = 50
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
 async def developers(request: Request[Any, Any, Any]) -> Template:
     notice = "Key revoked." if request.query_params.get("done") == "revoked" else None
+    if (resent := request.query_params.get("resent", "")).isdigit():
+        notice = f"Event sent again: {resent} deliver{'y' if resent == '1' else 'ies'} queued."
     return await _page(request, notice=notice)
 
 
@@ -74,6 +83,8 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
             "now": dt.datetime.now(dt.timezone.utc),
             "assignable_roles": sorted(ASSIGNABLE_ROLES.get(principal.role, ())),
             "is_admin": principal.scope is None,
+            "can_resend": principal.can(Permission.WEBHOOKS_RESEND),
+            "idempotency_key": str(uuid.uuid4()),
             "notice": notice,
             "error": error,
             "new_key": new_key,
@@ -117,3 +128,26 @@ async def create_key(request: Request[Any, Any, Any]) -> Template:
 async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> Redirect:
     await revoke_in_scope(request, request.scope["state"]["principal"], key_id)
     return Redirect("/dashboard/developers?done=revoked", status_code=303)
+
+
+_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+@post(
+    "/developers/events/{event_id:str}/resend",
+    guards=[require_session],
+    opt={"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_action": "resend", "audit_object": "event"},
+    status_code=303,
+)
+async def resend(request: Request[Any, Any, Any], event_id: FromPath[str]) -> Any:
+    """``POST /v1/events/{id}/resend`` from a form: the API's work, under the form's idempotency key."""
+    eid = path_id(event_id, Problem(404, "event_not_found", "No such event."))
+    key = (await request.form()).get("idempotency_key")
+    if not isinstance(key, str) or not _KEY.match(key):
+        return await _page(request, error="The form has no valid idempotency key: reload the page.", status=422)
+    try:
+        answer = await run_idempotent(request, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
+    except (IdempotencyKeyReused, IdempotencyKeyInUse):
+        return await _page(request, error="This form was already sent: reload the page.", status=409)
+    count = len(json.loads(answer.content)["deliveries"])
+    return Redirect(f"/dashboard/developers?resent={count}", status_code=303)

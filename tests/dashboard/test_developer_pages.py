@@ -160,3 +160,49 @@ async def test_a_created_key_is_shown_once_and_works(api, settings):
         csrf = await signed_in(client, developer)
         answer = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "viewer"}, follow_redirects=False)
         assert answer.status_code == 403
+
+
+async def _subscribed_endpoint(settings, db, merchant_id) -> str:
+    from engine.webhooks import endpoints as webhook_endpoints
+    from engine.webhooks.secretbox import SecretBox
+
+    async with db.begin() as conn:
+        row, _secret = await webhook_endpoints.create_endpoint(
+            conn, SecretBox(settings.secret_key), merchant_id=merchant_id, url="https://hooks.example.com/all",
+            event_types=["*"], description="everything",
+        )
+    return str(row.id)
+
+
+async def test_an_event_is_sent_again_by_roles_with_webhooks_resend(api, settings, db):
+    mine, theirs = await make_shop(settings, "Resend mine"), await make_shop(settings, "Resend theirs")
+    endpoint_id = await _subscribed_endpoint(settings, db, mine.id)
+    _, developer = await make_user(settings, mine.id, "developer")
+    _, viewer = await make_user(settings, mine.id, "viewer")
+
+    async def deliveries() -> list:
+        async with db.connect() as conn:
+            return list((await conn.execute(
+                text("SELECT endpoint_id::text, status FROM webhook_deliveries WHERE event_id = :id"), {"id": mine.event_id}
+            )).all())
+
+    assert await deliveries() == []
+    async with agent(api) as client:
+        csrf = await signed_in(client, viewer)
+        assert f'data-testid="resend-{mine.event_id}"' not in (await client.get("/dashboard/developers")).text
+        form = {"csrf_token": csrf, "idempotency_key": "viewer-resend-1"}
+        assert (await client.post(f"/dashboard/developers/events/{mine.event_id}/resend", data=form, follow_redirects=False)).status_code == 403
+    async with agent(api) as client:
+        csrf = await signed_in(client, developer)
+        page = await client.get("/dashboard/developers")
+        assert f'data-testid="resend-{mine.event_id}"' in page.text
+        path = f"/dashboard/developers/events/{mine.event_id}/resend"
+        assert (await client.post(path, data={"idempotency_key": "no-csrf-123"}, follow_redirects=False)).status_code == 403
+        form = {"csrf_token": csrf, "idempotency_key": "dev-resend-123"}
+        for _ in range(2):  # the same form twice: one round
+            answer = await client.post(path, data=form, follow_redirects=False)
+            assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/developers?resent=1"
+        assert "Event sent again: 1 delivery queued." in (await client.get(answer.headers["location"])).text
+        assert await deliveries() == [(endpoint_id, "pending")]
+        other = f"/dashboard/developers/events/{theirs.event_id}/resend"
+        assert (await client.post(other, data={**form, "idempotency_key": "dev-resend-456"}, follow_redirects=False)).status_code == 404
