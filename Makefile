@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services promtool bench bench-smoke clean
+.PHONY: run test install services promtool chromium bench bench-smoke clean
 
 # The Python client (clients/python, its own package) is installed beside the engine for
 # development: its tests and `easypay listen` use it. The image (Dockerfile) does not ship it.
@@ -30,6 +30,11 @@ services:
 promtool:
 	@bash scripts/ensure-promtool
 
+# Chromium runs the dashboard's browser test (Playwright drives /usr/bin/chromium): installed here
+# (apt-get, as root) when missing, otherwise `make test` stops with a message saying how to install it.
+chromium:
+	@bash scripts/ensure-chromium
+
 run: install services
 	$(BIN)/easypay db upgrade
 	$(BIN)/python -m easypay.devrun
@@ -37,7 +42,7 @@ run: install services
 # The whole suite on the Redis broker, then the queue-facing slice (accept, charge, capture,
 # void, refunds, webhooks, reconciliation, the fault suite) again on RabbitMQ (tests marked redis_broker read the
 # Redis broker's own keys; rabbitmq_broker ones bring their own RabbitMQ and ran in the first pass).
-test: install services promtool
+test: install services promtool chromium
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -13,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.audit import AuditLogController
+from api.dashboard import dashboard_router, dashboard_templates
+from api.dashboard.sessions import SessionStore
 from api.auth import access_check, provide_principal
 from api.docs import api_version, docs_assets, docs_page
 from api.hardening import add_security_headers, cors_config
@@ -135,6 +137,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.token_versions = TokenVersions(engine)
         app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)
         app.state.audit = audit
+        app.state.dashboard_sessions = SessionStore(redis, prefix=prefix)
         app.state.key_usage = key_usage
         key_usage.start()
         audit.start()
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             ready,
             metrics,
             docs_assets(),
+            dashboard_router(),
         ],
         dependencies={"principal": Provide(provide_principal)},
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
@@ -194,6 +198,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             ),
             security=[{"bearer": []}, {"apiKey": []}],
         ),
+        template_config=dashboard_templates(),
         plugins=[ClosedStructSchemaPlugin()],
         debug=False,
     )

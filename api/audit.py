@@ -43,8 +43,11 @@ from engine.permissions import Permission
 _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUDITED_STATUSES = frozenset({401, 403, 429})
 #: Routes serving cardholder data (payments and their refunds): reads are audited too.
-_CARDHOLDER_DATA_PREFIXES = ("/v1/payments", "/v1/refunds")
+_CARDHOLDER_DATA_PREFIXES = ("/v1/payments", "/v1/refunds", "/dashboard/payments")
 API_PREFIX = "/v1/"
+#: The dashboard's requests are audited like the API's (its sign-ins, actions and payment reads).
+DASHBOARD_PREFIX = "/dashboard/"
+AUDITED_PREFIXES = (API_PREFIX, DASHBOARD_PREFIX)
 _STATUS_ACTIONS = {401: "authentication_failed", 429: "rate_limited"}
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = Non
 
 
 def _object_type(template: str) -> str | None:
-    parts = [p for p in template.removeprefix(API_PREFIX).split("/") if p]
+    parts = [p for p in template.removeprefix(API_PREFIX).removeprefix(DASHBOARD_PREFIX).split("/") if p]
     if not parts:
         return None
     return parts[0].removesuffix("s").replace("-", "_")
@@ -109,7 +112,7 @@ def _location(start: HTTPResponseStartEvent | None) -> str | None:
 
 
 async def audit_request(scope: HTTPScope, status: int, start: HTTPResponseStartEvent | None) -> None:
-    """After a request under ``/v1`` was answered (``start``: its ``http.response.start``, None
+    """After a request under ``/v1`` or ``/dashboard`` was answered (``start``: its ``http.response.start``, None
     if none was sent), called by ``api.middleware.api_middleware``: record what this module audits."""
     writer = scope["app"].state.audit
     probe = await _cross_tenant_probe(scope) if status == 404 and scope.get("path_params") else None

@@ -5,6 +5,7 @@ Everything is scoped to the caller's merchant (another merchant's event is a 404
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import note
 from api.bodies import decode_optional
-from api.idempotent import Answer, IdempotencyKey, run_idempotent
+from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
@@ -57,6 +58,34 @@ class ResendResult(msgspec.Struct, kw_only=True):
 
 def _event_not_found() -> Problem:
     return Problem(404, "event_not_found", "No such event.")
+
+
+def resend_work(request: Request[Any, Any, Any], principal: Principal, eid: uuid.UUID, endpoint_id: uuid.UUID | None) -> Work:
+    """A new round of attempts for the event's deliveries (to every enabled endpoint subscribed to
+    its type, or to ``endpoint_id`` only); answers 202 with the deliveries requeued."""
+
+    async def work(conn: AsyncConnection) -> Answer:
+        event = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
+        if event is None:
+            raise _event_not_found()
+        note(request, merchant_id=event.merchant_id)
+        if endpoint_id is not None:
+            endpoint = await repo.get_endpoint(conn, endpoint_id, merchant_id=event.merchant_id)
+            if endpoint is None:
+                raise validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")])
+            if not endpoint.enabled:
+                raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
+        rows = await repo.requeue_for_event(
+            conn, event_id=eid, merchant_id=event.merchant_id, event_type=event.type, endpoint_id=endpoint_id
+        )
+        if endpoint_id is not None and not rows:
+            raise validation_problem([FieldProblem("endpoint_id", "The endpoint is not subscribed to this event type.")])
+        result = ResendResult(
+            event_id=str(eid), deliveries=[ResentDelivery(id=str(r.id), endpoint_id=str(r.endpoint_id)) for r in rows]
+        )
+        return Answer(202, _encoder.encode(result))
+
+    return work
 
 
 class EventController(Controller):
@@ -150,28 +179,7 @@ class EventController(Controller):
         if data.endpoint_id is not None:
             endpoint_id = path_id(data.endpoint_id, validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")]))
 
-        async def work(conn: AsyncConnection) -> Answer:
-            event = await event_repo.get_event(conn, eid, merchant_id=principal.scope)
-            if event is None:
-                raise _event_not_found()
-            note(request, merchant_id=event.merchant_id)
-            if endpoint_id is not None:
-                endpoint = await repo.get_endpoint(conn, endpoint_id, merchant_id=event.merchant_id)
-                if endpoint is None:
-                    raise validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")])
-                if not endpoint.enabled:
-                    raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
-            rows = await repo.requeue_for_event(
-                conn, event_id=eid, merchant_id=event.merchant_id, event_type=event.type, endpoint_id=endpoint_id
-            )
-            if endpoint_id is not None and not rows:
-                raise validation_problem([FieldProblem("endpoint_id", "The endpoint is not subscribed to this event type.")])
-            result = ResendResult(
-                event_id=str(eid), deliveries=[ResentDelivery(id=str(r.id), endpoint_id=str(r.endpoint_id)) for r in rows]
-            )
-            return Answer(202, _encoder.encode(result))
-
-        return await run_idempotent(request, principal, idempotency_key, work)
+        return await run_idempotent(request, principal, idempotency_key, resend_work(request, principal, eid, endpoint_id))
 
 
-__all__ = ["EventController"]
+__all__ = ["EventController", "resend_work"]

@@ -98,6 +98,68 @@ def _not_found() -> Problem:
 KEY_ID_PATTERN = "^(ak_)?[0-9a-f]{16}$"
 
 
+async def revoke_in_scope(request: Request[Any, Any, Any], principal: Principal, key_id: str) -> Any:
+    """Revoke an active key the caller may manage (PostgreSQL and the Redis record); its row.
+    404 when there is none in the caller's scope, 503 while Redis cannot take the revocation."""
+    state = request.app.state.easypay
+    try:
+        async with state.engine.begin() as conn:
+            row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
+    except RedisError:
+        raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
+    if row is None:
+        raise _not_found()
+    note(request, merchant_id=row.merchant_id)
+    return row
+
+
+async def create_in_scope(request: Request[Any, Any, Any], principal: Principal, data: ApiKeyCreate) -> tuple[Any, str]:
+    """Mint a key as the caller may (its merchant, or for an admin the one named; never a role
+    above its own; rate limits within its ceilings): the key's row and its token, shown once."""
+    state = request.app.state.easypay
+    errors = []
+    if data.role not in ROLES:
+        errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
+    if data.rate_limits is not None:
+        ceilings = None if may_raise_rate_limits(principal.role) else state.settings.access.default_rate_limits
+        errors += [FieldProblem(f, reason) for f, reason in rate_limits_problems(data.rate_limits, ceilings=ceilings)]
+    if data.expires_at is not None:
+        if data.expires_at.tzinfo is None:
+            errors.append(FieldProblem("expires_at", "Must include a UTC offset."))
+        elif data.expires_at <= dt.datetime.now(dt.timezone.utc):
+            errors.append(FieldProblem("expires_at", "Must be in the future."))
+    merchant_id = principal.merchant_id
+    if data.merchant_id is not None:
+        merchant_id = parse_id(data.merchant_id)
+        if merchant_id is None:
+            errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
+    if errors:
+        raise validation_problem(errors)
+    if merchant_id is None:
+        raise validation_problem([FieldProblem("merchant_id", "Required: these credentials have no merchant of their own.")])
+    if not principal.may_act_for(merchant_id):
+        raise merchant_not_found()
+    if not may_assign(principal.role, data.role):
+        raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
+    note(request, merchant_id=merchant_id)
+    async with state.engine.begin() as conn:
+        if await accounts.get_merchant(conn, merchant_id) is None:
+            raise merchant_not_found()
+        issued = await accounts.create_api_key(
+            conn,
+            merchant_id=merchant_id,
+            role=data.role,
+            pepper=state.pepper,
+            name=data.name,
+            expires_at=data.expires_at,
+            rate_limits=data.rate_limits,
+            # Disabling this user revokes the key (engine.revocation.revoke_keys_created_by).
+            created_by_user_id=uuid.UUID(principal.actor_id) if principal.actor_type == "user" else None,
+        )
+        row = await accounts.get_api_key(conn, issued.key_id)
+    return row, issued.token
+
+
 def _key_id(raw: str) -> str:
     return raw.removeprefix("ak_")
 
@@ -120,53 +182,13 @@ class ApiKeyController(Controller):
     async def create_api_key(
         self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
-        state = request.app.state.easypay
-        errors = []
-        if data.role not in ROLES:
-            errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
-        if data.rate_limits is not None:
-            ceilings = None if may_raise_rate_limits(principal.role) else state.settings.access.default_rate_limits
-            errors += [FieldProblem(f, reason) for f, reason in rate_limits_problems(data.rate_limits, ceilings=ceilings)]
-        if data.expires_at is not None:
-            if data.expires_at.tzinfo is None:
-                errors.append(FieldProblem("expires_at", "Must include a UTC offset."))
-            elif data.expires_at <= dt.datetime.now(dt.timezone.utc):
-                errors.append(FieldProblem("expires_at", "Must be in the future."))
-        merchant_id = principal.merchant_id
-        if data.merchant_id is not None:
-            merchant_id = parse_id(data.merchant_id)
-            if merchant_id is None:
-                errors.append(FieldProblem("merchant_id", "Must be a merchant id."))
-        if errors:
-            raise validation_problem(errors)
-        if merchant_id is None:
-            raise validation_problem([FieldProblem("merchant_id", "Required: these credentials have no merchant of their own.")])
-        if not principal.may_act_for(merchant_id):
-            raise merchant_not_found()
-        if not may_assign(principal.role, data.role):
-            raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
-        note(request, merchant_id=merchant_id)
-        async with state.engine.begin() as conn:
-            if await accounts.get_merchant(conn, merchant_id) is None:
-                raise merchant_not_found()
-            issued = await accounts.create_api_key(
-                conn,
-                merchant_id=merchant_id,
-                role=data.role,
-                pepper=state.pepper,
-                name=data.name,
-                expires_at=data.expires_at,
-                rate_limits=data.rate_limits,
-                # Disabling this user revokes the key (engine.revocation.revoke_keys_created_by).
-                created_by_user_id=uuid.UUID(principal.actor_id) if principal.actor_type == "user" else None,
-            )
-            row = await accounts.get_api_key(conn, issued.key_id)
-        body = _encoder.encode(key_view(row, issued.token))
+        row, token = await create_in_scope(request, principal, data)
+        body = _encoder.encode(key_view(row, token))
         return Response(
             body,
             status_code=201,
             media_type="application/json",
-            headers={"Location": f"/v1/api-keys/{issued.key_id}", "Cache-Control": "no-store"},
+            headers={"Location": f"/v1/api-keys/{row.id}", "Cache-Control": "no-store"},
         )
 
     @get(
@@ -223,13 +245,4 @@ class ApiKeyController(Controller):
     async def revoke_api_key(
         self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
-        state = request.app.state.easypay
-        try:
-            async with state.engine.begin() as conn:
-                row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
-        except RedisError:
-            raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
-        if row is None:
-            raise _not_found()
-        note(request, merchant_id=row.merchant_id)
-        return (await key_views(request, [row]))[0]
+        return (await key_views(request, [await revoke_in_scope(request, principal, key_id)]))[0]

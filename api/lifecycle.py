@@ -64,7 +64,47 @@ def _accepted(
     return Answer(202, body, location, before_commit=_queued(enqueue), after_commit=cache_payment if payment else None)
 
 
-async def _run_operation(
+def capture_work(request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID, amount: str | None) -> Work:
+    """Record a capture of ``amount`` (None: all of it) under the payment's lock and queue it."""
+    state: AppState = request.app.state.easypay
+
+    async def work(conn: AsyncConnection) -> Answer:
+        row = await lifecycle.request_capture(conn, principal.scope, pid, amount, request_id=request.scope["state"].get("request_id"))
+        note(request, merchant_id=row.merchant_id)
+        body = _encoder.encode(payment_view(row))
+        return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
+
+    return work
+
+
+def void_work(request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID) -> Work:
+    """Record a void under the payment's lock and queue it."""
+    state: AppState = request.app.state.easypay
+
+    async def work(conn: AsyncConnection) -> Answer:
+        row = await lifecycle.request_void(conn, principal.scope, pid, request_id=request.scope["state"].get("request_id"))
+        note(request, merchant_id=row.merchant_id)
+        body = _encoder.encode(payment_view(row))
+        return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
+
+    return work
+
+
+def refund_work(
+    request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID, amount: str | None, reason: str | None
+) -> Work:
+    """Reserve a refund of ``amount`` (None: everything not yet refunded) and queue it."""
+    state: AppState = request.app.state.easypay
+
+    async def work(conn: AsyncConnection) -> Answer:
+        row = await lifecycle.request_refund(conn, principal.scope, pid, amount, reason=reason)
+        note(request, merchant_id=row.merchant_id)
+        return _accepted(state, _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
+
+    return work
+
+
+async def run_operation(
     request: Request[Any, Any, Any], principal: Principal, idempotency_key: str | None, payment_id: uuid.UUID, work: Work
 ) -> Response[bytes]:
     """The operation under idempotency, its refusals as problems."""
@@ -112,19 +152,9 @@ class PaymentOperationsController(Controller):
         data: JSONBody[CaptureCreate | None] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
-
-        async def work(conn: AsyncConnection) -> Answer:
-            row = await lifecycle.request_capture(
-                conn, principal.scope, pid, amount, request_id=request.scope["state"].get("request_id")
-            )
-            note(request, merchant_id=row.merchant_id)
-            body = _encoder.encode(payment_view(row))
-            return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
-
-        return await _run_operation(request, principal, idempotency_key, pid, work)
+        return await run_operation(request, principal, idempotency_key, pid, capture_work(request, principal, pid, amount))
 
     @post(
         "/{payment_id:str}/void",
@@ -141,16 +171,8 @@ class PaymentOperationsController(Controller):
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
-
-        async def work(conn: AsyncConnection) -> Answer:
-            row = await lifecycle.request_void(conn, principal.scope, pid, request_id=request.scope["state"].get("request_id"))
-            note(request, merchant_id=row.merchant_id)
-            body = _encoder.encode(payment_view(row))
-            return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
-
-        return await _run_operation(request, principal, idempotency_key, pid, work)
+        return await run_operation(request, principal, idempotency_key, pid, void_work(request, principal, pid))
 
     @post(
         "/{payment_id:str}/refunds",
@@ -173,17 +195,11 @@ class PaymentOperationsController(Controller):
         data: JSONBody[RefundCreate | None] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
         reason = data.reason if data is not None else None
-
-        async def work(conn: AsyncConnection) -> Answer:
-            row = await lifecycle.request_refund(conn, principal.scope, pid, amount, reason=reason)
-            note(request, merchant_id=row.merchant_id)
-            return _accepted(state, _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
-
-        return await _run_operation(request, principal, idempotency_key, pid, work)
+        work = refund_work(request, principal, pid, amount, reason)
+        return await run_operation(request, principal, idempotency_key, pid, work)
 
     @get(
         "/{payment_id:str}/refunds",
@@ -244,4 +260,4 @@ class RefundController(Controller):
         return refund_view(row)
 
 
-__all__ = ["PaymentOperationsController", "RefundController"]
+__all__ = ["PaymentOperationsController", "RefundController", "capture_work", "refund_work", "run_operation", "void_work"]

@@ -14,7 +14,7 @@ import time
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
-from api.audit import API_PREFIX, audit_request
+from api.audit import AUDITED_PREFIXES, audit_request
 from api.metrics import METRICS_PATH, RequestMetrics
 from api.read_your_writes import mark_write
 from api.request_ids import request_id_for
@@ -58,7 +58,7 @@ def api_middleware(app: ASGIApp) -> ASGIApp:
             status = start["status"] if start is not None else 500
             if counted:
                 metrics.end(scope, status, time.perf_counter() - begun)
-            if path.startswith(API_PREFIX):
+            if path.startswith(AUDITED_PREFIXES):
                 await audit_request(scope, status, start)
             reset_context(token)
 

@@ -114,14 +114,27 @@ def _user_id(raw: str) -> uuid.UUID:
     },
 )
 async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> Response[bytes]:
+    row = await check_sign_in(request, data.email, data.password)
+    issued = request.app.state.tokens.issue(
+        user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
+    )
+    body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def check_sign_in(request: Request[Any, Any, Any], email: str, password: str) -> Any:
+    """An e-mail and password checked as every sign-in is (the token route and the dashboard's):
+    the login rate limits (429), one password hash (503 ``busy`` when no slot is free), then the
+    user's row, or ``NotAuthorizedException`` for a wrong password, an unknown or disabled user.
+    The audit trail sees the e-mail presented and, on success, the user."""
     state = request.app.state.easypay
-    email = accounts.normalize_email(data.email)
-    request.scope["state"]["presented_actor"] = ("user", email)
-    await _limit_logins(request, email)
+    normalized = accounts.normalize_email(email)
+    request.scope["state"]["presented_actor"] = ("user", normalized)
+    await _limit_logins(request, normalized)
     async with state.engine.connect() as conn:
-        row = await accounts.get_user_by_email(conn, data.email)
+        row = await accounts.get_user_by_email(conn, email)
     try:
-        valid = await request.app.state.password_hashing.verify(row.password_hash if row else None, data.password)
+        valid = await request.app.state.password_hashing.verify(row.password_hash if row else None, password)
     except HashingBusy:
         raise Problem(
             503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
@@ -130,11 +143,7 @@ async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenReque
         raise NotAuthorizedException()
     request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)
     note(request, object_id=str(row.id))
-    issued = request.app.state.tokens.issue(
-        user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
-    )
-    body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
-    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+    return row
 
 
 async def _limit_logins(request: Request[Any, Any, Any], email: str) -> None:

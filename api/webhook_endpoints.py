@@ -116,6 +116,16 @@ def _check_events(types: list[str]) -> None:
         raise validation_problem([FieldProblem("events", message)])
 
 
+async def switch_endpoint(conn: AsyncConnection, row: Any, *, enabled: bool) -> Any:
+    """Enable (forgetting the failure streak) or disable by hand (its pending deliveries marked
+    failed) an endpoint locked ``FOR UPDATE``; its row as it now is (unchanged if already so)."""
+    if enabled and not row.enabled:
+        return await cases.enable(conn, row.id)
+    if not enabled and row.enabled:
+        return await cases.disable(conn, row.id, reason="manual", announce=False)
+    return row
+
+
 class WebhookEndpointController(Controller):
     path = "/v1/webhook-endpoints"
     tags = ["webhooks"]
@@ -227,10 +237,8 @@ class WebhookEndpointController(Controller):
                 values["description"] = data.description
             if values:
                 row = await repo.update_endpoint(conn, eid, values)
-            if data.enabled is True and not row.enabled:
-                row = await cases.enable(conn, eid)
-            elif data.enabled is False and row.enabled:
-                row = await cases.disable(conn, eid, reason="manual", announce=False)
+            if data.enabled is not None:
+                row = await switch_endpoint(conn, row, enabled=data.enabled)
         return endpoint_view(row)
 
     @delete(

@@ -1,0 +1,90 @@
+"""``/dashboard/webhooks``: the caller's webhook endpoints, and one endpoint with its latest
+deliveries (status, attempts, the receiver's answers): ``webhooks:read``, tenancy as the API's
+(another merchant's endpoint is a 404). ``webhooks:manage`` may enable or disable an endpoint
+(the API's ``switch_endpoint``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from api.audit import note
+from api.dashboard.guard import current_session, require_session
+from api.ids import path_id
+from api.problems import Problem
+from api.state import AppState
+from api.webhook_endpoints import switch_endpoint
+from engine.db import webhooks as repo
+from engine.permissions import Permission
+from engine.webhooks.views import delivery_view, endpoint_view
+
+#: What a page shows: the newest endpoints, and an endpoint's newest deliveries with their attempts.
+ENDPOINTS_SHOWN = 100
+DELIVERIES_SHOWN = 50
+ATTEMPTS_SHOWN = 5
+_OPT = {"dashboard_permission": Permission.WEBHOOKS_READ, "audit_object": "webhook_endpoint"}
+
+
+def _not_found() -> Problem:
+    return Problem(404, "webhook_endpoint_not_found", "No such webhook endpoint.")
+
+
+@get("/webhooks", guards=[require_session], opt=_OPT)
+async def endpoint_list(request: Request[Any, Any, Any]) -> Template:
+    state: AppState = request.app.state.easypay
+    session = current_session(request)
+    async with state.engine.connect() as conn:
+        rows, has_more = await repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
+    return Template(
+        template_name="webhooks.html",
+        context={"session": session, "endpoints": [endpoint_view(r) for r in rows], "has_more": has_more},
+    )
+
+
+@get("/webhooks/{endpoint_id:str}", guards=[require_session], opt=_OPT)
+async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+    state: AppState = request.app.state.easypay
+    session = current_session(request)
+    eid = path_id(endpoint_id, _not_found())
+    async with state.engine.connect() as conn:
+        row = await repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
+        if row is None:
+            raise _not_found()
+        deliveries, has_more = await repo.list_deliveries(conn, eid, limit=DELIVERIES_SHOWN)
+        attempts = await repo.attempts_of(conn, [d.id for d in deliveries], per_delivery=ATTEMPTS_SHOWN)
+    return Template(
+        template_name="webhook.html",
+        context={
+            "session": session,
+            "endpoint": endpoint_view(row),
+            "deliveries": [delivery_view(d, attempts.get(d.id, [])) for d in deliveries],
+            "has_more": has_more,
+            "can_manage": session.principal().can(Permission.WEBHOOKS_MANAGE),
+            "notice": {"enabled": "Endpoint enabled.", "disabled": "Endpoint disabled."}.get(request.query_params.get("done", "")),
+        },
+    )
+
+
+@post(
+    "/webhooks/{endpoint_id:str}/enabled",
+    guards=[require_session],
+    opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "update_endpoint"},
+    status_code=303,
+)
+async def switch(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Redirect:
+    """The form's ``enabled`` (``true`` / ``false``), as ``PATCH {"enabled"}`` does."""
+    state: AppState = request.app.state.easypay
+    eid = path_id(endpoint_id, _not_found())
+    wanted = (await request.form()).get("enabled")
+    if wanted not in ("true", "false"):
+        raise Problem(422, "validation_error", "enabled must be true or false.")
+    async with state.engine.begin() as conn:
+        row = await repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
+        if row is None:
+            raise _not_found()
+        note(request, merchant_id=row.merchant_id)
+        await switch_endpoint(conn, row, enabled=wanted == "true")
+    return Redirect(f"/dashboard/webhooks/{eid}?done={'enabled' if wanted == 'true' else 'disabled'}", status_code=303)
