@@ -45,7 +45,6 @@ MAX_LINES = 400
 OVER_MAX_LINES = {
     "engine/db/models.py",
     "engine/db/webhooks.py",
-    "engine/settings.py",
 }
 
 
