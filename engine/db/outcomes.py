@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ClauseElement
 
 from engine.db.payments import move_statement
-from engine.db.webhooks import EVENT_IF_MOVED
+from engine.db.webhook_outbox import EVENT_IF_MOVED
 from engine.events import PAYMENT_EVENT_TYPES, new_event
 from engine.states import PaymentStatus, Trigger, apply
 from engine.views import payment_view

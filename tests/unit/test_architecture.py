@@ -44,7 +44,6 @@ UNCHECKED: set[tuple[str, str]] = set()
 MAX_LINES = 400
 OVER_MAX_LINES = {
     "engine/db/models.py",
-    "engine/db/webhooks.py",
 }
 
 
