@@ -82,6 +82,11 @@ async def get_payment(
     return (await conn.execute(query)).one_or_none()
 
 
+async def events_of(conn: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
+    """The payment's event history, oldest first."""
+    return list((await conn.execute(select(events).where(events.c.payment_id == payment_id).order_by(events.c.id))).all())
+
+
 _EVENT_COLUMNS = ("payment_id", "merchant_id", "type", "trigger", "from_status", "to_status", "data", "request_id")
 #: Built ``move`` statements by shape: constructing one (an UPDATE … RETURNING every column, as a
 #: CTE, and the INSERT reading it) costs more than running it, so each shape is built once.
