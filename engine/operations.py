@@ -26,6 +26,7 @@ from sqlalchemy.engine import Row
 
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
+from engine.db.records import PaymentRecord
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
 from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, ProcessorUnavailable, Result
@@ -69,7 +70,7 @@ async def send_with_resends(
     return None
 
 
-async def refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
+async def refresh_cache(deps: ProcessingDeps, row: PaymentRecord) -> None:
     await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
 
 
@@ -135,7 +136,7 @@ async def _transition(
 # Capture and void
 
 
-async def _operation_row(deps: ProcessingDeps, payment_id: uuid.UUID) -> Row[Any] | None:
+async def _operation_row(deps: ProcessingDeps, payment_id: uuid.UUID) -> PaymentRecord | None:
     """The payment as the API's operation left it. The API queues a capture or void before it
     commits, holding the payment's row lock; a locking read waits for that commit (or rollback)
     and then sees its outcome, where a plain read could still see the row without the operation
