@@ -22,14 +22,12 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
-from engine.db.records import PaymentRecord
+from engine.db.records import PaymentRecord, RefundRecord
 from engine.money import parse_amount
 from engine.states import PaymentStatus
 
@@ -127,7 +125,7 @@ async def request_refund(
     amount: str | None,
     *,
     reason: str | None = None,
-) -> Row[Any]:
+) -> RefundRecord:
     """Reserve and record a refund of ``amount`` (default: everything not yet refunded or reserved)."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     amount_minor = _amount(amount, row.currency)

@@ -43,13 +43,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy.engine import Row
 
 from engine import operations
 from engine.db import payments as repo
 from engine.db import recovery as recovery_repo
 from engine.db import refunds as refund_repo
-from engine.db.records import PaymentRecord
+from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import RECONCILIATIONS
 from engine.money import currency_exponent
 from engine.processing import ProcessingDeps, Result, finish_failed, record_outcome
@@ -103,7 +102,7 @@ async def _charge_queued(deps: ProcessingDeps, run: Run, payment_id: uuid.UUID) 
     return payment_id in await deps.jobs.held_subjects([payment_id])
 
 
-async def _later(kind: str, row: PaymentRecord | Row[Any], deps: ProcessingDeps, now: datetime) -> None:
+async def _later(kind: str, row: PaymentRecord | RefundRecord, deps: ProcessingDeps, now: datetime) -> None:
     delay_s = operations.backoff_s(deps, row.reconcile_attempts)
     async with deps.engine.begin() as conn:
         await recovery_repo.reschedule(

@@ -119,3 +119,26 @@ class PaymentEventRecord(NamedTuple):
     data: dict[str, Any]
     request_id: str | None
     created_at: datetime
+
+
+class RefundRecord(NamedTuple):
+    """A ``refunds`` row (``engine.db.refunds``)."""
+
+    id: uuid.UUID
+    payment_id: uuid.UUID
+    merchant_id: uuid.UUID
+    status: str
+    amount_minor: int
+    currency: str
+    reason: str | None
+    method: str
+    invoice_number: str
+    processor_transaction_id: str | None
+    failure_code: str | None
+    failure_message: str | None
+    failure_processor_code: str | None
+    needs_reconciliation: bool
+    reconcile_next_at: datetime | None
+    reconcile_attempts: int
+    created_at: datetime
+    updated_at: datetime

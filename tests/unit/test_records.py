@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from engine.db import accounts
-from engine.db.models import ApiKey, Merchant, Payment, PaymentEvent, User
+from engine.db.models import ApiKey, Merchant, Payment, PaymentEvent, Refund, User
 from engine.db.records import (
     ApiKeyRecord,
     MerchantRecord,
     PaymentEventRecord,
     PaymentRecord,
+    RefundRecord,
     UserLoginRecord,
     UserRecord,
 )
@@ -23,6 +24,7 @@ CASES = [
     (UserLoginRecord, [c.name for c in User.__table__.c]),
     (PaymentRecord, [c.name for c in Payment.__table__.c]),
     (PaymentEventRecord, [c.name for c in PaymentEvent.__table__.c]),
+    (RefundRecord, [c.name for c in Refund.__table__.c]),
 ]
 
 
