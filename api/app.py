@@ -49,7 +49,8 @@ from engine.idempotency import LOCK_TIMEOUT_MS
 from engine.logconfig import configure_logging
 from engine.method_stash import MethodStash
 from engine.sealing import Sealer
-from engine.settings import Settings, SettingsError, load_settings
+from engine.settings import Settings
+from engine.settings_from_env import SettingsError, load_settings
 from jobs.brokers import connect_sender
 
 #: Largest request body accepted (413 beyond).

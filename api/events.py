@@ -26,7 +26,8 @@ from api.tenancy import list_scope
 from api.timeparams import parse_time, time_query
 from engine import events as event_repo
 from engine.auth import Principal
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as repo
+from engine.db import webhook_endpoints as endpoint_repo
 from engine.events import EVENT_TYPES, EventView
 from engine.permissions import Permission
 
@@ -70,7 +71,7 @@ def resend_work(request: Request[Any, Any, Any], principal: Principal, eid: uuid
             raise _event_not_found()
         note(request, merchant_id=event.merchant_id)
         if endpoint_id is not None:
-            endpoint = await repo.get_endpoint(conn, endpoint_id, merchant_id=event.merchant_id)
+            endpoint = await endpoint_repo.get_endpoint(conn, endpoint_id, merchant_id=event.merchant_id)
             if endpoint is None:
                 raise validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")])
             if not endpoint.enabled:

@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, Response, get
-from sqlalchemy import text
 
 from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
+from engine.db.session import ping
 
 #: Each readiness check gives up after this long (all run concurrently), so /health/ready answers
 #: within about a second even when a dependency hangs: set the probe's timeout to 2 s or more.
@@ -24,7 +24,7 @@ async def live() -> dict[str, str]:
 
 async def _database(state: AppState) -> None:
     async with state.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+        await ping(conn)
 
 
 async def _cache(state: AppState) -> None:

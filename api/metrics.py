@@ -27,12 +27,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.health import CHECKS
 from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
+from engine.db import payment_backlog
 from engine.metrics import HTTP_IN_FLIGHT, HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from jobs.queue_metrics import queue_metric_families
 from jobs.queues import QueueStats
@@ -44,18 +43,6 @@ METRICS_PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4"
 #: Each scrape-time read gives up after this long (the scrape itself times out at 10 s).
 SCRAPE_CHECK_TIMEOUT_S = 2.0
-
-_BACKLOG_SQL = text(
-    """
-    SELECT
-      (SELECT count(*) FROM payments WHERE needs_reconciliation) AS reconciliation_backlog,
-      (SELECT count(*) FROM payments WHERE status = 'pending') AS pending,
-      (SELECT count(*) FROM payments WHERE status = 'processing') AS processing,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'pending') AS pending_age_s,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'processing') AS processing_age_s
-    """
-)
-
 
 class RequestMetrics:
     """The HTTP metrics of ``api.middleware.api_middleware``: every routed request counted by
@@ -154,11 +141,8 @@ async def _queue_families(state: AppState) -> list[Any]:
 
 
 async def _payment_families(state: AppState) -> list[Any]:
-    async def fetch(conn: AsyncConnection) -> Any:
-        return (await conn.execute(_BACKLOG_SQL)).one()
-
     async def read() -> Any:
-        return await state.read_router.read(fetch)
+        return await state.read_router.read(payment_backlog.backlog)
 
     try:
         row = await asyncio.wait_for(read(), timeout=SCRAPE_CHECK_TIMEOUT_S)

@@ -27,7 +27,8 @@ from api.state import AppState
 from api.tenancy import list_scope, target_merchant
 from api.timeparams import parse_time
 from engine.auth import Principal
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as delivery_repo
+from engine.db import webhook_endpoints as repo
 from engine.permissions import Permission
 from engine.webhooks import endpoints as cases
 from engine.webhooks.addresses import UnsafeUrl, check_url, is_blocked, literal_ip, parse_networks
@@ -320,10 +321,10 @@ class WebhookEndpointController(Controller):
             if await repo.get_endpoint(conn, eid, merchant_id=principal.scope) is None:
                 raise _endpoint_not_found()
             try:
-                rows, has_more = await repo.list_deliveries(conn, eid, limit=limit, starting_after=cursor, status=status)
+                rows, has_more = await delivery_repo.list_deliveries(conn, eid, limit=limit, starting_after=cursor, status=status)
             except LookupError:
                 raise validation_problem([FieldProblem("starting_after", "No such delivery.")]) from None
-            attempts = await repo.attempts_of(conn, [r.id for r in rows], per_delivery=ATTEMPTS_SHOWN)
+            attempts = await delivery_repo.attempts_of(conn, [r.id for r in rows], per_delivery=ATTEMPTS_SHOWN)
         return WebhookDeliveryList(data=[delivery_view(r, attempts.get(r.id, [])) for r in rows], has_more=has_more)
 
     @post(
@@ -360,7 +361,7 @@ class WebhookEndpointController(Controller):
             note(request, merchant_id=endpoint.merchant_id)
             if not endpoint.enabled:
                 raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
-            count = await repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)
+            count = await delivery_repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)
             return Answer(202, _encoder.encode(Recovery(endpoint_id=str(eid), since=since, until=until, deliveries=count)))
 
         return await run_idempotent(request, principal, idempotency_key, work)

@@ -57,7 +57,7 @@ def bench_environment(sandbox_port: int, metrics_dir: Path) -> dict[str, str]:
 
 class Bench:
     def __init__(self, sizes: Sizes, logs: Path) -> None:
-        from engine.settings import load_settings
+        from engine.settings_from_env import load_settings
 
         self.sizes = sizes
         self.logs = logs

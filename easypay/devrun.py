@@ -8,7 +8,7 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
-from engine.settings import SettingsError, load_settings
+from engine.settings_from_env import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event
-from engine.db.webhooks import insert_event_with_deliveries
+from engine.db.webhook_outbox import insert_event_with_deliveries
 from engine.states import PaymentStatus
 
 events = Event.__table__

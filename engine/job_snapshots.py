@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
-
-from sqlalchemy.engine import Row
 
 from engine.cache import PaymentCache
+from engine.db.records import PaymentRecord
 from engine.views import payment_view
 
 DEFER_S = 0.05
@@ -32,7 +30,7 @@ def pending(payment_id: uuid.UUID) -> bool:
     return payment_id in _deferred
 
 
-def write_soon(cache: PaymentCache, row: Row[Any]) -> None:
+def write_soon(cache: PaymentCache, row: PaymentRecord) -> None:
     """Write ``row``'s snapshot in ``DEFER_S`` unless ``write_now`` writes a newer one first."""
     _drop(row.id)
 
@@ -45,7 +43,7 @@ def write_soon(cache: PaymentCache, row: Row[Any]) -> None:
     _deferred[row.id] = asyncio.get_running_loop().call_later(DEFER_S, write)
 
 
-async def write_now(cache: PaymentCache, row: Row[Any]) -> None:
+async def write_now(cache: PaymentCache, row: PaymentRecord) -> None:
     """Write ``row``'s snapshot; a deferred older one of the same payment is dropped (the cache
     keeps the newest version anyway, so a deferred write already under way is harmless)."""
     _drop(row.id)
@@ -58,5 +56,5 @@ def _drop(payment_id: uuid.UUID) -> None:
         deferred.cancel()
 
 
-async def _put(cache: PaymentCache, row: Row[Any]) -> None:
+async def _put(cache: PaymentCache, row: PaymentRecord) -> None:
     await cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)

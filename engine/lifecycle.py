@@ -22,13 +22,12 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
+from engine.db.records import PaymentRecord, RefundRecord
 from engine.money import parse_amount
 from engine.states import PaymentStatus
 
@@ -59,7 +58,7 @@ def new_refund_invoice_number() -> str:
     return "RF" + base64.b32encode(secrets.token_bytes(12)).decode()[:18]
 
 
-async def _locked_payment(conn: AsyncConnection, merchant_id: uuid.UUID | None, payment_id: uuid.UUID) -> Row[Any]:
+async def _locked_payment(conn: AsyncConnection, merchant_id: uuid.UUID | None, payment_id: uuid.UUID) -> PaymentRecord:
     """The payment under a row lock, if it is ``merchant_id``'s (None: an admin, any merchant's)."""
     row = await repo.get_payment(conn, payment_id, merchant_id=merchant_id, for_update=True)
     if row is None:
@@ -80,7 +79,7 @@ def _amount(text: str | None, currency: str) -> int | None:
 
 async def request_capture(
     conn: AsyncConnection, merchant_id: uuid.UUID | None, payment_id: uuid.UUID, amount: str | None, *, request_id: str | None = None
-) -> Row[Any]:
+) -> PaymentRecord:
     """Record a capture of ``amount`` (default: all) of an authorized payment."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     amount_minor = _amount(amount, row.currency)
@@ -100,7 +99,7 @@ async def request_capture(
 
 async def request_void(
     conn: AsyncConnection, merchant_id: uuid.UUID | None, payment_id: uuid.UUID, *, request_id: str | None = None
-) -> Row[Any]:
+) -> PaymentRecord:
     """Record a void of an authorization or of a capture that has not settled."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     if row.status == PaymentStatus.CAPTURED:
@@ -126,7 +125,7 @@ async def request_refund(
     amount: str | None,
     *,
     reason: str | None = None,
-) -> Row[Any]:
+) -> RefundRecord:
     """Reserve and record a refund of ``amount`` (default: everything not yet refunded or reserved)."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     amount_minor = _amount(amount, row.currency)

@@ -22,10 +22,10 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import func
-from sqlalchemy.engine import Row
 
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
+from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
 from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, ProcessorUnavailable, Result
@@ -69,7 +69,7 @@ async def send_with_resends(
     return None
 
 
-async def refresh_cache(deps: ProcessingDeps, row: Row[Any]) -> None:
+async def refresh_cache(deps: ProcessingDeps, row: PaymentRecord) -> None:
     await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
 
 
@@ -136,7 +136,7 @@ async def _transition(
 # Capture and void
 
 
-async def _operation_row(deps: ProcessingDeps, payment_id: uuid.UUID) -> Row[Any] | None:
+async def _operation_row(deps: ProcessingDeps, payment_id: uuid.UUID) -> PaymentRecord | None:
     """The payment as the API's operation left it. The API queues a capture or void before it
     commits, holding the payment's row lock; a locking read waits for that commit (or rollback)
     and then sees its outcome, where a plain read could still see the row without the operation
@@ -212,7 +212,7 @@ async def mark_settled(deps: ProcessingDeps, payment_id: uuid.UUID) -> None:
 # Refunds
 
 
-async def _visible_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> tuple[Row[Any], Row[Any] | None]:
+async def _visible_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> tuple[RefundRecord, PaymentRecord | None]:
     """The refund and its payment. The API enqueues before it commits (a 202 means queued), so a
     fast worker can read before the row is visible: wait for it as the charge job does, then let
     the broker retry; a row that never appears belongs to a commit that failed."""
@@ -277,7 +277,7 @@ async def execute_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> Result:
     return await _refund_failed(deps, refund, failure_for(result))
 
 
-async def _resolve_refund_duplicate(deps: ProcessingDeps, refund: Row[Any], duplicate: TransactionResult) -> TransactionResult | None:
+async def _resolve_refund_duplicate(deps: ProcessingDeps, refund: RefundRecord, duplicate: TransactionResult) -> TransactionResult | None:
     """A resend refused as a duplicate: the first refund went through if its transaction did."""
     if not duplicate.transaction_id:
         return None
@@ -291,11 +291,11 @@ async def _resolve_refund_duplicate(deps: ProcessingDeps, refund: Row[Any], dupl
     return None
 
 
-async def refund_succeeded_with(deps: ProcessingDeps, refund: Row[Any], transaction_id: str | None) -> Result:
+async def refund_succeeded_with(deps: ProcessingDeps, refund: RefundRecord, transaction_id: str | None) -> Result:
     return await _refund_succeeded(deps, refund, transaction_id, as_void=refund.method == "void")
 
 
-async def _refund_succeeded(deps: ProcessingDeps, refund: Row[Any], transaction_id: str | None, *, as_void: bool) -> Result:
+async def _refund_succeeded(deps: ProcessingDeps, refund: RefundRecord, transaction_id: str | None, *, as_void: bool) -> Result:
     """In one transaction: the payment's amounts and status, then the refund's status and event."""
     async with deps.engine.begin() as conn:
         payment = await repo.get_payment(conn, refund.payment_id, for_update=True)
@@ -323,11 +323,11 @@ async def _refund_succeeded(deps: ProcessingDeps, refund: Row[Any], transaction_
     return Result.FINISHED
 
 
-async def refund_failed_with(deps: ProcessingDeps, refund: Row[Any], failure: Failure) -> Result:
+async def refund_failed_with(deps: ProcessingDeps, refund: RefundRecord, failure: Failure) -> Result:
     return await _refund_failed(deps, refund, failure)
 
 
-async def _refund_failed(deps: ProcessingDeps, refund: Row[Any], failure: Failure) -> Result:
+async def _refund_failed(deps: ProcessingDeps, refund: RefundRecord, failure: Failure) -> Result:
     async with deps.engine.begin() as conn:
         current = await refund_repo.get_refund(conn, refund.id, for_update=True)
         if current is None or current.status != RefundStatus.PENDING:
@@ -348,7 +348,7 @@ async def _refund_failed(deps: ProcessingDeps, refund: Row[Any], failure: Failur
     return Result.FINISHED
 
 
-async def mark_refund_unknown(deps: ProcessingDeps, refund: Row[Any]) -> None:
+async def mark_refund_unknown(deps: ProcessingDeps, refund: RefundRecord) -> None:
     async with deps.engine.begin() as conn:
         current = await refund_repo.get_refund(conn, refund.id, for_update=True)
         if current is None or current.status != RefundStatus.PENDING:

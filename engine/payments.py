@@ -8,10 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db import payments as repo
+from engine.db.records import PaymentRecord
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,6 @@ def payment_values(new: NewPayment, payment_id: uuid.UUID) -> dict[str, Any]:
 
 async def accept_payment(
     conn: AsyncConnection, new: NewPayment, *, payment_id: uuid.UUID | None = None, request_id: str | None = None
-) -> Row[Any]:
+) -> PaymentRecord:
     """Record ``new`` as a ``pending`` payment with its creation event (caller commits)."""
     return await repo.insert_payment(conn, payment_values(new, payment_id or uuid.uuid4()), request_id=request_id)

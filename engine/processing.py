@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import engine_failures, method_loss
@@ -34,6 +33,7 @@ from engine import job_snapshots as snapshots
 from engine.cache import PaymentCache
 from engine.db import payments as repo
 from engine.db.outcomes import move_and_tell
+from engine.db.records import PaymentRecord
 from engine.db.session import autocommit
 from engine.method_secrets import open_method
 from engine.metrics import PAYMENT_METHODS_LOST, PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
@@ -185,7 +185,7 @@ def _in_flight_changes() -> dict[str, Any]:
 
 async def _claim(
     deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str, *, in_flight: bool
-) -> tuple[Row[Any], bool] | None:
+) -> tuple[PaymentRecord, bool] | None:
     """Own the payment for ``message_id``; returns (row, whether a send was already in flight).
 
     With ``in_flight`` the same transaction records "a request may be on its way" (see
@@ -233,7 +233,7 @@ async def _claim(
     return row, was_in_flight
 
 
-def _charge_request(row: Row[Any], method: Card | OpaqueData) -> ChargeRequest:
+def _charge_request(row: PaymentRecord, method: Card | OpaqueData) -> ChargeRequest:
     billing = None
     if row.billing:
         billing = Billing(**{k: row.billing.get(k) for k in Billing.__dataclass_fields__})
@@ -295,7 +295,7 @@ def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     }
 
 
-async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: TransactionResult) -> Result:
+async def record_outcome(deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult) -> Result:
     changes = _processor_changes(result)
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
@@ -322,7 +322,7 @@ async def record_outcome(deps: ProcessingDeps, claimed: Row[Any], result: Transa
 
 async def _finish(
     deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any],
-    claimed: Row[Any] | None = None,
+    claimed: PaymentRecord | None = None,
 ) -> Result:
     try:
         row = None
@@ -355,7 +355,7 @@ async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, 
     return result
 
 
-async def _unreadable_method(deps: ProcessingDeps, claimed: Row[Any], *, code: str) -> Result:
+async def _unreadable_method(deps: ProcessingDeps, claimed: PaymentRecord, *, code: str) -> Result:
     if not claimed.needs_reconciliation:
         return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.

@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy.engine import Row
 
 from engine import operations
 from engine.db import payments as repo
 from engine.db import recovery as recovery_repo
 from engine.db import refunds as refund_repo
+from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import RECONCILIATIONS
 from engine.money import currency_exponent
 from engine.processing import ProcessingDeps, Result, finish_failed, record_outcome
@@ -102,7 +102,7 @@ async def _charge_queued(deps: ProcessingDeps, run: Run, payment_id: uuid.UUID) 
     return payment_id in await deps.jobs.held_subjects([payment_id])
 
 
-async def _later(kind: str, row: Row[Any], deps: ProcessingDeps, now: datetime) -> None:
+async def _later(kind: str, row: PaymentRecord | RefundRecord, deps: ProcessingDeps, now: datetime) -> None:
     delay_s = operations.backoff_s(deps, row.reconcile_attempts)
     async with deps.engine.begin() as conn:
         await recovery_repo.reschedule(
@@ -135,7 +135,7 @@ async def reconcile_payment(
     return "nothing"
 
 
-async def _reconcile_charge(deps: ProcessingDeps, run: Run, row: Row[Any], now: datetime) -> str:
+async def _reconcile_charge(deps: ProcessingDeps, run: Run, row: PaymentRecord, now: datetime) -> str:
     age_s = (now - (row.processing_started_at or row.created_at)).total_seconds()
     if age_s < deps.lifecycle.reconcile_min_age_s:
         return "in_flight"  # a worker may still be sending; leave it to finish
@@ -164,7 +164,7 @@ async def _reconcile_charge(deps: ProcessingDeps, run: Run, row: Row[Any], now: 
     return "later"
 
 
-async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
+async def _take_over(deps: ProcessingDeps, row: PaymentRecord, sealed: str) -> str:
     """Make a new message the owner of the charge and enqueue it: it resends the identical request.
 
     Committed before the enqueue, so the message always finds itself the owner. If the enqueue
@@ -197,7 +197,7 @@ async def _take_over(deps: ProcessingDeps, row: Row[Any], sealed: str) -> str:
     return "resent"
 
 
-async def _give_up_charge(deps: ProcessingDeps, row: Row[Any]) -> str:
+async def _give_up_charge(deps: ProcessingDeps, row: PaymentRecord) -> str:
     async with deps.engine.begin() as conn:
         await repo.insert_event(
             conn,

@@ -6,6 +6,7 @@ Shared by the API (responses) and the workers (cache snapshots), so both always 
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import msgspec
@@ -66,47 +67,49 @@ class PaymentList(msgspec.Struct, kw_only=True):
 
 
 def payment_view(row: Any) -> PaymentView:
-    """Render a ``payments`` row (SQLAlchemy Row, or a mapping of its columns) as the public payment object.
+    """Render a ``payments`` row (``engine.db.records.PaymentRecord``, SQLAlchemy Row, or a mapping
+    of its columns) as the public payment object.
 
-    Columns are read by key from the row's mapping: several times cheaper than a Row's attributes,
-    and a page of 100 payments reads 2,500 of them.
+    Columns are read as attributes of the record (a tuple index each): several times cheaper than
+    a Row's attributes, and a page of 100 payments reads 2,500 of them. A Row or a mapping (tests,
+    ``engine.db.outcomes.expected_after``) is first copied into a namespace.
     """
-    m = getattr(row, "_mapping", row)
-    currency = m["currency"]
+    m = row if isinstance(row, tuple) else SimpleNamespace(**getattr(row, "_mapping", row))
+    currency = m.currency
     exponent = currency_exponent(currency)
     card = None
-    last4, brand = m["card_last4"], m["card_brand"]
+    last4, brand = m.card_last4, m.card_brand
     if last4 is not None or brand is not None:
-        card = CardView(brand=brand, last4=last4, exp_month=m["card_exp_month"], exp_year=m["card_exp_year"])
+        card = CardView(brand=brand, last4=last4, exp_month=m.card_exp_month, exp_year=m.card_exp_year)
     failure = None
-    if m["failure_code"] is not None:
+    if m.failure_code is not None:
         failure = FailureView(
-            code=m["failure_code"], message=m["failure_message"], processor_code=m["failure_processor_code"]
+            code=m.failure_code, message=m.failure_message, processor_code=m.failure_processor_code
         )
     return PaymentView(
-        id=str(m["id"]),
-        status=m["status"],
-        amount=format_minor_units(m["amount_minor"], exponent),
+        id=str(m.id),
+        status=m.status,
+        amount=format_minor_units(m.amount_minor, exponent),
         currency=currency,
-        capture=m["capture"],
-        amount_captured=format_minor_units(m["amount_captured_minor"], exponent),
-        amount_refunded=format_minor_units(m["amount_refunded_minor"], exponent),
-        pending_operation=m.get("pending_operation"),
-        payment_method_type=m["payment_method_type"],
+        capture=m.capture,
+        amount_captured=format_minor_units(m.amount_captured_minor, exponent),
+        amount_refunded=format_minor_units(m.amount_refunded_minor, exponent),
+        pending_operation=getattr(m, "pending_operation", None),
+        payment_method_type=m.payment_method_type,
         card=card,
         processor=ProcessorView(
-            transaction_id=m["processor_transaction_id"],
-            auth_code=m["processor_auth_code"],
-            avs_result=m["processor_avs_result"],
-            cvv_result=m["processor_cvv_result"],
+            transaction_id=m.processor_transaction_id,
+            auth_code=m.processor_auth_code,
+            avs_result=m.processor_avs_result,
+            cvv_result=m.processor_cvv_result,
         ),
         failure=failure,
-        customer_id=m["customer_id"],
-        description=m["description"],
-        metadata=m["metadata"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        settled_at=m.get("settled_at"),
+        customer_id=m.customer_id,
+        description=m.description,
+        metadata=m.metadata,
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+        settled_at=getattr(m, "settled_at", None),
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from engine.db.models import Base
-from engine.settings import load_settings
+from engine.settings_from_env import load_settings
 
 target_metadata = Base.metadata
 

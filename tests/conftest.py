@@ -21,7 +21,8 @@ import httpx
 import pytest
 import redis
 
-from engine.settings import Settings, load_settings
+from engine.settings import Settings
+from engine.settings_from_env import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -7,7 +7,7 @@ import os
 import dramatiq
 
 from engine.logconfig import configure_logging
-from engine.settings import load_settings
+from engine.settings_from_env import load_settings
 from workers import runtime
 from workers.broker import build_broker
 from workers.observability import POOL_ENV

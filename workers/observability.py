@@ -35,7 +35,7 @@ def start_process_metrics_server(pool: str, *, threads: int = 1) -> int:
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
     from engine.metrics import WORKER_THREADS
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     settings = load_settings()
     cfg = settings.pools[pool]

@@ -29,7 +29,7 @@ def start_pool_metrics_server() -> bool:
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     settings = load_settings()
     queues = [q for q in os.environ.get(POOL_QUEUES_ENV, "").split(",") if q]

@@ -17,7 +17,8 @@ from api.ids import path_id
 from api.problems import Problem
 from api.state import AppState
 from api.webhook_endpoints import switch_endpoint
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as deliveries_repo
+from engine.db import webhook_endpoints as endpoints_repo
 from engine.permissions import Permission
 from engine.webhooks.views import delivery_view, endpoint_view
 
@@ -37,7 +38,7 @@ async def endpoint_list(request: Request[Any, Any, Any]) -> Template:
     state: AppState = request.app.state.easypay
     session = current_session(request)
     async with state.engine.connect() as conn:
-        rows, has_more = await repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
+        rows, has_more = await endpoints_repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
     return Template(
         template_name="webhooks.html",
         context={"session": session, "endpoints": [endpoint_view(r) for r in rows], "has_more": has_more},
@@ -50,11 +51,11 @@ async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath
     session = current_session(request)
     eid = path_id(endpoint_id, _not_found())
     async with state.engine.connect() as conn:
-        row = await repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
+        row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
         if row is None:
             raise _not_found()
-        deliveries, has_more = await repo.list_deliveries(conn, eid, limit=DELIVERIES_SHOWN)
-        attempts = await repo.attempts_of(conn, [d.id for d in deliveries], per_delivery=ATTEMPTS_SHOWN)
+        deliveries, has_more = await deliveries_repo.list_deliveries(conn, eid, limit=DELIVERIES_SHOWN)
+        attempts = await deliveries_repo.attempts_of(conn, [d.id for d in deliveries], per_delivery=ATTEMPTS_SHOWN)
     return Template(
         template_name="webhook.html",
         context={
@@ -82,7 +83,7 @@ async def switch(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) ->
     if wanted not in ("true", "false"):
         raise Problem(422, "validation_error", "enabled must be true or false.")
     async with state.engine.begin() as conn:
-        row = await repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
+        row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
         if row is None:
             raise _not_found()
         note(request, merchant_id=row.merchant_id)

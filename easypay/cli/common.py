@@ -10,7 +10,8 @@ from typing import Any, Awaitable, Callable, Coroutine
 import click
 
 from engine.outages import unreachable_dependency
-from engine.settings import Settings, SettingsError, load_settings
+from engine.settings import Settings
+from engine.settings_from_env import SettingsError, load_settings
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 

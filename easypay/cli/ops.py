@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select, text
 
 from easypay.cli.common import emit, in_transaction, json_option, settings_or_exit
 from engine.settings import Settings
@@ -151,10 +150,8 @@ def payments_show(payment_id: str, as_json: bool) -> None:
         row = await repo.get_payment(conn, pid)
         if row is None:
             return None
-        events = (
-            await conn.execute(select(repo.events).where(repo.events.c.payment_id == pid).order_by(repo.events.c.id))
-        ).all()
-        return _payment_document(row, list(events))
+        events = await repo.events_of(conn, pid)
+        return _payment_document(row, events)
 
     document = in_transaction(read)
     if document is None:
@@ -184,28 +181,16 @@ def payments_show(payment_id: str, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
-_STUCK_SQL = text(
-    """
-    SELECT id, merchant_id, status, needs_reconciliation, processor_attempts, created_at, updated_at,
-           extract(epoch FROM now() - created_at) AS age_s
-    FROM payments
-    WHERE (status IN ('pending', 'processing') AND created_at < now() - make_interval(secs => :older_than_s))
-       OR needs_reconciliation
-    ORDER BY created_at
-    LIMIT :limit
-    """
-)
-
-
 @payments.command("stuck")
 @click.option("--older-than-s", type=int, default=300, show_default=True, help="Pending/processing for longer than this.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @json_option
 def payments_stuck(older_than_s: int, limit: int, as_json: bool) -> None:
     """Payments not progressing: pending/processing too long, or awaiting reconciliation. Oldest first."""
+    from engine.db import payment_backlog
 
     async def read(conn: Any, settings: Settings) -> list[Any]:
-        return list((await conn.execute(_STUCK_SQL, {"older_than_s": older_than_s, "limit": limit})).all())
+        return await payment_backlog.list_stuck(conn, older_than_s=older_than_s, limit=limit)
 
     rows = in_transaction(read)
     items = [

@@ -9,7 +9,7 @@ import sys
 import click
 
 from easypay.cli.common import settings_or_exit
-from engine.settings import SettingsError
+from engine.settings_from_env import SettingsError
 
 
 def fresh_metrics_dir(path: str) -> str:

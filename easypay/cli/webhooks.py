@@ -22,7 +22,7 @@ def webhooks() -> None:
 @json_option
 def webhooks_endpoints(merchant_id: str | None, limit: int, as_json: bool) -> None:
     """List endpoints (never their secrets)."""
-    from engine.db import webhooks as repo
+    from engine.db import webhook_endpoints as repo
     from engine.webhooks.views import endpoint_view
 
     merchant = uuid_arg(merchant_id, "--merchant") if merchant_id else None
@@ -48,7 +48,7 @@ def webhooks_deliveries(endpoint_id: str, status: str | None, limit: int, as_jso
     """Deliveries to one endpoint, newest first, with their attempts."""
     import msgspec
 
-    from engine.db import webhooks as repo
+    from engine.db import webhook_deliveries as repo
     from engine.webhooks.views import delivery_view
 
     eid = uuid_arg(endpoint_id, "ENDPOINT_ID")
@@ -73,7 +73,7 @@ def webhooks_deliveries(endpoint_id: str, status: str | None, limit: int, as_jso
 @json_option
 def webhooks_dead(merchant_id: str | None, limit: int, as_json: bool) -> None:
     """Dead letters: deliveries that failed for good (schedule spent, 410, or endpoint disabled)."""
-    from engine.db import webhooks as repo
+    from engine.db import webhook_deliveries as repo
 
     merchant = uuid_arg(merchant_id, "--merchant") if merchant_id else None
     rows = in_transaction(lambda conn, settings: repo.list_dead(conn, merchant_id=merchant, limit=limit))
@@ -101,7 +101,7 @@ def webhooks_dead(merchant_id: str | None, limit: int, as_json: bool) -> None:
 @json_option
 def webhooks_replay(delivery_id: str, as_json: bool) -> None:
     """Give one dead delivery a new round of attempts (its endpoint must be enabled)."""
-    from engine.db import webhooks as repo
+    from engine.db import webhook_deliveries as repo
 
     did = uuid_arg(delivery_id, "DELIVERY_ID")
     if not in_transaction(lambda conn, settings: repo.replay_delivery(conn, did)):

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.auth import IssuedKey, hash_secret, issue_key
 from engine.db.models import ApiKey, Merchant, User
+from engine.db.records import ApiKeyRecord, MerchantRecord, UserLoginRecord, UserRecord
 from engine.passwords import hash_password
 from engine.permissions import ROLES
 
@@ -28,13 +28,13 @@ _KEY_COLUMNS = [c for c in api_keys.c if c.name != "secret_hash"]
 _USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
 
-async def create_merchant(conn: AsyncConnection, name: str) -> Row[Any]:
-    row: Row[Any] = (await conn.execute(insert(merchants).values(id=uuid.uuid4(), name=name).returning(merchants))).one()
-    return row
+async def create_merchant(conn: AsyncConnection, name: str) -> MerchantRecord:
+    return MerchantRecord._make((await conn.execute(insert(merchants).values(id=uuid.uuid4(), name=name).returning(merchants))).one())
 
 
-async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Row[Any] | None:
-    return (await conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one_or_none()
+async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> MerchantRecord | None:
+    row = (await conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one_or_none()
+    return None if row is None else MerchantRecord._make(row)
 
 
 class CreatorDisabled(Exception):
@@ -87,9 +87,10 @@ def _key_scope(query: Any, scope: uuid.UUID | None) -> Any:
     return query
 
 
-async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> Row[Any] | None:
+async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> ApiKeyRecord | None:
     query = _key_scope(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id), scope)
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else ApiKeyRecord._make(row)
 
 
 async def list_api_keys(
@@ -99,7 +100,7 @@ async def list_api_keys(
     merchant_id: uuid.UUID | None = None,
     limit: int = 20,
     starting_after: tuple[datetime, str] | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[ApiKeyRecord], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``."""
     query = _key_scope(select(*_KEY_COLUMNS), scope)
     if merchant_id is not None:
@@ -107,11 +108,11 @@ async def list_api_keys(
     if starting_after is not None:
         query = query.where(tuple_(api_keys.c.created_at, api_keys.c.id) < tuple_(*starting_after))
     query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit + 1)
-    rows = list((await conn.execute(query)).all())
+    rows = [ApiKeyRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
-async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> Row[Any] | None:
+async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> ApiKeyRecord | None:
     """Revoke an active key; the revoked row, or None if there is no such active key in scope.
 
     The caller must then call ``engine.auth.mark_revoked`` (after commit) so every API process
@@ -120,7 +121,8 @@ async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID
     query = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
     if scope is not None:
         query = query.where(api_keys.c.merchant_id == scope, api_keys.c.role != "admin")
-    return (await conn.execute(query.values(revoked_at=func.now()).returning(*_KEY_COLUMNS))).one_or_none()
+    row = (await conn.execute(query.values(revoked_at=func.now()).returning(*_KEY_COLUMNS))).one_or_none()
+    return None if row is None else ApiKeyRecord._make(row)
 
 
 async def active_key_ids_created_by(conn: AsyncConnection, user_id: uuid.UUID) -> list[str]:
@@ -135,7 +137,7 @@ def normalize_email(email: str) -> str:
 
 async def create_user(
     conn: AsyncConnection, *, email: str, password: str, role: str, merchant_id: uuid.UUID | None
-) -> Row[Any]:
+) -> UserRecord:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     values = {
@@ -145,16 +147,18 @@ async def create_user(
         "role": role,
         "merchant_id": merchant_id,
     }
-    return (await conn.execute(insert(users).values(**values).returning(*_USER_COLUMNS))).one()
+    return UserRecord._make((await conn.execute(insert(users).values(**values).returning(*_USER_COLUMNS))).one())
 
 
-async def get_user_by_email(conn: AsyncConnection, email: str) -> Row[Any] | None:
+async def get_user_by_email(conn: AsyncConnection, email: str) -> UserLoginRecord | None:
     """Including the password hash: for signing in only."""
-    return (await conn.execute(select(users).where(users.c.email == normalize_email(email)))).one_or_none()
+    row = (await conn.execute(select(users).where(users.c.email == normalize_email(email)))).one_or_none()
+    return None if row is None else UserLoginRecord._make(row)
 
 
-async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> Row[Any] | None:
-    return (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one_or_none()
+async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> UserRecord | None:
+    row = (await conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))).one_or_none()
+    return None if row is None else UserRecord._make(row)
 
 
 async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
@@ -165,7 +169,7 @@ async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> in
 
 async def list_users(
     conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None, limit: int = 20, starting_after: tuple[datetime, uuid.UUID] | None = None
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[UserRecord], bool]:
 
     query = select(*_USER_COLUMNS)
     if merchant_id is not None:
@@ -173,11 +177,11 @@ async def list_users(
     if starting_after is not None:
         query = query.where(tuple_(users.c.created_at, users.c.id) < tuple_(*starting_after))
     query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit + 1)
-    rows = list((await conn.execute(query)).all())
+    rows = [UserRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
-async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> Row[Any] | None:
+async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> UserRecord | None:
     """Apply ``role``/``password``/``disabled`` changes; None if there is no such user.
 
     Any of them bumps ``token_version``, which voids every token issued before the change.
@@ -192,4 +196,5 @@ async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any)
     if "disabled" in changes:
         values["disabled_at"] = func.now() if changes["disabled"] else None
     query = update(users).where(users.c.id == user_id).values(**values).returning(*_USER_COLUMNS)
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else UserRecord._make(row)

@@ -19,21 +19,21 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ClauseElement
 
 from engine.db.payments import move_statement
-from engine.db.webhooks import EVENT_IF_MOVED
+from engine.db.records import PaymentRecord
+from engine.db.webhook_outbox import EVENT_IF_MOVED
 from engine.events import PAYMENT_EVENT_TYPES, new_event
 from engine.states import PaymentStatus, Trigger, apply
 from engine.views import payment_view
 
 
-def expected_after(current: Row[Any], new_status: PaymentStatus, changes: dict[str, Any], updated_at: datetime) -> dict[str, Any]:
+def expected_after(current: PaymentRecord, new_status: PaymentStatus, changes: dict[str, Any], updated_at: datetime) -> dict[str, Any]:
     """The row ``move`` will return, from the row in hand (columns set by an SQL expression are
     left out: the payment object reads none of them)."""
-    after = dict(current._mapping)
+    after = current._asdict()
     for name, value in changes.items():
         if isinstance(value, ClauseElement):
             del after[name]
@@ -45,13 +45,13 @@ def expected_after(current: Row[Any], new_status: PaymentStatus, changes: dict[s
 
 async def move_and_tell(
     conn: AsyncConnection,
-    current: Row[Any],
+    current: PaymentRecord,
     trigger: Trigger,
     *,
     changes: dict[str, Any],
     data: dict[str, Any],
     request_id: str | None = None,
-) -> Row[Any] | None:
+) -> PaymentRecord | None:
     """Move ``current`` (compare-and-set on its status and version) for ``trigger`` with
     ``changes``, its history row, its public event and the event's webhook deliveries, in one
     statement. Returns the row after the change, or None (nothing written) when the row is no
@@ -76,4 +76,5 @@ async def move_and_tell(
         event_merchant_id=current.merchant_id,
         delay_s=0.0,
     )
-    return (await conn.execute(statement, params)).one_or_none()
+    row = (await conn.execute(statement, params)).one_or_none()
+    return None if row is None else PaymentRecord._make(row)

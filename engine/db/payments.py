@@ -15,10 +15,10 @@ from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, tex
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ClauseElement, TextClause
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Payment, PaymentEvent
+from engine.db.records import PaymentEventRecord, PaymentRecord
 from engine.events import PAYMENT_EVENT_TYPES, record_event
 from engine.states import EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
 from engine.views import payment_view
@@ -67,12 +67,12 @@ class PaymentNotFound(LookupError):
     """No payment with that id."""
 
 
-async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> Row[Any]:
+async def insert_payment(conn: AsyncConnection, values: dict[str, Any], *, request_id: str | None) -> PaymentRecord:
     """Insert a new ``pending`` payment and its creation event."""
     return (await insert_payments(conn, [(values, request_id)]))[0]
 
 
-async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any], str | None]]) -> list[Row[Any]]:
+async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any], str | None]]) -> list[PaymentRecord]:
     """Insert (values, request id) as ``pending`` payments with their creation events, in one
     statement; the rows come back in the order given."""
     params: dict[str, Any] = {
@@ -82,7 +82,7 @@ async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any],
     params["request_id"] = [request_id for _, request_id in new]
     params["status"] = PaymentStatus.PENDING.value
     params["created"] = EVENT_TYPES[PaymentStatus.PENDING]
-    return list((await conn.execute(_INSERT_PAYMENTS, params)).all())
+    return [PaymentRecord._make(row) for row in await conn.execute(_INSERT_PAYMENTS, params)]
 
 
 def _json_text(value: Any) -> str:
@@ -96,13 +96,20 @@ async def insert_event(conn: AsyncConnection, **values: Any) -> None:
 
 async def get_payment(
     conn: AsyncConnection, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None, for_update: bool = False
-) -> Row[Any] | None:
+) -> PaymentRecord | None:
     query = select(payments).where(payments.c.id == payment_id)
     if merchant_id is not None:
         query = query.where(payments.c.merchant_id == merchant_id)
     if for_update:
         query = query.with_for_update()
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else PaymentRecord._make(row)
+
+
+async def events_of(conn: AsyncConnection, payment_id: uuid.UUID) -> list[PaymentEventRecord]:
+    """The payment's event history, oldest first."""
+    query = select(events).where(events.c.payment_id == payment_id).order_by(events.c.id)
+    return [PaymentEventRecord._make(row) for row in await conn.execute(query)]
 
 
 _EVENT_COLUMNS = ("payment_id", "merchant_id", "type", "trigger", "from_status", "to_status", "data", "request_id")
@@ -206,7 +213,7 @@ async def move(
     data: dict[str, Any] | None = None,
     request_id: str | None = None,
     unless_in_flight: bool = False,
-) -> Row[Any] | None:
+) -> PaymentRecord | None:
     """Compare-and-set ``from_status`` → the state machine's next status for ``trigger``, with
     ``changes`` and its event row, in ONE statement (an UPDATE and an INSERT in one ``WITH``):
     atomic on its own, so it needs no transaction of its own (autocommit is one round trip).
@@ -217,7 +224,8 @@ async def move(
     """
     statement, params = move_statement(from_status, trigger, changes or {}, unless_in_flight)
     params.update(payment_id=payment_id, event_data=data or {}, event_request_id=request_id)
-    return (await conn.execute(statement, params)).one_or_none()
+    row = (await conn.execute(statement, params)).one_or_none()
+    return None if row is None else PaymentRecord._make(row)
 
 
 async def transition(
@@ -229,8 +237,8 @@ async def transition(
     data: dict[str, Any] | None = None,
     request_id: str | None = None,
     expected_status: PaymentStatus | None = None,
-    locked: Row[Any] | None = None,
-) -> Row[Any]:
+    locked: PaymentRecord | None = None,
+) -> PaymentRecord:
     """Apply ``trigger`` to the payment under a row lock; write the status, ``changes`` and one event.
 
     A status merchants are told about (``engine.events.PAYMENT_EVENT_TYPES``) also records its
@@ -261,14 +269,16 @@ async def transition(
             raise IllegalTransition(PaymentStatus(current.status), trigger)
         from_status = current.status
         new_status = apply(from_status, trigger)
-        row = (
-            await conn.execute(
-                update(payments)
-                .where(payments.c.id == payment_id)
-                .values(status=new_status.value, **values)
-                .returning(payments)
-            )
-        ).one()
+        row = PaymentRecord._make(
+            (
+                await conn.execute(
+                    update(payments)
+                    .where(payments.c.id == payment_id)
+                    .values(status=new_status.value, **values)
+                    .returning(payments)
+                )
+            ).one()
+        )
         await insert_event(
             conn,
             payment_id=payment_id,
@@ -295,7 +305,7 @@ async def transition(
 
 async def annotate(
     conn: AsyncConnection, payment_id: uuid.UUID, *, changes: dict[str, Any], event_type: str, data: dict[str, Any]
-) -> Row[Any]:
+) -> PaymentRecord:
     """Record a fact that is not a status change (e.g. an unknown outcome) with its event row."""
     row = await annotate_if(conn, payment_id, (), changes=changes, event_type=event_type, data=data)
     if row is None:
@@ -311,11 +321,11 @@ async def annotate_if(
     changes: dict[str, Any],
     event_type: str,
     data: dict[str, Any],
-) -> Row[Any] | None:
+) -> PaymentRecord | None:
     """``annotate`` as a compare-and-set: ``only_if`` (conditions on the row) is checked in the
     UPDATE itself; when it no longer holds (another writer moved the payment on), nothing is
     written and None is returned."""
-    row: Row[Any] | None = (
+    found = (
         await conn.execute(
             update(payments)
             .where(payments.c.id == payment_id, *only_if)
@@ -323,8 +333,9 @@ async def annotate_if(
             .returning(payments)
         )
     ).one_or_none()
-    if row is None:
+    if found is None:
         return None
+    row = PaymentRecord._make(found)
     await insert_event(
         conn,
         payment_id=payment_id,
@@ -349,7 +360,7 @@ async def list_payments(
     customer_id: str | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[PaymentRecord], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
 
     ``merchant_id`` None lists every merchant's payments (admins). A ``starting_after`` id that
@@ -380,6 +391,6 @@ async def list_payments(
         .order_by(payments.c.created_at.desc(), payments.c.id.desc())
         .limit(limit + 1)
     )
-    rows = list((await conn.execute(query)).all())
+    rows = [PaymentRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 

@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Refund
+from engine.db.records import RefundRecord
 from engine.events import record_event
 from engine.states import REFUND_EVENT_TYPES, IllegalRefundTransition, RefundStatus, RefundTrigger, apply_refund
 from engine.views import refund_view
@@ -26,27 +26,27 @@ class RefundNotFound(LookupError):
     """No refund with that id."""
 
 
-async def insert_refund(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    row: Row[Any] = (
-        await conn.execute(insert(refunds).values(**values, status=RefundStatus.PENDING.value).returning(refunds))
-    ).one()
-    return row
+async def insert_refund(conn: AsyncConnection, values: dict[str, Any]) -> RefundRecord:
+    return RefundRecord._make(
+        (await conn.execute(insert(refunds).values(**values, status=RefundStatus.PENDING.value).returning(refunds))).one()
+    )
 
 
 async def get_refund(
     conn: AsyncConnection, refund_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None, for_update: bool = False
-) -> Row[Any] | None:
+) -> RefundRecord | None:
     query = select(refunds).where(refunds.c.id == refund_id)
     if merchant_id is not None:
         query = query.where(refunds.c.merchant_id == merchant_id)
     if for_update:
         query = query.with_for_update()
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else RefundRecord._make(row)
 
 
 async def list_refunds(
     conn: AsyncConnection, payment_id: uuid.UUID, *, limit: int, starting_after: uuid.UUID | None = None
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[RefundRecord], bool]:
     """One page of a payment's refunds, newest first, and whether more follow (keyset on
     ``(created_at, id)``, like every other list); ``RefundNotFound`` for a cursor not of this payment."""
     conditions = [refunds.c.payment_id == payment_id]
@@ -58,7 +58,7 @@ async def list_refunds(
             raise RefundNotFound(str(starting_after))
         conditions.append(tuple_(refunds.c.created_at, refunds.c.id) < tuple_(cursor.created_at, cursor.id))
     query = select(refunds).where(*conditions).order_by(refunds.c.created_at.desc(), refunds.c.id.desc()).limit(limit + 1)
-    rows = list((await conn.execute(query)).all())
+    rows = [RefundRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
@@ -79,19 +79,20 @@ async def has_pending(conn: AsyncConnection, payment_id: uuid.UUID) -> bool:
     return found is not None
 
 
-async def annotate_refund(conn: AsyncConnection, refund_id: uuid.UUID, changes: dict[str, Any]) -> Row[Any]:
+async def annotate_refund(conn: AsyncConnection, refund_id: uuid.UUID, changes: dict[str, Any]) -> RefundRecord:
     """Change non-status fields (processor id, reconciliation flags, method)."""
-    row: Row[Any] = (
-        await conn.execute(
-            update(refunds).where(refunds.c.id == refund_id).values(updated_at=func.now(), **changes).returning(refunds)
-        )
-    ).one()
-    return row
+    return RefundRecord._make(
+        (
+            await conn.execute(
+                update(refunds).where(refunds.c.id == refund_id).values(updated_at=func.now(), **changes).returning(refunds)
+            )
+        ).one()
+    )
 
 
 async def transition_refund(
     conn: AsyncConnection, refund_id: uuid.UUID, trigger: RefundTrigger, *, changes: dict[str, Any] | None = None
-) -> Row[Any]:
+) -> RefundRecord:
     """Apply ``trigger`` under a row lock, write the status and the refund's merchant event.
 
     Raises ``RefundNotFound`` or ``IllegalRefundTransition`` (nothing written).
@@ -100,14 +101,16 @@ async def transition_refund(
     if current is None:
         raise RefundNotFound(str(refund_id))
     new_status = apply_refund(current.status, trigger)
-    row: Row[Any] = (
-        await conn.execute(
-            update(refunds)
-            .where(refunds.c.id == refund_id)
-            .values(status=new_status.value, updated_at=func.now(), **(changes or {}))
-            .returning(refunds)
-        )
-    ).one()
+    row = RefundRecord._make(
+        (
+            await conn.execute(
+                update(refunds)
+                .where(refunds.c.id == refund_id)
+                .values(status=new_status.value, updated_at=func.now(), **(changes or {}))
+                .returning(refunds)
+            )
+        ).one()
+    )
     await record_event(
         conn,
         merchant_id=row.merchant_id,

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import msgspec
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from engine.settings import DatabaseSettings
 
@@ -88,3 +88,8 @@ def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
             dbapi_connection.ping()
         except Exception as exc:  # noqa: BLE001 - the pool retries with a new connection
             raise DisconnectionError() from exc
+
+
+async def ping(conn: AsyncConnection) -> None:
+    """One round trip: the database answers (readiness checks)."""
+    await conn.execute(text("SELECT 1"))

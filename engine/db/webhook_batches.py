@@ -2,7 +2,7 @@
 settle successful attempts, or settle and claim again — one statement each, whatever the batch size.
 
 Arrays (``unnest``) rather than a ``VALUES`` list keep one statement text per query, so the
-driver's prepared statements are reused. Lock order as in ``engine.db.webhooks``: delivery rows,
+driver's prepared statements are reused. Lock order as in ``engine.db.webhook_outbox``: delivery rows,
 then their endpoint rows.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db.webhooks import CLAIM_LOCK_NAMESPACE, claim_ctes
+from engine.db.webhook_outbox import CLAIM_LOCK_NAMESPACE, claim_ctes
 
 #: What one attempt needs, joined to the claimed (or adopted) deliveries ``d``.
 _ATTEMPT_COLUMNS = """

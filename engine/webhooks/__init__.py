@@ -3,7 +3,7 @@
 Pure pieces (``schedule``, ``signing``, ``secretbox``, ``addresses``) import only the stdlib and
 ``cryptography``; ``keyring`` keeps opened signing keys; ``attempt`` speaks HTTP with one pooled
 aiohttp session; ``service`` prepares and makes one attempt; ``recording`` records finished
-attempts (``engine.db.webhooks``, ``engine.db.webhook_batches``); ``runner`` keeps a process's
+attempts (``engine.db.webhook_deliveries``, ``engine.db.webhook_batches``); ``runner`` keeps a process's
 attempts in flight, recording and claiming in batches; ``dispatch`` claims due deliveries for a
 process that does not deliver and hands them to a sender.
 """

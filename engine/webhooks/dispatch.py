@@ -23,7 +23,7 @@ from typing import Protocol, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.db.webhooks import claim_due
+from engine.db.webhook_outbox import claim_due
 from engine.settings import WebhookSettings
 
 log = logging.getLogger(__name__)

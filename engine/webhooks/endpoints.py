@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as delivery_repo
+from engine.db import webhook_endpoints as repo
 from engine.events import ENDPOINT_DISABLED, EVENT_TYPES, record_event
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.signing import new_secret
@@ -87,7 +88,7 @@ async def disable(conn: AsyncConnection, endpoint_id: uuid.UUID, *, reason: str,
     row = await repo.update_endpoint(
         conn, endpoint_id, {"enabled": False, "disabled_reason": reason, "disabled_at": datetime.now(timezone.utc)}
     )
-    await repo.fail_pending_deliveries(conn, endpoint_id, reason=f"endpoint disabled ({reason})")
+    await delivery_repo.fail_pending_deliveries(conn, endpoint_id, reason=f"endpoint disabled ({reason})")
     if announce:
         await record_event(
             conn,

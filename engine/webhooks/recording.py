@@ -18,7 +18,8 @@ from typing import Any, Sequence
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as repo
+from engine.db import webhook_endpoints as endpoint_repo
 from engine.db.webhook_batches import Success, record_successes
 from engine.settings import WebhookSettings
 from engine.webhooks import endpoints as endpoint_cases
@@ -108,7 +109,7 @@ async def _record_failure(conn: AsyncConnection, f: Finished, *, settings: Webho
         "lease_token": None,
         "lease_until": None,
     }
-    endpoint = await repo.get_endpoint(conn, f.endpoint_id, for_update=True)
+    endpoint = await endpoint_repo.get_endpoint(conn, f.endpoint_id, for_update=True)
     dead = {**done, "status": "failed", "next_attempt_at": None}
     if endpoint is None or not endpoint.enabled:
         await repo.update_delivery(conn, f.delivery_id, {**dead, "last_error": "endpoint disabled"})
@@ -120,7 +121,7 @@ async def _record_failure(conn: AsyncConnection, f: Finished, *, settings: Webho
         return Outcome.DEAD
     failing_since = endpoint.failing_since or f.attempted_at
     if endpoint.failing_since is None:
-        await repo.update_endpoint(conn, endpoint.id, {"failing_since": f.attempted_at})
+        await endpoint_repo.update_endpoint(conn, endpoint.id, {"failing_since": f.attempted_at})
     delay_s = next_delay_s(current.attempts + 1, settings.retry_schedule_s, jitter=settings.retry_jitter, rng=rng)
     if delay_s is not None and result.retry_after_s is not None:
         delay_s = max(delay_s, result.retry_after_s)

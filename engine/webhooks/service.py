@@ -21,7 +21,7 @@ import aiohttp
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as repo
 from engine.db.session import autocommit
 from engine.settings import WebhookSettings
 from engine.webhooks.addresses import (

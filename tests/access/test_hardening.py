@@ -66,7 +66,7 @@ def test_cors_is_off_by_default_and_configurable(settings):
 
 
 async def test_cors_env_is_read(settings):
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     loaded = load_settings({"EASYPAY_CORS_ORIGINS": "https://a.example, https://b.example"})
     assert loaded.access.cors_origins == ("https://a.example", "https://b.example")
@@ -152,7 +152,7 @@ async def test_hour_window_applies_too(api, settings, shop):
 
 
 def test_default_limits_are_the_seed_values():
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     assert load_settings({}).access.default_rate_limits == {"minute": 100, "hour": 1000, "day": 10_000}
     assert load_settings({"RATE_LIMIT_PER_MINUTE": "0"}).access.default_rate_limits["minute"] == 0

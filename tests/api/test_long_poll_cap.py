@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from engine.payments import NewPayment, accept_payment
-from engine.settings import load_settings
+from engine.settings_from_env import load_settings
 from tests.access.world import bearer, make_key
 from tests.conftest import ROOT, free_port, stop, wait_for_http
 

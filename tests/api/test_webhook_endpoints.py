@@ -242,7 +242,7 @@ async def api_without_opt_in(test_env, database, redis_clean):
     from litestar.testing import AsyncTestClient
 
     from api.app import create_app
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     settings = load_settings({k: v for k, v in test_env.items() if k != "WEBHOOK_ALLOWED_NETWORKS"})
     assert settings.webhooks.allowed_networks == ()

@@ -24,7 +24,7 @@ from engine.method_secrets import seal_method
 from engine.method_stash import MethodStash
 from engine.processor import Card
 from engine.sealing import Sealer
-from engine.settings import load_settings
+from engine.settings_from_env import load_settings
 from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.queue_metrics import blocking_stats_reader
 from jobs.brokers import connect_sender

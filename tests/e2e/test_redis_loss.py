@@ -31,7 +31,7 @@ import redis
 from sqlalchemy import text
 
 from engine.db.session import make_engine
-from engine.settings import load_settings
+from engine.settings_from_env import load_settings
 from tests.conftest import PG_ADMIN_DSN, ROOT, TEST_SLOT, free_port, reset_rabbitmq_vhost, start_web, start_worker, stop
 from tests.helpers import card_payment
 from tests.ops.metrics_text import scrape_until, value

@@ -78,7 +78,7 @@ def test_sandbox_command_runs_the_emulator_with_its_options(test_env):
 
         config = httpx.get(f"http://127.0.0.1:{port}/_sandbox/config", timeout=5).json()
         assert config["latency_ms"] == 7 and config["fail_rate"] == 0.25 and config["settle_interval_s"] == 30
-        from engine.settings import load_settings
+        from engine.settings_from_env import load_settings
 
         assert config["login_id"] == load_settings(test_env).processor.login_id
     finally:
@@ -93,7 +93,7 @@ def test_sandbox_command_refuses_a_fail_rate_outside_0_to_1(test_env):
 
 def test_card_keys_rotate_puts_a_fresh_key_first_and_keeps_the_current_ones(test_env):
     from engine.sealing import Sealer
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     current = f"kold:{'o' * 40}"
     result = easypay({**test_env, "EASYPAY_CARD_KEYS": current}, "card-keys", "rotate", "--json")

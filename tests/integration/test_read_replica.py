@@ -21,7 +21,8 @@ import redis
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from engine.settings import Settings, load_settings
+from engine.settings import Settings
+from engine.settings_from_env import load_settings
 from tests.conftest import make_merchant
 from tests.helpers import card_payment
 from tests.ops.metrics_text import value

@@ -11,7 +11,8 @@ import aiohttp
 from sqlalchemy import text
 
 from engine.db import payments as payment_repo
-from engine.db import webhooks as repo
+from engine.db import webhook_deliveries as delivery_repo
+from engine.db import webhook_outbox as repo
 from engine.events import record_event
 from engine.payments import NewPayment, accept_payment
 from engine.states import Trigger
@@ -62,7 +63,7 @@ async def test_an_event_and_its_deliveries_commit_or_roll_back_together(db, sett
         await payment_repo.transition(conn, row.id, Trigger.CLAIM)
         await payment_repo.transition(conn, row.id, Trigger.CAPTURE)
     async with db.connect() as conn:
-        [delivery], _ = await repo.list_deliveries(conn, endpoint.id, limit=10)
+        [delivery], _ = await delivery_repo.list_deliveries(conn, endpoint.id, limit=10)
     assert delivery.status == "pending" and delivery.event_type == "payment.captured" and delivery.attempts == 0
 
 

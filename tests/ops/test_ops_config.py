@@ -109,6 +109,6 @@ def test_compose_publishes_only_the_api_to_every_interface():
 
 
 def test_metrics_bind_loopback_unless_told_otherwise(tmp_path):
-    from engine.settings import load_settings
+    from engine.settings_from_env import load_settings
 
     assert load_settings({"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}).metrics_host == "127.0.0.1"

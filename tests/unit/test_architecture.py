@@ -42,11 +42,7 @@ UNCHECKED: set[tuple[str, str]] = set()
 
 #: Product modules over ``MAX_LINES`` today. The list may only shrink: a module leaves it once split.
 MAX_LINES = 400
-OVER_MAX_LINES = {
-    "engine/db/models.py",
-    "engine/db/webhooks.py",
-    "engine/settings.py",
-}
+OVER_MAX_LINES: set[str] = set()
 
 
 def _files(*packages: str) -> list[Path]:

@@ -15,13 +15,13 @@ import pytest
 
 from bench.harness import bench_environment
 from engine.secret_key import PUBLISHED_KEYS
-from engine.settings import SettingsError, load_settings
+from engine.settings_from_env import SettingsError, load_settings
 from tests.conftest import ROOT
 
 
 def test_the_key_is_random_kept_owner_only_and_the_same_for_every_process(tmp_path, caplog):
     path = tmp_path / "state" / "dev-secret-key"
-    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+    with caplog.at_level(logging.WARNING, logger="engine.settings_from_env"):
         first = load_settings({"EASYPAY_DEV_SECRET_FILE": str(path)})
         second = load_settings({"EASYPAY_DEV_SECRET_FILE": str(path)})
     assert first.secret_key_generated and first.secret_key == second.secret_key
@@ -39,7 +39,7 @@ def test_the_key_is_random_kept_owner_only_and_the_same_for_every_process(tmp_pa
 
 def test_processes_starting_together_agree_on_one_key(tmp_path):
     path = tmp_path / "dev-secret-key"
-    code = "from engine.settings import load_settings; import sys; print(load_settings({'EASYPAY_DEV_SECRET_FILE': sys.argv[1]}).secret_key.decode())"
+    code = "from engine.settings_from_env import load_settings; import sys; print(load_settings({'EASYPAY_DEV_SECRET_FILE': sys.argv[1]}).secret_key.decode())"
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(6)]
     keys = {p.communicate(timeout=60)[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs)

@@ -13,7 +13,7 @@ import pytest
 from engine.auth import KeyRecords, derive_record_key
 from engine.idempotency import IdempotencyKeyReused, StoredKey, StoredResponse, request_fingerprint, request_fingerprints
 from engine.sealing import SealInvalid, Sealer
-from engine.settings import SettingsError, load_settings
+from engine.settings_from_env import SettingsError, load_settings
 from engine.tokens import TokenService, derive_jwt_key
 from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from engine.settings import ANET_PRODUCTION_URL, ANET_SANDBOX_URL, SettingsError, load_settings
+from engine.settings_from_env import ANET_PRODUCTION_URL, ANET_SANDBOX_URL, SettingsError, load_settings
 
 STRONG_KEY = secrets.token_urlsafe(32)  # a production-grade key, made per run
 
@@ -135,7 +135,7 @@ def test_rabbitmq_broker_urls_select_rabbitmq_and_keep_their_password_out_of_the
 def test_card_keys_are_parsed_newest_first_and_checked(tmp_path):
     import pytest
 
-    from engine.settings import SettingsError, load_settings
+    from engine.settings_from_env import SettingsError, load_settings
 
     base = {"EASYPAY_DEV_SECRET_FILE": str(tmp_path / "key")}
     parsed = load_settings({**base, "EASYPAY_CARD_KEYS": f"knew:{'n' * 40}, kold:{'o' * 40}"}).card_keys

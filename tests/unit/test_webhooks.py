@@ -13,7 +13,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from engine.settings import DEFAULT_WEBHOOK_SCHEDULE_S, SettingsError, load_settings
+from engine.settings import DEFAULT_WEBHOOK_SCHEDULE_S
+from engine.settings_from_env import SettingsError, load_settings
 from engine.webhooks.addresses import (
     BlockedAddress,
     Target,

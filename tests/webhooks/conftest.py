@@ -13,7 +13,8 @@ from typing import Any, AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 
-from engine.settings import Settings, load_settings
+from engine.settings import Settings
+from engine.settings_from_env import load_settings
 from tests.conftest import ROOT, stop
 from tests.webhooks.receiver import Receiver
 

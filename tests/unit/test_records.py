@@ -1,0 +1,57 @@
+"""Every typed record lists the columns its repository selects, in select order (``_make``
+builds it by position, so a reordered or added column must show up here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.db import accounts
+from engine.db.models import ApiKey, Merchant, Payment, PaymentEvent, Refund, User
+from engine.db.records import (
+    ApiKeyRecord,
+    MerchantRecord,
+    PaymentEventRecord,
+    PaymentRecord,
+    RefundRecord,
+    UserLoginRecord,
+    UserRecord,
+)
+
+CASES = [
+    (MerchantRecord, [c.name for c in Merchant.__table__.c]),
+    (ApiKeyRecord, [c.name for c in accounts._KEY_COLUMNS]),
+    (UserRecord, [c.name for c in accounts._USER_COLUMNS]),
+    (UserLoginRecord, [c.name for c in User.__table__.c]),
+    (PaymentRecord, [c.name for c in Payment.__table__.c]),
+    (PaymentEventRecord, [c.name for c in PaymentEvent.__table__.c]),
+    (RefundRecord, [c.name for c in Refund.__table__.c]),
+]
+
+
+@pytest.mark.parametrize(("record", "columns"), CASES, ids=[record.__name__ for record, _ in CASES])
+def test_a_record_has_the_selected_columns_in_order(record, columns):
+    assert list(record._fields) == columns
+
+
+def test_the_key_and_user_records_leave_the_secrets_out():
+    assert "secret_hash" in ApiKey.__table__.c and "secret_hash" not in ApiKeyRecord._fields
+    assert "password_hash" not in UserRecord._fields and "password_hash" in UserLoginRecord._fields
+
+
+def test_a_payment_record_renders_like_the_mapping_of_its_columns():
+    import uuid
+    from datetime import datetime, timezone
+
+    from engine.views import payment_view
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    values = {name: None for name in PaymentRecord._fields} | {
+        "id": uuid.uuid4(), "merchant_id": uuid.uuid4(), "status": "authorized", "amount_minor": 1234, "currency": "USD",
+        "capture": False, "amount_captured_minor": 0, "amount_refunded_minor": 0, "payment_method_type": "card",
+        "card_brand": "visa", "card_last4": "4242", "card_exp_month": 12, "card_exp_year": 2030, "metadata": {"k": "v"},
+        "failure_code": "x", "failure_message": "y", "version": 2, "created_at": at, "updated_at": at,
+    }
+    record = PaymentRecord(**values)
+    view = payment_view(record)
+    assert view == payment_view(values)
+    assert (view.amount, view.card.last4, view.failure.code, view.metadata) == ("12.34", "4242", "x", {"k": "v"})
