@@ -19,7 +19,8 @@ class EndpointNotFound(LookupError):
 
 
 async def insert_endpoint(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    return (await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one()
+    row: Row[Any] = (await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one()
+    return row
 
 
 async def get_endpoint(
@@ -57,7 +58,7 @@ async def list_endpoints(
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> Row[Any]:
-    return (
+    row: Row[Any] = (
         await conn.execute(
             update(endpoints)
             .where(endpoints.c.id == endpoint_id)
@@ -65,6 +66,7 @@ async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values:
             .returning(endpoints)
         )
     ).one()
+    return row
 
 
 async def delete_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, *, merchant_id: uuid.UUID) -> bool:
