@@ -12,18 +12,17 @@ a commit failure leaves only a key that looks revoked (failing closed).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.auth import KeyRecords, mark_revoked
 from engine.db.accounts import active_key_ids_created_by, revoke_api_key
+from engine.db.records import ApiKeyRecord
 
 
 async def revoke_key(
     conn: AsyncConnection, records: KeyRecords, *, key_id: str, scope: uuid.UUID | None = None
-) -> Row[Any] | None:
+) -> ApiKeyRecord | None:
     """The revoked key's row, or None if there is no such active key in ``scope``."""
     row = await revoke_api_key(conn, key_id, scope=scope)
     if row is not None:
