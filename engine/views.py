@@ -74,7 +74,7 @@ def payment_view(row: Any) -> PaymentView:
     a Row's attributes, and a page of 100 payments reads 2,500 of them. A Row or a mapping (tests,
     ``engine.db.outcomes.expected_after``) is first copied into a namespace.
     """
-    m = row if isinstance(row, tuple) else SimpleNamespace(**getattr(row, "_mapping", row))
+    m: Any = row if isinstance(row, tuple) else SimpleNamespace(**getattr(row, "_mapping", row))
     currency = m.currency
     exponent = currency_exponent(currency)
     card = None
