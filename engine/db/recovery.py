@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.payments import payments
+from engine.db.records import PaymentRecord
 from engine.db.refunds import refunds
 from engine.states import PaymentStatus, RefundStatus
 
@@ -73,7 +74,7 @@ async def clear_reconciliation(conn: AsyncConnection, payment_id: uuid.UUID) -> 
 
 
 async def take_over_charge(
-    conn: AsyncConnection, row: Row[Any], *, message_id: str, attempts: int, next_in_s: float
+    conn: AsyncConnection, row: PaymentRecord, *, message_id: str, attempts: int, next_in_s: float
 ) -> bool:
     """Make ``message_id`` the owner of a charge still owned by ``row.processing_message_id``."""
     taken = await conn.execute(
