@@ -124,7 +124,7 @@ async def process_payment(
         if gone is None:
             return Result.IGNORED
         code = method_loss.gone_method_code(gone[0].created_at, ttl_s=deps.card_message_ttl_s, now=datetime.now(timezone.utc))
-        return await _unreadable_method(deps, gone[0], code=code)
+        return await _unreadable_method(deps, gone[0], code=code, message_id=message_id)
     try:
         method = open_method(deps.sealer, payment_id, sealed_method)
     except SealKeyUnknown:
@@ -134,7 +134,7 @@ async def process_payment(
         if unreadable is None:
             return Result.IGNORED
         code = method_loss.EXPIRED if isinstance(exc, SealExpired) else "payment_method_unreadable"
-        return await _unreadable_method(deps, unreadable[0], code=code)
+        return await _unreadable_method(deps, unreadable[0], code=code, message_id=message_id)
     # The claim also marks the first send as in flight: one transaction before the first request.
     claim = await _claim(deps, payment_id, message_id, in_flight=True)
     if claim is None:
@@ -355,12 +355,12 @@ async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, 
     return result
 
 
-async def _unreadable_method(deps: ProcessingDeps, claimed: PaymentRecord, *, code: str) -> Result:
+async def _unreadable_method(deps: ProcessingDeps, claimed: PaymentRecord, *, code: str, message_id: str) -> Result:
     if not claimed.needs_reconciliation:
         return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
     await _mark_unknown(
-        deps, claimed.id, None, message_id=claimed.processing_message_id, reason="sealed payment method no longer readable"
+        deps, claimed.id, None, message_id=message_id, reason="sealed payment method no longer readable"
     )
     return Result.UNKNOWN
 
