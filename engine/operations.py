@@ -113,6 +113,14 @@ async def _operation_failed(deps: ProcessingDeps, payment_id: uuid.UUID, operati
     log.warning("payment %s: %s failed (%s, processor %s)", payment_id, operation, failure.code, failure.processor_code)
 
 
+def transaction_id_of(payment: PaymentRecord) -> str:
+    """The processor transaction a capture, void or refund acts on, set once the charge succeeded.
+    Without one the processor client would refuse the call with a ValueError all the same."""
+    if payment.processor_transaction_id is None:
+        raise ValueError(f"payment {payment.id} has no processor transaction id")
+    return payment.processor_transaction_id
+
+
 async def _details_status(deps: ProcessingDeps, transaction_id: str, currency: str) -> TransactionDetails | None:
     details = await deps.client.get_transaction_details(transaction_id, exponent=currency_exponent(currency))
     return details if isinstance(details, TransactionDetails) else None
@@ -150,10 +158,11 @@ async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result
     if row is None or row.pending_operation != "capture" or row.status != PaymentStatus.AUTHORIZED:
         return Result.IGNORED
     amount = row.pending_operation_amount_minor
+    transaction_id = transaction_id_of(row)
     result = await send_with_resends(
         deps,
         lambda: deps.client.capture(
-            row.processor_transaction_id,
+            transaction_id,
             amount,
             row.currency,
             currency_exponent(row.currency),
@@ -170,7 +179,7 @@ async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result
         return await _transition(deps, payment_id, Trigger.CAPTURE, changes, data)
     failure = failure_for(result)
     if failure.code == TRANSACTION_NOT_FOUND:
-        details = await _details_status(deps, row.processor_transaction_id, row.currency)
+        details = await _details_status(deps, transaction_id, row.currency)
         if details is not None and details.status == "expired":
             return await _transition(deps, payment_id, Trigger.EXPIRE, _CLEAR_OPERATION, {**data, "reason": "expired at the processor"})
     await _operation_failed(deps, payment_id, "capture", failure)
@@ -181,8 +190,9 @@ async def execute_void(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
     row = await _operation_row(deps, payment_id)
     if row is None or row.pending_operation != "void":
         return Result.IGNORED
+    transaction_id = transaction_id_of(row)
     result = await send_with_resends(
-        deps, lambda: deps.client.void(row.processor_transaction_id), maybe_sent=bool(row.needs_reconciliation)
+        deps, lambda: deps.client.void(transaction_id), maybe_sent=bool(row.needs_reconciliation)
     )
     if result is None:
         await mark_payment_unknown(deps, payment_id, "void")
@@ -192,7 +202,7 @@ async def execute_void(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
         return await _transition(deps, payment_id, Trigger.VOID, dict(_CLEAR_OPERATION), data)
     failure = failure_for(result)
     if failure.code == TRANSACTION_NOT_FOUND:
-        details = await _details_status(deps, row.processor_transaction_id, row.currency)
+        details = await _details_status(deps, transaction_id, row.currency)
         if details is not None and details.status in _SETTLED:
             await mark_settled(deps, payment_id)
     await _operation_failed(deps, payment_id, "void", failure)
@@ -232,15 +242,16 @@ async def execute_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> Result:
     refund, payment = await _visible_refund(deps, refund_id)
     if payment is None or refund.status != RefundStatus.PENDING:
         return Result.IGNORED
+    transaction_id = transaction_id_of(payment)
     maybe_sent = bool(refund.needs_reconciliation)
     if refund.method == "void":
-        result = await send_with_resends(deps, lambda: deps.client.void(payment.processor_transaction_id), maybe_sent=maybe_sent)
+        result = await send_with_resends(deps, lambda: deps.client.void(transaction_id), maybe_sent=maybe_sent)
         if result is None:
             await mark_refund_unknown(deps, refund)
             return Result.UNKNOWN
         if result.outcome == Outcome.APPROVED:
-            return await _refund_succeeded(deps, refund, payment.processor_transaction_id, as_void=True)
-        details = await _details_status(deps, payment.processor_transaction_id, payment.currency)
+            return await _refund_succeeded(deps, refund, transaction_id, as_void=True)
+        details = await _details_status(deps, transaction_id, payment.currency)
         if details is None or details.status not in _SETTLED:
             return await _refund_failed(deps, refund, failure_for(result))
         # It settled meanwhile: refund it for real.
@@ -251,14 +262,14 @@ async def execute_refund(deps: ProcessingDeps, refund_id: uuid.UUID) -> Result:
 
     last4 = payment.card_last4
     if not last4:
-        details = await _details_status(deps, payment.processor_transaction_id, payment.currency)
+        details = await _details_status(deps, transaction_id, payment.currency)
         last4 = details.account_number if details is not None else None
     if not last4:
         return await _refund_failed(deps, refund, failure_for(TransactionResult(outcome=Outcome.ERROR, reason_code="6")))
     result = await send_with_resends(
         deps,
         lambda: deps.client.refund(
-            payment.processor_transaction_id,
+            transaction_id,
             refund.amount_minor,
             refund.currency,
             currency_exponent(refund.currency),

@@ -226,9 +226,10 @@ async def reconcile_refund(
     if refund is None or payment is None or refund.status != RefundStatus.PENDING or not refund.needs_reconciliation:
         return "nothing"
     if refund.method == "void":
-        found = await deps.client.get_transaction_details(payment.processor_transaction_id, exponent=currency_exponent(payment.currency))
+        transaction_id = operations.transaction_id_of(payment)
+        found = await deps.client.get_transaction_details(transaction_id, exponent=currency_exponent(payment.currency))
         if isinstance(found, TransactionDetails) and found.status == "voided":
-            await operations.refund_succeeded_with(deps, refund, payment.processor_transaction_id)
+            await operations.refund_succeeded_with(deps, refund, transaction_id)
             return "resolved"
         return (await operations.execute_refund(deps, refund_id)).value  # void again (310 if it was)
     details = await _find_by_invoice(deps, run, refund.invoice_number, refund.currency)
