@@ -5,7 +5,8 @@ The guard, in order: the session cookie names a live session (else to the sign-i
 user's ``token_version`` is still the session's (else the session is ended: the user was
 disabled, or its role or password changed); the caller's rate limit, the counter its API
 tokens count on (429); the route's permission (``opt["dashboard_permission"]``, the API's table:
-403; ``opt["dashboard_admin_only"]``: admins only, the operators' pages); and on a POST the session's CSRF token in the form (403).
+403; ``opt["dashboard_admin_only"]``: admins only, the operators' pages); and on a POST the
+session's CSRF token in the form (403).
 """
 
 from __future__ import annotations

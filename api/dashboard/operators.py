@@ -10,6 +10,7 @@ says where they are instead."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any, Callable, TypeVar
 
@@ -27,6 +28,7 @@ from jobs.names import NAMESPACE
 from jobs.queues import DeadLetter, QueueStats, dead_letters, purge_dead_letters, retry_dead_letter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: What the page shows: dead letters per queue (newest first) and stuck payments (oldest first).
 DEAD_LETTERS_SHOWN = 50
@@ -71,19 +73,25 @@ def _merchant(request: Request[Any, Any, Any]) -> uuid.UUID | None:
 async def _queues(state: AppState) -> list[QueueStats] | None:
     try:
         return await asyncio.wait_for(state.jobs.queue_stats(known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S)
-    except Exception:  # noqa: BLE001 - the page says the broker did not answer
+    except Exception as exc:  # noqa: BLE001 - the page says the broker did not answer
+        log.warning("queue stats unavailable: %s", type(exc).__name__)
         return None
 
 
-async def _dead_letters(state: AppState) -> dict[str, list[DeadLetter]] | None:
+async def _dead_letters(state: AppState) -> tuple[dict[str, list[DeadLetter]] | None, str | None]:
+    """Each queue's newest dead letters, or None and why there are none to show."""
     if state.settings.redis.broker_is_rabbitmq:
-        return None
+        return None, "Dead letters on RabbitMQ are in the <queue>.XQ queues: inspect them with rabbitmqctl or the management plugin."
     queues = known_queues(state)
 
     def read(client: Any) -> dict[str, list[DeadLetter]]:
         return {q: dead_letters(client, NAMESPACE, q, limit=DEAD_LETTERS_SHOWN) for q in queues}
 
-    return await asyncio.to_thread(_on_broker_redis, state, read)
+    try:
+        return await asyncio.to_thread(_on_broker_redis, state, read), None
+    except Exception as exc:  # noqa: BLE001 - the page says the broker did not answer
+        log.warning("dead letters unavailable: %s", type(exc).__name__)
+        return None, "The broker did not answer: dead letters cannot be shown."
 
 
 @get("/operators", guards=[require_session], opt=_OPT)
@@ -96,14 +104,15 @@ async def operators(request: Request[Any, Any, Any]) -> Template:
         stuck = await payment_backlog.list_stuck(conn, older_than_s=STUCK_AFTER_S, limit=STUCK_SHOWN, merchant_id=merchant_id)
         return backlog, stuck
 
-    (backlog, stuck), queues = await asyncio.gather(state.read_router.read(read), _queues(state))
+    (backlog, stuck), queues, (letters, letters_note) = await asyncio.gather(state.read_router.read(read), _queues(state), _dead_letters(state))
     return Template(
         template_name="operators.html",
         context={
             "session": current_session(request),
             "merchant_id": str(merchant_id) if merchant_id else "",
             "queues": queues,
-            "dead_letters": await _dead_letters(state),
+            "dead_letters": letters,
+            "dead_letters_note": letters_note,
             "backlog": backlog,
             "stuck": stuck,
             "stuck_after_s": STUCK_AFTER_S,

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
+from types import SimpleNamespace
 
 import redis
 from sqlalchemy import text
@@ -12,6 +14,7 @@ from sqlalchemy import text
 from jobs.names import NAMESPACE
 from jobs.queues import dead_letters, queue_stats
 from tests.access.world import make_shop, make_user
+from tests.conftest import free_port
 from tests.dashboard.helpers import agent, csrf_of, signed_in
 from tests.ops.broker_tools import dead_letter_one
 
@@ -131,3 +134,13 @@ async def test_purge_drops_the_queues_dead_letters(api, settings, db):
         assert dead_letters(broker, NAMESPACE, "webhooks", limit=1000) == []
         assert f"{count} dead letter(s) purged." in (await client.get(answer.headers["location"])).text
     assert await _audited(db, user_id, "purge_dead_letters", 3) == [403, 303, 303]
+
+
+async def test_dead_letters_say_so_when_the_broker_does_not_answer(settings, database):
+    from api.dashboard.operators import _dead_letters
+
+    down = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+    letters, note = await _dead_letters(SimpleNamespace(settings=down))
+    assert letters is None and note is not None and "did not answer" in note
+    letters, note = await _dead_letters(SimpleNamespace(settings=settings))
+    assert letters is not None and note is None and set(letters) >= {"payments", "webhooks"}
