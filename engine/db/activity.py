@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: (Served by ``ix_payments_merchant_created`` for one merchant.)
+#: Hours in UTC whatever the session's time zone (served by ``ix_payments_merchant_created`` for one merchant).
 _HOURLY_SQL = """
-    SELECT date_trunc('hour', created_at) AS hour, status, count(*) AS payments
+    SELECT date_trunc('hour', created_at, 'UTC') AS hour, status, count(*) AS payments
     FROM payments
     WHERE created_at >= now() - make_interval(secs => :window_s){merchant}
     GROUP BY 1, 2

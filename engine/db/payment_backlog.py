@@ -10,16 +10,19 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_BACKLOG_SQL = text(
-    """
+#: The gauges' backlog (every merchant), or with `` AND merchant_id = :merchant_id`` one merchant's
+#: (the dashboard's operators page).
+_BACKLOG_SELECT = """
     SELECT
-      (SELECT count(*) FROM payments WHERE needs_reconciliation) AS reconciliation_backlog,
-      (SELECT count(*) FROM payments WHERE status = 'pending') AS pending,
-      (SELECT count(*) FROM payments WHERE status = 'processing') AS processing,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'pending') AS pending_age_s,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'processing') AS processing_age_s
+      (SELECT count(*) FROM payments WHERE needs_reconciliation{merchant}) AS reconciliation_backlog,
+      (SELECT count(*) FROM payments WHERE status = 'pending'{merchant}) AS pending,
+      (SELECT count(*) FROM payments WHERE status = 'processing'{merchant}) AS processing,
+      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'pending'{merchant}) AS pending_age_s,
+      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments WHERE status = 'processing'{merchant}) AS processing_age_s
     """
-)
+_ONE_MERCHANT = " AND merchant_id = :merchant_id"
+_BACKLOG_SQL = text(_BACKLOG_SELECT.format(merchant=""))
+_MERCHANT_BACKLOG_SQL = text(_BACKLOG_SELECT.format(merchant=_ONE_MERCHANT))
 
 _STUCK_WHERE = """(status IN ('pending', 'processing') AND created_at < now() - make_interval(secs => :older_than_s))
        OR needs_reconciliation"""
@@ -32,20 +35,7 @@ _STUCK_SELECT = """
     LIMIT :limit
     """
 _STUCK_SQL = text(_STUCK_SELECT.format(where=_STUCK_WHERE, merchant=""))
-_MERCHANT_STUCK_SQL = text(_STUCK_SELECT.format(where=_STUCK_WHERE, merchant=" AND merchant_id = :merchant_id"))
-#: One merchant's backlog (the dashboard's operators page); the global one above is the gauges'.
-_MERCHANT_BACKLOG_SQL = text(
-    """
-    SELECT
-      (SELECT count(*) FROM payments WHERE needs_reconciliation AND merchant_id = :merchant_id) AS reconciliation_backlog,
-      (SELECT count(*) FROM payments WHERE status = 'pending' AND merchant_id = :merchant_id) AS pending,
-      (SELECT count(*) FROM payments WHERE status = 'processing' AND merchant_id = :merchant_id) AS processing,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments
-        WHERE status = 'pending' AND merchant_id = :merchant_id) AS pending_age_s,
-      (SELECT extract(epoch FROM now() - min(created_at)) FROM payments
-        WHERE status = 'processing' AND merchant_id = :merchant_id) AS processing_age_s
-    """
-)
+_MERCHANT_STUCK_SQL = text(_STUCK_SELECT.format(where=_STUCK_WHERE, merchant=_ONE_MERCHANT))
 
 
 async def backlog(conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None) -> Row[Any]:
