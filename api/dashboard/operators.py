@@ -1,7 +1,8 @@
 """``/dashboard/operators`` (admins only): the broker's queues (depth, oldest message age: what
 ``easypay queues`` and the ``/metrics`` gauges read), the dead letters (``easypay dlq``'s list,
 retry and purge), and the payments not progressing (``easypay payments stuck`` and the backlog
-gauges), for every merchant or one (``?merchant_id=``).
+gauges), for every merchant or one (``?merchant_id=``: its payments, and the dead letters about
+its payments and refunds).
 
 Replay and purge are POST forms (CSRF-checked by the guard, audited like every dashboard POST).
 Dead letters are read and repaired on the Redis broker, as the CLI does; on RabbitMQ the page
@@ -94,6 +95,14 @@ async def _dead_letters(state: AppState) -> tuple[dict[str, list[DeadLetter]] | 
         return None, "The broker did not answer: dead letters cannot be shown."
 
 
+async def _of_merchant(state: AppState, letters: dict[str, list[DeadLetter]], merchant_id: uuid.UUID) -> dict[str, list[DeadLetter]]:
+    """The dead letters about the merchant's payments or refunds (their subject)."""
+    subjects = list({uuid.UUID(d.subject) for found in letters.values() for d in found if d.subject})
+    async with state.engine.connect() as conn:
+        owned = {str(i) for i in await payment_backlog.owned_by(conn, subjects, merchant_id)}
+    return {queue: [d for d in found if d.subject in owned] for queue, found in letters.items()}
+
+
 @get("/operators", guards=[require_session], opt=_OPT)
 async def operators(request: Request[Any, Any, Any]) -> Template:
     state: AppState = request.app.state.easypay
@@ -105,6 +114,8 @@ async def operators(request: Request[Any, Any, Any]) -> Template:
         return backlog, stuck
 
     (backlog, stuck), queues, (letters, letters_note) = await asyncio.gather(state.read_router.read(read), _queues(state), _dead_letters(state))
+    if letters is not None and merchant_id is not None:
+        letters = await _of_merchant(state, letters, merchant_id)
     return Template(
         template_name="operators.html",
         context={

@@ -1,5 +1,6 @@
 """Payments not progressing: the backlog gauges of ``/metrics`` and ``easypay payments stuck``
-(both served by the partial indexes on unfinished and unreconciled payments)."""
+(both served by the partial indexes on unfinished and unreconciled payments), for every merchant
+or, on the dashboard's operators page, one."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ _STUCK_SELECT = """
 _STUCK_SQL = text(_STUCK_SELECT.format(where=_STUCK_WHERE, merchant=""))
 _MERCHANT_STUCK_SQL = text(_STUCK_SELECT.format(where=_STUCK_WHERE, merchant=_ONE_MERCHANT))
 
+#: Which of some ids (the subjects of queue messages) are one merchant's payments or refunds.
+_OWNED_SQL = text(
+    """
+    SELECT id FROM payments WHERE id = ANY(:ids) AND merchant_id = :merchant_id
+    UNION ALL
+    SELECT id FROM refunds WHERE id = ANY(:ids) AND merchant_id = :merchant_id
+    """
+)
+
 
 async def backlog(conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None) -> Row[Any]:
     """Counts of unreconciled, pending and processing payments, and the age of the oldest in flight
@@ -53,3 +63,10 @@ async def list_stuck(conn: AsyncConnection, *, older_than_s: int, limit: int, me
     if merchant_id is None:
         return list((await conn.execute(_STUCK_SQL, params)).all())
     return list((await conn.execute(_MERCHANT_STUCK_SQL, {**params, "merchant_id": merchant_id})).all())
+
+
+async def owned_by(conn: AsyncConnection, ids: list[uuid.UUID], merchant_id: uuid.UUID) -> set[uuid.UUID]:
+    """Those of ``ids`` that are payments or refunds of ``merchant_id`` (dead letters of one merchant)."""
+    if not ids:
+        return set()
+    return set((await conn.execute(_OWNED_SQL, {"ids": ids, "merchant_id": merchant_id})).scalars())

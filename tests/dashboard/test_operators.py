@@ -63,6 +63,8 @@ async def test_admins_see_queues_and_stuck_payments_per_merchant(api, settings, 
             ), {"m": shop.id})
             for shop in (mine, theirs)
         }
+    for shop in (mine, theirs):
+        dead_letter_one(settings, "payments", subject=str(stuck[shop.id]))
     async with agent(api) as client:
         await signed_in(client, email)
         assert 'href="/dashboard/operators"' in (await client.get("/dashboard/payments")).text
@@ -76,6 +78,10 @@ async def test_admins_see_queues_and_stuck_payments_per_merchant(api, settings, 
         assert one.status_code == 200
         table = one.text.split('data-testid="stuck"')[1]
         assert str(stuck[mine.id]) in table and str(stuck[theirs.id]) not in table
+        letters = one.text.split('data-testid="dead-letters-payments"')[1].split("</table>")[0]
+        assert str(stuck[mine.id]) in letters and str(stuck[theirs.id]) not in letters, "the merchant's dead letters only"
+        every_letter = page.text.split('data-testid="dead-letters-payments"')[1].split("</table>")[0]
+        assert str(stuck[mine.id]) in every_letter and str(stuck[theirs.id]) in every_letter
         assert 'data-testid="reconciliation-backlog">1<' in one.text
         assert (await client.get("/dashboard/operators", params={"merchant_id": "nope"})).status_code == 422
 
