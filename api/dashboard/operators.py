@@ -15,6 +15,7 @@ import logging
 import uuid
 from typing import Any, Callable, TypeVar
 
+import redis
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,8 +53,6 @@ def _notice(done: str, count: str) -> str | None:
 def _on_broker_redis(state: AppState, work: Callable[[Any], T]) -> T:
     """``work`` with a synchronous client of the broker's Redis (``jobs.queues`` is synchronous, as
     the CLI uses it); run in a thread."""
-    import redis
-
     client = redis.Redis.from_url(state.settings.redis.broker_url, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S)
     try:
         return work(client)
@@ -96,7 +95,8 @@ async def _dead_letters(state: AppState) -> tuple[dict[str, list[DeadLetter]] | 
 
 
 async def _of_merchant(state: AppState, letters: dict[str, list[DeadLetter]], merchant_id: uuid.UUID) -> dict[str, list[DeadLetter]]:
-    """The dead letters about the merchant's payments or refunds (their subject)."""
+    """The dead letters about the merchant's payments or refunds (their subject), among each
+    queue's newest ``DEAD_LETTERS_SHOWN``."""
     subjects = list({uuid.UUID(d.subject) for found in letters.values() for d in found if d.subject})
     async with state.engine.connect() as conn:
         owned = {str(i) for i in await payment_backlog.owned_by(conn, subjects, merchant_id)}
