@@ -122,7 +122,7 @@ async def _dependency_families(state: AppState) -> list[Any]:
     return [up]
 
 
-def _known_queues(state: AppState) -> list[str]:
+def known_queues(state: AppState) -> list[str]:
     queues: list[str] = []
     for pool in state.settings.pools.values():
         queues.extend(q for q in pool.queues if q not in queues)
@@ -132,7 +132,7 @@ def _known_queues(state: AppState) -> list[str]:
 async def _queue_families(state: AppState) -> list[Any]:
     try:
         stats: list[QueueStats] | None = await asyncio.wait_for(
-            state.jobs.queue_stats(_known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S
+            state.jobs.queue_stats(known_queues(state)), timeout=SCRAPE_CHECK_TIMEOUT_S
         )
     except Exception as exc:  # noqa: BLE001
         log.warning("queue stats unavailable: %s", type(exc).__name__)

@@ -127,6 +127,13 @@ async def switch_endpoint(conn: AsyncConnection, row: Any, *, enabled: bool) -> 
     return row
 
 
+async def rotate_endpoint_secret(state: AppState, conn: AsyncConnection, row: Any, *, grace_s: int | None) -> tuple[Any, str]:
+    """A new signing secret for an endpoint locked ``FOR UPDATE``, the current one signing too for
+    ``grace_s`` (default: the configured grace); the row as it now is and the new secret."""
+    grace_s = state.settings.webhooks.rotation_grace_s if grace_s is None else grace_s
+    return await cases.rotate_secret(conn, _box(state), row, grace_s=grace_s)
+
+
 class WebhookEndpointController(Controller):
     path = "/v1/webhook-endpoints"
     tags = ["webhooks"]
@@ -283,14 +290,13 @@ class WebhookEndpointController(Controller):
         state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
         data: RotateSecret = decode_optional(await request.body(), RotateSecret)
-        grace_s = state.settings.webhooks.rotation_grace_s if data.grace_period_s is None else data.grace_period_s
 
         async def work(conn: AsyncConnection) -> Answer:
             row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
             if row is None:
                 raise _endpoint_not_found()
             note(request, merchant_id=row.merchant_id)
-            row, secret = await cases.rotate_secret(conn, _box(state), row, grace_s=grace_s)
+            row, secret = await rotate_endpoint_secret(state, conn, row, grace_s=data.grace_period_s)
             return Answer(200, _encoder.encode(endpoint_with_secret(row, secret)))
 
         return await run_idempotent(request, principal, idempotency_key, work, sealed=True)

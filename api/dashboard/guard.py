@@ -5,7 +5,8 @@ The guard, in order: the session cookie names a live session (else to the sign-i
 user's ``token_version`` is still the session's (else the session is ended: the user was
 disabled, or its role or password changed); the caller's rate limit, the counter its API
 tokens count on (429); the route's permission (``opt["dashboard_permission"]``, the API's table:
-403); and on a POST the session's CSRF token in the form (403).
+403; ``opt["dashboard_admin_only"]``: admins only, the operators' pages); and on a POST the
+session's CSRF token in the form (403).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], route_
     state["dashboard_session"] = session
     await enforce_rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", None, connection.app.state.limiter)
     permission = route_handler.opt.get("dashboard_permission")
-    if permission is not None and not principal.can(permission):
+    if (permission is not None and not principal.can(permission)) or (route_handler.opt.get("dashboard_admin_only") and principal.scope is not None):
         AUTH_FAILURES.labels(reason="forbidden").inc()
         raise PermissionDeniedException("Your role may not do this.")
     if isinstance(connection, Request) and connection.method == "POST":

@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.dashboard.charts import HourlyChart, hourly_outcomes
 from api.dashboard.guard import current_session, require_session
 from api.ids import path_id, query_id
 from api.problems import Problem, validation_problem, FieldProblem
@@ -22,6 +24,7 @@ from api.state import AppState
 from api.tenancy import list_scope
 from api.timeparams import parse_time
 from engine.auth import Principal
+from engine.db import activity
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.db.history import payment_history
@@ -29,6 +32,8 @@ from engine.permissions import Permission
 from engine.states import PaymentStatus
 from engine.views import payment_view, refund_view
 
+#: The payments page's picture covers this many hours (up to the current one).
+CHART_HOURS = 24
 FILTERS = ("status", "customer_id", "created_gte", "created_lt", "merchant_id")
 _CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 _OPT = {"dashboard_permission": Permission.PAYMENTS_READ, "audit_object": "payment"}
@@ -77,6 +82,25 @@ async def _page(state: AppState, principal: Principal, given: dict[str, str]) ->
         raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
 
 
+async def _activity(state: AppState, principal: Principal, merchant_id: str | None) -> tuple[HourlyChart, str | None]:
+    """Payments per hour by outcome over ``CHART_HOURS`` (the caller's merchant, or for an admin the
+    filtered one or all), and the share of webhook delivery attempts that succeeded (with ``webhooks:read``)."""
+    scope = list_scope(principal, merchant_id)
+    window_s = CHART_HOURS * 3600
+
+    async def fetch(conn: AsyncConnection) -> tuple[Any, list[Any], Any]:
+        now = await conn.scalar(text("SELECT now()"))
+        rows = await activity.payments_per_hour(conn, window_s=window_s, merchant_id=scope)
+        attempts = await activity.webhook_attempts(conn, window_s=window_s, merchant_id=scope) if principal.can(Permission.WEBHOOKS_READ) else None
+        return now, rows, attempts
+
+    now, rows, attempts = await state.read_router.read(fetch, actor=reader(principal))
+    rate = None
+    if attempts is not None:
+        rate = f"{100 * attempts.succeeded / attempts.attempts:.1f} % of {attempts.attempts} attempts" if attempts.attempts else "no attempts"
+    return hourly_outcomes(rows, now=now, hours=CHART_HOURS), rate
+
+
 @get("/payments", guards=[require_session], opt=_OPT)
 async def payment_list(request: Request[Any, Any, Any]) -> Template:
     state: AppState = request.app.state.easypay
@@ -85,8 +109,11 @@ async def payment_list(request: Request[Any, Any, Any]) -> Template:
     given = _query(request)
     rows: list[Any] = []
     has_more, problem = False, None
+    chart, webhook_rate = None, None
     try:
         rows, has_more = await _page(state, principal, given)
+        if "starting_after" not in given:
+            chart, webhook_rate = await _activity(state, principal, given.get("merchant_id"))
     except Problem as exc:
         problem = exc
     payments = [payment_view(row) for row in rows]
@@ -105,6 +132,8 @@ async def payment_list(request: Request[Any, Any, Any]) -> Template:
             "is_admin": principal.scope is None,
             "next_url": next_url,
             "first_page": "starting_after" not in given,
+            "chart": chart,
+            "webhook_rate": webhook_rate,
             "error": problem.detail if problem else None,
             "field_errors": [f"{e.field}: {e.message}" for e in problem.errors] if problem else [],
         },

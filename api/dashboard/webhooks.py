@@ -1,7 +1,8 @@
 """``/dashboard/webhooks``: the caller's webhook endpoints, and one endpoint with its latest
 deliveries (status, attempts, the receiver's answers): ``webhooks:read``, tenancy as the API's
 (another merchant's endpoint is a 404). ``webhooks:manage`` may enable or disable an endpoint
-(the API's ``switch_endpoint``)."""
+(the API's ``switch_endpoint``) and rotate its signing secret (the API's ``rotate_endpoint_secret``:
+the new secret is shown once, on the answer to the form, never stored or cached)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from api.dashboard.guard import current_session, require_session
 from api.ids import path_id
 from api.problems import Problem
 from api.state import AppState
-from api.webhook_endpoints import switch_endpoint
+from api.webhook_endpoints import rotate_endpoint_secret, switch_endpoint
 from engine.db import webhook_deliveries as deliveries_repo
 from engine.db import webhook_endpoints as endpoints_repo
 from engine.permissions import Permission
@@ -45,11 +46,9 @@ async def endpoint_list(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-@get("/webhooks/{endpoint_id:str}", guards=[require_session], opt=_OPT)
-async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+async def _endpoint_page(request: Request[Any, Any, Any], eid: Any, notice: str | None, secret: str | None = None) -> Template:
     state: AppState = request.app.state.easypay
     session = current_session(request)
-    eid = path_id(endpoint_id, _not_found())
     async with state.engine.connect() as conn:
         row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
         if row is None:
@@ -64,9 +63,17 @@ async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath
             "deliveries": [delivery_view(d, attempts.get(d.id, [])) for d in deliveries],
             "has_more": has_more,
             "can_manage": session.principal().can(Permission.WEBHOOKS_MANAGE),
-            "notice": {"enabled": "Endpoint enabled.", "disabled": "Endpoint disabled."}.get(request.query_params.get("done", "")),
+            "notice": notice,
+            "secret": secret,
         },
+        headers={"Cache-Control": "no-store"} if secret else None,
     )
+
+
+@get("/webhooks/{endpoint_id:str}", guards=[require_session], opt=_OPT)
+async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+    notice = {"enabled": "Endpoint enabled.", "disabled": "Endpoint disabled."}.get(request.query_params.get("done", ""))
+    return await _endpoint_page(request, path_id(endpoint_id, _not_found()), notice)
 
 
 @post(
@@ -89,3 +96,23 @@ async def switch(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) ->
         note(request, merchant_id=row.merchant_id)
         await switch_endpoint(conn, row, enabled=wanted == "true")
     return Redirect(f"/dashboard/webhooks/{eid}?done={'enabled' if wanted == 'true' else 'disabled'}", status_code=303)
+
+
+@post(
+    "/webhooks/{endpoint_id:str}/rotate-secret",
+    guards=[require_session],
+    opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "rotate_secret"},
+    status_code=200,
+)
+async def rotate(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+    """``POST /v1/webhook-endpoints/{id}/rotate-secret`` with the configured grace period: the page
+    again, with the new secret (shown this once)."""
+    state: AppState = request.app.state.easypay
+    eid = path_id(endpoint_id, _not_found())
+    async with state.engine.begin() as conn:
+        row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
+        if row is None:
+            raise _not_found()
+        note(request, merchant_id=row.merchant_id)
+        _row, secret = await rotate_endpoint_secret(state, conn, row, grace_s=None)
+    return await _endpoint_page(request, eid, "Secret rotated: the previous one keeps signing during the grace period.", secret)

@@ -1,26 +1,32 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against a real API
 process, a worker pool and the processor emulator.
 
-Sign in, see a payment made through the API appear, open its history, capture it and refund it
-from the page and see the API agree, be refused another merchant's payment, sign out. With
+Sign in, see a payment made through the API appear (and counted in the payments picture), open
+its history, capture it and refund it from the page and see the API agree, be refused another
+merchant's payment, sign out; as an admin, replay a dead letter from the operators page. With
 ``EASYPAY_DASHBOARD_SCREENSHOT=<path.png>`` the payments page is saved there (the README's picture).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import redis
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from engine import sweeps
+from jobs.names import NAMESPACE
+from jobs.queues import queue_stats
 from tests.access.world import PASSWORD, make_processed_payment, make_user
 from tests.conftest import make_merchant, start_web, stop
 from tests.helpers import card_payment, wait_final
 from tests.lifecycle_helpers import wait_for, worker_deps
+from tests.ops.broker_tools import dead_letter_one
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.usefixtures("worker")
@@ -71,7 +77,7 @@ async def test_sign_in_see_capture_refund_and_sign_out_in_a_browser(web, browser
             assert answer.status_code == 202, answer.text
             await wait_final(api, shop.headers, answer.json()["id"])
 
-        page = await browser.new_page(viewport={"width": 1360, "height": 760})
+        page = await browser.new_page(viewport={"width": 1360, "height": 900})
         problems = _watch(page)
         await page.goto(f"{web}/dashboard/")
         await page.get_by_label("E-mail").fill(email)
@@ -82,6 +88,10 @@ async def test_sign_in_see_capture_refund_and_sign_out_in_a_browser(web, browser
         await expect(row).to_contain_text("authorized")
         await expect(row).to_contain_text("25.00 USD")
         await expect(page.get_by_test_id("payments").locator("tbody tr")).to_have_count(3)
+        # The picture above the table: this hour's three payments, two approved and one declined.
+        await expect(page.get_by_test_id("hourly-chart")).to_be_visible()
+        await expect(page.get_by_test_id("approval-rate")).to_have_text("66.7 %")
+        await expect(page.locator('[data-testid="chart-totals"] [data-outcome="declined"]')).to_have_attribute("data-count", "1")
         if target := os.environ.get("EASYPAY_DASHBOARD_SCREENSHOT"):
             await page.screenshot(path=str(Path(target)), full_page=False)
         # Filtering swaps the table in place (htmx) and puts the filters in the address.
@@ -132,3 +142,28 @@ async def test_sign_in_see_capture_refund_and_sign_out_in_a_browser(web, browser
         await page.goto(f"{web}/dashboard/payments/{payment_id}")
         await expect(page).to_have_url(f"{web}/dashboard/")
         assert not problems, problems
+
+
+async def test_an_admin_replays_a_dead_letter_from_the_operators_page(web, browser, settings):
+    subject = str(uuid.uuid4())
+    dead_letter_one(settings, "webhooks", subject=subject)
+    broker = redis.Redis.from_url(settings.redis.broker_url)
+    (before,) = queue_stats(broker, NAMESPACE, ["webhooks"])
+    _, email = await make_user(settings, None, "admin")
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    problems = _watch(page)
+    await page.goto(f"{web}/dashboard/")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{web}/dashboard/payments")
+    await page.get_by_role("link", name="Operators").click()
+    await expect(page).to_have_url(f"{web}/dashboard/operators")
+    await expect(page.locator('[data-testid="queues"] tr[data-queue="payments"]')).to_be_visible()
+    row = page.get_by_test_id("dead-letters-webhooks").locator("tr", has_text=subject)
+    await row.get_by_test_id("replay").click()
+    await expect(page.get_by_role("status")).to_have_text("Dead letter put back on its queue.")
+    await expect(page.get_by_test_id("dead-letters-webhooks")).not_to_contain_text(subject)
+    (after,) = queue_stats(broker, NAMESPACE, ["webhooks"])
+    assert (after.depth, after.dead_letters) == (before.depth + 1, before.dead_letters - 1)
+    assert not problems, problems

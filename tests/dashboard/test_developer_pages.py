@@ -4,6 +4,8 @@ events and keys; revoking a key is the API's revocation, for ``keys:manage`` onl
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 
 from sqlalchemy import text
 
@@ -206,3 +208,41 @@ async def test_an_event_is_sent_again_by_roles_with_webhooks_resend(api, setting
         assert await deliveries() == [(endpoint_id, "pending")]
         other = f"/dashboard/developers/events/{theirs.event_id}/resend"
         assert (await client.post(other, data={**form, "idempotency_key": "dev-resend-456"}, follow_redirects=False)).status_code == 404
+
+
+async def test_merchants_rotate_the_signing_secret_developers_may_not(api, settings, db):
+    from engine.webhooks.secretbox import SecretBox
+
+    shop = await make_shop(settings, "Rotate mine")
+    _, merchant_email = await make_user(settings, shop.id, "merchant")
+    _, developer_email = await make_user(settings, shop.id, "developer")
+    box = SecretBox(settings.secret_key, previous=settings.previous_secret_keys)
+
+    async def sealed() -> tuple[str, str | None]:
+        async with db.connect() as conn:
+            row = (await conn.execute(text("SELECT secret_sealed, previous_secret_sealed FROM webhook_endpoints WHERE id = :id"),
+                                      {"id": shop.endpoint_id})).one()
+        return row.secret_sealed, row.previous_secret_sealed
+
+    before, _ = await sealed()
+    path = f"/dashboard/webhooks/{shop.endpoint_id}/rotate-secret"
+    async with agent(api) as client:
+        csrf = await signed_in(client, developer_email)
+        assert 'data-testid="rotate-secret"' not in (await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")).text
+        assert (await client.post(path, data={"csrf_token": csrf})).status_code == 403
+    async with agent(api) as client:
+        csrf = await signed_in(client, merchant_email)
+        assert 'data-testid="rotate-secret"' in (await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")).text
+        assert (await client.post(path, data={})).status_code == 403, "no CSRF token"
+        assert (await sealed())[0] == before
+        answer = await client.post(path, data={"csrf_token": csrf})
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+        shown = re.search(r'data-testid="new-secret">(whsec_[^<]+)<', answer.text)
+        assert shown, answer.text
+        now, previous = await sealed()
+        assert box.open(now, context=shop.endpoint_id) == shown.group(1), "the secret shown is the one that signs"
+        assert previous == before, "the old secret keeps signing for the grace period"
+        later = await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")
+        assert shown.group(1) not in later.text, "shown once"
+        missing = await client.post(f"/dashboard/webhooks/{uuid.uuid4()}/rotate-secret", data={"csrf_token": csrf})
+        assert missing.status_code == 404

@@ -1,0 +1,45 @@
+"""What happened lately, for the dashboard's pictures: payments created per hour by status, and
+webhook delivery attempts by outcome, over a recent window (one merchant's, or every merchant's)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+#: Hours in UTC whatever the session's time zone (served by ``ix_payments_merchant_created`` for one merchant).
+_HOURLY_SQL = """
+    SELECT date_trunc('hour', created_at, 'UTC') AS hour, status, count(*) AS payments
+    FROM payments
+    WHERE created_at >= now() - make_interval(secs => :window_s){merchant}
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    """
+_HOURLY = text(_HOURLY_SQL.format(merchant=""))
+_MERCHANT_HOURLY = text(_HOURLY_SQL.format(merchant=" AND merchant_id = :merchant_id"))
+
+_ATTEMPTS_SQL = """
+    SELECT count(*) FILTER (WHERE a.succeeded) AS succeeded, count(*) AS attempts
+    FROM webhook_attempts a
+    JOIN webhook_deliveries d ON d.id = a.delivery_id
+    WHERE a.attempted_at >= now() - make_interval(secs => :window_s){merchant}
+    """
+_ATTEMPTS = text(_ATTEMPTS_SQL.format(merchant=""))
+_MERCHANT_ATTEMPTS = text(_ATTEMPTS_SQL.format(merchant=" AND d.merchant_id = :merchant_id"))
+
+
+async def payments_per_hour(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> list[Row[Any]]:
+    """``(hour, status, payments)`` rows, oldest hour first, of payments created in the last ``window_s``."""
+    if merchant_id is None:
+        return list((await conn.execute(_HOURLY, {"window_s": window_s})).all())
+    return list((await conn.execute(_MERCHANT_HOURLY, {"window_s": window_s, "merchant_id": merchant_id})).all())
+
+
+async def webhook_attempts(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> Row[Any]:
+    """``(succeeded, attempts)``: delivery attempts made in the last ``window_s``."""
+    if merchant_id is None:
+        return (await conn.execute(_ATTEMPTS, {"window_s": window_s})).one()
+    return (await conn.execute(_MERCHANT_ATTEMPTS, {"window_s": window_s, "merchant_id": merchant_id})).one()
