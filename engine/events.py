@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import select, tuple_
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event
+from engine.db.records import EventBodyRecord, EventRecord
 from engine.db.webhook_outbox import insert_event_with_deliveries
 from engine.states import PaymentStatus
 
@@ -107,12 +107,13 @@ def new_event(type: str, snapshot: msgspec.Struct) -> tuple[EventView, bytes]:
     return view, _encoder.encode(view)
 
 
-async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> Row[Any] | None:
+async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> EventRecord | None:
     """The event, if it belongs to ``merchant_id`` (None: any merchant)."""
     query = select(events).where(events.c.id == event_id)
     if merchant_id is not None:
         query = query.where(events.c.merchant_id == merchant_id)
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else EventRecord._make(row)
 
 
 class EventNotFound(LookupError):
@@ -129,7 +130,7 @@ async def list_events(
     object_id: uuid.UUID | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[Row[Any, Any]], bool]:
+) -> tuple[list[EventBodyRecord], bool]:
     """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
 
     ``merchant_id`` None lists every merchant's events (admins). Raises ``EventNotFound`` for a
@@ -160,5 +161,5 @@ async def list_events(
         .order_by(events.c.created_at.desc(), events.c.id.desc())
         .limit(limit + 1)
     )
-    rows = list((await conn.execute(query)).all())
+    rows = [EventBodyRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import ApiKey, AuditLog, Event, Payment, Refund, User, WebhookEndpoint
+from engine.db.records import AuditLogRecord
 
 audit_logs = AuditLog.__table__
 
@@ -57,7 +57,7 @@ async def list_audit_logs(
     outcome: str | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[AuditLogRecord], bool]:
     query = select(audit_logs)
     filters = {
         "merchant_id": scope if scope is not None else merchant_id,
@@ -78,5 +78,5 @@ async def list_audit_logs(
         query = query.where(audit_logs.c.created_at < created_lt)
     if starting_after is not None:
         query = query.where(audit_logs.c.id < starting_after)
-    rows = list((await conn.execute(query.order_by(audit_logs.c.id.desc()).limit(limit + 1))).all())
+    rows = [AuditLogRecord._make(row) for row in await conn.execute(query.order_by(audit_logs.c.id.desc()).limit(limit + 1))]
     return rows[:limit], len(rows) > limit

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.db.records import PaymentBacklogRecord, StuckPaymentRecord
 
 _BACKLOG_SQL = text(
     """
@@ -33,11 +32,11 @@ _STUCK_SQL = text(
 )
 
 
-async def backlog(conn: AsyncConnection) -> Row[Any]:
+async def backlog(conn: AsyncConnection) -> PaymentBacklogRecord:
     """Counts of unreconciled, pending and processing payments, and the age of the oldest in flight."""
-    return (await conn.execute(_BACKLOG_SQL)).one()
+    return PaymentBacklogRecord._make((await conn.execute(_BACKLOG_SQL)).one())
 
 
-async def list_stuck(conn: AsyncConnection, *, older_than_s: int, limit: int) -> list[Row[Any]]:
+async def list_stuck(conn: AsyncConnection, *, older_than_s: int, limit: int) -> list[StuckPaymentRecord]:
     """Pending/processing payments older than ``older_than_s``, and those awaiting reconciliation; oldest first."""
-    return list((await conn.execute(_STUCK_SQL, {"older_than_s": older_than_s, "limit": limit})).all())
+    return [StuckPaymentRecord._make(row) for row in await conn.execute(_STUCK_SQL, {"older_than_s": older_than_s, "limit": limit})]
