@@ -339,3 +339,48 @@ class EventBodyRecord(NamedTuple):
 
     id: uuid.UUID
     body: bytes
+
+
+class ApiKeySecretRecord(NamedTuple):
+    """A whole ``api_keys`` row, secret hash included: for authenticating only."""
+
+    id: str
+    merchant_id: uuid.UUID
+    secret_hash: bytes
+    role: str
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    rate_limits: dict[str, Any] | None
+    created_by_user_id: uuid.UUID | None
+
+
+class IdempotencyKeyRecord(NamedTuple):
+    """An ``idempotency_keys`` row and whether it is past retention."""
+
+    merchant_id: uuid.UUID
+    key: str
+    request_hash: bytes
+    response_status: int
+    response_body: bytes
+    response_location: str | None
+    created_at: datetime
+    expired: bool
+
+
+class EndpointSecretsRecord(NamedTuple):
+    """An endpoint's sealed secrets (re-sealing)."""
+
+    id: uuid.UUID
+    secret_sealed: str
+    previous_secret_sealed: str | None
+
+
+class SealedReplyRecord(NamedTuple):
+    """A stored idempotent answer that is sealed (re-sealing)."""
+
+    merchant_id: uuid.UUID
+    key: str
+    response_body: bytes

@@ -10,6 +10,7 @@ from engine.db.models import (
     ApiKey,
     AuditLog,
     Event,
+    IdempotencyKey,
     Merchant,
     Payment,
     PaymentEvent,
@@ -21,11 +22,14 @@ from engine.db.models import (
 )
 from engine.db.records import (
     ApiKeyRecord,
+    ApiKeySecretRecord,
     AttemptTargetRecord,
     AuditLogRecord,
     DeadDeliveryRecord,
+    EndpointSecretsRecord,
     EventBodyRecord,
     EventRecord,
+    IdempotencyKeyRecord,
     ListedDeliveryRecord,
     MerchantRecord,
     PaymentBacklogRecord,
@@ -33,6 +37,7 @@ from engine.db.records import (
     PaymentRecord,
     RefundRecord,
     RequeuedDeliveryRecord,
+    SealedReplyRecord,
     StaleOperationRecord,
     StuckPaymentRecord,
     UnsettledCaptureRecord,
@@ -89,6 +94,10 @@ CASES = [
     (AuditLogRecord, [c.name for c in AuditLog.__table__.c]),
     (EventRecord, [c.name for c in Event.__table__.c]),
     (EventBodyRecord, ["id", "body"]),
+    (ApiKeySecretRecord, [c.name for c in ApiKey.__table__.c]),
+    (IdempotencyKeyRecord, [*(c.name for c in IdempotencyKey.__table__.c), "expired"]),
+    (EndpointSecretsRecord, ["id", "secret_sealed", "previous_secret_sealed"]),
+    (SealedReplyRecord, ["merchant_id", "key", "response_body"]),
 ]
 
 
