@@ -24,7 +24,7 @@ from api.read_your_writes import reader
 from api.state import AppState
 from api.tenancy import list_scope
 from api.timeparams import parse_time, time_query
-from engine import events as event_repo
+from engine.db import events as event_repo
 from engine.auth import Principal
 from engine.db import webhook_deliveries as repo
 from engine.db import webhook_endpoints as endpoint_repo

@@ -19,16 +19,12 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from engine.db.models import AuditLog
+from engine.db import audit as repo
 from engine.periodic import PeriodicFlusher
 
 log = logging.getLogger(__name__)
-
-audit_logs = AuditLog.__table__
-_INSERT = insert(audit_logs)
 
 #: Entries kept while the database is unreachable; beyond this the oldest ordinary ones are
 #: dropped (and logged), and a security event waits for a write.
@@ -76,7 +72,7 @@ async def write_entries(conn: AsyncConnection, entries: list[AuditEntry]) -> Non
     """Insert ``entries`` in ``conn``'s transaction (the CLI audits its changes this way)."""
     if entries:
         # The fields are flat values: a shallow copy (``asdict`` deep-copies each one).
-        await conn.execute(_INSERT, [dict(e.__dict__) for e in entries])
+        await repo.insert_audit_logs(conn, [dict(e.__dict__) for e in entries])
 
 
 async def copy_entries(engine: AsyncEngine, entries: list[AuditEntry]) -> None:
@@ -85,14 +81,9 @@ async def copy_entries(engine: AsyncEngine, entries: list[AuditEntry]) -> None:
     if not entries:
         return
     async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        if driver is None or not hasattr(driver, "copy_records_to_table"):  # not asyncpg: the portable INSERT
-            await write_entries(conn, entries)
+        if not await repo.copy_audit_logs(conn, [tuple(getattr(e, name) for name in _COLUMNS) for e in entries], columns=_COLUMNS):
+            await write_entries(conn, entries)  # not asyncpg: the portable INSERT
             await conn.commit()
-            return
-        await driver.copy_records_to_table(
-            audit_logs.name, records=[tuple(getattr(e, name) for name in _COLUMNS) for e in entries], columns=_COLUMNS
-        )
 
 
 class AuditWriter(PeriodicFlusher):

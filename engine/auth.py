@@ -46,11 +46,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.db.models import ApiKey
+from engine.db import api_key_secrets
+from engine.db.records import ApiKeySecretRecord
 from engine.permissions import ROLES, role_allows
 
 log = logging.getLogger(__name__)
@@ -322,17 +322,9 @@ class ApiKeyAuthenticator:
     async def _rehash(self, key_id: str, old_digest: bytes, digest: bytes) -> None:
         """Move the stored hash onto the current pepper. Best effort: the caller is authenticated
         either way, and a key not moved now is moved on a later use."""
-        keys = ApiKey.__table__
         try:
             async with self._engine.begin() as conn:
-                row = (
-                    await conn.execute(
-                        update(keys)
-                        .where(keys.c.id == key_id, keys.c.secret_hash == old_digest, keys.c.revoked_at.is_(None))
-                        .values(secret_hash=digest)
-                        .returning(keys)
-                    )
-                ).one_or_none()
+                row = await api_key_secrets.rehash_key(conn, key_id, old_hash=old_digest, new_hash=digest)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("API key %s could not be re-hashed with the current pepper: %s", key_id, type(exc).__name__)
             return
@@ -373,15 +365,14 @@ class ApiKeyAuthenticator:
             log.error("API key record in Redis for key %s failed its MAC check: ignored, read from PostgreSQL", key_id)
 
     async def _load(self, key_id: str) -> dict[str, Any] | None:
-        keys = ApiKey.__table__
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(keys).where(keys.c.id == key_id))).one_or_none()
+            row = await api_key_secrets.get_key_with_secret(conn, key_id)
         if row is None:
             return None
         return _record_of(row)
 
 
-def _record_of(row: Any) -> dict[str, Any]:
+def _record_of(row: ApiKeySecretRecord) -> dict[str, Any]:
     """The shared record of an ``api_keys`` row."""
     if row.revoked_at is not None:
         return {"revoked": True}

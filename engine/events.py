@@ -13,15 +13,10 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select, tuple_
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db.models import Event
 from engine.db.webhook_outbox import insert_event_with_deliveries
 from engine.states import PaymentStatus
-
-events = Event.__table__
 
 #: Payment statuses that announce themselves to merchants, and the event type each one emits.
 #: ``pending``/``processing`` are internal steps; ``partially_refunded`` is told by ``refund.succeeded``.
@@ -105,60 +100,3 @@ def new_event(type: str, snapshot: msgspec.Struct) -> tuple[EventView, bytes]:
         raise ValueError(f"unknown event type {type!r}")
     view = EventView(id=str(uuid.uuid4()), type=EventType(type), created_at=datetime.now(timezone.utc), data=EventData(object=snapshot))
     return view, _encoder.encode(view)
-
-
-async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> Row[Any] | None:
-    """The event, if it belongs to ``merchant_id`` (None: any merchant)."""
-    query = select(events).where(events.c.id == event_id)
-    if merchant_id is not None:
-        query = query.where(events.c.merchant_id == merchant_id)
-    return (await conn.execute(query)).one_or_none()
-
-
-class EventNotFound(LookupError):
-    """No such event (or not the merchant's)."""
-
-
-async def list_events(
-    conn: AsyncConnection,
-    merchant_id: uuid.UUID | None,
-    *,
-    limit: int,
-    starting_after: uuid.UUID | None = None,
-    type: str | None = None,
-    object_id: uuid.UUID | None = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
-) -> tuple[list[Row[Any, Any]], bool]:
-    """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
-
-    ``merchant_id`` None lists every merchant's events (admins). Raises ``EventNotFound`` for a
-    ``starting_after`` that is not one of the listed merchant's events.
-    """
-    owned = [] if merchant_id is None else [events.c.merchant_id == merchant_id]
-    conditions = list(owned)
-    if type is not None:
-        conditions.append(events.c.type == type)
-    if object_id is not None:  # the payment or refund the events are about
-        conditions.append(events.c.object_id == object_id)
-    if created_gte is not None:
-        conditions.append(events.c.created_at >= created_gte)
-    if created_lt is not None:
-        conditions.append(events.c.created_at < created_lt)
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(
-                select(events.c.created_at, events.c.id).where(events.c.id == starting_after, *owned)
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise EventNotFound(str(starting_after))
-        conditions.append(tuple_(events.c.created_at, events.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = (
-        select(events.c.id, events.c.body)
-        .where(*conditions)
-        .order_by(events.c.created_at.desc(), events.c.id.desc())
-        .limit(limit + 1)
-    )
-    rows = list((await conn.execute(query)).all())
-    return rows[:limit], len(rows) > limit

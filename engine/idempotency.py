@@ -21,34 +21,15 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db.models import IdempotencyKey
+from engine.db import idempotency_keys as repo
 
-keys = IdempotencyKey.__table__
-
-RETENTION = timedelta(hours=24)
 #: How long a request waits for another request holding the same key before a 409.
 LOCK_TIMEOUT_MS = 2000
 _PENDING_STATUS = 0
-
-
-_CLAIM = insert(keys).on_conflict_do_nothing().returning(keys.c.key)
-_CLAIM_MANY = insert(keys).on_conflict_do_nothing().returning(keys.c.merchant_id, keys.c.key)
-_STORE = (
-    update(keys)
-    .where(keys.c.merchant_id == bindparam("m"), keys.c.key == bindparam("k"))
-    .values(
-        response_status=bindparam("status"),
-        response_body=bindparam("body"),
-        response_location=bindparam("location"),
-    )
-)
 
 
 class IdempotencyKeyReused(Exception):
@@ -126,35 +107,20 @@ async def claim(
     """
     for _ in range(2):
         try:
-            inserted = (
-                await conn.execute(
-                    _CLAIM,
-                    {
-                        "merchant_id": merchant_id,
-                        "key": key,
-                        "request_hash": request_hash,
-                        "response_status": _PENDING_STATUS,
-                        "response_body": b"",
-                    },
-                )
-            ).one_or_none()
+            inserted = await repo.insert_key(
+                conn, merchant_id=merchant_id, key=key, request_hash=request_hash, pending_status=_PENDING_STATUS
+            )
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
                 raise IdempotencyKeyInUse() from None
             raise
-        if inserted is not None:
+        if inserted:
             return None
-        row = (
-            await conn.execute(
-                select(keys, (keys.c.created_at < func.now() - RETENTION).label("expired")).where(
-                    keys.c.merchant_id == merchant_id, keys.c.key == key
-                )
-            )
-        ).one_or_none()
+        row = await repo.get_key(conn, merchant_id, key)
         if row is None:
             continue  # deleted between the two statements; try again
         if row.expired:
-            await conn.execute(delete(keys).where(keys.c.merchant_id == merchant_id, keys.c.key == key))
+            await repo.delete_key(conn, merchant_id, key)
             continue
         if not _same_request(row.request_hash, request_hash, earlier_hashes):
             raise IdempotencyKeyReused()
@@ -167,10 +133,7 @@ async def claim(
 async def store(
     conn: AsyncConnection, *, merchant_id: uuid.UUID, key: str, response: StoredResponse
 ) -> None:
-    await conn.execute(
-        _STORE,
-        {"m": merchant_id, "k": key, "status": response.status, "body": response.body, "location": response.location},
-    )
+    await repo.store_response(conn, merchant_id, key, status=response.status, body=response.body, location=response.location)
 
 
 
@@ -185,22 +148,9 @@ async def claim_many(conn: AsyncConnection, claims: list[KeyClaim]) -> dict[tupl
     if not claims:
         return {}
     try:
-        inserted = {
-            (row.merchant_id, row.key)
-            for row in await conn.execute(
-                _CLAIM_MANY,
-                [
-                    {
-                        "merchant_id": c.merchant_id,
-                        "key": c.key,
-                        "request_hash": c.request_hash,
-                        "response_status": _PENDING_STATUS,
-                        "response_body": b"",
-                    }
-                    for c in claims
-                ],
-            )
-        }
+        inserted = await repo.insert_keys(
+            conn, [(c.merchant_id, c.key, c.request_hash) for c in claims], pending_status=_PENDING_STATUS
+        )
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise IdempotencyKeyInUse() from None
@@ -208,14 +158,7 @@ async def claim_many(conn: AsyncConnection, claims: list[KeyClaim]) -> dict[tupl
     taken = [c for c in claims if (c.merchant_id, c.key) not in inserted]
     if not taken:
         return {}
-    found = {
-        (row.merchant_id, row.key): row
-        for row in await conn.execute(
-            select(keys, (keys.c.created_at < func.now() - RETENTION).label("expired")).where(
-                tuple_(keys.c.merchant_id, keys.c.key).in_([(c.merchant_id, c.key) for c in taken])
-            )
-        )
-    }
+    found = {(row.merchant_id, row.key): row for row in await repo.get_keys(conn, [(c.merchant_id, c.key) for c in taken])}
     stored: dict[tuple[uuid.UUID, str], StoredKey] = {}
     for c in taken:
         row = found.get((c.merchant_id, c.key))
@@ -236,10 +179,4 @@ async def claim_many(conn: AsyncConnection, claims: list[KeyClaim]) -> dict[tupl
 async def store_many(conn: AsyncConnection, responses: list[tuple[uuid.UUID, str, StoredResponse]]) -> None:
     """``store`` for many (merchant id, key, response) in one round trip."""
     if responses:
-        await conn.execute(
-            _STORE,
-            [
-                {"m": m, "k": k, "status": r.status, "body": r.body, "location": r.location}
-                for m, k, r in responses
-            ],
-        )
+        await repo.store_responses(conn, [(m, k, r.status, r.body, r.location) for m, k, r in responses])

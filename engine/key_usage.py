@@ -10,21 +10,13 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.db.models import ApiKey
+from engine.db.api_key_secrets import record_key_uses
 from engine.periodic import PeriodicFlusher
 
 log = logging.getLogger(__name__)
 
-api_keys = ApiKey.__table__
-_UPDATE = (
-    update(api_keys)
-    .where(api_keys.c.id == bindparam("key_id"))
-    .where((api_keys.c.last_used_at.is_(None)) | (api_keys.c.last_used_at < bindparam("used_at")))
-    .values(last_used_at=bindparam("used_at"))
-)
 
 
 class KeyUsageRecorder(PeriodicFlusher):
@@ -45,7 +37,7 @@ class KeyUsageRecorder(PeriodicFlusher):
         batch, self._pending = self._pending, {}
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(_UPDATE, [{"key_id": k, "used_at": datetime.fromtimestamp(t, timezone.utc)} for k, t in batch.items()])
+                await record_key_uses(conn, [(k, datetime.fromtimestamp(t, timezone.utc)) for k, t in batch.items()])
         except Exception as exc:  # noqa: BLE001 - last-used is best effort
             log.warning("last_used_at update failed: %s", type(exc).__name__)
 

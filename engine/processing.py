@@ -25,12 +25,13 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine import engine_failures, method_loss
 from engine import job_snapshots as snapshots
 from engine.cache import PaymentCache
+from engine.db import charge_claims
 from engine.db import payments as repo
 from engine.db.outcomes import move_and_tell
 from engine.db.records import PaymentRecord
@@ -214,9 +215,7 @@ async def _claim(
                 if row.status == PaymentStatus.PROCESSING and row.processing_message_id == message_id:
                     log.info("payment %s: message %s resumes its own charge", payment_id, message_id)
                     if in_flight:
-                        await conn.execute(
-                            update(repo.payments).where(repo.payments.c.id == payment_id).values(**_in_flight_changes())
-                        )
+                        await charge_claims.set_fields(conn, payment_id, _in_flight_changes())
                     return row, was_in_flight
                 if row.status != PaymentStatus.PENDING:
                     log.info("payment %s is %s; duplicate message %s ignored", payment_id, row.status, message_id)
@@ -250,14 +249,6 @@ def _charge_request(row: PaymentRecord, method: Card | OpaqueData) -> ChargeRequ
     )
 
 
-def _still_owned(message_id: str) -> tuple[Any, ...]:
-    """The row is still this message's charge in progress (no one else finished or took it over)."""
-    return (
-        repo.payments.c.status == PaymentStatus.PROCESSING.value,
-        repo.payments.c.processing_message_id == message_id,
-    )
-
-
 async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, message_id: str, in_flight: bool) -> None:
     """Persist "a request may be on its way" before sending, so a crash mid-call leaves the
     payment flagged for reconciliation; cleared when the client proves nothing was sent.
@@ -267,7 +258,7 @@ async def _set_in_flight(deps: ProcessingDeps, payment_id: uuid.UUID, message_id
     """
     values: dict[str, Any] = _in_flight_changes() if in_flight else {"needs_reconciliation": False}
     async with deps.engine.begin() as conn:
-        await conn.execute(update(repo.payments).where(repo.payments.c.id == payment_id, *_still_owned(message_id)).values(**values))
+        await charge_claims.set_fields_if_owned(conn, payment_id, message_id, values)
 
 
 async def _resolve_duplicate(
@@ -382,7 +373,7 @@ async def _mark_unknown(
         row = await repo.annotate_if(
             conn,
             payment_id,
-            _still_owned(message_id),
+            charge_claims.still_owned(message_id),
             changes={
                 "needs_reconciliation": True,
                 "reconcile_next_at": func.now() + timedelta(seconds=deps.lifecycle.reconcile_min_age_s),

@@ -12,19 +12,15 @@ rotated or an answer replaced meanwhile is not overwritten (it was sealed with t
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.db.models import IdempotencyKey, WebhookEndpoint
+from engine.db import sealed
 from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 
 log = logging.getLogger(__name__)
-
-endpoints = WebhookEndpoint.__table__
-idempotency_keys = IdempotencyKey.__table__
 
 _SEALED_PREFIX = b"v1."
 
@@ -54,17 +50,10 @@ def _reseal(box: SecretBox, token: str, context: str, where: str, counts: Reseal
 
 async def reseal_webhook_secrets(engine: AsyncEngine, box: SecretBox, *, batch: int = 500) -> ResealCounts:
     counts = ResealCounts()
-    after: Any = None
+    after: uuid.UUID | None = None
     while True:
-        query = (
-            select(endpoints.c.id, endpoints.c.secret_sealed, endpoints.c.previous_secret_sealed)
-            .order_by(endpoints.c.id)
-            .limit(batch)
-        )
-        if after is not None:
-            query = query.where(endpoints.c.id > after)
         async with engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = await sealed.endpoint_secrets_page(conn, after=after, limit=batch)
             for row in rows:
                 context = str(row.id)
                 secret = _reseal(box, row.secret_sealed, context, f"webhook_endpoints:{row.id}", counts)
@@ -73,17 +62,8 @@ async def reseal_webhook_secrets(engine: AsyncEngine, box: SecretBox, *, batch: 
                     previous = _reseal(box, row.previous_secret_sealed, context, f"webhook_endpoints:{row.id}:previous", counts)
                 if secret is None and previous is None:
                     continue
-                await conn.execute(
-                    update(endpoints)
-                    .where(
-                        endpoints.c.id == row.id,
-                        endpoints.c.secret_sealed == row.secret_sealed,
-                        endpoints.c.previous_secret_sealed.is_not_distinct_from(row.previous_secret_sealed),
-                    )
-                    .values(
-                        secret_sealed=secret or row.secret_sealed,
-                        previous_secret_sealed=previous or row.previous_secret_sealed,
-                    )
+                await sealed.replace_endpoint_secrets(
+                    conn, row, secret_sealed=secret or row.secret_sealed, previous_secret_sealed=previous or row.previous_secret_sealed
                 )
         if len(rows) < batch:
             return counts
@@ -92,30 +72,17 @@ async def reseal_webhook_secrets(engine: AsyncEngine, box: SecretBox, *, batch: 
 
 async def reseal_idempotent_replies(engine: AsyncEngine, box: SecretBox, *, batch: int = 500) -> ResealCounts:
     counts = ResealCounts()
-    table = idempotency_keys
-    after: tuple[Any, str] | None = None
+    after: tuple[uuid.UUID, str] | None = None
     while True:
-        query = (
-            select(table.c.merchant_id, table.c.key, table.c.response_body)
-            .where(func.substring(table.c.response_body, 1, len(_SEALED_PREFIX)) == _SEALED_PREFIX)
-            .order_by(table.c.merchant_id, table.c.key)
-            .limit(batch)
-        )
-        if after is not None:
-            query = query.where(tuple_(table.c.merchant_id, table.c.key) > tuple_(*after))
         async with engine.begin() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = await sealed.sealed_replies_page(conn, prefix=_SEALED_PREFIX, after=after, limit=batch)
             for row in rows:
                 body = bytes(row.response_body)
                 where = f"idempotency_keys:{row.merchant_id}:{row.key}"
                 fresh = _reseal(box, body.decode(), f"idempotency:{row.merchant_id}:{row.key}", where, counts)
                 if fresh is None:
                     continue
-                await conn.execute(
-                    update(table)
-                    .where(table.c.merchant_id == row.merchant_id, table.c.key == row.key, table.c.response_body == body)
-                    .values(response_body=fresh.encode())
-                )
+                await sealed.replace_reply(conn, row, body=body, response_body=fresh.encode())
         if len(rows) < batch:
             return counts
         after = (rows[-1].merchant_id, rows[-1].key)

@@ -23,7 +23,7 @@ from api.keys import ApiKeyCreate, create_in_scope, key_views, revoke_in_scope
 from api.problems import Problem
 from api.read_your_writes import reader
 from api.state import AppState
-from engine import events as event_repo
+from engine.db import events as event_repo
 from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.events import EventView

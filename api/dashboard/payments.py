@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.dashboard.charts import HourlyChart, hourly_outcomes
@@ -89,7 +88,7 @@ async def _activity(state: AppState, principal: Principal, merchant_id: str | No
     window_s = CHART_HOURS * 3600
 
     async def fetch(conn: AsyncConnection) -> tuple[Any, list[Any], Any]:
-        now = await conn.scalar(text("SELECT now()"))
+        now = await activity.database_now(conn)
         rows = await activity.payments_per_hour(conn, window_s=window_s, merchant_id=scope)
         attempts = await activity.webhook_attempts(conn, window_s=window_s, merchant_id=scope) if principal.can(Permission.WEBHOOKS_READ) else None
         return now, rows, attempts

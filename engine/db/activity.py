@@ -4,10 +4,10 @@ webhook delivery attempts by outcome, over a recent window (one merchant's, or e
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import text
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: Hours in UTC whatever the session's time zone (served by ``ix_payments_merchant_created`` for one merchant).
@@ -18,6 +18,22 @@ _HOURLY_SQL = """
     GROUP BY 1, 2
     ORDER BY 1, 2
     """
+
+class HourlyCount(NamedTuple):
+    """Payments created in one hour (UTC) that are now in one status."""
+
+    hour: datetime
+    status: str
+    payments: int
+
+
+class AttemptCounts(NamedTuple):
+    """Webhook delivery attempts in the window, and how many succeeded."""
+
+    succeeded: int
+    attempts: int
+
+
 _HOURLY = text(_HOURLY_SQL.format(merchant=""))
 _MERCHANT_HOURLY = text(_HOURLY_SQL.format(merchant=" AND merchant_id = :merchant_id"))
 
@@ -31,15 +47,21 @@ _ATTEMPTS = text(_ATTEMPTS_SQL.format(merchant=""))
 _MERCHANT_ATTEMPTS = text(_ATTEMPTS_SQL.format(merchant=" AND d.merchant_id = :merchant_id"))
 
 
-async def payments_per_hour(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> list[Row[Any]]:
+async def payments_per_hour(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> list[HourlyCount]:
     """``(hour, status, payments)`` rows, oldest hour first, of payments created in the last ``window_s``."""
     if merchant_id is None:
-        return list((await conn.execute(_HOURLY, {"window_s": window_s})).all())
-    return list((await conn.execute(_MERCHANT_HOURLY, {"window_s": window_s, "merchant_id": merchant_id})).all())
+        return [HourlyCount._make(row) for row in await conn.execute(_HOURLY, {"window_s": window_s})]
+    return [HourlyCount._make(row) for row in await conn.execute(_MERCHANT_HOURLY, {"window_s": window_s, "merchant_id": merchant_id})]
 
 
-async def webhook_attempts(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> Row[Any]:
+async def webhook_attempts(conn: AsyncConnection, *, window_s: int, merchant_id: uuid.UUID | None) -> AttemptCounts:
     """``(succeeded, attempts)``: delivery attempts made in the last ``window_s``."""
     if merchant_id is None:
-        return (await conn.execute(_ATTEMPTS, {"window_s": window_s})).one()
-    return (await conn.execute(_MERCHANT_ATTEMPTS, {"window_s": window_s, "merchant_id": merchant_id})).one()
+        return AttemptCounts._make((await conn.execute(_ATTEMPTS, {"window_s": window_s})).one())
+    return AttemptCounts._make((await conn.execute(_MERCHANT_ATTEMPTS, {"window_s": window_s, "merchant_id": merchant_id})).one())
+
+
+async def database_now(conn: AsyncConnection) -> datetime:
+    """The database's clock (the pictures' window ends there, whatever the API host's clock says)."""
+    now: datetime = await conn.scalar(text("SELECT now()"))
+    return now

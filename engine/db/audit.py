@@ -1,19 +1,21 @@
-"""Reading the audit trail (newest first, keyset-paginated on ``id``), and who owns an object a
-caller could not find (to tell a cross-tenant probe from a plain typo)."""
+"""Writing the audit trail, reading it (newest first, keyset-paginated on ``id``), and who owns an
+object a caller could not find (to tell a cross-tenant probe from a plain typo)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Row
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import ApiKey, AuditLog, Event, Payment, Refund, User, WebhookEndpoint
+from engine.db.records import AuditLogRecord
 
 audit_logs = AuditLog.__table__
+_INSERT = insert(audit_logs)
 
 #: Object types of the ``/v1/<type>s/{id}`` routes, and the table holding their merchant.
 _OWNED = {
@@ -24,6 +26,21 @@ _OWNED = {
     "user": User.__table__,
     "api_key": ApiKey.__table__,
 }
+
+
+async def insert_audit_logs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows (column name to value; ``id`` and ``created_at`` take their defaults)."""
+    await conn.execute(_INSERT, rows)
+
+
+async def copy_audit_logs(conn: AsyncConnection, records: Sequence[tuple[Any, ...]], *, columns: Sequence[str]) -> bool:
+    """Insert ``records`` (values in ``columns`` order) as one binary ``COPY``, atomic by itself;
+    False, writing nothing, when the driver has no ``COPY`` (not asyncpg)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None or not hasattr(driver, "copy_records_to_table"):
+        return False
+    await driver.copy_records_to_table(audit_logs.name, records=records, columns=columns)
+    return True
 
 
 async def owning_merchant(conn: AsyncConnection, object_type: str | None, object_id: str) -> uuid.UUID | None:
@@ -57,7 +74,7 @@ async def list_audit_logs(
     outcome: str | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[AuditLogRecord], bool]:
     query = select(audit_logs)
     filters = {
         "merchant_id": scope if scope is not None else merchant_id,
@@ -78,5 +95,5 @@ async def list_audit_logs(
         query = query.where(audit_logs.c.created_at < created_lt)
     if starting_after is not None:
         query = query.where(audit_logs.c.id < starting_after)
-    rows = list((await conn.execute(query.order_by(audit_logs.c.id.desc()).limit(limit + 1))).all())
+    rows = [AuditLogRecord._make(row) for row in await conn.execute(query.order_by(audit_logs.c.id.desc()).limit(limit + 1))]
     return rows[:limit], len(rows) > limit

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
 from sqlalchemy import select
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import PaymentEvent
+from engine.db.records import PaymentEventRecord
 
 events = PaymentEvent.__table__
 
@@ -17,8 +15,8 @@ events = PaymentEvent.__table__
 MAX_HISTORY_EVENTS = 500
 
 
-async def payment_history(conn: AsyncConnection, payment_id: uuid.UUID, *, limit: int = MAX_HISTORY_EVENTS) -> list[Row[Any]]:
+async def payment_history(conn: AsyncConnection, payment_id: uuid.UUID, *, limit: int = MAX_HISTORY_EVENTS) -> list[PaymentEventRecord]:
     """The payment's events in the order they were written (``id``); call it after checking that
     the caller may see the payment (the rows carry no tenancy check of their own)."""
     query = select(events).where(events.c.payment_id == payment_id).order_by(events.c.id).limit(limit)
-    return list((await conn.execute(query)).all())
+    return [PaymentEventRecord._make(row) for row in await conn.execute(query)]

@@ -8,8 +8,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.db.records import PaymentBacklogRecord, StuckPaymentRecord
 
 #: The gauges' backlog (every merchant), or with `` AND merchant_id = :merchant_id`` one merchant's
 #: (the dashboard's operators page).
@@ -48,21 +49,21 @@ _OWNED_SQL = text(
 )
 
 
-async def backlog(conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None) -> Row[Any]:
+async def backlog(conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None) -> PaymentBacklogRecord:
     """Counts of unreconciled, pending and processing payments, and the age of the oldest in flight
     (of one merchant's payments when ``merchant_id`` is given)."""
     if merchant_id is None:
-        return (await conn.execute(_BACKLOG_SQL)).one()
-    return (await conn.execute(_MERCHANT_BACKLOG_SQL, {"merchant_id": merchant_id})).one()
+        return PaymentBacklogRecord._make((await conn.execute(_BACKLOG_SQL)).one())
+    return PaymentBacklogRecord._make((await conn.execute(_MERCHANT_BACKLOG_SQL, {"merchant_id": merchant_id})).one())
 
 
-async def list_stuck(conn: AsyncConnection, *, older_than_s: int, limit: int, merchant_id: uuid.UUID | None = None) -> list[Row[Any]]:
+async def list_stuck(conn: AsyncConnection, *, older_than_s: int, limit: int, merchant_id: uuid.UUID | None = None) -> list[StuckPaymentRecord]:
     """Pending/processing payments older than ``older_than_s``, and those awaiting reconciliation; oldest first
     (one merchant's when ``merchant_id`` is given)."""
     params: dict[str, Any] = {"older_than_s": older_than_s, "limit": limit}
     if merchant_id is None:
-        return list((await conn.execute(_STUCK_SQL, params)).all())
-    return list((await conn.execute(_MERCHANT_STUCK_SQL, {**params, "merchant_id": merchant_id})).all())
+        return [StuckPaymentRecord._make(row) for row in await conn.execute(_STUCK_SQL, params)]
+    return [StuckPaymentRecord._make(row) for row in await conn.execute(_MERCHANT_STUCK_SQL, {**params, "merchant_id": merchant_id})]
 
 
 async def owned_by(conn: AsyncConnection, ids: list[uuid.UUID], merchant_id: uuid.UUID) -> set[uuid.UUID]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.payments import payments
-from engine.db.records import PaymentRecord
+from engine.db.records import PaymentRecord, StaleOperationRecord, UnsettledCaptureRecord
 from engine.db.refunds import refunds
 from engine.states import PaymentStatus, RefundStatus
 
@@ -97,7 +95,7 @@ async def take_over_charge(
 # Sweeps
 
 
-async def unsettled_captures(conn: AsyncConnection, *, limit: int) -> list[Row[Any, Any, Any]]:
+async def unsettled_captures(conn: AsyncConnection, *, limit: int) -> list[UnsettledCaptureRecord]:
     """Captured payments not yet seen settled: (id, processor_transaction_id, currency)."""
     query = (
         select(payments.c.id, payments.c.processor_transaction_id, payments.c.currency)
@@ -109,7 +107,7 @@ async def unsettled_captures(conn: AsyncConnection, *, limit: int) -> list[Row[A
         .order_by(payments.c.updated_at)
         .limit(limit)
     )
-    return list((await conn.execute(query)).all())
+    return [UnsettledCaptureRecord._make(row) for row in await conn.execute(query)]
 
 
 async def expirable_authorization_ids(conn: AsyncConnection, *, cutoff: datetime, limit: int) -> list[uuid.UUID]:
@@ -136,7 +134,7 @@ async def stale_pending_ids(conn: AsyncConnection, *, before: datetime, limit: i
     return list((await conn.execute(query)).scalars().all())
 
 
-async def stale_operations(conn: AsyncConnection, *, before: datetime, limit: int) -> list[Row[Any, Any]]:
+async def stale_operations(conn: AsyncConnection, *, before: datetime, limit: int) -> list[StaleOperationRecord]:
     """Captures/voids pending since before ``before`` with a known outcome: (id, pending_operation)."""
     query = (
         select(payments.c.id, payments.c.pending_operation)
@@ -147,7 +145,7 @@ async def stale_operations(conn: AsyncConnection, *, before: datetime, limit: in
         )
         .limit(limit)
     )
-    return list((await conn.execute(query)).all())
+    return [StaleOperationRecord._make(row) for row in await conn.execute(query)]
 
 
 async def stale_refund_ids(conn: AsyncConnection, *, before: datetime, limit: int) -> list[uuid.UUID]:

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import text
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.records import AttemptTargetRecord
 from engine.db.webhook_outbox import CLAIM_LOCK_NAMESPACE, claim_ctes
 
 #: What one attempt needs, joined to the claimed (or adopted) deliveries ``d``.
@@ -84,7 +84,7 @@ class Success:
     response_body: str | None
 
 
-async def claim_for_attempt(conn: AsyncConnection, *, batch: int, max_in_flight: int, lease_s: float) -> list[Row[Any]]:
+async def claim_for_attempt(conn: AsyncConnection, *, batch: int, max_in_flight: int, lease_s: float) -> list[AttemptTargetRecord]:
     """Lease up to ``batch`` due deliveries (per-endpoint cap as ``claim_due``), with their
     endpoint's URL and sealed secrets and the event bytes."""
     if batch <= 0:
@@ -93,16 +93,16 @@ async def claim_for_attempt(conn: AsyncConnection, *, batch: int, max_in_flight:
         _CLAIM_FOR_ATTEMPT,
         {"batch": batch, "max_in_flight": max_in_flight, "lease_s": lease_s, "endpoint_id": None, "ns": CLAIM_LOCK_NAMESPACE},
     )
-    return list(result.all())
+    return [AttemptTargetRecord._make(row) for row in result]
 
 
-async def load_adopted(conn: AsyncConnection, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[Row[Any]]:
+async def load_adopted(conn: AsyncConnection, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[AttemptTargetRecord]:
     """The attempt rows of claims made elsewhere (the dispatcher); those whose lease is gone, that
     are no longer pending, or whose endpoint is disabled are left out."""
     if not claims:
         return []
     result = await conn.execute(_LOAD_ADOPTED, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]})
-    return list(result.all())
+    return [AttemptTargetRecord._make(row) for row in result]
 
 
 async def record_successes(conn: AsyncConnection, successes: Sequence[Success]) -> set[uuid.UUID]:
@@ -116,7 +116,7 @@ async def record_successes(conn: AsyncConnection, successes: Sequence[Success]) 
 
 async def settle_and_claim(
     conn: AsyncConnection, successes: Sequence[Success], *, batch: int, max_in_flight: int, lease_s: float
-) -> tuple[set[uuid.UUID], list[Row[Any]]]:
+) -> tuple[set[uuid.UUID], list[AttemptTargetRecord]]:
     """``record_successes`` and ``claim_for_attempt`` in one statement (run it in autocommit: it is
     atomic on its own); returns the deliveries settled and the attempt rows claimed."""
     rows = (
@@ -127,7 +127,7 @@ async def settle_and_claim(
         )
     ).all()
     settled = set(rows[0].settled or ()) if rows else set()
-    return settled, [row for row in rows if row.id is not None]
+    return settled, [AttemptTargetRecord._make(row[1:]) for row in rows if row.id is not None]  # after ``settled``
 
 
 def _success_params(successes: Sequence[Success]) -> dict[str, list[Any]]:

@@ -11,10 +11,17 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import func, insert, select, text, tuple_, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from engine.db.records import (
+    AttemptTargetRecord,
+    DeadDeliveryRecord,
+    ListedDeliveryRecord,
+    RequeuedDeliveryRecord,
+    WebhookAttemptRecord,
+    WebhookDeliveryRecord,
+)
 
 endpoints = WebhookEndpoint.__table__
 deliveries = WebhookDelivery.__table__
@@ -41,7 +48,7 @@ async def fail_pending_deliveries(conn: AsyncConnection, endpoint_id: uuid.UUID,
 # --- deliveries ------------------------------------------------------------------------------
 
 
-async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row[*tuple[Any, ...]] | None:
+async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> AttemptTargetRecord | None:
     """The delivery with what an attempt needs: its endpoint's URL and secrets, the event bytes."""
     query = (
         select(
@@ -64,13 +71,15 @@ async def load_for_attempt(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row
         .join(events, events.c.id == deliveries.c.event_id)
         .where(deliveries.c.id == delivery_id)
     )
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else AttemptTargetRecord._make(row)
 
 
-async def lock_delivery(conn: AsyncConnection, delivery_id: uuid.UUID) -> Row[Any] | None:
-    return (
+async def lock_delivery(conn: AsyncConnection, delivery_id: uuid.UUID) -> WebhookDeliveryRecord | None:
+    row = (
         await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id).with_for_update())
     ).one_or_none()
+    return None if row is None else WebhookDeliveryRecord._make(row)
 
 
 #: The success path in one round trip: log the attempt, settle the delivery if this caller still
@@ -137,7 +146,7 @@ async def list_deliveries(
     limit: int,
     starting_after: uuid.UUID | None = None,
     status: str | None = None,
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[ListedDeliveryRecord], bool]:
     conditions = [deliveries.c.endpoint_id == endpoint_id]
     if status is not None:
         conditions.append(deliveries.c.status == status)
@@ -159,11 +168,11 @@ async def list_deliveries(
         .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
         .limit(limit + 1)
     )
-    rows = list((await conn.execute(query)).all())
+    rows = [ListedDeliveryRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
-async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[uuid.UUID], *, per_delivery: int) -> dict[uuid.UUID, list[Row[Any]]]:
+async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[uuid.UUID], *, per_delivery: int) -> dict[uuid.UUID, list[WebhookAttemptRecord]]:
     """The latest ``per_delivery`` attempts of each delivery, oldest first."""
     if not delivery_ids:
         return {}
@@ -173,15 +182,16 @@ async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[uuid.UUID], 
         .subquery()
     )
     rows = (await conn.execute(select(ranked).where(ranked.c.rn <= per_delivery).order_by(ranked.c.id))).all()
-    grouped: dict[uuid.UUID, list[Row[Any]]] = {}
+    grouped: dict[uuid.UUID, list[WebhookAttemptRecord]] = {}
     for row in rows:
-        grouped.setdefault(row.delivery_id, []).append(row)
+        attempt = WebhookAttemptRecord._make(row[:-1])  # the attempt's columns, without its rank ``rn``
+        grouped.setdefault(attempt.delivery_id, []).append(attempt)
     return grouped
 
 
 async def requeue_for_event(
     conn: AsyncConnection, *, event_id: uuid.UUID, merchant_id: uuid.UUID, event_type: str, endpoint_id: uuid.UUID | None
-) -> list[Row[Any]]:
+) -> list[RequeuedDeliveryRecord]:
     """Resend: a new round (attempt now) for every enabled endpoint matching the event (or just one)."""
     result = await conn.execute(
         text(
@@ -200,7 +210,7 @@ async def requeue_for_event(
         ),
         {"event_id": event_id, "merchant_id": merchant_id, "event_type": event_type, "endpoint_id": endpoint_id},
     )
-    return list(result.all())
+    return [RequeuedDeliveryRecord._make(row) for row in result]
 
 
 async def recover_failed(
@@ -226,7 +236,7 @@ async def recover_failed(
     return int(result.rowcount or 0)
 
 
-async def list_dead(conn: AsyncConnection, *, merchant_id: uuid.UUID | None, limit: int) -> list[Row[Any]]:
+async def list_dead(conn: AsyncConnection, *, merchant_id: uuid.UUID | None, limit: int) -> list[DeadDeliveryRecord]:
     """Failed (dead) deliveries, newest first (the ``easypay webhooks dead`` command)."""
     query = (
         select(deliveries, events.c.type.label("event_type"), endpoints.c.url)
@@ -238,7 +248,7 @@ async def list_dead(conn: AsyncConnection, *, merchant_id: uuid.UUID | None, lim
     )
     if merchant_id is not None:
         query = query.where(deliveries.c.merchant_id == merchant_id)
-    return list((await conn.execute(query)).all())
+    return [DeadDeliveryRecord._make(row) for row in await conn.execute(query)]
 
 
 async def replay_delivery(conn: AsyncConnection, delivery_id: uuid.UUID) -> bool:

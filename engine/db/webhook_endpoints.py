@@ -6,10 +6,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import WebhookEndpoint
+from engine.db.records import WebhookEndpointRecord
 
 endpoints = WebhookEndpoint.__table__
 
@@ -18,25 +18,25 @@ class EndpointNotFound(LookupError):
     """No webhook endpoint with that id (or not the merchant's)."""
 
 
-async def insert_endpoint(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    row: Row[Any] = (await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one()
-    return row
+async def insert_endpoint(conn: AsyncConnection, values: dict[str, Any]) -> WebhookEndpointRecord:
+    return WebhookEndpointRecord._make((await conn.execute(insert(endpoints).values(**values).returning(endpoints))).one())
 
 
 async def get_endpoint(
     conn: AsyncConnection, endpoint_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None, for_update: bool = False
-) -> Row[Any] | None:
+) -> WebhookEndpointRecord | None:
     query = select(endpoints).where(endpoints.c.id == endpoint_id)
     if merchant_id is not None:
         query = query.where(endpoints.c.merchant_id == merchant_id)
     if for_update:
         query = query.with_for_update()
-    return (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else WebhookEndpointRecord._make(row)
 
 
 async def list_endpoints(
     conn: AsyncConnection, merchant_id: uuid.UUID | None, *, limit: int, starting_after: uuid.UUID | None = None
-) -> tuple[list[Row[Any]], bool]:
+) -> tuple[list[WebhookEndpointRecord], bool]:
     conditions = [] if merchant_id is None else [endpoints.c.merchant_id == merchant_id]
     if starting_after is not None:
         cursor = (
@@ -53,12 +53,12 @@ async def list_endpoints(
         .order_by(endpoints.c.created_at.desc(), endpoints.c.id.desc())
         .limit(limit + 1)
     )
-    rows = list((await conn.execute(query)).all())
+    rows = [WebhookEndpointRecord._make(row) for row in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
-async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> Row[Any]:
-    row: Row[Any] = (
+async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> WebhookEndpointRecord:
+    row = (
         await conn.execute(
             update(endpoints)
             .where(endpoints.c.id == endpoint_id)
@@ -66,7 +66,7 @@ async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values:
             .returning(endpoints)
         )
     ).one()
-    return row
+    return WebhookEndpointRecord._make(row)
 
 
 async def delete_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, *, merchant_id: uuid.UUID) -> bool:

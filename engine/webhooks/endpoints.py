@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db import webhook_deliveries as delivery_repo
 from engine.db import webhook_endpoints as repo
+from engine.db.records import WebhookEndpointRecord
 from engine.events import ENDPOINT_DISABLED, EVENT_TYPES, record_event
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.signing import new_secret
@@ -42,7 +42,7 @@ async def create_endpoint(
     url: str,
     event_types: list[str],
     description: str | None,
-) -> tuple[Row[Any], str]:
+) -> tuple[WebhookEndpointRecord, str]:
     """Insert an enabled endpoint with a fresh secret; returns the row and the secret (shown once)."""
     endpoint_id = uuid.uuid4()
     secret = new_secret()
@@ -60,7 +60,7 @@ async def create_endpoint(
     return row, secret
 
 
-async def rotate_secret(conn: AsyncConnection, box: SecretBox, endpoint: Row[Any], *, grace_s: int) -> tuple[Row[Any], str]:
+async def rotate_secret(conn: AsyncConnection, box: SecretBox, endpoint: WebhookEndpointRecord, *, grace_s: int) -> tuple[WebhookEndpointRecord, str]:
     """A new secret signs from now on; the current one keeps signing too for ``grace_s`` seconds."""
     secret = new_secret()
     values: dict[str, Any] = {"secret_sealed": box.seal(secret, context=str(endpoint.id))}
@@ -73,13 +73,13 @@ async def rotate_secret(conn: AsyncConnection, box: SecretBox, endpoint: Row[Any
     return await repo.update_endpoint(conn, endpoint.id, values), secret
 
 
-async def enable(conn: AsyncConnection, endpoint_id: uuid.UUID) -> Row[Any]:
+async def enable(conn: AsyncConnection, endpoint_id: uuid.UUID) -> WebhookEndpointRecord:
     return await repo.update_endpoint(
         conn, endpoint_id, {"enabled": True, "disabled_reason": None, "disabled_at": None, "failing_since": None}
     )
 
 
-async def disable(conn: AsyncConnection, endpoint_id: uuid.UUID, *, reason: str, announce: bool) -> Row[Any]:
+async def disable(conn: AsyncConnection, endpoint_id: uuid.UUID, *, reason: str, announce: bool) -> WebhookEndpointRecord:
     """Disable the endpoint and mark its pending deliveries failed (recoverable later).
 
     ``announce`` records a ``webhook_endpoint.disabled`` event (automatic disabling; a merchant's

@@ -9,7 +9,9 @@ file of the product and of ``bench/``). The allowed edges between top-level pack
     jobs ─────► engine                  engine, sandbox ─► nothing of ours
     migrations► engine
 
-``engine/`` also stays free of web and queue frameworks.
+``engine/`` also stays free of web and queue frameworks, and SQL is built and run only in
+``engine/db/`` (the repositories): no other product module imports a statement builder or
+executes a statement.
 """
 
 from __future__ import annotations
@@ -196,3 +198,67 @@ def test_the_line_limit_allow_list_only_shrinks():
     counts = _product_line_counts()
     done = sorted(path for path in OVER_MAX_LINES if counts.get(path, 0) <= MAX_LINES)
     assert not done, f"now within {MAX_LINES} lines or gone: remove from OVER_MAX_LINES: {done}"
+
+
+#: Where SQL may be built and run; the packages checked for it elsewhere.
+SQL_HOME = ROOT / "engine" / "db"
+SQL_CHECKED = ("api", "easypay", "engine", "jobs", "schedules", "workers")
+SQL_BUILDERS = frozenset({"select", "insert", "update", "delete", "text"})
+
+
+def _sql_uses(source: str) -> list[str]:
+    """Where ``source`` builds or runs SQL: a statement builder imported from any ``sqlalchemy``
+    module or reached through one (``sa.select``), or a call of ``.execute(...)`` with a statement,
+    or ``.exec_driver_sql(...)``. A Redis pipeline's ``execute()`` takes no statement: not SQL."""
+    tree = ast.parse(source)
+    aliases: set[str] = set()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "sqlalchemy":
+            found += [f"line {node.lineno}: imports {a.name} from {node.module}" for a in node.names if a.name in SQL_BUILDERS]
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname or "sqlalchemy" for a in node.names if a.name.split(".")[0] == "sqlalchemy")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in SQL_BUILDERS:
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in aliases:
+                found.append(f"line {node.lineno}: uses {root.id}...{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            statement = node.args or any(k.arg == "statement" for k in node.keywords)
+            if node.func.attr == "exec_driver_sql" or node.func.attr == "execute" and statement:
+                found.append(f"line {node.lineno}: calls .{node.func.attr}(...)")
+    return sorted(found, key=lambda use: int(use.split()[1].rstrip(":")))
+
+
+SQL_CHECKED_FILES = [path for path in _files(*SQL_CHECKED) if not path.is_relative_to(SQL_HOME)]
+
+
+def test_sql_is_built_and_run_only_in_engine_db():
+    wrong = {str(path.relative_to(ROOT)): uses for path in SQL_CHECKED_FILES if (uses := _sql_uses(path.read_text()))}
+    assert not wrong, "SQL outside engine/db (move it into a repository there):\n" + "\n".join(
+        f"{path}: {'; '.join(uses)}" for path, uses in sorted(wrong.items())
+    )
+
+
+def test_the_sql_check_sees_builders_and_statements():
+    """It can fail: each way of building or running SQL is seen, a Redis pipeline is not."""
+    assert SQL_CHECKED_FILES and not any(path.is_relative_to(SQL_HOME) for path in SQL_CHECKED_FILES)
+    assert len(_sql_uses((ROOT / "engine" / "db" / "payments.py").read_text())) > 5
+    for source in (
+        "from sqlalchemy import func, update",
+        "from sqlalchemy.dialects.postgresql import insert",
+        "import sqlalchemy as sa\nq = sa.select(t)",
+        "import sqlalchemy.sql\nq = sqlalchemy.sql.expression.text('x')",
+        "async def f(conn, q):\n    await conn.execute(q)",
+        "async def f(conn):\n    await conn.exec_driver_sql('SELECT 1')",
+    ):
+        assert len(_sql_uses(source)) == 1, source
+    for source in (
+        "from sqlalchemy import func, tuple_\nfrom sqlalchemy.ext.asyncio import AsyncConnection",
+        "import sqlalchemy.exc as sa_errors\nE = sa_errors.DBAPIError",
+        "async def f(pipe):\n    await pipe.execute()\n    pipe.execute(raise_on_error=False)",
+        "changes.update(x)\nselect = 1",
+    ):
+        assert _sql_uses(source) == [], source

@@ -5,17 +5,72 @@ from __future__ import annotations
 
 import pytest
 
-from engine.db import accounts
-from engine.db.models import ApiKey, Merchant, Payment, PaymentEvent, Refund, User
+from engine.db import accounts, payment_backlog, webhook_batches
+from engine.db.models import (
+    ApiKey,
+    AuditLog,
+    Event,
+    IdempotencyKey,
+    Merchant,
+    Payment,
+    PaymentEvent,
+    Refund,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from engine.db.records import (
     ApiKeyRecord,
+    ApiKeySecretRecord,
+    AttemptTargetRecord,
+    AuditLogRecord,
+    DeadDeliveryRecord,
+    EndpointSecretsRecord,
+    EventBodyRecord,
+    EventRecord,
+    IdempotencyKeyRecord,
+    ListedDeliveryRecord,
     MerchantRecord,
+    PaymentBacklogRecord,
     PaymentEventRecord,
     PaymentRecord,
     RefundRecord,
+    RequeuedDeliveryRecord,
+    SealedReplyRecord,
+    StaleOperationRecord,
+    StuckPaymentRecord,
+    UnsettledCaptureRecord,
     UserLoginRecord,
     UserRecord,
+    WebhookAttemptRecord,
+    WebhookDeliveryRecord,
+    WebhookEndpointRecord,
 )
+
+
+def _names(select_list: str) -> list[str]:
+    """The column names a SQL select list yields: each item's alias, else its column name."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(select_list + ","):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(select_list[start:i].strip())
+            start = i + 1
+    return [item.split()[-1].split(".")[-1] for item in items]
+
+
+def _select_list(sql: str) -> str:
+    """The top-level select list of one ``SELECT ... [FROM ...]`` statement."""
+    body, depth = sql.strip().removeprefix("SELECT"), 0
+    for i in range(len(body)):
+        depth += {"(": 1, ")": -1}.get(body[i], 0)
+        if depth == 0 and body[i].isspace() and body[i + 1:i + 6] == "FROM ":
+            return body[:i]
+    return body
+
+
+_DELIVERY = [c.name for c in WebhookDelivery.__table__.c]
 
 CASES = [
     (MerchantRecord, [c.name for c in Merchant.__table__.c]),
@@ -25,6 +80,24 @@ CASES = [
     (PaymentRecord, [c.name for c in Payment.__table__.c]),
     (PaymentEventRecord, [c.name for c in PaymentEvent.__table__.c]),
     (RefundRecord, [c.name for c in Refund.__table__.c]),
+    (WebhookEndpointRecord, [c.name for c in WebhookEndpoint.__table__.c]),
+    (WebhookDeliveryRecord, _DELIVERY),
+    (ListedDeliveryRecord, [*_DELIVERY, "event_type"]),
+    (DeadDeliveryRecord, [*_DELIVERY, "event_type", "url"]),
+    (WebhookAttemptRecord, [c.name for c in WebhookAttempt.__table__.c]),
+    (AttemptTargetRecord, _names(webhook_batches._ATTEMPT_COLUMNS)),
+    (RequeuedDeliveryRecord, ["id", "endpoint_id", "status"]),
+    (PaymentBacklogRecord, _names(_select_list(payment_backlog._BACKLOG_SQL.text))),
+    (StuckPaymentRecord, _names(_select_list(payment_backlog._STUCK_SQL.text))),
+    (UnsettledCaptureRecord, ["id", "processor_transaction_id", "currency"]),
+    (StaleOperationRecord, ["id", "pending_operation"]),
+    (AuditLogRecord, [c.name for c in AuditLog.__table__.c]),
+    (EventRecord, [c.name for c in Event.__table__.c]),
+    (EventBodyRecord, ["id", "body"]),
+    (ApiKeySecretRecord, [c.name for c in ApiKey.__table__.c]),
+    (IdempotencyKeyRecord, [*(c.name for c in IdempotencyKey.__table__.c), "expired"]),
+    (EndpointSecretsRecord, ["id", "secret_sealed", "previous_secret_sealed"]),
+    (SealedReplyRecord, ["merchant_id", "key", "response_body"]),
 ]
 
 
