@@ -84,7 +84,10 @@ async def test_events_and_keys_are_the_merchants_own(api, settings):
         assert mine.event_id in page.text and theirs.event_id not in page.text
         assert mine.key_id in page.text and theirs.key_id not in page.text
         assert mine.key_ids["admin"] not in page.text  # a merchant never sees admin keys (as in the API)
-        # The audit log: this merchant's entries (its sign-in, just now), not another merchant's.
+        # The audit log, once and in the page's body (not in its <title>): this merchant's entries
+        # (its sign-in, just now), not another merchant's.
+        assert "<title>Developers · EasyPay dashboard</title>" in page.text
+        assert page.text.count('data-testid="audit"') == 1
         audit = page.text.split('data-testid="audit"')[1]
         assert "dashboard_sign_in" in audit and "/dashboard/sign-in" in audit
         assert their_user not in audit
