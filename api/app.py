@@ -27,7 +27,7 @@ from api.notifier import ChangeNotifier
 from api.openapi_strict import ClosedStructSchemaPlugin
 from api.payments import PaymentController
 from api.problems import handle_exception
-from api.state import AppState
+from api.state import AppState, provide_app_state
 from api.events import EventController
 from api.webhook_endpoints import WebhookEndpointController
 from api.users import UserController, issue_token
@@ -173,7 +173,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             docs_assets(),
             dashboard_router(),
         ],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={
+            "principal": Provide(provide_principal),
+            "easypay": Provide(provide_app_state, use_cache=True, sync_to_thread=False),
+        },
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.
         before_request=access_check,
         middleware=[api_middleware],  # request id, HTTP metrics, audit and read-your-writes in one layer

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request, Response, get
+from litestar import Response, get
 
 from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
@@ -73,8 +73,8 @@ def replica_check(state: AppState) -> str | None:
     opt={"permission": None, "ops": True},
     security=NO_CREDENTIALS,
 )
-async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    state: AppState = request.app.state.easypay
+async def ready(easypay: AppState) -> Response[dict[str, Any]]:
+    state = easypay
 
     async def run(name: str) -> tuple[str, str]:
         try:

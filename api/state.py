@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.datastructures import State
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,3 +51,10 @@ class AppState:
     def peppers(self) -> tuple[bytes, ...]:
         """The current pepper, then the previous ones."""
         return (self.pepper, *self.previous_peppers)
+
+
+def provide_app_state(state: State) -> AppState:
+    """Dependency ``easypay``: a handler declares ``easypay: AppState`` and gets the process's
+    resources (registered with ``use_cache``: resolved once, then a lookup)."""
+    app_state: AppState = state.easypay
+    return app_state
