@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.db import api_key_secrets
 from engine.db.records import ApiKeySecretRecord
 from engine.permissions import ROLES, role_allows
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def presented_key_id(token: str) -> str | None:
 
 
 def key_record_name(prefix: str, key_id: str) -> str:
-    return f"{prefix}:apikey:{key_id}"
+    return redis_keys.api_key_record(prefix, key_id)
 
 
 def derive_record_key(secret_key: bytes) -> bytes:

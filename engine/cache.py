@@ -19,6 +19,7 @@ from engine.batching import MicroBatcher
 from engine.redis_pipe import send_all
 from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class PaymentCache:
         self._put = redis.register_script(_PUT_IF_NEWER)
         self._script_loaded = False
         #: Pub/sub channel announcing "payment <id> changed" (payload: the id).
-        self.channel = f"{prefix}:payment-changes"
+        self.channel = redis_keys.payment_changes_channel(prefix)
         #: Concurrent reads share one pipelined round trip (polls are the most frequent request).
         self._reads: MicroBatcher[str, list[bytes | None]] = MicroBatcher(
             self._read_many, max_batch=128, name="payment cache read"
@@ -56,7 +57,7 @@ class PaymentCache:
         return await send_all(self._redis, [("HMGET", key, "m", "b") for key in keys])
 
     def _key(self, payment_id: uuid.UUID | str) -> str:
-        return f"{self._prefix}:payment:{payment_id}"
+        return redis_keys.payment_snapshot(self._prefix, payment_id)
 
     async def put(self, view: PaymentView, *, version: int, merchant_id: uuid.UUID) -> bool:
         """Store the snapshot unless a newer one is there; False on a cache failure or an older version."""

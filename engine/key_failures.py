@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class KeyFailureCounter:
         self._retention_s = retention_s
 
     def _name(self, key_id: str) -> str:
-        return f"{self._prefix}:apikey-failures:{key_id}"
+        return redis_keys.api_key_failures(self._prefix, key_id)
 
     async def record(self, key_id: str) -> None:
         name = self._name(key_id)

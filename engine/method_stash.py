@@ -14,6 +14,7 @@ import uuid
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class MethodStash:
         self._prefix = prefix
 
     def key(self, payment_id: uuid.UUID | str) -> str:
-        return f"{self._prefix}:sealed-method:{payment_id}"
+        return redis_keys.sealed_method(self._prefix, payment_id)
 
     async def put(self, payment_id: uuid.UUID, sealed: str, *, ttl_s: int) -> None:
         await self._redis.set(self.key(payment_id), sealed, ex=ttl_s)
@@ -37,7 +38,7 @@ class MethodStash:
 
     async def mark_resent(self, payment_id: uuid.UUID, *, ttl_s: int) -> bool:
         """True at most once per ``ttl_s`` per payment (the pending sweep's re-enqueue guard)."""
-        return bool(await self._redis.set(f"{self.key(payment_id)}:resent", 1, nx=True, ex=ttl_s))
+        return bool(await self._redis.set(redis_keys.resent_guard(self._prefix, payment_id), 1, nx=True, ex=ttl_s))
 
     async def delete(self, payment_id: uuid.UUID) -> None:
         try:

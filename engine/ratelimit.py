@@ -24,6 +24,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from engine.batching import MicroBatcher
 from engine.redis_pipe import send_all
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class RateLimiter:
 
     def __init__(self, redis: Redis, *, prefix: str, defaults: dict[str, int]) -> None:
         self._storage = RedisStorage(
-            "async+redis://", implementation="redispy", key_prefix=f"{prefix}:ratelimit",
+            "async+redis://", implementation="redispy", key_prefix=redis_keys.rate_limit_prefix(prefix),
             # limits types its storage options as scalars only; redis-py takes a pool here.
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )

@@ -13,6 +13,7 @@ import logging
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class RecentWrites:
         self._window_ms = max(1, int(window_s * 1000))
 
     def _key(self, actor: str) -> str:
-        return f"{self._prefix}:recent-write:{actor}"
+        return redis_keys.recent_write(self._prefix, actor)
 
     async def mark(self, actor: str) -> None:
         """Call after the write committed, before its answer is sent."""

@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ LOCK_TTL_S = 60.0
 
 
 def lock_key(prefix: str, job: str) -> str:
-    return f"{prefix}:running:{job}"
+    return redis_keys.running_job(prefix, job)
 
 
 async def run_single_flight(

@@ -27,6 +27,7 @@ from dramatiq.common import dq_name, xq_name
 
 from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS
 from jobs.queues import QueueStats
+from engine import redis_keys
 
 QUEUE_TYPES = ("quorum", "classic")
 
@@ -66,7 +67,7 @@ def held_key(key_prefix: str, queue_name: str, subject: str) -> str:
     It never reads as "surely gone" (``vouched_unheld``): a pending payment whose stash copy went
     with Redis too is left to its message, which still carries the sealed card.
     """
-    return f"{key_prefix}:held:{queue_name}:{subject}"
+    return redis_keys.held_messages(key_prefix, queue_name, subject)
 
 
 #: A held counter outlives every message it counts (``jobs.names.PAYMENT_MESSAGE_MAX_AGE_MS``).

@@ -24,6 +24,7 @@ from engine.settings import Settings
 from schedules.registry import REGISTRY, Job, JobContext, Registry
 from jobs.brokers import connect_sender
 from jobs.sender import JobSender
+from engine import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Scheduler:
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
 
     def _key(self, job: Job, slot: int) -> str:
-        return f"{self._settings.redis.key_prefix}:schedule:{job.name}:{slot}"
+        return redis_keys.schedule_claim(self._settings.redis.key_prefix, job.name, slot)
 
     async def claim(self, job: Job, slot: int, interval_s: float) -> bool:
         """True if this process won ``slot`` of ``job`` (the key outlives the slot)."""

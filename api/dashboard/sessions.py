@@ -26,6 +26,7 @@ from litestar.datastructures import Cookie
 from redis.asyncio import Redis
 
 from engine.auth import Principal
+from engine import redis_keys
 
 #: How long a session lasts from its sign-in (absolute: it is not extended by use).
 SESSION_TTL_S = 8 * 3600
@@ -59,7 +60,7 @@ class SessionStore:
     def _key(self, session_id: str) -> str:
         # The id itself never reaches Redis: reading Redis gives no cookie to replay.
         digest = hashlib.sha256(session_id.encode()).hexdigest()[:40]
-        return f"{self._prefix}:dashboard-session:{digest}"
+        return redis_keys.dashboard_session(self._prefix, digest)
 
     async def create(self, user: Any) -> tuple[str, DashboardSession]:
         """A new session for a ``users`` row: (the cookie's session id, the session)."""

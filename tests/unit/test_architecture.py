@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -262,3 +263,20 @@ def test_the_sql_check_sees_builders_and_statements():
         "changes.update(x)\nselect = 1",
     ):
         assert _sql_uses(source) == [], source
+
+
+_REDIS_KEY_RE = re.compile(r"""f["']\{[A-Za-z_.]*prefix\}:""")
+
+
+def test_redis_keys_are_built_only_in_engine_redis_keys():
+    builders = {
+        str(path.relative_to(ROOT))
+        for path in _files(*PRODUCT)
+        if path != ROOT / "engine" / "redis_keys.py" and _REDIS_KEY_RE.search(path.read_text())
+    }
+    assert not builders, f"Redis keys built outside engine/redis_keys.py: {sorted(builders)}"
+
+
+def test_the_redis_key_check_sees_a_key_being_built():
+    assert _REDIS_KEY_RE.search('return f"{self._prefix}:payment:{payment_id}"')
+    assert not _REDIS_KEY_RE.search('f"{cfg.env_prefix}_THREADS"')
