@@ -28,7 +28,7 @@ from engine.db import events as event_repo
 from engine.auth import Principal
 from engine.db import webhook_deliveries as repo
 from engine.db import webhook_endpoints as endpoint_repo
-from engine.events import EVENT_TYPES, EventView
+from engine.events import PUBLIC_EVENT_TYPES, EventView
 from engine.permissions import Permission
 
 _encoder = msgspec.json.Encoder()
@@ -105,7 +105,7 @@ class EventController(Controller):
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An event id: the page after it.")] = None,
-        type: Annotated[str | None, QueryParameter(description="One event type.", schema_extra={"enum": sorted(EVENT_TYPES)})] = None,
+        type: Annotated[str | None, QueryParameter(description="One event type.", schema_extra={"enum": sorted(PUBLIC_EVENT_TYPES)})] = None,
         object_id: Annotated[
             str | None, id_query("Only events about this payment or refund (its id).")
         ] = None,
@@ -115,7 +115,7 @@ class EventController(Controller):
     ) -> Response[bytes]:
         state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
-        if type is not None and type not in EVENT_TYPES:
+        if type is not None and type not in PUBLIC_EVENT_TYPES:
             raise validation_problem([FieldProblem("type", f"Unknown event type {type!r}.")])
         cursor = query_id("starting_after", starting_after, "an event id")
         about = query_id("object_id", object_id, "a payment or refund id")
