@@ -38,39 +38,38 @@ AUDIT_SHOWN = 50
 
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
-async def developers(request: Request[Any, Any, Any]) -> Template:
+async def developers(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     notice = "Key revoked." if request.query_params.get("done") == "revoked" else None
     if (resent := request.query_params.get("resent", "")).isdigit():
         notice = f"Event sent again: {resent} deliver{'y' if resent == '1' else 'ies'} queued."
-    return await _page(request, notice=notice)
+    return await _page(request, easypay, notice=notice)
 
 
-async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, error: str | None = None,
+async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: str | None = None, error: str | None = None,
                 new_key: str | None = None, status: int = 200) -> Template:
-    state: AppState = request.app.state.easypay
     session = current_session(request)
     principal = session.principal()
 
     async def fetch_events(conn: Any) -> tuple[list[Any], bool]:
         return await event_repo.list_events(conn, principal.scope, limit=EVENTS_SHOWN)
 
-    rows, _more = await state.read_router.read(fetch_events, actor=reader(principal))
+    rows, _more = await easypay.read_router.read(fetch_events, actor=reader(principal))
     events = [_event_decoder.decode(row.body) for row in rows]  # the stored bytes webhooks send
     keys: list[Any] = []
     can_manage_keys = principal.can(Permission.KEYS_MANAGE)
     if can_manage_keys:
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             rows, _more = await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)
-        keys = await key_views(request, rows)
+        keys = await key_views(easypay, rows)
     audit: list[Any] = []
     can_read_audit = principal.can(Permission.AUDIT_READ)
     if can_read_audit:
-        await request.app.state.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
+        await easypay.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
 
         async def fetch_audit(conn: Any) -> tuple[list[Any], bool]:
             return await list_audit_logs(conn, scope=principal.scope, limit=AUDIT_SHOWN)
 
-        audit, _more = await state.read_router.read(fetch_audit, actor=reader(principal))
+        audit, _more = await easypay.read_router.read(fetch_audit, actor=reader(principal))
     return Template(
         template_name="developers.html",
         context={
@@ -100,7 +99,7 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "create_api_key", "audit_object": "api_key"},
     status_code=201,
 )
-async def create_key(request: Request[Any, Any, Any]) -> Template:
+async def create_key(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     """A new key, its token shown on this answer only (never stored, never shown again)."""
     form = await request.form()
     role, name, merchant_id = (form.get(f) for f in ("role", "name", "merchant_id"))
@@ -112,11 +111,11 @@ async def create_key(request: Request[Any, Any, Any]) -> Template:
         if name is not None and (len(name) > 200 or find_card_numbers(name)):
             raise Problem(422, "validation_error", "The name must be at most 200 characters and hold no card number.")
         row, token = await create_in_scope(
-            request, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
+            request, easypay, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
         )
     except Problem as problem:
-        return await _page(request, error=problem.detail, status=problem.status)
-    return await _page(request, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
+        return await _page(request, easypay, error=problem.detail, status=problem.status)
+    return await _page(request, easypay, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
 
 
 @post(
@@ -125,8 +124,8 @@ async def create_key(request: Request[Any, Any, Any]) -> Template:
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "revoke_api_key", "audit_object": "api_key"},
     status_code=303,
 )
-async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> Redirect:
-    await revoke_in_scope(request, request.scope["state"]["principal"], key_id)
+async def revoke(request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str]) -> Redirect:
+    await revoke_in_scope(request, easypay, request.scope["state"]["principal"], key_id)
     return Redirect("/dashboard/developers?done=revoked", status_code=303)
 
 
@@ -139,15 +138,15 @@ _KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
     opt={"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_action": "resend", "audit_object": "event"},
     status_code=303,
 )
-async def resend(request: Request[Any, Any, Any], event_id: FromPath[str]) -> Any:
+async def resend(request: Request[Any, Any, Any], easypay: AppState, event_id: FromPath[str]) -> Any:
     """``POST /v1/events/{id}/resend`` from a form: the API's work, under the form's idempotency key."""
     eid = path_id(event_id, Problem(404, "event_not_found", "No such event."))
     key = (await request.form()).get("idempotency_key")
     if not isinstance(key, str) or not _KEY.match(key):
-        return await _page(request, error="The form has no valid idempotency key: reload the page.", status=422)
+        return await _page(request, easypay, error="The form has no valid idempotency key: reload the page.", status=422)
     try:
-        answer = await run_idempotent(request, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
+        answer = await run_idempotent(request, easypay, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
     except (IdempotencyKeyReused, IdempotencyKeyInUse):
-        return await _page(request, error="This form was already sent: reload the page.", status=409)
+        return await _page(request, easypay, error="This form was already sent: reload the page.", status=409)
     count = len(json.loads(answer.content)["deliveries"])
     return Redirect(f"/dashboard/developers?resent={count}", status_code=303)

@@ -1,9 +1,4 @@
-"""The dashboard: server-rendered pages under ``/dashboard/`` for user accounts, with the API's
-roles, permissions and tenancy (``api.dashboard.guard``), its sign-in checks and its engine code.
-
-Jinja2 templates (autoescaped) and htmx, served from ``static/`` by the API itself: no page loads
-anything from elsewhere, and the API's ``Content-Security-Policy: default-src 'self'`` holds.
-"""
+"""Every dashboard route in one router, and the template configuration (``api.app`` mounts both)."""
 
 from __future__ import annotations
 
