@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.token_versions = TokenVersions(engine)
         app.state.limiter = RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits)
         app.state.audit = audit
-        app.state.dashboard_sessions = SessionStore(redis, prefix=prefix)
+        app.state.dashboard_sessions = SessionStore(redis, prefix=prefix, ttl_s=access.dashboard_session_ttl_s)
         app.state.key_usage = key_usage
         key_usage.start()
         audit.start()
