@@ -294,7 +294,6 @@ class Settings:
     card_keys: Annotated[tuple[tuple[str, bytes], ...], from_env("EASYPAY_CARD_KEYS", rule=True)] = field(
         default=(), repr=False
     )
-    secret_key_generated: bool = False
     #: Where the development key is kept; empty: ``$XDG_STATE_HOME/easypay/dev-secret-key``.
     dev_secret_file: Annotated[str, from_env("EASYPAY_DEV_SECRET_FILE")] = ""
     environment: Annotated[Literal["development", "test", "production"], from_env("EASYPAY_ENV")] = "development"

@@ -114,7 +114,7 @@ def _webhooks(env: Mapping[str, str], production: bool) -> WebhookSettings:
     return webhooks
 
 
-def _secret(env: Mapping[str, str], top: Settings) -> tuple[bytes, bool]:
+def _secret(env: Mapping[str, str], top: Settings) -> bytes:
     """``EASYPAY_SECRET_KEY``, required in production; elsewhere a development key is made once."""
     given = env.get(variable(Settings, "secret_key"), "")
     if given:
@@ -123,7 +123,7 @@ def _secret(env: Mapping[str, str], top: Settings) -> tuple[bytes, bool]:
         problem = production_key_problem(given) if top.is_production else None
         if problem:
             raise SettingsError(f"EASYPAY_SECRET_KEY {problem}")
-        return given.encode(), False
+        return given.encode()
     if top.is_production:
         raise SettingsError("EASYPAY_SECRET_KEY is required when EASYPAY_ENV=production")
     path = dev_secret_path(top.dev_secret_file, env)
@@ -136,7 +136,7 @@ def _secret(env: Mapping[str, str], top: Settings) -> tuple[bytes, bool]:
             "EASYPAY_SECRET_KEY is not set: generated a random development key in %s (readable by you only). "
             "Set EASYPAY_SECRET_KEY (32+ random characters) before handling real cards.", path,
         )
-    return key, True
+    return key
 
 
 def _previous_secrets(env: Mapping[str, str], production: bool, current: bytes) -> tuple[bytes, ...]:
@@ -164,7 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     top = section(Settings, env)
     production = top.is_production
-    secret, generated = _secret(env, top)
+    secret = _secret(env, top)
     database = section(DatabaseSettings, env)
     _check_read_replica(database)
     return replace(
@@ -178,7 +178,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lifecycle=section(LifecycleSettings, env),
         secret_key=secret,
         previous_secret_keys=_previous_secrets(env, production, secret),
-        secret_key_generated=generated,
         card_keys=_card_keys(env, production),
         pools=_pools(env),
     )
