@@ -9,6 +9,7 @@ import tempfile
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from engine.errors import EasyPayError
 from engine.sealing import KEY_ID_RE
 from engine.secret_key import dev_secret_path, load_or_create_dev_secret, previous_keys, production_key_problem
 from engine.settings import (
@@ -33,7 +34,7 @@ ANET_SANDBOX_URL = "https://apitest.authorize.net/xml/v1/request.api"
 ANET_PRODUCTION_URL = "https://api2.authorize.net/xml/v1/request.api"
 
 
-class SettingsError(ValueError):
+class SettingsError(EasyPayError, ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
