@@ -26,7 +26,7 @@ from api.audit import note
 from api.timeparams import parse_time, time_query
 from api.validation import validate_payment
 from engine import idempotency
-from engine.accept_batch import AcceptRequest, QueueUnavailable
+from engine.accept_batch import AcceptRequest
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.permissions import Permission
@@ -129,21 +129,19 @@ class PaymentController(Controller):
             context=current_context(),
             stash=(easypay.stash.key(payment_id), easypay.settings.card_message_ttl_s),
         )
-        try:
-            answer = await easypay.acceptor.accept(
-                AcceptRequest(
-                    new=new,
-                    payment_id=payment_id,
-                    job=job,
-                    request_id=request_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    earlier_hashes=tuple(earlier_hashes),
-                    idempotency_owner=idempotency_owner(principal),
-                )
+        # ``QueueUnavailable`` (nothing recorded) answers 503 through ``api.problems.ENGINE_PROBLEMS``.
+        answer = await easypay.acceptor.accept(
+            AcceptRequest(
+                new=new,
+                payment_id=payment_id,
+                job=job,
+                request_id=request_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                earlier_hashes=tuple(earlier_hashes),
+                idempotency_owner=idempotency_owner(principal),
             )
-        except QueueUnavailable:
-            raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        )
         headers = {"Location": answer.location} if answer.location else {}
         if answer.replayed:
             headers["Idempotent-Replayed"] = "true"

@@ -22,7 +22,7 @@ from api.audit import note
 from api.auth import enforce_rate_limit
 from api.ids import id_query, parse_id, path_id, query_id
 from api.schemas import RoleName
-from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.problems import FieldProblem, Problem, as_problem, problem_responses, validation_problem
 from api.state import AppState
 from engine.auth import Principal
 from engine.db import accounts
@@ -135,10 +135,8 @@ async def check_sign_in(request: Request[Any, Any, Any], easypay: AppState, emai
         row = await accounts.get_user_by_email(conn, email)
     try:
         valid = await easypay.password_hashing.verify(row.password_hash if row else None, password)
-    except HashingBusy:
-        raise Problem(
-            503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
-        ) from None
+    except HashingBusy as exc:  # a Problem here: the dashboard's sign-in form shows it on the form
+        raise as_problem(exc) from None
     if row is None or not valid or row.disabled_at is not None:
         raise NotAuthorizedException()
     request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)

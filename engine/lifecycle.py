@@ -28,13 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.db.records import PaymentRecord, RefundRecord
+from engine.errors import EasyPayError
 from engine.money import parse_amount
 from engine.states import PaymentStatus
 
 REFUNDABLE = frozenset({PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value})
 
 
-class OperationRefused(Exception):
+class OperationRefused(EasyPayError):
     """The operation is not allowed on the payment as it is now; nothing was changed."""
 
     def __init__(self, code: str, detail: str) -> None:

@@ -36,6 +36,7 @@ from engine.db import payments as repo
 from engine.db.outcomes import move_and_tell
 from engine.db.records import PaymentRecord
 from engine.db.session import autocommit
+from engine.errors import EasyPayError
 from engine.method_secrets import open_method
 from engine.metrics import PAYMENT_METHODS_LOST, PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
 from engine.processor import (
@@ -64,7 +65,7 @@ DECLINE_CODES = frozenset({
     "avs_mismatch", "avs_and_cvc_mismatch", "card_type_not_accepted", "fraud_declined",
 })
 
-class PaymentNotVisible(Exception):
+class PaymentNotVisible(EasyPayError):
     """The message arrived before the API's transaction committed (or that commit failed).
 
     Retried with backoff; if the row never appears, the API's commit failed and the client was

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from engine.errors import EasyPayError
+
 _PREFIX = "v1."
 _PREFIX_V2 = "v2."
 _HKDF_INFO_V2 = b"easypay:card-message:v2\x00"
@@ -38,7 +40,7 @@ _MIN_SECRET_BYTES = 32
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class SealError(Exception):
+class SealError(EasyPayError):
     """A token could not be opened. Messages never contain plaintext or key material."""
 
 

@@ -20,10 +20,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from engine.errors import EasyPayError
+
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
+class SettingsError(EasyPayError, ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from engine.errors import EasyPayError
+
 
 class PaymentStatus(StrEnum):
     PENDING = "pending"  #: recorded and queued
@@ -68,13 +70,12 @@ FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if no
 HISTORY_EVENT_TYPES: dict[PaymentStatus, str] = {status: f"payment.{status.value}" for status in PaymentStatus}
 
 
-class IllegalTransition(Exception):
-    """``trigger`` is not allowed from ``status``; nothing was changed."""
+class IllegalTransition(EasyPayError):
+    """``trigger`` is not allowed from ``status``; nothing was changed. The message names both: the
+    callers only log it (a stale or repeated message), so the exception keeps no fields."""
 
     def __init__(self, status: PaymentStatus, trigger: Trigger) -> None:
         super().__init__(f"cannot {trigger.value} a payment that is {status.value}")
-        self.status = status
-        self.trigger = trigger
 
 
 def apply(status: PaymentStatus | str, trigger: Trigger) -> PaymentStatus:
@@ -122,11 +123,11 @@ REFUND_TRANSITIONS: dict[RefundStatus, dict[RefundTrigger, RefundStatus]] = {
 REFUND_EVENT_TYPES: dict[RefundStatus, str] = {RS.SUCCEEDED: "refund.succeeded", RS.FAILED: "refund.failed"}
 
 
-class IllegalRefundTransition(Exception):
+class IllegalRefundTransition(EasyPayError):
+    """``IllegalTransition`` for a refund: ``trigger`` is not allowed from ``status``."""
+
     def __init__(self, status: RefundStatus, trigger: RefundTrigger) -> None:
         super().__init__(f"cannot {trigger.value} a refund that is {status.value}")
-        self.status = status
-        self.trigger = trigger
 
 
 def apply_refund(status: RefundStatus | str, trigger: RefundTrigger) -> RefundStatus:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.auth import IssuedKey, hash_secret, issue_key
 from engine.db.models import ApiKey, Merchant, User
 from engine.db.records import ApiKeyRecord, MerchantRecord, UserLoginRecord, UserRecord
+from engine.errors import EasyPayError
 from engine.passwords import hash_password
 from engine.permissions import ROLES
 
@@ -37,7 +38,7 @@ async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Merchan
     return None if row is None else MerchantRecord._make(row)
 
 
-class CreatorDisabled(Exception):
+class CreatorDisabled(EasyPayError):
     """The user minting a key was disabled meanwhile (its token was still in the 1 s memory)."""
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Event
 from engine.db.records import EventBodyRecord, EventRecord
+from engine.errors import EasyPayError
 
 events = Event.__table__
 
@@ -23,7 +24,7 @@ async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: 
     return None if row is None else EventRecord._make(row)
 
 
-class EventNotFound(LookupError):
+class EventNotFound(EasyPayError, LookupError):
     """No such event (or not the merchant's)."""
 
 

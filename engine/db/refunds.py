@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import Refund
 from engine.db.records import RefundRecord
+from engine.errors import EasyPayError
 from engine.events import record_event
 from engine.states import REFUND_EVENT_TYPES, IllegalRefundTransition, RefundStatus, RefundTrigger, apply_refund
 from engine.views import refund_view
@@ -22,7 +23,7 @@ refunds = Refund.__table__
 RESERVING = (RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value)
 
 
-class RefundNotFound(LookupError):
+class RefundNotFound(EasyPayError, LookupError):
     """No refund with that id."""
 
 

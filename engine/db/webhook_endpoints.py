@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.models import WebhookEndpoint
 from engine.db.records import WebhookEndpointRecord
+from engine.errors import EasyPayError
 
 endpoints = WebhookEndpoint.__table__
 
 
-class EndpointNotFound(LookupError):
+class EndpointNotFound(EasyPayError, LookupError):
     """No webhook endpoint with that id (or not the merchant's)."""
 
 

@@ -19,12 +19,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from engine.errors import EasyPayError
+
 _PREFIX = "v1."
 _INFO = b"easypay:webhook-secret:v1"
 _NONCE_BYTES = 12
 
 
-class SecretUnreadable(Exception):
+class SecretUnreadable(EasyPayError):
     """A sealed secret failed authentication (another key, another endpoint, or tampered)."""
 
 
