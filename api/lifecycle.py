@@ -140,7 +140,7 @@ class PaymentOperationsController(Controller):
     async def capture(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[CaptureCreate | None] = None,
@@ -161,7 +161,7 @@ class PaymentOperationsController(Controller):
     async def void(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -185,7 +185,7 @@ class PaymentOperationsController(Controller):
     async def create_refund(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[RefundCreate | None] = None,
@@ -205,7 +205,7 @@ class PaymentOperationsController(Controller):
     )
     async def list_refunds(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -240,7 +240,7 @@ class RefundController(Controller):
         opt={"permission": "payments:read"},
     )
     async def get_refund(
-        self, easypay: AppState, refund_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], refund_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> RefundView:
         not_found = Problem(404, "refund_not_found", "No such refund.")
         rid = path_id(refund_id, not_found)

@@ -95,7 +95,7 @@ class PaymentController(Controller):
     async def create_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         data: JSONBody[PaymentCreate],
         principal: NamedDependency[Principal],
         idempotency_key: Annotated[
@@ -161,7 +161,7 @@ class PaymentController(Controller):
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         wait: Annotated[
@@ -220,7 +220,7 @@ class PaymentController(Controller):
     )
     async def list_payments(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A payment id: the page after it.")] = None,

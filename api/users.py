@@ -114,7 +114,7 @@ def _user_id(raw: str) -> uuid.UUID:
         **problem_responses(400, 401, 422, 429),
     },
 )
-async def issue_token(request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[TokenRequest]) -> Response[bytes]:
+async def issue_token(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], data: JSONBody[TokenRequest]) -> Response[bytes]:
     row = await check_sign_in(request, easypay, data.email, data.password)
     issued = easypay.tokens.issue(
         user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
@@ -170,7 +170,7 @@ class UserController(Controller):
         },
     )
     async def create_user(
-        self, request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[UserCreate], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], data: JSONBody[UserCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
         errors = []
         if data.role not in ROLES:
@@ -206,7 +206,7 @@ class UserController(Controller):
     @get("/", summary="List users, newest first", responses=problem_responses(401, 403, 422, 429))
     async def list_users(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A user id: the page after it.")] = None,
@@ -226,7 +226,7 @@ class UserController(Controller):
 
     @get("/{user_id:str}", summary="Retrieve a user", responses=problem_responses(401, 403, 404, 429))
     async def get_user(
-        self, easypay: AppState, user_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], user_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> UserView:
         async with easypay.engine.connect() as conn:
             row = await accounts.get_user(conn, _user_id(user_id))
@@ -246,7 +246,7 @@ class UserController(Controller):
     async def update_user(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         user_id: FromPath[str],
         data: JSONBody[UserUpdate],
         principal: NamedDependency[Principal],

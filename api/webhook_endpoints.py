@@ -149,7 +149,7 @@ class WebhookEndpointController(Controller):
     async def create_endpoint(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         data: JSONBody[WebhookEndpointCreate],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -175,7 +175,7 @@ class WebhookEndpointController(Controller):
     @get("/", summary="List webhook endpoints", opt={"permission": Permission.WEBHOOKS_READ}, responses=problem_responses(401, 403, 404, 422, 429))
     async def list_endpoints(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An endpoint id: the page after it.")] = None,
@@ -197,7 +197,7 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_endpoint(
-        self, easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> WebhookEndpointView:
         async with easypay.engine.connect() as conn:
             row = await repo.get_endpoint(conn, path_id(endpoint_id, _endpoint_not_found()), merchant_id=principal.scope)
@@ -216,7 +216,7 @@ class WebhookEndpointController(Controller):
     async def update_endpoint(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         data: JSONBody[WebhookEndpointUpdate],
         principal: NamedDependency[Principal],
@@ -252,7 +252,7 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def delete_endpoint(
-        self, request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> DeletedEndpoint:
         eid = path_id(endpoint_id, _endpoint_not_found())
         async with easypay.engine.begin() as conn:
@@ -277,7 +277,7 @@ class WebhookEndpointController(Controller):
     async def rotate_secret(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -303,7 +303,7 @@ class WebhookEndpointController(Controller):
     )
     async def list_deliveries(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -338,7 +338,7 @@ class WebhookEndpointController(Controller):
     async def recover(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         data: JSONBody[Recover],
         principal: NamedDependency[Principal],

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -101,7 +102,7 @@ async def _activity(state: AppState, principal: Principal, merchant_id: str | No
 
 
 @get("/payments", guards=[require_session], opt=_OPT)
-async def payment_list(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def payment_list(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
@@ -172,7 +173,7 @@ async def payment_context(request: Request[Any, Any, Any], easypay: AppState, pa
 
 
 @get("/payments/{payment_id:str}", guards=[require_session], opt=_OPT)
-async def payment_detail(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
+async def payment_detail(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Template:
     context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     context["notice"] = {"capture": "Capture queued.", "void": "Void queued.", "refund": "Refund queued."}.get(
         request.query_params.get("done", "")
@@ -181,7 +182,7 @@ async def payment_detail(request: Request[Any, Any, Any], easypay: AppState, pay
 
 
 @get("/payments/{payment_id:str}/history", guards=[require_session], opt=_OPT)
-async def payment_history_fragment(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
+async def payment_history_fragment(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Template:
     """The payment's state, refunds and history alone: what the page re-reads while it is busy."""
     context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     return Template(template_name="_history.html", context=context)
