@@ -29,6 +29,7 @@ from engine.db.audit import list_audit_logs
 from engine.events import EventView
 from engine.cards import find_card_numbers
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from engine.pages import Page
 from engine.permissions import ASSIGNABLE_ROLES, ROLES, Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
@@ -51,26 +52,26 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
     session = current_session(request)
     principal = session.principal()
 
-    async def fetch_events(conn: Any) -> tuple[list[Any], bool]:
+    async def fetch_events(conn: Any) -> Page[Any]:
         return await event_repo.list_events(conn, principal.scope, limit=EVENTS_SHOWN)
 
-    rows, _more = await state.read_router.read(fetch_events, actor=reader(principal))
-    events = [_event_decoder.decode(row.body) for row in rows]  # the stored bytes webhooks send
+    page = await state.read_router.read(fetch_events, actor=reader(principal))
+    events = [_event_decoder.decode(row.body) for row in page.items]  # the stored bytes webhooks send
     keys: list[Any] = []
     can_manage_keys = principal.can(Permission.KEYS_MANAGE)
     if can_manage_keys:
         async with state.engine.connect() as conn:
-            rows, _more = await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)
-        keys = await key_views(request, rows)
+            key_rows = (await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)).items
+        keys = await key_views(request, list(key_rows))
     audit: list[Any] = []
     can_read_audit = principal.can(Permission.AUDIT_READ)
     if can_read_audit:
         await request.app.state.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
 
-        async def fetch_audit(conn: Any) -> tuple[list[Any], bool]:
+        async def fetch_audit(conn: Any) -> Page[Any]:
             return await list_audit_logs(conn, scope=principal.scope, limit=AUDIT_SHOWN)
 
-        audit, _more = await state.read_router.read(fetch_audit, actor=reader(principal))
+        audit = list((await state.read_router.read(fetch_audit, actor=reader(principal))).items)
     return Template(
         template_name="developers.html",
         context={
