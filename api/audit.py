@@ -36,6 +36,7 @@ from api.read_your_writes import reader
 from api.responses import list_envelope
 from api.tenancy import requested_merchant
 from api.timeparams import parse_time, time_query
+from api.state import AppState, app_state
 from engine.audit import AUDIT_OUTCOMES, AuditEntry, outcome_for
 from engine.auth import Principal
 from engine.db.audit import list_audit_logs, owning_merchant
@@ -116,7 +117,7 @@ def _location(start: HTTPResponseStartEvent | None) -> str | None:
 async def audit_request(scope: HTTPScope, status: int, start: HTTPResponseStartEvent | None) -> None:
     """After a request under ``/v1`` or ``/dashboard`` was answered (``start``: its ``http.response.start``, None
     if none was sent), called by ``api.middleware.api_middleware``: record what this module audits."""
-    writer = scope["app"].state.audit
+    writer = app_state(scope["app"]).audit
     probe = await _cross_tenant_probe(scope) if status == 404 and scope.get("path_params") else None
     if probe is not None:
         await writer.record_durably(probe)
@@ -145,7 +146,7 @@ async def _cross_tenant_probe(scope: HTTPScope) -> AuditEntry | None:
     if entry.object_id is None:
         return None
     try:
-        async with scope["app"].state.easypay.reads.connect() as conn:
+        async with app_state(scope["app"]).reads.connect() as conn:
             owner = await owning_merchant(conn, entry.object_type, entry.object_id)
     except Exception as exc:  # noqa: BLE001 - the answer is sent; an unknown owner is no probe to record
         log.warning("cross-tenant probe check failed: %s", type(exc).__name__)
@@ -212,7 +213,7 @@ class AuditLogController(Controller):
     )
     async def list_audit_logs(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[int | None, QueryParameter(ge=1, description="An entry id: the page after it.")] = None,
@@ -225,14 +226,13 @@ class AuditLogController(Controller):
         created_gte: Annotated[str | None, time_query()] = None,
         created_lt: Annotated[str | None, time_query()] = None,
     ) -> AuditLogList:
-        state = request.app.state.easypay
         merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
         if outcome is not None and outcome not in AUDIT_OUTCOMES:
             raise validation_problem([FieldProblem("outcome", "Must be success, failure or denied.")])
         gte, lt = parse_time("created_gte", created_gte), parse_time("created_lt", created_lt)
         # This process's own recent entries are written now (with a read replica they show once
         # it has replayed them, within DATABASE_READ_MAX_LAG_S).
-        await request.app.state.audit.flush()
+        await easypay.audit.flush()
 
         async def fetch_page(conn: AsyncConnection) -> Page[Any]:
             return await list_audit_logs(
@@ -250,5 +250,5 @@ class AuditLogController(Controller):
                 created_lt=lt,
             )
 
-        page = await state.read_router.read(fetch_page, actor=reader(principal))
+        page = await easypay.read_router.read(fetch_page, actor=reader(principal))
         return list_envelope(AuditLogList, page.map(_view))

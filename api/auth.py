@@ -31,6 +31,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.allow import allow_listing
 from api.bodies import check_request
 from api.problems import Problem
+from api.state import app_state
 from engine.auth import Principal, presented_key_id
 from engine.logcontext import set_context
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
@@ -65,13 +66,13 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     principal: Principal | None
     if looks_like_jwt(token):
         audit_state["presented_actor"] = ("user", None)
-        principal = connection.app.state.tokens.verify(token)
+        principal = app_state(connection.app).tokens.verify(token)
         # Against PostgreSQL (1 s in-process memory); an outage is a 503, never an acceptance.
-        if principal is not None and not await connection.app.state.token_versions.accepts(principal):
+        if principal is not None and not await app_state(connection.app).token_versions.accepts(principal):
             principal = None
     else:
         audit_state["presented_actor"] = ("api_key", presented_key_id(token))
-        principal = await connection.app.state.authenticator.authenticate(token)
+        principal = await app_state(connection.app).authenticator.authenticate(token)
     if principal is None:
         AUTH_FAILURES.labels(reason="invalid_token" if looks_like_jwt(token) else "invalid_credentials").inc()
         if not looks_like_jwt(token):
@@ -102,9 +103,9 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 async def _limit_key_failures(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Count a failed API-key check against the client address: over the limit, 429 instead of 401,
     so keys cannot be guessed (or the key store probed) at request rate. Valid keys are unaffected."""
-    per_minute = connection.app.state.easypay.settings.access.key_failures_per_minute
+    per_minute = app_state(connection.app).settings.access.key_failures_per_minute
     await enforce_rate_limit(
-        connection, f"key_failures:{client_address(connection)}", {"minute": per_minute}, connection.app.state.abuse_limiter
+        connection, f"key_failures:{client_address(connection)}", {"minute": per_minute}, app_state(connection.app).abuse_limiter
     )
 
 
@@ -126,7 +127,7 @@ async def enforce_rate_limit(
 
 
 async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
-    decision = await enforce_rate_limit(connection, identity, overrides, connection.app.state.limiter)
+    decision = await enforce_rate_limit(connection, identity, overrides, app_state(connection.app).limiter)
     if decision.window is not None:
         connection.scope["state"]["rate_limit_headers"] = rate_limit_headers(decision)
 
@@ -160,7 +161,7 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
 def require_ops_token(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Operations routes (``opt["ops"]``: ``/metrics``, ``/health/ready``): with ``EASYPAY_OPS_TOKEN``
     set, only a request carrying it as its Bearer token is answered; anything else is a 401."""
-    expected = connection.app.state.easypay.settings.access.ops_token
+    expected = app_state(connection.app).settings.access.ops_token
     if expected is None:
         return
     presented = presented_credential(connection) or ""

@@ -23,6 +23,7 @@ from litestar.handlers import BaseRouteHandler
 
 from api.problems import FieldProblem, Problem, field_path, validation_problem
 from api.validation import card_number_problems, may_hold_card_text
+from api.state import app_state
 from engine.jsonlimits import too_deep, too_long_string
 
 _JSON_MEDIA_TYPE = re.compile(r"^\s*application/json\s*(;.*)?$", re.IGNORECASE)
@@ -121,7 +122,7 @@ def _header(request: Request[Any, Any, Any], name: bytes) -> str | None:
 
 
 async def check_body(request: Request[Any, Any, Any], route_handler: BaseRouteHandler) -> None:
-    access = request.app.state.easypay.settings.access
+    access = app_state(request.app).settings.access
     body = await request.body()
     if not body.strip():
         if problems := card_number_problems(None, _header(request, b"idempotency-key")):

@@ -29,7 +29,7 @@ from engine.db import events as event_repo
 from engine.auth import Principal
 from engine.db import webhook_deliveries as repo
 from engine.db import webhook_endpoints as endpoint_repo
-from engine.events import EVENT_TYPES, EventView
+from engine.events import PUBLIC_EVENT_TYPES, EventView
 from engine.pages import Page
 from engine.permissions import Permission
 
@@ -103,11 +103,11 @@ class EventController(Controller):
     )
     async def list_events(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An event id: the page after it.")] = None,
-        type: Annotated[str | None, QueryParameter(description="One event type.", schema_extra={"enum": sorted(EVENT_TYPES)})] = None,
+        type: Annotated[str | None, QueryParameter(description="One event type.", schema_extra={"enum": sorted(PUBLIC_EVENT_TYPES)})] = None,
         object_id: Annotated[
             str | None, id_query("Only events about this payment or refund (its id).")
         ] = None,
@@ -115,9 +115,8 @@ class EventController(Controller):
         created_lt: Annotated[str | None, time_query()] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's events.")] = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
-        if type is not None and type not in EVENT_TYPES:
+        if type is not None and type not in PUBLIC_EVENT_TYPES:
             raise validation_problem([FieldProblem("type", f"Unknown event type {type!r}.")])
         cursor = query_id("starting_after", starting_after, "an event id")
         about = query_id("object_id", object_id, "a payment or refund id")
@@ -131,7 +130,7 @@ class EventController(Controller):
             )
 
         try:
-            page = await state.read_router.read(fetch_page, actor=reader(principal))
+            page = await easypay.read_router.read(fetch_page, actor=reader(principal))
         except event_repo.EventNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None
         # The stored bytes, as every webhook attempt sends them (``Raw``: copied in, not decoded).
@@ -145,16 +144,15 @@ class EventController(Controller):
         responses={200: ResponseSpec(data_container=EventView, generate_examples=False), **problem_responses(401, 403, 404, 429)},
     )
     async def get_event(
-        self, request: Request[Any, Any, Any], event_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: AppState, event_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         eid = path_id(event_id, _event_not_found())
 
         async def fetch(conn: AsyncConnection) -> Any:
             return await event_repo.get_event(conn, eid, merchant_id=principal.scope)
 
         # An event a webhook just delivered may not be on the replica yet: missing there, ask the primary.
-        row = await state.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
+        row = await easypay.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
         if row is None:
             raise _event_not_found()
         return Response(row.body, media_type=_JSON)
@@ -171,6 +169,7 @@ class EventController(Controller):
     async def resend(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         event_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -181,7 +180,7 @@ class EventController(Controller):
         if data.endpoint_id is not None:
             endpoint_id = path_id(data.endpoint_id, validation_problem([FieldProblem("endpoint_id", "No such webhook endpoint.")]))
 
-        return await run_idempotent(request, principal, idempotency_key, resend_work(request, principal, eid, endpoint_id))
+        return await run_idempotent(request, easypay, principal, idempotency_key, resend_work(request, principal, eid, endpoint_id))
 
 
 __all__ = ["EventController", "resend_work"]

@@ -55,19 +55,18 @@ def _response(status: int, body: bytes, location: str | None, *, replayed: bool)
 
 
 async def run_idempotent(
-    request: Request[Any, Any, Any], principal: Principal, key: str | None, work: Work, *, sealed: bool = False
+    request: Request[Any, Any, Any], easypay: AppState, principal: Principal, key: str | None, work: Work, *, sealed: bool = False
 ) -> Response[bytes]:
     """Run ``work`` in one transaction; with a key, replay the stored answer or store this one."""
-    state: AppState = request.app.state.easypay
     owner = idempotency_owner(principal)
     context = f"idempotency:{owner}:{key}"
-    box = SecretBox(state.settings.secret_key, previous=state.settings.previous_secret_keys) if sealed else None
+    box = SecretBox(easypay.settings.secret_key, previous=easypay.settings.previous_secret_keys) if sealed else None
     request_hash, *earlier_hashes = (
-        idempotency.request_fingerprints(state.peppers, request.method, request.url.path, await request.body())
+        idempotency.request_fingerprints(easypay.peppers, request.method, request.url.path, await request.body())
         if key
         else (b"",)
     )
-    async with state.engine.begin() as conn:
+    async with easypay.engine.begin() as conn:
         if key:
             stored = await idempotency.claim(
                 conn, merchant_id=owner, key=key, request_hash=request_hash, earlier_hashes=earlier_hashes

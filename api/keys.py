@@ -20,6 +20,7 @@ from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.responses import list_envelope
 from api.tenancy import merchant_not_found, requested_merchant
+from api.state import AppState
 from engine.auth import Principal
 from engine.db import accounts
 from engine.key_failures import KeyFailures
@@ -83,9 +84,9 @@ def key_view(row: Any, token: str | None = None, failures: KeyFailures | None = 
     )
 
 
-async def key_views(request: Request[Any, Any, Any], rows: list[Any]) -> list[ApiKeyView]:
+async def key_views(easypay: AppState, rows: list[Any]) -> list[ApiKeyView]:
     """The keys as shown, each with its failed attempts (``engine.key_failures``)."""
-    failures = await request.app.state.key_failures.failures([row.id for row in rows])
+    failures = await easypay.key_failures.failures([row.id for row in rows])
     if failures is None:
         return [key_view(row, known=False) for row in rows]
     return [key_view(row, failures=failures.get(row.id)) for row in rows]
@@ -99,13 +100,12 @@ def _not_found() -> Problem:
 KEY_ID_PATTERN = "^(ak_)?[0-9a-f]{16}$"
 
 
-async def revoke_in_scope(request: Request[Any, Any, Any], principal: Principal, key_id: str) -> Any:
+async def revoke_in_scope(request: Request[Any, Any, Any], easypay: AppState, principal: Principal, key_id: str) -> Any:
     """Revoke an active key the caller may manage (PostgreSQL and the Redis record); its row.
     404 when there is none in the caller's scope, 503 while Redis cannot take the revocation."""
-    state = request.app.state.easypay
     try:
-        async with state.engine.begin() as conn:
-            row = await revoke_key(conn, state.key_records, key_id=_key_id(key_id), scope=principal.scope)
+        async with easypay.engine.begin() as conn:
+            row = await revoke_key(conn, easypay.key_records, key_id=_key_id(key_id), scope=principal.scope)
     except RedisError:
         raise Problem(503, "cache_unavailable", "The key could not be revoked right now; retry shortly.") from None
     if row is None:
@@ -114,15 +114,14 @@ async def revoke_in_scope(request: Request[Any, Any, Any], principal: Principal,
     return row
 
 
-async def create_in_scope(request: Request[Any, Any, Any], principal: Principal, data: ApiKeyCreate) -> tuple[Any, str]:
+async def create_in_scope(request: Request[Any, Any, Any], easypay: AppState, principal: Principal, data: ApiKeyCreate) -> tuple[Any, str]:
     """Mint a key as the caller may (its merchant, or for an admin the one named; never a role
     above its own; rate limits within its ceilings): the key's row and its token, shown once."""
-    state = request.app.state.easypay
     errors = []
     if data.role not in ROLES:
         errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
     if data.rate_limits is not None:
-        ceilings = None if may_raise_rate_limits(principal.role) else state.settings.access.default_rate_limits
+        ceilings = None if may_raise_rate_limits(principal.role) else easypay.settings.access.default_rate_limits
         errors += [FieldProblem(f, reason) for f, reason in rate_limits_problems(data.rate_limits, ceilings=ceilings)]
     if data.expires_at is not None:
         if data.expires_at.tzinfo is None:
@@ -143,14 +142,14 @@ async def create_in_scope(request: Request[Any, Any, Any], principal: Principal,
     if not may_assign(principal.role, data.role):
         raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
     note(request, merchant_id=merchant_id)
-    async with state.engine.begin() as conn:
+    async with easypay.engine.begin() as conn:
         if await accounts.get_merchant(conn, merchant_id) is None:
             raise merchant_not_found()
         issued = await accounts.create_api_key(
             conn,
             merchant_id=merchant_id,
             role=data.role,
-            pepper=state.pepper,
+            pepper=easypay.pepper,
             name=data.name,
             expires_at=data.expires_at,
             rate_limits=data.rate_limits,
@@ -181,9 +180,9 @@ class ApiKeyController(Controller):
         },
     )
     async def create_api_key(
-        self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
-        row, token = await create_in_scope(request, principal, data)
+        row, token = await create_in_scope(request, easypay, principal, data)
         body = _encoder.encode(key_view(row, token))
         return Response(
             body,
@@ -201,22 +200,22 @@ class ApiKeyController(Controller):
     async def list_api_keys(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, QueryParameter(pattern=KEY_ID_PATTERN, description="A key id: the page after it.")] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's keys.")] = None,
     ) -> ApiKeyList:
-        state = request.app.state.easypay
         merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
         cursor = _key_id(starting_after) if starting_after is not None else None
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             try:
                 page = await accounts.list_api_keys(
                     conn, scope=principal.scope, merchant_id=merchant_uuid, limit=limit, starting_after=cursor
                 )
             except accounts.ApiKeyNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such API key.")]) from None
-        return list_envelope(ApiKeyList, page.with_items(await key_views(request, list(page.items))))
+        return list_envelope(ApiKeyList, page.with_items(await key_views(easypay, list(page.items))))
 
     @get(
         "/{key_id:str}",
@@ -225,13 +224,13 @@ class ApiKeyController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_api_key(
-        self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
-        async with request.app.state.easypay.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             row = await accounts.get_api_key(conn, _key_id(key_id), scope=principal.scope)
         if row is None:
             raise _not_found()
-        return (await key_views(request, [row]))[0]
+        return (await key_views(easypay, [row]))[0]
 
     @delete(
         "/{key_id:str}",
@@ -242,6 +241,6 @@ class ApiKeyController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def revoke_api_key(
-        self, request: Request[Any, Any, Any], key_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
-        return (await key_views(request, [await revoke_in_scope(request, principal, key_id)]))[0]
+        return (await key_views(easypay, [await revoke_in_scope(request, easypay, principal, key_id)]))[0]

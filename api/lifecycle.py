@@ -66,60 +66,56 @@ def _accepted(
     return Answer(202, body, location, before_commit=_queued(enqueue), after_commit=cache_payment if payment else None)
 
 
-def capture_work(request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID, amount: str | None) -> Work:
+def capture_work(request: Request[Any, Any, Any], easypay: AppState, principal: Principal, pid: uuid.UUID, amount: str | None) -> Work:
     """Record a capture of ``amount`` (None: all of it) under the payment's lock and queue it."""
-    state: AppState = request.app.state.easypay
 
     async def work(conn: AsyncConnection) -> Answer:
         row = await lifecycle.request_capture(conn, principal.scope, pid, amount, request_id=request.scope["state"].get("request_id"))
         note(request, merchant_id=row.merchant_id)
         body = _encoder.encode(payment_view(row))
-        return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.capture_payment(pid), payment=row)
+        return _accepted(easypay, body, f"/v1/payments/{pid}", lambda: easypay.jobs.capture_payment(pid), payment=row)
 
     return work
 
 
-def void_work(request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID) -> Work:
+def void_work(request: Request[Any, Any, Any], easypay: AppState, principal: Principal, pid: uuid.UUID) -> Work:
     """Record a void under the payment's lock and queue it."""
-    state: AppState = request.app.state.easypay
 
     async def work(conn: AsyncConnection) -> Answer:
         row = await lifecycle.request_void(conn, principal.scope, pid, request_id=request.scope["state"].get("request_id"))
         note(request, merchant_id=row.merchant_id)
         body = _encoder.encode(payment_view(row))
-        return _accepted(state, body, f"/v1/payments/{pid}", lambda: state.jobs.void_payment(pid), payment=row)
+        return _accepted(easypay, body, f"/v1/payments/{pid}", lambda: easypay.jobs.void_payment(pid), payment=row)
 
     return work
 
 
 def refund_work(
-    request: Request[Any, Any, Any], principal: Principal, pid: uuid.UUID, amount: str | None, reason: str | None
+    request: Request[Any, Any, Any], easypay: AppState, principal: Principal, pid: uuid.UUID, amount: str | None, reason: str | None
 ) -> Work:
     """Reserve a refund of ``amount`` (None: everything not yet refunded) and queue it."""
-    state: AppState = request.app.state.easypay
 
     async def work(conn: AsyncConnection) -> Answer:
         row = await lifecycle.request_refund(conn, principal.scope, pid, amount, reason=reason)
         note(request, merchant_id=row.merchant_id)
-        return _accepted(state, _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: state.jobs.process_refund(row.id))
+        return _accepted(easypay, _encoder.encode(refund_view(row)), f"/v1/refunds/{row.id}", lambda: easypay.jobs.process_refund(row.id))
 
     return work
 
 
 async def run_operation(
-    request: Request[Any, Any, Any], principal: Principal, idempotency_key: str | None, payment_id: uuid.UUID, work: Work
+    request: Request[Any, Any, Any], easypay: AppState, principal: Principal, idempotency_key: str | None, payment_id: uuid.UUID, work: Work
 ) -> Response[bytes]:
     """The operation under idempotency, its refusals as problems."""
-    state: AppState = request.app.state.easypay
     try:
-        return await run_idempotent(request, principal, idempotency_key, work)
+        return await run_idempotent(request, easypay, principal, idempotency_key, work)
     except repo.PaymentNotFound:
         raise Problem(404, "payment_not_found", "No such payment.") from None
     except AmountError as exc:
         raise validation_problem([FieldProblem("amount", str(exc))]) from None
     except lifecycle.ReconciliationRequired as exc:
         try:
-            await state.jobs.reconcile_payment(payment_id)  # reconcile first (on-the-fly janitor)
+            await easypay.jobs.reconcile_payment(payment_id)  # reconcile first (on-the-fly janitor)
         except Exception as enqueue_exc:  # noqa: BLE001 - the scheduled reconciler runs anyway
             log.warning("could not queue reconciliation of %s: %s", payment_id, type(enqueue_exc).__name__)
         raise Problem(409, exc.code, exc.detail) from None
@@ -149,6 +145,7 @@ class PaymentOperationsController(Controller):
     async def capture(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[CaptureCreate | None] = None,
@@ -156,7 +153,7 @@ class PaymentOperationsController(Controller):
     ) -> Response[bytes]:
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
-        return await run_operation(request, principal, idempotency_key, pid, capture_work(request, principal, pid, amount))
+        return await run_operation(request, easypay, principal, idempotency_key, pid, capture_work(request, easypay, principal, pid, amount))
 
     @post(
         "/{payment_id:str}/void",
@@ -169,12 +166,13 @@ class PaymentOperationsController(Controller):
     async def void(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         pid = _payment_id(payment_id)
-        return await run_operation(request, principal, idempotency_key, pid, void_work(request, principal, pid))
+        return await run_operation(request, easypay, principal, idempotency_key, pid, void_work(request, easypay, principal, pid))
 
     @post(
         "/{payment_id:str}/refunds",
@@ -192,6 +190,7 @@ class PaymentOperationsController(Controller):
     async def create_refund(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[RefundCreate | None] = None,
@@ -200,8 +199,8 @@ class PaymentOperationsController(Controller):
         pid = _payment_id(payment_id)
         amount = data.amount if data is not None else None
         reason = data.reason if data is not None else None
-        work = refund_work(request, principal, pid, amount, reason)
-        return await run_operation(request, principal, idempotency_key, pid, work)
+        work = refund_work(request, easypay, principal, pid, amount, reason)
+        return await run_operation(request, easypay, principal, idempotency_key, pid, work)
 
     @get(
         "/{payment_id:str}/refunds",
@@ -211,13 +210,12 @@ class PaymentOperationsController(Controller):
     )
     async def list_refunds(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A refund id: the page after it.")] = None,
     ) -> RefundList:
-        state: AppState = request.app.state.easypay
         pid = _payment_id(payment_id)
         cursor = query_id("starting_after", starting_after, "a refund id")
 
@@ -227,7 +225,7 @@ class PaymentOperationsController(Controller):
             return await refund_repo.list_refunds(conn, pid, limit=limit, starting_after=cursor)
 
         try:
-            found = await state.read_router.read(fetch_page, actor=reader(principal), missing=lambda page: page is None)
+            found = await easypay.read_router.read(fetch_page, actor=reader(principal), missing=lambda page: page is None)
         except refund_repo.RefundNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such refund of this payment.")]) from None
         if found is None:
@@ -246,16 +244,15 @@ class RefundController(Controller):
         opt={"permission": "payments:read"},
     )
     async def get_refund(
-        self, request: Request[Any, Any, Any], refund_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: AppState, refund_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> RefundView:
-        state: AppState = request.app.state.easypay
         not_found = Problem(404, "refund_not_found", "No such refund.")
         rid = path_id(refund_id, not_found)
 
         async def fetch(conn: AsyncConnection) -> Any:
             return await refund_repo.get_refund(conn, rid, merchant_id=principal.scope)
 
-        row = await state.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
+        row = await easypay.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
         if row is None:
             raise not_found
         return refund_view(row)

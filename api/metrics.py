@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.types import HTTPScope
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -176,15 +176,14 @@ async def _payment_families(state: AppState) -> list[Any]:
     security=NO_CREDENTIALS,
     include_in_schema=True,
 )
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    state: AppState = request.app.state.easypay
+async def metrics(easypay: AppState) -> Response[bytes]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
         MultiProcessCollector(process)
     else:
         process = REGISTRY
-    families: list[Any] = _replica_families(state)
-    for part in await asyncio.gather(_dependency_families(state), _queue_families(state), _payment_families(state)):
+    families: list[Any] = _replica_families(easypay)
+    for part in await asyncio.gather(_dependency_families(easypay), _queue_families(easypay), _payment_families(easypay)):
         families.extend(part)
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(_Families(families))

@@ -96,30 +96,30 @@ class PaymentController(Controller):
     async def create_payment(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         data: JSONBody[PaymentCreate],
         principal: NamedDependency[Principal],
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)
         ] = None,
     ) -> JsonBytes:
-        state: AppState = request.app.state.easypay
         request_id = request.scope["state"].get("request_id")
-        merchant_id = await target_merchant(state, principal, data.merchant_id, what="to charge for")
+        merchant_id = await target_merchant(easypay, principal, data.merchant_id, what="to charge for")
         note(request, merchant_id=merchant_id)
         validated = validate_payment(
             data,
             merchant_id=merchant_id,
             today=dt.datetime.now(dt.timezone.utc).date(),
-            currencies=state.settings.processor.currencies,
+            currencies=easypay.settings.processor.currencies,
         )
         if isinstance(validated, list):
             raise validation_problem(validated)
         new, method = validated
         payment_id = uuid.uuid4()
         set_context(payment_id=str(payment_id))
-        sealed = seal_method(state.sealer, payment_id, method, ttl_s=state.settings.card_message_ttl_s)
+        sealed = seal_method(easypay.sealer, payment_id, method, ttl_s=easypay.settings.card_message_ttl_s)
         request_hash, *earlier_hashes = (
-            idempotency.request_fingerprints(state.peppers, "POST", request.url.path, await request.body())
+            idempotency.request_fingerprints(easypay.peppers, "POST", request.url.path, await request.body())
             if idempotency_key
             else (b"",)
         )
@@ -128,10 +128,10 @@ class PaymentController(Controller):
             sealed,
             request_id=request_id,
             context=current_context(),
-            stash=(state.stash.key(payment_id), state.settings.card_message_ttl_s),
+            stash=(easypay.stash.key(payment_id), easypay.settings.card_message_ttl_s),
         )
         try:
-            answer = await state.acceptor.accept(
+            answer = await easypay.acceptor.accept(
                 AcceptRequest(
                     new=new,
                     payment_id=payment_id,
@@ -164,6 +164,7 @@ class PaymentController(Controller):
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         wait: Annotated[
@@ -183,19 +184,18 @@ class PaymentController(Controller):
             ),
         ] = None,
     ) -> JsonBytes:
-        state: AppState = request.app.state.easypay
         pid = _parse_id(payment_id)
         if known_status is not None and known_status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {known_status!r}.")])
         # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
         # A long poll waits for a change: every read of it is on the primary.
-        body = await _read(state, pid, principal, fresh=wait > 0)
+        body = await _read(easypay, pid, principal, fresh=wait > 0)
         if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
             return JsonBytes(body)
-        # Over the credential's cap the answer is the current state at once, as with wait=0: a
+        # Over the credential's cap the answer is the current easypay at once, as with wait=0: a
         # long-poll may always end before the status changes, so every client already copes.
         holder = f"{principal.actor_type}:{principal.actor_id}"
-        if not state.long_polls.try_acquire(holder):
+        if not easypay.long_polls.try_acquire(holder):
             return JsonBytes(body)
         try:
             request.scope["state"]["long_poll"] = True  # counted, not timed (api/metrics.py)
@@ -203,12 +203,12 @@ class PaymentController(Controller):
             # a new payment is answered with its outcome.
             deadline = time.monotonic() + wait
             while (remaining := deadline - time.monotonic()) > 0:
-                await state.notifier.wait(str(pid), remaining)
-                body = await _read(state, pid, principal, fresh=True)
+                await easypay.notifier.wait(str(pid), remaining)
+                body = await _read(easypay, pid, principal, fresh=True)
                 if _settled(_progress_decoder.decode(body), known_status):
                     break
         finally:
-            state.long_polls.release(holder)
+            easypay.long_polls.release(holder)
         return JsonBytes(body)
 
     @get(
@@ -223,7 +223,7 @@ class PaymentController(Controller):
     )
     async def list_payments(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A payment id: the page after it.")] = None,
@@ -233,7 +233,6 @@ class PaymentController(Controller):
         created_lt: Annotated[str | None, time_query()] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's payments.")] = None,
     ) -> JsonBytes:
-        state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         if status is not None and status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {status!r}.")])
@@ -254,7 +253,7 @@ class PaymentController(Controller):
             )
 
         try:
-            page = await state.read_router.read(fetch_page, actor=reader(principal))
+            page = await easypay.read_router.read(fetch_page, actor=reader(principal))
         except repo.PaymentNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
         return JsonBytes(_encoder.encode(list_envelope(PaymentList, page.map(payment_view))))

@@ -12,6 +12,7 @@ from litestar.types import HTTPScope
 
 from engine.auth import Principal
 from engine.db.read_routing import actor_key
+from api.state import app_state
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -27,6 +28,6 @@ async def mark_write(scope: HTTPScope, status: int) -> None:
     if status >= 400 or scope.get("method") not in _WRITES:
         return
     principal: Principal | None = scope["state"].get("principal")
-    markers = scope["app"].state.easypay.read_router.recent_writes
+    markers = app_state(scope["app"]).read_router.recent_writes
     if principal is not None and markers is not None:
         await markers.mark(reader(principal))

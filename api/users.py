@@ -24,6 +24,7 @@ from api.ids import id_query, parse_id, path_id, query_id
 from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.responses import list_envelope
+from api.state import AppState
 from engine.auth import Principal
 from engine.db import accounts
 from engine.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, HashingBusy, password_problem
@@ -114,28 +115,27 @@ def _user_id(raw: str) -> uuid.UUID:
         **problem_responses(400, 401, 422, 429),
     },
 )
-async def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> Response[bytes]:
-    row = await check_sign_in(request, data.email, data.password)
-    issued = request.app.state.tokens.issue(
+async def issue_token(request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[TokenRequest]) -> Response[bytes]:
+    row = await check_sign_in(request, easypay, data.email, data.password)
+    issued = easypay.tokens.issue(
         user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
     )
     body = _encoder.encode(TokenResponse(access_token=issued.token, token_type="Bearer", expires_in=issued.expires_in_s))
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-async def check_sign_in(request: Request[Any, Any, Any], email: str, password: str) -> Any:
+async def check_sign_in(request: Request[Any, Any, Any], easypay: AppState, email: str, password: str) -> Any:
     """An e-mail and password checked as every sign-in is (the token route and the dashboard's):
     the login rate limits (429), one password hash (503 ``busy`` when no slot is free), then the
     user's row, or ``NotAuthorizedException`` for a wrong password, an unknown or disabled user.
     The audit trail sees the e-mail presented and, on success, the user."""
-    state = request.app.state.easypay
     normalized = accounts.normalize_email(email)
     request.scope["state"]["presented_actor"] = ("user", normalized)
-    await _limit_logins(request, normalized)
-    async with state.engine.connect() as conn:
+    await _limit_logins(request, easypay, normalized)
+    async with easypay.engine.connect() as conn:
         row = await accounts.get_user_by_email(conn, email)
     try:
-        valid = await request.app.state.password_hashing.verify(row.password_hash if row else None, password)
+        valid = await easypay.password_hashing.verify(row.password_hash if row else None, password)
     except HashingBusy:
         raise Problem(
             503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
@@ -147,13 +147,13 @@ async def check_sign_in(request: Request[Any, Any, Any], email: str, password: s
     return row
 
 
-async def _limit_logins(request: Request[Any, Any, Any], email: str) -> None:
+async def _limit_logins(request: Request[Any, Any, Any], easypay: AppState, email: str) -> None:
     """Per e-mail and for all e-mails together, on top of the per-address limit every public route
     has: each attempt costs a password hash, and guessing one user's password from many addresses
     must be as slow as from one. The e-mail is keyed by its HMAC, never stored in Redis."""
-    access = request.app.state.easypay.settings.access
-    limiter = request.app.state.abuse_limiter
-    email_id = hmac.new(request.app.state.easypay.pepper, email.encode(), hashlib.sha256).hexdigest()[:32]
+    access = easypay.settings.access
+    limiter = easypay.abuse_limiter
+    email_id = hmac.new(easypay.pepper, email.encode(), hashlib.sha256).hexdigest()[:32]
     await enforce_rate_limit(request, f"login_email:{email_id}", {"minute": access.login_per_minute_per_email}, limiter)
     await enforce_rate_limit(request, "login:all", {"minute": access.login_per_minute}, limiter)
 
@@ -173,7 +173,7 @@ class UserController(Controller):
         },
     )
     async def create_user(
-        self, request: Request[Any, Any, Any], data: JSONBody[UserCreate], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[UserCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
         errors = []
         if data.role not in ROLES:
@@ -190,9 +190,8 @@ class UserController(Controller):
         if errors:
             raise validation_problem(errors)
         note(request, merchant_id=merchant_id)
-        state = request.app.state.easypay
         try:
-            async with state.engine.begin() as conn:
+            async with easypay.engine.begin() as conn:
                 if merchant_id is not None and await accounts.get_merchant(conn, merchant_id) is None:
                     raise Problem(404, "merchant_not_found", "No such merchant.")
                 row = await accounts.create_user(
@@ -210,18 +209,17 @@ class UserController(Controller):
     @get("/", summary="List users, newest first", responses=problem_responses(401, 403, 422, 429))
     async def list_users(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A user id: the page after it.")] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's users.")] = None,
     ) -> UserList:
-        state = request.app.state.easypay
         merchant_uuid = query_id("merchant_id", merchant_id, "a merchant id")
         cursor = parse_id(starting_after) if starting_after is not None else None
         if starting_after is not None and cursor is None:
             raise validation_problem([FieldProblem("starting_after", "No such user.")])
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             try:
                 page = await accounts.list_users(conn, merchant_id=merchant_uuid, limit=limit, starting_after=cursor)
             except accounts.UserNotFound:
@@ -230,9 +228,9 @@ class UserController(Controller):
 
     @get("/{user_id:str}", summary="Retrieve a user", responses=problem_responses(401, 403, 404, 429))
     async def get_user(
-        self, request: Request[Any, Any, Any], user_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: AppState, user_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> UserView:
-        async with request.app.state.easypay.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             row = await accounts.get_user(conn, _user_id(user_id))
         if row is None:
             raise _not_found()
@@ -250,6 +248,7 @@ class UserController(Controller):
     async def update_user(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         user_id: FromPath[str],
         data: JSONBody[UserUpdate],
         principal: NamedDependency[Principal],
@@ -269,16 +268,15 @@ class UserController(Controller):
             changes["disabled"] = data.disabled
         if errors:
             raise validation_problem(errors)
-        state = request.app.state.easypay
         try:
             # update_user bumps token_version: tokens issued before stop working (engine.token_versions).
-            async with state.engine.begin() as conn:
+            async with easypay.engine.begin() as conn:
                 row = await accounts.update_user(conn, uid, **changes)
                 if row is None:
                     raise _not_found()
                 note(request, merchant_id=row.merchant_id)
                 if changes.get("disabled"):
-                    await revoke_keys_created_by(conn, state.key_records, user_id=uid)
+                    await revoke_keys_created_by(conn, easypay.key_records, user_id=uid)
         except IntegrityError:
             raise validation_problem([FieldProblem("role", "Non-admin users need a merchant.")]) from None
         except RedisError:
@@ -286,5 +284,5 @@ class UserController(Controller):
                 503, "cache_unavailable", "The user's API keys could not be revoked right now; retry shortly.",
                 headers={"Retry-After": "1"},
             ) from None
-        request.app.state.token_versions.forget(uid)
+        easypay.token_versions.forget(uid)
         return user_view(row)

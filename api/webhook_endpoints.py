@@ -153,20 +153,20 @@ class WebhookEndpointController(Controller):
     async def create_endpoint(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         data: JSONBody[WebhookEndpointCreate],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
-        _check_url(state, data.url)
+        _check_url(easypay, data.url)
         _check_events(data.events)
-        merchant_id = await target_merchant(state, principal, data.merchant_id, what="the endpoint is for")
+        merchant_id = await target_merchant(easypay, principal, data.merchant_id, what="the endpoint is for")
         note(request, merchant_id=merchant_id)
 
         async def work(conn: AsyncConnection) -> Answer:
             row, secret = await cases.create_endpoint(
                 conn,
-                _box(state),
+                _box(easypay),
                 merchant_id=merchant_id,
                 url=data.url,
                 event_types=data.events,
@@ -174,21 +174,20 @@ class WebhookEndpointController(Controller):
             )
             return Answer(201, _encoder.encode(endpoint_with_secret(row, secret)))
 
-        return await run_idempotent(request, principal, idempotency_key, work, sealed=True)
+        return await run_idempotent(request, easypay, principal, idempotency_key, work, sealed=True)
 
     @get("/", summary="List webhook endpoints", opt={"permission": Permission.WEBHOOKS_READ}, responses=problem_responses(401, 403, 404, 422, 429))
     async def list_endpoints(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An endpoint id: the page after it.")] = None,
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's endpoints.")] = None,
     ) -> WebhookEndpointList:
-        state: AppState = request.app.state.easypay
         scope = list_scope(principal, merchant_id)
         cursor = query_id("starting_after", starting_after, "an endpoint id")
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             try:
                 page = await repo.list_endpoints(conn, scope, limit=limit, starting_after=cursor)
             except repo.EndpointNotFound:
@@ -202,10 +201,9 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_endpoint(
-        self, request: Request[Any, Any, Any], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> WebhookEndpointView:
-        state: AppState = request.app.state.easypay
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             row = await repo.get_endpoint(conn, path_id(endpoint_id, _endpoint_not_found()), merchant_id=principal.scope)
         if row is None:
             raise _endpoint_not_found()
@@ -222,17 +220,17 @@ class WebhookEndpointController(Controller):
     async def update_endpoint(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         endpoint_id: FromPath[str],
         data: JSONBody[WebhookEndpointUpdate],
         principal: NamedDependency[Principal],
     ) -> WebhookEndpointView:
-        state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
         if data.url is not None:
-            _check_url(state, data.url)
+            _check_url(easypay, data.url)
         if data.events is not None:
             _check_events(data.events)
-        async with state.engine.begin() as conn:
+        async with easypay.engine.begin() as conn:
             row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
             if row is None:
                 raise _endpoint_not_found()
@@ -258,11 +256,10 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def delete_endpoint(
-        self, request: Request[Any, Any, Any], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> DeletedEndpoint:
-        state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
-        async with state.engine.begin() as conn:
+        async with easypay.engine.begin() as conn:
             row = await repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
             if row is None or not await repo.delete_endpoint(conn, eid, merchant_id=row.merchant_id):
                 raise _endpoint_not_found()
@@ -284,11 +281,11 @@ class WebhookEndpointController(Controller):
     async def rotate_secret(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
-        state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
         data: RotateSecret = decode_optional(await request.body(), RotateSecret)
 
@@ -297,10 +294,10 @@ class WebhookEndpointController(Controller):
             if row is None:
                 raise _endpoint_not_found()
             note(request, merchant_id=row.merchant_id)
-            row, secret = await rotate_endpoint_secret(state, conn, row, grace_s=data.grace_period_s)
+            row, secret = await rotate_endpoint_secret(easypay, conn, row, grace_s=data.grace_period_s)
             return Answer(200, _encoder.encode(endpoint_with_secret(row, secret)))
 
-        return await run_idempotent(request, principal, idempotency_key, work, sealed=True)
+        return await run_idempotent(request, easypay, principal, idempotency_key, work, sealed=True)
 
     @get(
         "/{endpoint_id:str}/deliveries",
@@ -310,7 +307,7 @@ class WebhookEndpointController(Controller):
     )
     async def list_deliveries(
         self,
-        request: Request[Any, Any, Any],
+        easypay: AppState,
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -319,12 +316,11 @@ class WebhookEndpointController(Controller):
             str | None, QueryParameter(description="pending, succeeded or failed", schema_extra={"enum": list(DELIVERY_STATUSES)})
         ] = None,
     ) -> WebhookDeliveryList:
-        state: AppState = request.app.state.easypay
         eid = path_id(endpoint_id, _endpoint_not_found())
         if status is not None and status not in DELIVERY_STATUSES:
             raise validation_problem([FieldProblem("status", "Must be pending, succeeded or failed.")])
         cursor = query_id("starting_after", starting_after, "a delivery id")
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             if await repo.get_endpoint(conn, eid, merchant_id=principal.scope) is None:
                 raise _endpoint_not_found()
             try:
@@ -346,6 +342,7 @@ class WebhookEndpointController(Controller):
     async def recover(
         self,
         request: Request[Any, Any, Any],
+        easypay: AppState,
         endpoint_id: FromPath[str],
         data: JSONBody[Recover],
         principal: NamedDependency[Principal],
@@ -371,7 +368,7 @@ class WebhookEndpointController(Controller):
             count = await delivery_repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)
             return Answer(202, _encoder.encode(Recovery(endpoint_id=str(eid), since=since, until=until, deliveries=count)))
 
-        return await run_idempotent(request, principal, idempotency_key, work)
+        return await run_idempotent(request, easypay, principal, idempotency_key, work)
 
 
 def _present_fields(body: bytes) -> set[str]:

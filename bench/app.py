@@ -11,12 +11,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from api.app import create_app
 from api.schemas import PaymentCreate
+from api.state import AppState
 from api.validation import validate_payment
 from engine.auth import Principal
 from engine.method_secrets import seal_method
@@ -28,14 +29,13 @@ async def bare() -> None:
 
 
 @post("/bench/parse", status_code=202, opt={"permission": "payments:write"})
-async def parse(request: Request[Any, Any, Any], data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
-    state = request.app.state.easypay
+async def parse(easypay: AppState, data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
     validated = validate_payment(
-        data, merchant_id=principal.merchant_id, today=dt.date.today(), currencies=state.settings.processor.currencies
+        data, merchant_id=principal.merchant_id, today=dt.date.today(), currencies=easypay.settings.processor.currencies
     )
     assert not isinstance(validated, list)
     _, method = validated
-    seal_method(state.sealer, uuid.uuid4(), method, ttl_s=60)
+    seal_method(easypay.sealer, uuid.uuid4(), method, ttl_s=60)
     return Response(b'{"status":"pending"}', status_code=202, media_type="application/json")
 
 

@@ -16,12 +16,12 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.webhook_outbox import insert_event_with_deliveries
-from engine.states import PaymentStatus
+from engine.states import HISTORY_EVENT_TYPES, REFUND_EVENT_TYPES, PaymentStatus
 
 #: Payment statuses that announce themselves to merchants, and the event type each one emits.
 #: ``pending``/``processing`` are internal steps; ``partially_refunded`` is told by ``refund.succeeded``.
 PAYMENT_EVENT_TYPES: dict[PaymentStatus, str] = {
-    status: f"payment.{status.value}"
+    status: HISTORY_EVENT_TYPES[status]
     for status in (
         PaymentStatus.AUTHORIZED,
         PaymentStatus.CAPTURED,
@@ -37,17 +37,16 @@ PAYMENT_EVENT_TYPES: dict[PaymentStatus, str] = {
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 #: Every event type a merchant can receive (and subscribe a webhook endpoint to).
-EVENT_TYPES: tuple[str, ...] = (
+PUBLIC_EVENT_TYPES: tuple[str, ...] = (
     *PAYMENT_EVENT_TYPES.values(),
-    "refund.succeeded",
-    "refund.failed",
+    *REFUND_EVENT_TYPES.values(),
     ENDPOINT_DISABLED,
 )
 
 
 #: The event types as a type, so documents (OpenAPI) can list them.
-# mypy reads an enum's members only from a literal list: here they come from EVENT_TYPES.
-EventType = StrEnum("EventType", {t.replace(".", "_").upper(): t for t in EVENT_TYPES})  # type: ignore[misc]
+# mypy reads an enum's members only from a literal list: here they come from PUBLIC_EVENT_TYPES.
+EventType = StrEnum("EventType", {t.replace(".", "_").upper(): t for t in PUBLIC_EVENT_TYPES})  # type: ignore[misc]
 
 
 class EventData(msgspec.Struct):
@@ -96,7 +95,7 @@ async def record_event(
 
 def new_event(type: str, snapshot: msgspec.Struct) -> tuple[EventView, bytes]:
     """A new event of ``type`` carrying ``snapshot``, and its JSON (what is stored and sent)."""
-    if type not in EVENT_TYPES:
+    if type not in PUBLIC_EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     view = EventView(id=str(uuid.uuid4()), type=EventType(type), created_at=datetime.now(timezone.utc), data=EventData(object=snapshot))
     return view, _encoder.encode(view)

@@ -28,7 +28,8 @@ from engine.db import refunds as refund_repo
 from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
-from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, ProcessorUnavailable, Result
+from engine import resends
+from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, Result
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import TRANSACTION_NOT_FOUND, Failure, failure_for
 from engine.states import IllegalTransition, PaymentStatus, RefundStatus, RefundTrigger, Trigger
@@ -51,22 +52,11 @@ _CLEAR_OPERATION = {
 async def send_with_resends(
     deps: ProcessingDeps, call: Callable[[], Awaitable[TransactionResult]], *, maybe_sent: bool = False
 ) -> TransactionResult | None:
-    """Send; resend the identical request while the answer is unknown. None = still unknown.
-
-    Raises ``ProcessorUnavailable`` when nothing can have reached the processor (retry later).
-    """
-    for attempt in range(deps.unknown_outcome_resends + 1):
-        if attempt:
-            await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
-        sent = await call()
-        if sent.outcome == Outcome.NOT_SENT:
-            if not maybe_sent:
-                raise ProcessorUnavailable(sent.error or "processor unreachable")
-            continue
-        maybe_sent = True
-        if sent.outcome != Outcome.UNKNOWN:
-            return sent
-    return None
+    """``engine.resends.send_with_resends`` with the job's resend budget. None: still unknown."""
+    result = await resends.send_with_resends(
+        call, resends=deps.unknown_outcome_resends, backoff_s=deps.resend_backoff_s, sleep=deps.sleep, maybe_sent=maybe_sent
+    )
+    return None if resends.unanswered(result) else result
 
 
 async def refresh_cache(deps: ProcessingDeps, row: PaymentRecord) -> None:

@@ -49,6 +49,7 @@ from engine.processor import (
     TransactionResult,
 )
 from engine.processor.codes import failure_for
+from engine.resends import ProcessorUnavailable, send_with_resends
 from engine.transaction_outcomes import brand_from_account_type, details_result
 from engine.money import currency_exponent
 from engine.sealing import SealError, SealExpired, SealKeyUnknown, Sealer
@@ -62,10 +63,6 @@ DECLINE_CODES = frozenset({
     "card_declined", "insufficient_funds", "incorrect_number", "invalid_expiry", "expired_card", "incorrect_cvc",
     "avs_mismatch", "avs_and_cvc_mismatch", "card_type_not_accepted", "fraud_declined",
 })
-
-class ProcessorUnavailable(Exception):
-    """The processor could not be reached at all; nothing was sent. Safe to retry later."""
-
 
 class PaymentNotVisible(Exception):
     """The message arrived before the API's transaction committed (or that commit failed).
@@ -143,33 +140,23 @@ async def process_payment(
     claimed, was_in_flight = claim
     request = _charge_request(claimed, method)
 
-    result: TransactionResult | None = None
-    #: True once a request may have reached the processor (this delivery or an earlier one).
-    maybe_sent = was_in_flight
-    for attempt in range(deps.unknown_outcome_resends + 1):
-        if attempt:
-            await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
-            await _set_in_flight(deps, payment_id, message_id, True)
-        sent = await deps.client.charge(request)
-        if sent.outcome == Outcome.NOT_SENT:
-            if not maybe_sent:
-                await _set_in_flight(deps, payment_id, message_id, False)
-                if final_attempt:
-                    return await finish_failed(deps, payment_id, "processor_unavailable", sent.error)
-                raise ProcessorUnavailable(sent.error or "processor unreachable")
-            continue  # an earlier send may have landed: keep resending the identical request
-        maybe_sent = True
-        if sent.outcome == Outcome.DUPLICATE:
-            resolved = await _resolve_duplicate(deps, request, sent)
-            if resolved is None:
-                continue
-            sent = resolved
-        result = sent
-        if sent.outcome == Outcome.UNKNOWN:
-            continue
-        break
+    try:
+        result = await send_with_resends(
+            lambda: deps.client.charge(request),
+            resends=deps.unknown_outcome_resends,
+            backoff_s=deps.resend_backoff_s,
+            sleep=deps.sleep,
+            maybe_sent=was_in_flight,  # a request may have reached the processor in an earlier delivery
+            before_resend=lambda: _set_in_flight(deps, payment_id, message_id, True),
+            resolve_duplicate=lambda duplicate: _resolve_duplicate(deps, request, duplicate),
+        )
+    except ProcessorUnavailable as unreachable:
+        await _set_in_flight(deps, payment_id, message_id, False)
+        if final_attempt:
+            return await finish_failed(deps, payment_id, "processor_unavailable", unreachable.error)
+        raise
 
-    if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
+    if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.HELD):
         await _mark_unknown(deps, payment_id, result, message_id=message_id)
         return Result.UNKNOWN
     return await record_outcome(deps, claimed, result)

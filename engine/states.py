@@ -63,8 +63,9 @@ TRANSITIONS: dict[PaymentStatus, dict[Trigger, PaymentStatus]] = {
 
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 
-#: Event type written to ``payment_events.type`` for each resulting status.
-EVENT_TYPES: dict[PaymentStatus, str] = {status: f"payment.{status.value}" for status in PaymentStatus}
+#: Event type written to ``payment_events.type`` (the history) for each resulting status; what
+#: merchants receive is ``engine.events.PUBLIC_EVENT_TYPES``.
+HISTORY_EVENT_TYPES: dict[PaymentStatus, str] = {status: f"payment.{status.value}" for status in PaymentStatus}
 
 
 class IllegalTransition(Exception):

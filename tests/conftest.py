@@ -43,6 +43,39 @@ BROKER_URL = (
 )
 
 
+
+#: The kind of every test, by where it lives (markers registered in ``pyproject.toml``): select one
+#: with ``pytest -m unit`` and so on. ``make test`` runs them all.
+KIND_BY_DIRECTORY = {
+    "unit": "unit",
+    "api": "api",
+    "access": "api",
+    "dashboard": "api",
+    "integration": "integration",
+    "webhooks": "integration",
+    "processor": "integration",
+    "sandbox": "integration",
+    "client": "integration",
+    "ops": "integration",
+    "e2e": "e2e",
+    "faults": "faults",
+}
+#: Files of another kind than their directory's.
+KIND_BY_FILE = {"test_browser.py": "browser"}
+
+
+def kind_of(test_file: Path) -> str | None:
+    path = test_file.resolve().relative_to(ROOT / "tests")
+    return KIND_BY_FILE.get(path.name) or KIND_BY_DIRECTORY.get(path.parts[0])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        kind = kind_of(Path(str(item.path)))
+        if kind is not None:
+            item.add_marker(getattr(pytest.mark, kind))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

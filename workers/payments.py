@@ -9,7 +9,8 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from engine.logcontext import bind_context
-from engine.processing import ProcessorUnavailable, process_payment as charge
+from engine.processing import process_payment as charge
+from engine.resends import ProcessorUnavailable
 from engine.sealing import SealKeyUnknown
 from workers import runtime
 from jobs.names import PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT, RETRY

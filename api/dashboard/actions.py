@@ -21,6 +21,7 @@ from api.ids import path_id
 from api.idempotent import Work
 from api.lifecycle import capture_work, refund_work, run_operation, void_work
 from api.problems import Problem
+from api.state import AppState
 from engine.auth import Principal
 from engine.cards import find_card_numbers
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
@@ -41,7 +42,7 @@ def _text(form: Any, name: str, max_length: int) -> str | None:
     return value
 
 
-async def _act(request: Request[Any, Any, Any], payment_id: str, done: str, make: Callable[[Principal, uuid.UUID, Any], Work]) -> Any:
+async def _act(request: Request[Any, Any, Any], easypay: AppState, payment_id: str, done: str, make: Callable[[Principal, uuid.UUID, Any], Work]) -> Any:
     pid = path_id(payment_id, not_found())
     principal: Principal = request.scope["state"]["principal"]
     form = await request.form()
@@ -49,12 +50,12 @@ async def _act(request: Request[Any, Any, Any], payment_id: str, done: str, make
     try:
         if not isinstance(key, str) or not _KEY.match(key):
             raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
-        await run_operation(request, principal, key, pid, make(principal, pid, form))
+        await run_operation(request, easypay, principal, key, pid, make(principal, pid, form))
     except (Problem, IdempotencyKeyReused, IdempotencyKeyInUse) as exc:
         if isinstance(exc, Problem) and exc.status == 404:
             raise
         status, detail = (exc.status, exc.detail) if isinstance(exc, Problem) else (409, "This form was already sent: reload the page.")
-        context = await payment_context(request, pid)
+        context = await payment_context(request, easypay, pid)
         context["error"] = detail
         return Template(template_name="payment.html", context=context, status_code=status)
     return Redirect(f"/dashboard/payments/{pid}?done={done}", status_code=303)
@@ -64,15 +65,15 @@ _WRITE = {"dashboard_permission": Permission.PAYMENTS_WRITE, "audit_object": "pa
 
 
 @post("/payments/{payment_id:str}/capture", guards=[require_session], opt={**_WRITE, "audit_action": "capture"}, status_code=303)
-async def capture(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Any:
+async def capture(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
     return await _act(
-        request, payment_id, "capture", lambda principal, pid, form: capture_work(request, principal, pid, _text(form, "amount", 20))
+        request, easypay, payment_id, "capture", lambda principal, pid, form: capture_work(request, easypay, principal, pid, _text(form, "amount", 20))
     )
 
 
 @post("/payments/{payment_id:str}/void", guards=[require_session], opt={**_WRITE, "audit_action": "void"}, status_code=303)
-async def void(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Any:
-    return await _act(request, payment_id, "void", lambda principal, pid, form: void_work(request, principal, pid))
+async def void(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
+    return await _act(request, easypay, payment_id, "void", lambda principal, pid, form: void_work(request, easypay, principal, pid))
 
 
 @post(
@@ -81,10 +82,11 @@ async def void(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> An
     opt={"dashboard_permission": Permission.PAYMENTS_REFUND, "audit_object": "payment", "audit_action": "create_refund"},
     status_code=303,
 )
-async def refund(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Any:
+async def refund(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
     return await _act(
         request,
+        easypay,
         payment_id,
         "refund",
-        lambda principal, pid, form: refund_work(request, principal, pid, _text(form, "amount", 20), _text(form, "reason", 255)),
+        lambda principal, pid, form: refund_work(request, easypay, principal, pid, _text(form, "amount", 20), _text(form, "reason", 255)),
     )

@@ -30,7 +30,7 @@ from engine.db import events as event_repo
 from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.auth import Principal
-from engine.events import EVENT_TYPES, EventView
+from engine.events import PUBLIC_EVENT_TYPES, EventView
 from engine.cards import find_card_numbers
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.pages import Page
@@ -56,7 +56,7 @@ def _query(request: Request[Any, Any, Any]) -> dict[str, str]:
 async def _events(state: AppState, principal: Principal, given: dict[str, str]) -> Page[EventView]:
     """A page of events, as ``GET /v1/events?type=&starting_after=`` checks and reads it."""
     event_type = given.get("event_type")
-    if event_type is not None and event_type not in EVENT_TYPES:
+    if event_type is not None and event_type not in PUBLIC_EVENT_TYPES:
         raise validation_problem([FieldProblem("event_type", f"Unknown event type {event_type!r}.")])
     cursor = query_id("events_after", given.get("events_after"), "an event id")
 
@@ -93,16 +93,15 @@ async def _audit(state: AppState, principal: Principal, given: dict[str, str]) -
 
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
-async def developers(request: Request[Any, Any, Any]) -> Template:
+async def developers(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     notice = "Key revoked." if request.query_params.get("done") == "revoked" else None
     if (resent := request.query_params.get("resent", "")).isdigit():
         notice = f"Event sent again: {resent} deliver{'y' if resent == '1' else 'ies'} queued."
-    return await _page(request, notice=notice)
+    return await _page(request, easypay, notice=notice)
 
 
-async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, error: str | None = None,
+async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: str | None = None, error: str | None = None,
                 new_key: str | None = None, status: int = 200) -> Template:
-    state: AppState = request.app.state.easypay
     session = current_session(request)
     principal = session.principal()
 
@@ -110,17 +109,17 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
     keys: list[Any] = []
     can_manage_keys = principal.can(Permission.KEYS_MANAGE)
     if can_manage_keys:
-        async with state.engine.connect() as conn:
+        async with easypay.engine.connect() as conn:
             key_rows = (await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)).items
-        keys = await key_views(request, list(key_rows))
+        keys = await key_views(easypay, list(key_rows))
     can_read_audit = principal.can(Permission.AUDIT_READ)
     events: Page[Any] = _EMPTY
     audit: Page[Any] = _EMPTY
     try:
-        events = await _events(state, principal, given)
+        events = await _events(easypay, principal, given)
         if can_read_audit:
-            await request.app.state.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
-            audit = await _audit(state, principal, given)
+            await easypay.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
+            audit = await _audit(easypay, principal, given)
     except Problem as problem:
         error = "; ".join([problem.detail, *(f"{e.field}: {e.message}" for e in problem.errors)])
         status = problem.status
@@ -136,7 +135,7 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
             "older_audit": next_page_url("/dashboard/developers", given, audit, cursor="audit_after"),
             "can_read_audit": can_read_audit,
             "filters": given,
-            "event_types": sorted(EVENT_TYPES),
+            "event_types": sorted(PUBLIC_EVENT_TYPES),
             "now": dt.datetime.now(dt.timezone.utc),
             "assignable_roles": sorted(ASSIGNABLE_ROLES.get(principal.role, ())),
             "is_admin": principal.scope is None,
@@ -157,7 +156,7 @@ async def _page(request: Request[Any, Any, Any], *, notice: str | None = None, e
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "create_api_key", "audit_object": "api_key"},
     status_code=201,
 )
-async def create_key(request: Request[Any, Any, Any]) -> Template:
+async def create_key(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     """A new key, its token shown on this answer only (never stored, never shown again)."""
     form = await request.form()
     role, name, merchant_id = (form.get(f) for f in ("role", "name", "merchant_id"))
@@ -169,11 +168,11 @@ async def create_key(request: Request[Any, Any, Any]) -> Template:
         if name is not None and (len(name) > 200 or find_card_numbers(name)):
             raise Problem(422, "validation_error", "The name must be at most 200 characters and hold no card number.")
         row, token = await create_in_scope(
-            request, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
+            request, easypay, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
         )
     except Problem as problem:
-        return await _page(request, error=problem.detail, status=problem.status)
-    return await _page(request, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
+        return await _page(request, easypay, error=problem.detail, status=problem.status)
+    return await _page(request, easypay, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
 
 
 @post(
@@ -182,8 +181,8 @@ async def create_key(request: Request[Any, Any, Any]) -> Template:
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "revoke_api_key", "audit_object": "api_key"},
     status_code=303,
 )
-async def revoke(request: Request[Any, Any, Any], key_id: FromPath[str]) -> Redirect:
-    await revoke_in_scope(request, request.scope["state"]["principal"], key_id)
+async def revoke(request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str]) -> Redirect:
+    await revoke_in_scope(request, easypay, request.scope["state"]["principal"], key_id)
     return Redirect("/dashboard/developers?done=revoked", status_code=303)
 
 
@@ -196,15 +195,15 @@ _KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
     opt={"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_action": "resend", "audit_object": "event"},
     status_code=303,
 )
-async def resend(request: Request[Any, Any, Any], event_id: FromPath[str]) -> Any:
+async def resend(request: Request[Any, Any, Any], easypay: AppState, event_id: FromPath[str]) -> Any:
     """``POST /v1/events/{id}/resend`` from a form: the API's work, under the form's idempotency key."""
     eid = path_id(event_id, Problem(404, "event_not_found", "No such event."))
     key = (await request.form()).get("idempotency_key")
     if not isinstance(key, str) or not _KEY.match(key):
-        return await _page(request, error="The form has no valid idempotency key: reload the page.", status=422)
+        return await _page(request, easypay, error="The form has no valid idempotency key: reload the page.", status=422)
     try:
-        answer = await run_idempotent(request, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
+        answer = await run_idempotent(request, easypay, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
     except (IdempotencyKeyReused, IdempotencyKeyInUse):
-        return await _page(request, error="This form was already sent: reload the page.", status=409)
+        return await _page(request, easypay, error="This form was already sent: reload the page.", status=409)
     count = len(json.loads(answer.content)["deliveries"])
     return Redirect(f"/dashboard/developers?resent={count}", status_code=303)

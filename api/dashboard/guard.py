@@ -23,6 +23,7 @@ from litestar.response import Redirect, Template
 from api.auth import enforce_rate_limit
 from api.problems import Problem
 from api.dashboard.sessions import SESSION_COOKIE, DashboardSession, SessionStore, tokens_match
+from api.state import app_state
 from engine.metrics import AUTH_FAILURES
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class CsrfRefused(PermissionDeniedException):
 
 
 def session_store(app: Any) -> SessionStore:
-    return app.state.dashboard_sessions
+    return app_state(app).dashboard_sessions
 
 
 def current_session(request: Request[Any, Any, Any]) -> DashboardSession:
@@ -56,13 +57,13 @@ async def require_session(connection: ASGIConnection[Any, Any, Any, Any], route_
     if session is None:
         raise SignInRequired()
     principal = session.principal()
-    if not await connection.app.state.token_versions.accepts(principal):
+    if not await app_state(connection.app).token_versions.accepts(principal):
         await store.delete(session_id)
         raise SignInRequired()
     state = connection.scope["state"]
     state["principal"] = principal
     state["dashboard_session"] = session
-    await enforce_rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", None, connection.app.state.limiter)
+    await enforce_rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", None, app_state(connection.app).limiter)
     permission = route_handler.opt.get("dashboard_permission")
     if (permission is not None and not principal.can(permission)) or (route_handler.opt.get("dashboard_admin_only") and principal.scope is not None):
         AUTH_FAILURES.labels(reason="forbidden").inc()

@@ -104,8 +104,7 @@ async def _of_merchant(state: AppState, letters: dict[str, list[DeadLetter]], me
 
 
 @get("/operators", guards=[require_session], opt=_OPT)
-async def operators(request: Request[Any, Any, Any]) -> Template:
-    state: AppState = request.app.state.easypay
+async def operators(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     merchant_id = _merchant(request)
 
     async def read(conn: AsyncConnection) -> tuple[Any, list[Any]]:
@@ -113,9 +112,9 @@ async def operators(request: Request[Any, Any, Any]) -> Template:
         stuck = await payment_backlog.list_stuck(conn, older_than_s=STUCK_AFTER_S, limit=STUCK_SHOWN, merchant_id=merchant_id)
         return backlog, stuck
 
-    (backlog, stuck), queues, (letters, letters_note) = await asyncio.gather(state.read_router.read(read), _queues(state), _dead_letters(state))
+    (backlog, stuck), queues, (letters, letters_note) = await asyncio.gather(easypay.read_router.read(read), _queues(easypay), _dead_letters(easypay))
     if letters is not None and merchant_id is not None:
-        letters = await _of_merchant(state, letters, merchant_id)
+        letters = await _of_merchant(easypay, letters, merchant_id)
     return Template(
         template_name="operators.html",
         context={
@@ -144,29 +143,27 @@ async def _queue_of(request: Request[Any, Any, Any], state: AppState) -> tuple[s
 
 
 @post("/operators/dead-letters/replay", guards=[require_session], opt={**_OPT, "audit_action": "replay_dead_letter"}, status_code=303)
-async def replay(request: Request[Any, Any, Any]) -> Redirect:
+async def replay(request: Request[Any, Any, Any], easypay: AppState) -> Redirect:
     """``easypay dlq retry``: the message back on its queue with a fresh retry budget."""
-    state: AppState = request.app.state.easypay
-    queue, form = await _queue_of(request, state)
+    queue, form = await _queue_of(request, easypay)
     rid = form.get("redis_message_id")
     if not isinstance(rid, str) or not rid:
         raise Problem(422, "validation_error", "redis_message_id is required.")
-    message_id = await asyncio.to_thread(_on_broker_redis, state, lambda client: retry_dead_letter(client, NAMESPACE, queue, rid))
+    message_id = await asyncio.to_thread(_on_broker_redis, easypay, lambda client: retry_dead_letter(client, NAMESPACE, queue, rid))
     if message_id is None:
         raise Problem(404, "dead_letter_not_found", "No such dead letter: already replayed, purged or expired.")
     return Redirect("/dashboard/operators?done=replayed", status_code=303)
 
 
 @post("/operators/dead-letters/purge", guards=[require_session], opt={**_OPT, "audit_action": "purge_dead_letters"}, status_code=303)
-async def purge(request: Request[Any, Any, Any]) -> Redirect:
+async def purge(request: Request[Any, Any, Any], easypay: AppState) -> Redirect:
     """``easypay dlq purge --queue Q --older-than-s N``: dead letters dropped for good."""
-    state: AppState = request.app.state.easypay
-    queue, form = await _queue_of(request, state)
+    queue, form = await _queue_of(request, easypay)
     raw = str(form.get("older_than_s") or "0").strip()
     if not raw.isdigit():
         raise Problem(422, "validation_error", "older_than_s must be a whole number of seconds.")
     older_than_s = int(raw)
     purged = await asyncio.to_thread(
-        _on_broker_redis, state, lambda client: purge_dead_letters(client, NAMESPACE, queue, older_than_s=older_than_s)
+        _on_broker_redis, easypay, lambda client: purge_dead_letters(client, NAMESPACE, queue, older_than_s=older_than_s)
     )
     return Redirect(f"/dashboard/operators?done=purged&count={purged}", status_code=303)

@@ -102,8 +102,7 @@ async def _activity(state: AppState, principal: Principal, merchant_id: str | No
 
 
 @get("/payments", guards=[require_session], opt=_OPT)
-async def payment_list(request: Request[Any, Any, Any]) -> Template:
-    state: AppState = request.app.state.easypay
+async def payment_list(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
@@ -111,9 +110,9 @@ async def payment_list(request: Request[Any, Any, Any]) -> Template:
     problem = None
     chart, webhook_rate = None, None
     try:
-        page = await _page(state, principal, given)
+        page = await _page(easypay, principal, given)
         if "starting_after" not in given:
-            chart, webhook_rate = await _activity(state, principal, given.get("merchant_id"))
+            chart, webhook_rate = await _activity(easypay, principal, given.get("merchant_id"))
     except Problem as exc:
         problem = exc
     payments = [payment_view(row) for row in page.items]
@@ -138,9 +137,8 @@ async def payment_list(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-async def payment_context(request: Request[Any, Any, Any], payment_id: uuid.UUID) -> dict[str, Any]:
+async def payment_context(request: Request[Any, Any, Any], easypay: AppState, payment_id: uuid.UUID) -> dict[str, Any]:
     """The payment (404 if the caller may not see it), its refunds and its history."""
-    state: AppState = request.app.state.easypay
     session = current_session(request)
     principal = session.principal()
 
@@ -151,7 +149,7 @@ async def payment_context(request: Request[Any, Any, Any], payment_id: uuid.UUID
         refunds = (await refund_repo.list_refunds(conn, payment_id, limit=100)).items
         return row, list(refunds), await payment_history(conn, payment_id)
 
-    found = await state.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
+    found = await easypay.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
     if found is None:
         raise not_found()
     row, refunds, history = found
@@ -172,8 +170,8 @@ async def payment_context(request: Request[Any, Any, Any], payment_id: uuid.UUID
 
 
 @get("/payments/{payment_id:str}", guards=[require_session], opt=_OPT)
-async def payment_detail(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Template:
-    context = await payment_context(request, path_id(payment_id, not_found()))
+async def payment_detail(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
+    context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     context["notice"] = {"capture": "Capture queued.", "void": "Void queued.", "refund": "Refund queued."}.get(
         request.query_params.get("done", "")
     )
@@ -181,7 +179,7 @@ async def payment_detail(request: Request[Any, Any, Any], payment_id: FromPath[s
 
 
 @get("/payments/{payment_id:str}/history", guards=[require_session], opt=_OPT)
-async def payment_history_fragment(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Template:
+async def payment_history_fragment(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
     """The payment's state, refunds and history alone: what the page re-reads while it is busy."""
-    context = await payment_context(request, path_id(payment_id, not_found()))
+    context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     return Template(template_name="_history.html", context=context)

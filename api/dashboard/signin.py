@@ -21,6 +21,7 @@ from api.dashboard.sessions import (
 )
 from api.problems import Problem
 from api.users import check_sign_in
+from api.state import AppState, app_state
 
 HOME_PATH = "/dashboard/payments"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -28,7 +29,7 @@ _SIGN_IN_OPT = {"audit_action": "dashboard_sign_in", "audit_object": "user"}
 
 
 def _secure(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.app.state.easypay.settings.is_production)
+    return bool(app_state(request.app).settings.is_production)
 
 
 def _form_page(request: Request[Any, Any, Any], *, status: int = 200, message: str | None = None, email: str = "",
@@ -58,7 +59,7 @@ async def sign_in_form(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/sign-in", status_code=303, opt=_SIGN_IN_OPT)
-async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+async def sign_in(request: Request[Any, Any, Any], easypay: AppState) -> Response[Any]:
     form = await request.form()
     email, password = form.get("email"), form.get("password")
     email = email if isinstance(email, str) else ""
@@ -67,7 +68,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     if not isinstance(password, str) or not (3 <= len(email) <= 254) or not (1 <= len(password) <= 256):
         return _form_page(request, status=401, message="Wrong e-mail or password.", email=email)
     try:
-        user = await check_sign_in(request, email, password)
+        user = await check_sign_in(request, easypay, email, password)
     except NotAuthorizedException:
         return _form_page(request, status=401, message="Wrong e-mail or password.", email=email)
     except Problem as problem:  # 429 (sign-in limits), 503 busy

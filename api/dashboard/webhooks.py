@@ -35,10 +35,9 @@ def _not_found() -> Problem:
 
 
 @get("/webhooks", guards=[require_session], opt=_OPT)
-async def endpoint_list(request: Request[Any, Any, Any]) -> Template:
-    state: AppState = request.app.state.easypay
+async def endpoint_list(request: Request[Any, Any, Any], easypay: AppState) -> Template:
     session = current_session(request)
-    async with state.engine.connect() as conn:
+    async with easypay.engine.connect() as conn:
         page = await endpoints_repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
     return Template(
         template_name="webhooks.html",
@@ -46,10 +45,9 @@ async def endpoint_list(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-async def _endpoint_page(request: Request[Any, Any, Any], eid: Any, notice: str | None, secret: str | None = None) -> Template:
-    state: AppState = request.app.state.easypay
+async def _endpoint_page(request: Request[Any, Any, Any], easypay: AppState, eid: Any, notice: str | None, secret: str | None = None) -> Template:
     session = current_session(request)
-    async with state.engine.connect() as conn:
+    async with easypay.engine.connect() as conn:
         row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
         if row is None:
             raise _not_found()
@@ -71,9 +69,9 @@ async def _endpoint_page(request: Request[Any, Any, Any], eid: Any, notice: str 
 
 
 @get("/webhooks/{endpoint_id:str}", guards=[require_session], opt=_OPT)
-async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+async def endpoint_detail(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Template:
     notice = {"enabled": "Endpoint enabled.", "disabled": "Endpoint disabled."}.get(request.query_params.get("done", ""))
-    return await _endpoint_page(request, path_id(endpoint_id, _not_found()), notice)
+    return await _endpoint_page(request, easypay, path_id(endpoint_id, _not_found()), notice)
 
 
 @post(
@@ -82,14 +80,13 @@ async def endpoint_detail(request: Request[Any, Any, Any], endpoint_id: FromPath
     opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "update_endpoint"},
     status_code=303,
 )
-async def switch(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Redirect:
+async def switch(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Redirect:
     """The form's ``enabled`` (``true`` / ``false``), as ``PATCH {"enabled"}`` does."""
-    state: AppState = request.app.state.easypay
     eid = path_id(endpoint_id, _not_found())
     wanted = (await request.form()).get("enabled")
     if wanted not in ("true", "false"):
         raise Problem(422, "validation_error", "enabled must be true or false.")
-    async with state.engine.begin() as conn:
+    async with easypay.engine.begin() as conn:
         row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
         if row is None:
             raise _not_found()
@@ -104,15 +101,14 @@ async def switch(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) ->
     opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "rotate_secret"},
     status_code=200,
 )
-async def rotate(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> Template:
+async def rotate(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Template:
     """``POST /v1/webhook-endpoints/{id}/rotate-secret`` with the configured grace period: the page
     again, with the new secret (shown this once)."""
-    state: AppState = request.app.state.easypay
     eid = path_id(endpoint_id, _not_found())
-    async with state.engine.begin() as conn:
+    async with easypay.engine.begin() as conn:
         row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
         if row is None:
             raise _not_found()
         note(request, merchant_id=row.merchant_id)
-        _row, secret = await rotate_endpoint_secret(state, conn, row, grace_s=None)
-    return await _endpoint_page(request, eid, "Secret rotated: the previous one keeps signing during the grace period.", secret)
+        _row, secret = await rotate_endpoint_secret(easypay, conn, row, grace_s=None)
+    return await _endpoint_page(request, easypay, eid, "Secret rotated: the previous one keeps signing during the grace period.", secret)

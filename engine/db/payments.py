@@ -22,7 +22,7 @@ from engine.db.models import Payment, PaymentEvent
 from engine.db.records import PaymentEventRecord, PaymentRecord
 from engine.events import PAYMENT_EVENT_TYPES, record_event
 from engine.pages import Page
-from engine.states import EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
+from engine.states import HISTORY_EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
 from engine.views import payment_view
 
 payments = Payment.__table__
@@ -84,7 +84,7 @@ async def insert_payments(conn: AsyncConnection, new: list[tuple[dict[str, Any],
     }
     params["request_id"] = [request_id for _, request_id in new]
     params["status"] = PaymentStatus.PENDING.value
-    params["created"] = EVENT_TYPES[PaymentStatus.PENDING]
+    params["created"] = HISTORY_EVENT_TYPES[PaymentStatus.PENDING]
     return [PaymentRecord._make(row) for row in await conn.execute(_INSERT_PAYMENTS, params)]
 
 
@@ -189,7 +189,7 @@ def move_statement(
             select(
                 moved.c.id,
                 moved.c.merchant_id,
-                literal(EVENT_TYPES[new_status]),
+                literal(HISTORY_EVENT_TYPES[new_status]),
                 literal(trigger.value),
                 literal(from_status.value),
                 literal(new_status.value),
@@ -286,7 +286,7 @@ async def transition(
             conn,
             payment_id=payment_id,
             merchant_id=row.merchant_id,
-            type=EVENT_TYPES[new_status],
+            type=HISTORY_EVENT_TYPES[new_status],
             trigger=trigger.value,
             from_status=from_status,
             to_status=new_status.value,

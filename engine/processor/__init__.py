@@ -4,7 +4,7 @@ See :mod:`engine.processor.client` for the transport/outcome rules and
 :mod:`engine.processor.codes` for the failure-code table.
 """
 
-from .amounts import format_amount, parse_amount
+from .amounts import format_wire_amount, parse_wire_amount
 from .client import ProcessorClient
 from .codes import Failure, failure_for
 from .types import (
@@ -34,6 +34,6 @@ __all__ = [
     "TransactionResult",
     "TransactionSummary",
     "failure_for",
-    "format_amount",
-    "parse_amount",
+    "format_wire_amount",
+    "parse_wire_amount",
 ]

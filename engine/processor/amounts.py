@@ -1,6 +1,9 @@
 """Exact conversion between integer minor units and Authorize.net decimal strings.
 
 Floats never appear: formatting is integer arithmetic, parsing goes through ``Decimal``.
+
+These are the *wire* spellings, by exponent: lenient about what Authorize.net sends back ("12.5",
+"1250.0", "0.00"). What a client sends is parsed strictly, by currency, by ``engine.money.parse_amount``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def _check_exponent(exponent: int) -> None:
         raise ValueError(f"currency exponent must be an integer 0..{MAX_EXPONENT}")
 
 
-def format_amount(amount_minor: int, exponent: int) -> str:
+def format_wire_amount(amount_minor: int, exponent: int) -> str:
     """``1250, 2 -> "12.50"``; ``1250, 0 -> "1250"``; ``5, 3 -> "0.005"``."""
     _check_exponent(exponent)
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
@@ -32,7 +35,7 @@ def format_amount(amount_minor: int, exponent: int) -> str:
     return format_minor_units(amount_minor, exponent)
 
 
-def parse_amount(text: str, exponent: int) -> int:
+def parse_wire_amount(text: str, exponent: int) -> int:
     """``"12.50", 2 -> 1250``; ``"12.5", 2 -> 1250``.
 
     Raises ``ValueError`` when the text is not a plain non-negative decimal or carries more

@@ -43,7 +43,7 @@ from engine.settings import ProcessorSettings
 
 from . import results
 from .http import NOT_SENT_ERRORS, UNSENDABLE_ERRORS, HttpTransport, Send, env_proxy
-from .amounts import format_amount
+from .amounts import format_wire_amount
 from .types import (
     MAX_CARD_NUMBER,
     MAX_INVOICE_NUMBER,
@@ -187,7 +187,7 @@ class ProcessorClient:
         amount_text = None
         if amount_minor is not None:
             check_amount(amount_minor)
-            amount_text = format_amount(amount_minor, exponent)
+            amount_text = format_wire_amount(amount_minor, exponent)
         built = build_capture(self._creds, transaction_id, amount_text, currency, invoice_number, ref_id)
         return await self._transact(built, invoice_number)
 
@@ -225,7 +225,7 @@ class ProcessorClient:
         built = build_refund(
             self._creds,
             transaction_id,
-            format_amount(amount_minor, exponent),
+            format_wire_amount(amount_minor, exponent),
             currency,
             match.group(1),
             invoice_number,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from .amounts import parse_amount
+from .amounts import parse_wire_amount
 from .types import BatchSummary, Outcome, TransactionDetails, TransactionResult, TransactionSummary
 from .wire import Document, ResponseParseError, get
 
@@ -109,7 +109,7 @@ def _minor(text: str | None, exponent: int, field: str) -> int | None:
     if text is None:
         return None
     try:
-        return parse_amount(text, exponent)
+        return parse_wire_amount(text, exponent)
     except ValueError:
         log.warning("Authorize.net %s %r does not fit currency exponent %d", field, text, exponent)
         return None

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db import webhook_deliveries as delivery_repo
 from engine.db import webhook_endpoints as repo
 from engine.db.records import WebhookEndpointRecord
-from engine.events import ENDPOINT_DISABLED, EVENT_TYPES, record_event
+from engine.events import ENDPOINT_DISABLED, PUBLIC_EVENT_TYPES, record_event
 from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.signing import new_secret
 from engine.webhooks.views import endpoint_view
@@ -28,9 +28,9 @@ def check_event_types(types: list[str]) -> str | None:
         return f"At most {MAX_EVENT_TYPES} event types."
     if ALL_EVENTS in types and len(types) > 1:
         return "\"*\" cannot be combined with other event types."
-    unknown = [t for t in types if t != ALL_EVENTS and t not in EVENT_TYPES]
+    unknown = [t for t in types if t != ALL_EVENTS and t not in PUBLIC_EVENT_TYPES]
     if unknown:
-        return f"Unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}."
+        return f"Unknown event type {unknown[0]!r}; known: {', '.join(PUBLIC_EVENT_TYPES)}."
     return None
 
 

@@ -239,7 +239,7 @@ async def test_last_used_at_is_written_in_batches_not_per_request(api, settings,
         before = (await conn.execute(text("SELECT last_used_at FROM api_keys WHERE id = :id"), {"id": key_id})).scalar_one()
     assert before is None  # nothing written on the request path
     # What the background task does every interval (run on the app's own event loop).
-    await asyncio.to_thread(api.blocking_portal.call, api.app.state.key_usage.flush)
+    await asyncio.to_thread(api.blocking_portal.call, api.app.state.easypay.key_usage.flush)
     async with db.connect() as conn:
         after = (await conn.execute(text("SELECT last_used_at FROM api_keys WHERE id = :id"), {"id": key_id})).scalar_one()
     assert after is not None

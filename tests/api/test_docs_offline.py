@@ -65,7 +65,7 @@ async def test_statuses_are_enumerated_in_the_document(api):
 
 
 async def test_roles_and_event_types_are_enumerated_in_the_document(api):
-    from engine.events import EVENT_TYPES
+    from engine.events import PUBLIC_EVENT_TYPES
     from engine.permissions import ROLES
 
     schemas = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
@@ -76,4 +76,4 @@ async def test_roles_and_event_types_are_enumerated_in_the_document(api):
         return set(target["enum"])
 
     assert enum_of("ApiKeyView", "role") == enum_of("UserView", "role") == set(ROLES)
-    assert enum_of("EventView", "type") == set(EVENT_TYPES)
+    assert enum_of("EventView", "type") == set(PUBLIC_EVENT_TYPES)

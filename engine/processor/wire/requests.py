@@ -3,7 +3,7 @@
 Each builder lists its elements in the order of the XSD sequence (docs/authorizenet.md, "Element
 order"): the gateway rejects a misplaced element with E00003, so the order in these lists is
 load-bearing. Optional elements whose value is ``None`` are left out. Amounts are written exactly
-as :func:`engine.processor.amounts.format_amount` spells them ("12.50", "1250").
+as :func:`engine.processor.amounts.format_wire_amount` spells them ("12.50", "1250").
 
 The string length facets of the schema are checked here (:data:`FIELD_LENGTHS`), so a value the
 gateway would refuse is refused before sending, with a message that names the field and never the
@@ -20,7 +20,7 @@ from typing import Sequence, Union
 
 from lxml import etree
 
-from ..amounts import format_amount
+from ..amounts import format_wire_amount
 from ..types import Billing, Card, ChargeRequest, OpaqueData
 
 NAMESPACE = "AnetApi/xml/v1/schema/AnetApiSchema.xsd"
@@ -154,7 +154,7 @@ def build_charge(creds: Credentials, req: ChargeRequest, duplicate_window_s: int
         creds,
         req.ref_id,
         (
-            ("amount", format_amount(req.amount_minor, req.exponent)),
+            ("amount", format_wire_amount(req.amount_minor, req.exponent)),
             ("currencyCode", req.currency),
             _payment(req.payment),
             _order(req.invoice_number, req.description),
