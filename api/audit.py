@@ -33,12 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.ids import id_query
 from api.problems import FieldProblem, problem_responses, validation_problem
 from api.read_your_writes import reader
+from api.responses import list_envelope
 from api.tenancy import requested_merchant
 from api.timeparams import parse_time, time_query
 from api.state import AppState, app_state
 from engine.audit import AUDIT_OUTCOMES, AuditEntry, outcome_for
 from engine.auth import Principal
 from engine.db.audit import list_audit_logs, owning_merchant
+from engine.pages import Page
 from engine.permissions import Permission
 
 _AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -232,7 +234,7 @@ class AuditLogController(Controller):
         # it has replayed them, within DATABASE_READ_MAX_LAG_S).
         await easypay.audit.flush()
 
-        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+        async def fetch_page(conn: AsyncConnection) -> Page[Any]:
             return await list_audit_logs(
                 conn,
                 scope=principal.scope,
@@ -248,5 +250,5 @@ class AuditLogController(Controller):
                 created_lt=lt,
             )
 
-        rows, has_more = await easypay.read_router.read(fetch_page, actor=reader(principal))
-        return AuditLogList(object="list", data=[_view(r) for r in rows], has_more=has_more)
+        page = await easypay.read_router.read(fetch_page, actor=reader(principal))
+        return list_envelope(AuditLogList, page.map(_view))

@@ -21,6 +21,7 @@ from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
+from api.responses import list_envelope
 from api.state import AppState
 from api.tenancy import list_scope
 from api.timeparams import parse_time, time_query
@@ -29,6 +30,7 @@ from engine.auth import Principal
 from engine.db import webhook_deliveries as repo
 from engine.db import webhook_endpoints as endpoint_repo
 from engine.events import PUBLIC_EVENT_TYPES, EventView
+from engine.pages import Page
 from engine.permissions import Permission
 
 _encoder = msgspec.json.Encoder()
@@ -121,19 +123,18 @@ class EventController(Controller):
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
 
-        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+        async def fetch_page(conn: AsyncConnection) -> Page[Any]:
             return await event_repo.list_events(
                 conn, scope, limit=limit, starting_after=cursor, type=type, object_id=about,
                 created_gte=gte, created_lt=lt,
             )
 
         try:
-            rows, has_more = await easypay.read_router.read(fetch_page, actor=reader(principal))
+            page = await easypay.read_router.read(fetch_page, actor=reader(principal))
         except event_repo.EventNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such event.")]) from None
-        # The stored bytes, as every webhook attempt sends them.
-        body = b'{"object":"list","data":[' + b",".join(row.body for row in rows) + b'],"has_more":'
-        body += b"true}" if has_more else b"false}"
+        # The stored bytes, as every webhook attempt sends them (``Raw``: copied in, not decoded).
+        body = _encoder.encode(list_envelope(EventList, page.map(lambda row: msgspec.Raw(row.body))))
         return Response(body, media_type=_JSON)
 
     @get(

@@ -18,6 +18,7 @@ from api.audit import note
 from api.ids import id_query, parse_id
 from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.responses import list_envelope
 from api.tenancy import merchant_not_found, requested_merchant
 from api.state import AppState
 from engine.auth import Principal
@@ -206,17 +207,15 @@ class ApiKeyController(Controller):
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's keys.")] = None,
     ) -> ApiKeyList:
         merchant_uuid = requested_merchant(principal, merchant_id) if merchant_id is not None else None
+        cursor = _key_id(starting_after) if starting_after is not None else None
         async with easypay.engine.connect() as conn:
-            cursor = None
-            if starting_after is not None:
-                after = await accounts.get_api_key(conn, _key_id(starting_after), scope=principal.scope)
-                if after is None:
-                    raise validation_problem([FieldProblem("starting_after", "No such API key.")])
-                cursor = (after.created_at, after.id)
-            rows, has_more = await accounts.list_api_keys(
-                conn, scope=principal.scope, merchant_id=merchant_uuid, limit=limit, starting_after=cursor
-            )
-        return ApiKeyList(object="list", data=await key_views(easypay, rows), has_more=has_more)
+            try:
+                page = await accounts.list_api_keys(
+                    conn, scope=principal.scope, merchant_id=merchant_uuid, limit=limit, starting_after=cursor
+                )
+            except accounts.ApiKeyNotFound:
+                raise validation_problem([FieldProblem("starting_after", "No such API key.")]) from None
+        return list_envelope(ApiKeyList, page.with_items(await key_views(easypay, list(page.items))))
 
     @get(
         "/{key_id:str}",

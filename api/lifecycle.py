@@ -22,6 +22,7 @@ from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.problems import FieldProblem, Problem, as_problem, problem_responses, validation_problem
 from api.read_your_writes import reader
+from api.responses import list_envelope
 from api.schemas import CaptureCreate, RefundCreate
 from api.state import AppState
 from engine import lifecycle
@@ -29,6 +30,7 @@ from engine.auth import Principal
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.money import AmountError
+from engine.pages import Page
 from engine.views import PaymentView, RefundList, RefundView, payment_view, refund_view
 
 log = logging.getLogger(__name__)
@@ -214,7 +216,7 @@ class PaymentOperationsController(Controller):
         pid = _payment_id(payment_id)
         cursor = query_id("starting_after", starting_after, "a refund id")
 
-        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool] | None:
+        async def fetch_page(conn: AsyncConnection) -> Page[Any] | None:
             if await repo.get_payment(conn, pid, merchant_id=principal.scope) is None:
                 return None
             return await refund_repo.list_refunds(conn, pid, limit=limit, starting_after=cursor)
@@ -225,8 +227,7 @@ class PaymentOperationsController(Controller):
             raise validation_problem([FieldProblem("starting_after", "No such refund of this payment.")]) from None
         if found is None:
             raise Problem(404, "payment_not_found", "No such payment.")
-        rows, has_more = found
-        return RefundList(data=[refund_view(row) for row in rows], has_more=has_more)
+        return list_envelope(RefundList, found.map(refund_view))
 
 
 class RefundController(Controller):

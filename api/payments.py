@@ -16,7 +16,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.ids import id_query, path_id, query_id
-from api.responses import JsonBytes
+from api.responses import JsonBytes, list_envelope
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
 from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
@@ -32,6 +32,7 @@ from engine.db import payments as repo
 from engine.permissions import Permission
 from engine.logcontext import current_context, set_context
 from engine.metrics import PAYMENTS_ACCEPTED
+from engine.pages import Page
 from engine.method_secrets import seal_method
 from engine.payments import PaymentJob
 from engine.states import PaymentStatus
@@ -237,7 +238,7 @@ class PaymentController(Controller):
         gte = parse_time("created_gte", created_gte)
         lt = parse_time("created_lt", created_lt)
 
-        async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+        async def fetch_page(conn: AsyncConnection) -> Page[Any]:
             return await repo.list_payments(
                 conn,
                 scope,
@@ -250,11 +251,10 @@ class PaymentController(Controller):
             )
 
         try:
-            rows, has_more = await easypay.read_router.read(fetch_page, actor=reader(principal))
+            page = await easypay.read_router.read(fetch_page, actor=reader(principal))
         except repo.PaymentNotFound:
             raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
-        page = PaymentList(data=[payment_view(row) for row in rows], has_more=has_more)
-        return JsonBytes(_encoder.encode(page))
+        return JsonBytes(_encoder.encode(list_envelope(PaymentList, page.map(payment_view))))
 
 
 async def _read(state: AppState, payment_id: uuid.UUID, principal: Principal, *, fresh: bool) -> bytes:

@@ -1,4 +1,5 @@
-"""``JsonBytes``: an answer whose JSON is already encoded, sent as it is.
+"""``JsonBytes``: an answer whose JSON is already encoded, sent as it is; ``list_envelope``: the
+list JSON every list answers with.
 
 Litestar's ``Response`` normalises headers, cookies and media types into a second response
 object on every request; a body that is already bytes (a cached payment snapshot, a group
@@ -8,10 +9,24 @@ added on the way out as for every response (``api.hardening``, ``api.middleware`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
+from engine.pages import Page
+
 _JSON = b"application/json"
+L = TypeVar("L")
+
+
+def list_envelope(kind: Callable[..., L], page: Page[Any]) -> L:
+    """A page of public objects as the contract's list: ``{"object": "list", "data": [...],
+    "has_more": bool}``. ``kind`` is the list's declared type (``PaymentList``, ``RefundList``...):
+    each names its items for the OpenAPI document, all share these three fields. The next cursor
+    is not in the envelope: clients send the last item's id as ``starting_after``."""
+    return kind(object="list", data=list(page.items), has_more=page.has_more)
 
 
 class JsonBytes(ASGIResponse):
@@ -37,4 +52,4 @@ class JsonBytes(ASGIResponse):
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-__all__ = ["JsonBytes"]
+__all__ = ["JsonBytes", "list_envelope"]

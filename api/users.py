@@ -23,6 +23,7 @@ from api.auth import enforce_rate_limit
 from api.ids import id_query, parse_id, path_id, query_id
 from api.schemas import RoleName
 from api.problems import FieldProblem, Problem, as_problem, problem_responses, validation_problem
+from api.responses import list_envelope
 from api.state import AppState
 from engine.auth import Principal
 from engine.db import accounts
@@ -213,16 +214,15 @@ class UserController(Controller):
         merchant_id: Annotated[str | None, id_query("Admins: one merchant's users.")] = None,
     ) -> UserList:
         merchant_uuid = query_id("merchant_id", merchant_id, "a merchant id")
+        cursor = parse_id(starting_after) if starting_after is not None else None
+        if starting_after is not None and cursor is None:
+            raise validation_problem([FieldProblem("starting_after", "No such user.")])
         async with easypay.engine.connect() as conn:
-            cursor = None
-            if starting_after is not None:
-                after_id = parse_id(starting_after)
-                after = await accounts.get_user(conn, after_id) if after_id is not None else None
-                if after is None:
-                    raise validation_problem([FieldProblem("starting_after", "No such user.")])
-                cursor = (after.created_at, after.id)
-            rows, has_more = await accounts.list_users(conn, merchant_id=merchant_uuid, limit=limit, starting_after=cursor)
-        return UserList(object="list", data=[user_view(r) for r in rows], has_more=has_more)
+            try:
+                page = await accounts.list_users(conn, merchant_id=merchant_uuid, limit=limit, starting_after=cursor)
+            except accounts.UserNotFound:
+                raise validation_problem([FieldProblem("starting_after", "No such user.")]) from None
+        return list_envelope(UserList, page.map(user_view))
 
     @get("/{user_id:str}", summary="Retrieve a user", responses=problem_responses(401, 403, 404, 429))
     async def get_user(

@@ -23,6 +23,7 @@ from api.idempotent import Answer, IdempotencyKey, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.schemas import URL_SCHEMA
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.responses import list_envelope
 from api.state import AppState
 from api.tenancy import list_scope, target_merchant
 from api.timeparams import parse_time
@@ -185,10 +186,10 @@ class WebhookEndpointController(Controller):
         cursor = query_id("starting_after", starting_after, "an endpoint id")
         async with easypay.engine.connect() as conn:
             try:
-                rows, has_more = await repo.list_endpoints(conn, scope, limit=limit, starting_after=cursor)
+                page = await repo.list_endpoints(conn, scope, limit=limit, starting_after=cursor)
             except repo.EndpointNotFound:
                 raise validation_problem([FieldProblem("starting_after", "No such webhook endpoint.")]) from None
-        return WebhookEndpointList(data=[endpoint_view(r) for r in rows], has_more=has_more)
+        return list_envelope(WebhookEndpointList, page.map(endpoint_view))
 
     @get(
         "/{endpoint_id:str}",
@@ -320,11 +321,11 @@ class WebhookEndpointController(Controller):
             if await repo.get_endpoint(conn, eid, merchant_id=principal.scope) is None:
                 raise _endpoint_not_found()
             try:
-                rows, has_more = await delivery_repo.list_deliveries(conn, eid, limit=limit, starting_after=cursor, status=status)
+                page = await delivery_repo.list_deliveries(conn, eid, limit=limit, starting_after=cursor, status=status)
             except LookupError:
                 raise validation_problem([FieldProblem("starting_after", "No such delivery.")]) from None
-            attempts = await delivery_repo.attempts_of(conn, [r.id for r in rows], per_delivery=ATTEMPTS_SHOWN)
-        return WebhookDeliveryList(data=[delivery_view(r, attempts.get(r.id, [])) for r in rows], has_more=has_more)
+            attempts = await delivery_repo.attempts_of(conn, [r.id for r in page.items], per_delivery=ATTEMPTS_SHOWN)
+        return list_envelope(WebhookDeliveryList, page.map(lambda r: delivery_view(r, attempts.get(r.id, []))))
 
     @post(
         "/{endpoint_id:str}/recover",

@@ -1,6 +1,8 @@
-"""``/dashboard/developers``: the latest events (``payments:read``), for roles with ``keys:manage``
-the API keys with a revoke button (the API's revocation: ``api.keys.revoke_in_scope``), and for
-``audit:read`` the newest audit log entries."""
+"""``/dashboard/developers``: the events (``payments:read``), for roles with ``keys:manage`` the API
+keys with a revoke button (the API's revocation: ``api.keys.revoke_in_scope``), and for
+``audit:read`` the audit log. Events filter by type, audit entries by action and actor; each list
+pages on its own ("Older →": the API's cursor, the last entry's id) through the queries behind
+``GET /v1/events`` and ``GET /v1/audit-logs``, in the caller's tenancy."""
 
 from __future__ import annotations
 
@@ -17,25 +19,78 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.dashboard.guard import current_session, require_session
+from api.dashboard.paging import next_page_url
 from api.events import resend_work
 from api.idempotent import run_idempotent
-from api.ids import path_id
+from api.ids import path_id, query_id
 from api.keys import ApiKeyCreate, create_in_scope, key_views, revoke_in_scope
-from api.problems import Problem
+from api.problems import FieldProblem, Problem, validation_problem
 from api.read_your_writes import reader
 from api.state import AppState
 from engine.db import events as event_repo
 from engine.db import accounts
 from engine.db.audit import list_audit_logs
-from engine.events import EventView
+from engine.auth import Principal
+from engine.events import PUBLIC_EVENT_TYPES, EventView
 from engine.cards import find_card_numbers
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from engine.pages import Page
 from engine.permissions import ASSIGNABLE_ROLES, ROLES, Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
 KEYS_SHOWN = 100
 EVENTS_SHOWN = 50
 AUDIT_SHOWN = 50
+
+
+_EMPTY: Page[Any] = Page(items=[], has_more=False, next_cursor=None)
+#: The query the page takes: each list's filters and its cursor (both lists page on their own).
+EVENT_QUERY = ("event_type", "events_after")
+AUDIT_QUERY = ("action", "actor_id", "audit_after")
+
+
+def _query(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The filters and cursors given (an HTML form sends empty fields: those are absent)."""
+    return {name: value for name in (*EVENT_QUERY, *AUDIT_QUERY) if (value := request.query_params.get(name, "").strip())}
+
+
+async def _events(state: AppState, principal: Principal, given: dict[str, str]) -> Page[EventView]:
+    """A page of events, as ``GET /v1/events?type=&starting_after=`` checks and reads it."""
+    event_type = given.get("event_type")
+    if event_type is not None and event_type not in PUBLIC_EVENT_TYPES:
+        raise validation_problem([FieldProblem("event_type", f"Unknown event type {event_type!r}.")])
+    cursor = query_id("events_after", given.get("events_after"), "an event id")
+
+    async def fetch(conn: Any) -> Page[Any]:
+        return await event_repo.list_events(conn, principal.scope, limit=EVENTS_SHOWN, starting_after=cursor, type=event_type)
+
+    try:
+        page = await state.read_router.read(fetch, actor=reader(principal))
+    except event_repo.EventNotFound:
+        raise validation_problem([FieldProblem("events_after", "No such event.")]) from None
+    return page.map(lambda row: _event_decoder.decode(row.body))  # the stored bytes webhooks send
+
+
+async def _audit(state: AppState, principal: Principal, given: dict[str, str]) -> Page[Any]:
+    """A page of audit entries, as ``GET /v1/audit-logs?action=&actor_id=&starting_after=`` reads it."""
+    action, actor_id, after = given.get("action"), given.get("actor_id"), given.get("audit_after")
+    problems = []
+    if action is not None and len(action) > 64:
+        problems.append(FieldProblem("action", "At most 64 characters."))
+    if actor_id is not None and len(actor_id) > 254:
+        problems.append(FieldProblem("actor_id", "At most 254 characters."))
+    if after is not None and not (after.isdigit() and int(after) >= 1):
+        problems.append(FieldProblem("audit_after", "Must be an entry id."))
+    if problems:
+        raise validation_problem(problems)
+
+    async def fetch(conn: Any) -> Page[Any]:
+        return await list_audit_logs(
+            conn, scope=principal.scope, limit=AUDIT_SHOWN, starting_after=int(after) if after else None,
+            action=action, actor_id=actor_id,
+        )
+
+    return await state.read_router.read(fetch, actor=reader(principal))
 
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
@@ -51,35 +106,37 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
     session = current_session(request)
     principal = session.principal()
 
-    async def fetch_events(conn: Any) -> tuple[list[Any], bool]:
-        return await event_repo.list_events(conn, principal.scope, limit=EVENTS_SHOWN)
-
-    rows, _more = await easypay.read_router.read(fetch_events, actor=reader(principal))
-    events = [_event_decoder.decode(row.body) for row in rows]  # the stored bytes webhooks send
+    given = _query(request)
     keys: list[Any] = []
     can_manage_keys = principal.can(Permission.KEYS_MANAGE)
     if can_manage_keys:
         async with easypay.engine.connect() as conn:
-            rows, _more = await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)
-        keys = await key_views(easypay, rows)
-    audit: list[Any] = []
+            key_rows = (await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)).items
+        keys = await key_views(easypay, list(key_rows))
     can_read_audit = principal.can(Permission.AUDIT_READ)
-    if can_read_audit:
-        await easypay.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
-
-        async def fetch_audit(conn: Any) -> tuple[list[Any], bool]:
-            return await list_audit_logs(conn, scope=principal.scope, limit=AUDIT_SHOWN)
-
-        audit, _more = await easypay.read_router.read(fetch_audit, actor=reader(principal))
+    events: Page[Any] = _EMPTY
+    audit: Page[Any] = _EMPTY
+    try:
+        events = await _events(easypay, principal, given)
+        if can_read_audit:
+            await easypay.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
+            audit = await _audit(easypay, principal, given)
+    except Problem as problem:
+        error = "; ".join([problem.detail, *(f"{e.field}: {e.message}" for e in problem.errors)])
+        status = problem.status
     return Template(
         template_name="developers.html",
         context={
             "session": session,
-            "events": events,
+            "events": events.items,
+            "older_events": next_page_url("/dashboard/developers", given, events, cursor="events_after"),
             "keys": keys,
             "can_manage_keys": can_manage_keys,
-            "audit": audit,
+            "audit": audit.items,
+            "older_audit": next_page_url("/dashboard/developers", given, audit, cursor="audit_after"),
             "can_read_audit": can_read_audit,
+            "filters": given,
+            "event_types": sorted(PUBLIC_EVENT_TYPES),
             "now": dt.datetime.now(dt.timezone.utc),
             "assignable_roles": sorted(ASSIGNABLE_ROLES.get(principal.role, ())),
             "is_admin": principal.scope is None,

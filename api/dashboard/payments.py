@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Request, get
 from litestar.di import NamedDependency
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.dashboard.charts import HourlyChart, hourly_outcomes
 from api.dashboard.guard import current_session, require_session
+from api.dashboard.paging import next_page_url
 from api.ids import path_id, query_id
 from api.problems import Problem, validation_problem, FieldProblem
 from api.read_your_writes import reader
@@ -28,6 +28,7 @@ from engine.db import activity
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.db.history import payment_history
+from engine.pages import Page
 from engine.permissions import Permission
 from engine.states import PaymentStatus
 from engine.views import payment_view, refund_view
@@ -58,7 +59,7 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-async def _page(state: AppState, principal: Principal, given: dict[str, str]) -> tuple[list[Any], bool]:
+async def _page(state: AppState, principal: Principal, given: dict[str, str]) -> Page[Any]:
     """The API's list, same checks in the same order (``api.payments.list_payments``)."""
     scope = list_scope(principal, given.get("merchant_id"))
     status = given.get("status")
@@ -71,7 +72,7 @@ async def _page(state: AppState, principal: Principal, given: dict[str, str]) ->
     cursor = query_id("starting_after", given.get("starting_after"), "a payment id")
     gte, lt = parse_time("created_gte", given.get("created_gte")), parse_time("created_lt", given.get("created_lt"))
 
-    async def fetch_page(conn: AsyncConnection) -> tuple[list[Any], bool]:
+    async def fetch_page(conn: AsyncConnection) -> Page[Any]:
         return await repo.list_payments(
             conn, scope, limit=limit, starting_after=cursor, status=status, customer_id=customer_id, created_gte=gte, created_lt=lt
         )
@@ -106,26 +107,23 @@ async def payment_list(request: Request[Any, Any, Any], easypay: NamedDependency
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
-    rows: list[Any] = []
-    has_more, problem = False, None
+    page: Page[Any] = Page(items=[], has_more=False, next_cursor=None)
+    problem = None
     chart, webhook_rate = None, None
     try:
-        rows, has_more = await _page(easypay, principal, given)
+        page = await _page(easypay, principal, given)
         if "starting_after" not in given:
             chart, webhook_rate = await _activity(easypay, principal, given.get("merchant_id"))
     except Problem as exc:
         problem = exc
-    payments = [payment_view(row) for row in rows]
-    next_url = None
-    if has_more and payments:
-        kept = {k: v for k, v in given.items() if k != "starting_after"}
-        next_url = "/dashboard/payments?" + urlencode({**kept, "starting_after": payments[-1].id})
+    payments = [payment_view(row) for row in page.items]
+    next_url = next_page_url("/dashboard/payments", given, page)
     return Template(
         template_name="payments.html",
         context={
             "session": session,
             "payments": payments,
-            "merchants": {str(row.id): str(row.merchant_id) for row in rows},
+            "merchants": {str(row.id): str(row.merchant_id) for row in page.items},
             "filters": given,
             "statuses": [s.value for s in PaymentStatus],
             "is_admin": principal.scope is None,
@@ -149,8 +147,8 @@ async def payment_context(request: Request[Any, Any, Any], easypay: AppState, pa
         row = await repo.get_payment(conn, payment_id, merchant_id=principal.scope)
         if row is None:
             return None
-        refunds, _more = await refund_repo.list_refunds(conn, payment_id, limit=100)
-        return row, refunds, await payment_history(conn, payment_id)
+        refunds = (await refund_repo.list_refunds(conn, payment_id, limit=100)).items
+        return row, list(refunds), await payment_history(conn, payment_id)
 
     found = await easypay.read_router.read(fetch, actor=reader(principal), missing=lambda found: found is None)
     if found is None:

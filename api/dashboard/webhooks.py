@@ -39,10 +39,10 @@ def _not_found() -> Problem:
 async def endpoint_list(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     session = current_session(request)
     async with easypay.engine.connect() as conn:
-        rows, has_more = await endpoints_repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
+        page = await endpoints_repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
     return Template(
         template_name="webhooks.html",
-        context={"session": session, "endpoints": [endpoint_view(r) for r in rows], "has_more": has_more},
+        context={"session": session, "endpoints": [endpoint_view(r) for r in page.items], "has_more": page.has_more},
     )
 
 
@@ -52,15 +52,15 @@ async def _endpoint_page(request: Request[Any, Any, Any], easypay: AppState, eid
         row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=session.principal().scope)
         if row is None:
             raise _not_found()
-        deliveries, has_more = await deliveries_repo.list_deliveries(conn, eid, limit=DELIVERIES_SHOWN)
-        attempts = await deliveries_repo.attempts_of(conn, [d.id for d in deliveries], per_delivery=ATTEMPTS_SHOWN)
+        page = await deliveries_repo.list_deliveries(conn, eid, limit=DELIVERIES_SHOWN)
+        attempts = await deliveries_repo.attempts_of(conn, [d.id for d in page.items], per_delivery=ATTEMPTS_SHOWN)
     return Template(
         template_name="webhook.html",
         context={
             "session": session,
             "endpoint": endpoint_view(row),
-            "deliveries": [delivery_view(d, attempts.get(d.id, [])) for d in deliveries],
-            "has_more": has_more,
+            "deliveries": [delivery_view(d, attempts.get(d.id, [])) for d in page.items],
+            "has_more": page.has_more,
             "can_manage": session.principal().can(Permission.WEBHOOKS_MANAGE),
             "notice": notice,
             "secret": secret,

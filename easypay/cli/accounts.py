@@ -111,8 +111,7 @@ def keys_list(merchant_id: str | None, limit: int, as_json: bool) -> None:
     merchant_uuid = parse_merchant_id(merchant_id) if merchant_id else None
 
     async def fetch(conn: Any, settings: Settings) -> Any:
-        rows, _ = await list_api_keys(conn, scope=None, merchant_id=merchant_uuid, limit=limit)
-        return rows
+        return (await list_api_keys(conn, scope=None, merchant_id=merchant_uuid, limit=limit)).items
 
     rows = in_transaction(fetch)
 
@@ -217,7 +216,10 @@ def users_list(merchant_id: str | None, as_json: bool) -> None:
     from engine.db.accounts import list_users
 
     merchant_uuid = parse_merchant_id(merchant_id) if merchant_id else None
-    rows = in_transaction(lambda conn, settings: list_users(conn, merchant_id=merchant_uuid, limit=1000))[0]
+    async def fetch(conn: Any, settings: Settings) -> Any:
+        return (await list_users(conn, merchant_id=merchant_uuid, limit=1000)).items
+
+    rows = in_transaction(fetch)
     document = {
         "data": [
             {"id": str(r.id), "email": r.email, "role": r.role,

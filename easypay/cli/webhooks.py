@@ -28,8 +28,8 @@ def webhooks_endpoints(merchant_id: str | None, limit: int, as_json: bool) -> No
     merchant = uuid_arg(merchant_id, "--merchant") if merchant_id else None
 
     async def work(conn: Any, settings: Settings) -> Any:
-        rows, _ = await repo.list_endpoints(conn, merchant, limit=limit)
-        return [(row.merchant_id, endpoint_view(row)) for row in rows]
+        page = await repo.list_endpoints(conn, merchant, limit=limit)
+        return [(row.merchant_id, endpoint_view(row)) for row in page.items]
 
     rows = in_transaction(work)
     import msgspec
@@ -54,7 +54,7 @@ def webhooks_deliveries(endpoint_id: str, status: str | None, limit: int, as_jso
     eid = uuid_arg(endpoint_id, "ENDPOINT_ID")
 
     async def work(conn: Any, settings: Settings) -> Any:
-        rows, _ = await repo.list_deliveries(conn, eid, limit=limit, status=status)
+        rows = (await repo.list_deliveries(conn, eid, limit=limit, status=status)).items
         attempts = await repo.attempts_of(conn, [r.id for r in rows], per_delivery=20)
         return [delivery_view(r, attempts.get(r.id, [])) for r in rows]
 

@@ -10,19 +10,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.auth import IssuedKey, hash_secret, issue_key
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import ApiKey, Merchant, User
 from engine.db.records import ApiKeyRecord, MerchantRecord, UserLoginRecord, UserRecord
 from engine.errors import EasyPayError
+from engine.pages import Page
 from engine.passwords import hash_password
 from engine.permissions import ROLES
 
 merchants = Merchant.__table__
 api_keys = ApiKey.__table__
 users = User.__table__
+KEY_ORDER = Keyset((api_keys.c.created_at, api_keys.c.id))
+USER_ORDER = Keyset((users.c.created_at, users.c.id))
 
 #: Every api_keys column except the secret hash: what listings and views read.
 _KEY_COLUMNS = [c for c in api_keys.c if c.name != "secret_hash"]
@@ -81,11 +85,13 @@ async def create_api_key(
     return issued
 
 
-def _key_scope(query: Any, scope: uuid.UUID | None) -> Any:
+def _key_scope_conditions(scope: uuid.UUID | None) -> list[Any]:
     # Below admin, a merchant never sees (or revokes) admin keys, even those filed under it.
-    if scope is not None:
-        query = query.where(api_keys.c.merchant_id == scope, api_keys.c.role != "admin")
-    return query
+    return [] if scope is None else [api_keys.c.merchant_id == scope, api_keys.c.role != "admin"]
+
+
+def _key_scope(query: Any, scope: uuid.UUID | None) -> Any:
+    return query.where(*_key_scope_conditions(scope))
 
 
 async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> ApiKeyRecord | None:
@@ -94,23 +100,34 @@ async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | 
     return None if row is None else ApiKeyRecord._make(row)
 
 
+class ApiKeyNotFound(LookupError):
+    """No API key with that id in the caller's scope."""
+
+
 async def list_api_keys(
     conn: AsyncConnection,
     *,
     scope: uuid.UUID | None,
     merchant_id: uuid.UUID | None = None,
     limit: int = 20,
-    starting_after: tuple[datetime, str] | None = None,
-) -> tuple[list[ApiKeyRecord], bool]:
-    """Newest first, keyset-paginated on ``(created_at, id)``."""
-    query = _key_scope(select(*_KEY_COLUMNS), scope)
+    starting_after: str | None = None,
+) -> Page[ApiKeyRecord]:
+    """Newest first, keyset-paginated on ``(created_at, id)``; ``ApiKeyNotFound`` for a cursor
+    (a key id, without ``ak_``) that is not a key in ``scope``."""
+    in_scope = _key_scope_conditions(scope)
+    conditions = list(in_scope)
     if merchant_id is not None:
-        query = query.where(api_keys.c.merchant_id == merchant_id)
-    if starting_after is not None:
-        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.id) < tuple_(*starting_after))
-    query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit + 1)
-    rows = [ApiKeyRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
+        conditions.append(api_keys.c.merchant_id == merchant_id)
+    return await fetch_page(
+        conn,
+        select(*_KEY_COLUMNS).where(*conditions),
+        KEY_ORDER,
+        limit=limit,
+        make=ApiKeyRecord._make,
+        starting_after=starting_after,
+        within=in_scope,
+        missing=ApiKeyNotFound,
+    )
 
 
 async def revoke_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | None = None) -> ApiKeyRecord | None:
@@ -168,18 +185,25 @@ async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> in
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-async def list_users(
-    conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None, limit: int = 20, starting_after: tuple[datetime, uuid.UUID] | None = None
-) -> tuple[list[UserRecord], bool]:
+class UserNotFound(LookupError):
+    """No user with that id."""
 
-    query = select(*_USER_COLUMNS)
-    if merchant_id is not None:
-        query = query.where(users.c.merchant_id == merchant_id)
-    if starting_after is not None:
-        query = query.where(tuple_(users.c.created_at, users.c.id) < tuple_(*starting_after))
-    query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit + 1)
-    rows = [UserRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
+
+async def list_users(
+    conn: AsyncConnection, *, merchant_id: uuid.UUID | None = None, limit: int = 20, starting_after: uuid.UUID | None = None
+) -> Page[UserRecord]:
+    """Newest first, keyset-paginated on ``(created_at, id)``; ``UserNotFound`` for a cursor that
+    names no user."""
+    conditions = [] if merchant_id is None else [users.c.merchant_id == merchant_id]
+    return await fetch_page(
+        conn,
+        select(*_USER_COLUMNS).where(*conditions),
+        USER_ORDER,
+        limit=limit,
+        make=UserRecord._make,
+        starting_after=starting_after,
+        missing=UserNotFound,
+    )
 
 
 async def update_user(conn: AsyncConnection, user_id: uuid.UUID, **changes: Any) -> UserRecord | None:

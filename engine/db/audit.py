@@ -11,11 +11,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import ApiKey, AuditLog, Event, Payment, Refund, User, WebhookEndpoint
 from engine.db.records import AuditLogRecord
+from engine.pages import Page
 
 audit_logs = AuditLog.__table__
 _INSERT = insert(audit_logs)
+AUDIT_ORDER = Keyset((audit_logs.c.id,))
 
 #: Object types of the ``/v1/<type>s/{id}`` routes, and the table holding their merchant.
 _OWNED = {
@@ -74,7 +77,10 @@ async def list_audit_logs(
     outcome: str | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[AuditLogRecord], bool]:
+) -> Page[AuditLogRecord]:
+    """Newest first, keyset-paginated on ``id`` alone (an entry's number is its position, so a
+    ``starting_after`` needs no row behind it). ``scope`` is the caller's merchant (None: admin);
+    ``merchant_id`` another merchant than the scope lists nothing."""
     query = select(audit_logs)
     filters = {
         "merchant_id": scope if scope is not None else merchant_id,
@@ -88,12 +94,9 @@ async def list_audit_logs(
         if value is not None:
             query = query.where(audit_logs.c[column] == value)
     if scope is not None and merchant_id is not None and merchant_id != scope:
-        return [], False
+        return Page(items=[], has_more=False, next_cursor=None)
     if created_gte is not None:
         query = query.where(audit_logs.c.created_at >= created_gte)
     if created_lt is not None:
         query = query.where(audit_logs.c.created_at < created_lt)
-    if starting_after is not None:
-        query = query.where(audit_logs.c.id < starting_after)
-    rows = [AuditLogRecord._make(row) for row in await conn.execute(query.order_by(audit_logs.c.id.desc()).limit(limit + 1))]
-    return rows[:limit], len(rows) > limit
+    return await fetch_page(conn, query, AUDIT_ORDER, limit=limit, make=AuditLogRecord._make, starting_after=starting_after)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Event
 from engine.db.records import EventBodyRecord, EventRecord
 from engine.errors import EasyPayError
+from engine.pages import Page
 
 events = Event.__table__
+EVENT_ORDER = Keyset((events.c.created_at, events.c.id))
 
 
 async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> EventRecord | None:
@@ -38,8 +41,8 @@ async def list_events(
     object_id: uuid.UUID | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[EventBodyRecord], bool]:
-    """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
+) -> Page[EventBodyRecord]:
+    """Newest first, keyset-paginated on ``(created_at, id)``.
 
     ``merchant_id`` None lists every merchant's events (admins). Raises ``EventNotFound`` for a
     ``starting_after`` that is not one of the listed merchant's events.
@@ -54,20 +57,13 @@ async def list_events(
         conditions.append(events.c.created_at >= created_gte)
     if created_lt is not None:
         conditions.append(events.c.created_at < created_lt)
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(
-                select(events.c.created_at, events.c.id).where(events.c.id == starting_after, *owned)
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise EventNotFound(str(starting_after))
-        conditions.append(tuple_(events.c.created_at, events.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = (
-        select(events.c.id, events.c.body)
-        .where(*conditions)
-        .order_by(events.c.created_at.desc(), events.c.id.desc())
-        .limit(limit + 1)
+    return await fetch_page(
+        conn,
+        select(events.c.id, events.c.body).where(*conditions),
+        EVENT_ORDER,
+        limit=limit,
+        make=EventBodyRecord._make,
+        starting_after=starting_after,
+        within=owned,
+        missing=EventNotFound,
     )
-    rows = [EventBodyRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit

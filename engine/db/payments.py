@@ -11,21 +11,24 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, text, true, tuple_, update
+from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, text, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Payment, PaymentEvent
 from engine.db.records import PaymentEventRecord, PaymentRecord
 from engine.errors import EasyPayError
 from engine.events import PAYMENT_EVENT_TYPES, record_event
+from engine.pages import Page
 from engine.states import HISTORY_EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
 from engine.views import payment_view
 
 payments = Payment.__table__
 events = PaymentEvent.__table__
+PAYMENT_ORDER = Keyset((payments.c.created_at, payments.c.id))
 _json_encoder = msgspec.json.Encoder()
 
 
@@ -361,8 +364,8 @@ async def list_payments(
     customer_id: str | None = None,
     created_gte: datetime | None = None,
     created_lt: datetime | None = None,
-) -> tuple[list[PaymentRecord], bool]:
-    """Newest first, keyset-paginated on ``(created_at, id)``; returns (rows, has_more).
+) -> Page[PaymentRecord]:
+    """Newest first, keyset-paginated on ``(created_at, id)``.
 
     ``merchant_id`` None lists every merchant's payments (admins). A ``starting_after`` id that
     is not one of the listed payments raises ``PaymentNotFound``.
@@ -377,21 +380,13 @@ async def list_payments(
         conditions.append(payments.c.created_at >= created_gte)
     if created_lt is not None:
         conditions.append(payments.c.created_at < created_lt)
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(
-                select(payments.c.created_at, payments.c.id).where(payments.c.id == starting_after, *scoped)
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise PaymentNotFound(str(starting_after))
-        conditions.append(tuple_(payments.c.created_at, payments.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = (
-        select(payments)
-        .where(and_(true(), *conditions))
-        .order_by(payments.c.created_at.desc(), payments.c.id.desc())
-        .limit(limit + 1)
+    return await fetch_page(
+        conn,
+        select(payments).where(and_(true(), *conditions)),
+        PAYMENT_ORDER,
+        limit=limit,
+        make=PaymentRecord._make,
+        starting_after=starting_after,
+        within=scoped,
+        missing=PaymentNotFound,
     )
-    rows = [PaymentRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
-

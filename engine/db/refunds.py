@@ -7,17 +7,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Refund
 from engine.db.records import RefundRecord
 from engine.errors import EasyPayError
 from engine.events import record_event
+from engine.pages import Page
 from engine.states import REFUND_EVENT_TYPES, IllegalRefundTransition, RefundStatus, RefundTrigger, apply_refund
 from engine.views import refund_view
 
 refunds = Refund.__table__
+REFUND_ORDER = Keyset((refunds.c.created_at, refunds.c.id))
 
 #: Refund statuses whose amount counts against the captured amount (pending ones are reserved).
 RESERVING = (RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value)
@@ -47,20 +50,20 @@ async def get_refund(
 
 async def list_refunds(
     conn: AsyncConnection, payment_id: uuid.UUID, *, limit: int, starting_after: uuid.UUID | None = None
-) -> tuple[list[RefundRecord], bool]:
-    """One page of a payment's refunds, newest first, and whether more follow (keyset on
+) -> Page[RefundRecord]:
+    """One page of a payment's refunds, newest first (keyset on
     ``(created_at, id)``, like every other list); ``RefundNotFound`` for a cursor not of this payment."""
-    conditions = [refunds.c.payment_id == payment_id]
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(select(refunds.c.created_at, refunds.c.id).where(refunds.c.id == starting_after, *conditions))
-        ).one_or_none()
-        if cursor is None:
-            raise RefundNotFound(str(starting_after))
-        conditions.append(tuple_(refunds.c.created_at, refunds.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = select(refunds).where(*conditions).order_by(refunds.c.created_at.desc(), refunds.c.id.desc()).limit(limit + 1)
-    rows = [RefundRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
+    mine = [refunds.c.payment_id == payment_id]
+    return await fetch_page(
+        conn,
+        select(refunds).where(*mine),
+        REFUND_ORDER,
+        limit=limit,
+        make=RefundRecord._make,
+        starting_after=starting_after,
+        within=mine,
+        missing=RefundNotFound,
+    )
 
 
 async def reserved_minor(conn: AsyncConnection, payment_id: uuid.UUID) -> int:

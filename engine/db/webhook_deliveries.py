@@ -10,9 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, insert, select, text, tuple_, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from engine.db.records import (
     AttemptTargetRecord,
@@ -22,11 +23,13 @@ from engine.db.records import (
     WebhookAttemptRecord,
     WebhookDeliveryRecord,
 )
+from engine.pages import Page
 
 endpoints = WebhookEndpoint.__table__
 deliveries = WebhookDelivery.__table__
 attempts = WebhookAttempt.__table__
 events = Event.__table__
+DELIVERY_ORDER = Keyset((deliveries.c.created_at, deliveries.c.id))
 
 
 async def fail_pending_deliveries(conn: AsyncConnection, endpoint_id: uuid.UUID, *, reason: str) -> int:
@@ -146,30 +149,23 @@ async def list_deliveries(
     limit: int,
     starting_after: uuid.UUID | None = None,
     status: str | None = None,
-) -> tuple[list[ListedDeliveryRecord], bool]:
-    conditions = [deliveries.c.endpoint_id == endpoint_id]
+) -> Page[ListedDeliveryRecord]:
+    """The endpoint's deliveries, newest first (keyset on ``(created_at, id)``), each with its
+    event's type; ``LookupError`` for a cursor that is not one of the endpoint's deliveries."""
+    of_endpoint = [deliveries.c.endpoint_id == endpoint_id]
+    conditions = list(of_endpoint)
     if status is not None:
         conditions.append(deliveries.c.status == status)
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(
-                select(deliveries.c.created_at, deliveries.c.id).where(
-                    deliveries.c.id == starting_after, deliveries.c.endpoint_id == endpoint_id
-                )
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise LookupError(str(starting_after))
-        conditions.append(tuple_(deliveries.c.created_at, deliveries.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = (
-        select(deliveries, events.c.type.label("event_type"))
-        .join(events, events.c.id == deliveries.c.event_id)
-        .where(*conditions)
-        .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
-        .limit(limit + 1)
+    query = select(deliveries, events.c.type.label("event_type")).join(events, events.c.id == deliveries.c.event_id)
+    return await fetch_page(
+        conn,
+        query.where(*conditions),
+        DELIVERY_ORDER,
+        limit=limit,
+        make=ListedDeliveryRecord._make,
+        starting_after=starting_after,
+        within=of_endpoint,
     )
-    rows = [ListedDeliveryRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
 
 
 async def attempts_of(conn: AsyncConnection, delivery_ids: Sequence[uuid.UUID], *, per_delivery: int) -> dict[uuid.UUID, list[WebhookAttemptRecord]]:

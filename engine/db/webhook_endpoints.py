@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import WebhookEndpoint
 from engine.db.records import WebhookEndpointRecord
 from engine.errors import EasyPayError
+from engine.pages import Page
 
 endpoints = WebhookEndpoint.__table__
+ENDPOINT_ORDER = Keyset((endpoints.c.created_at, endpoints.c.id))
 
 
 class EndpointNotFound(EasyPayError, LookupError):
@@ -37,25 +40,20 @@ async def get_endpoint(
 
 async def list_endpoints(
     conn: AsyncConnection, merchant_id: uuid.UUID | None, *, limit: int, starting_after: uuid.UUID | None = None
-) -> tuple[list[WebhookEndpointRecord], bool]:
-    conditions = [] if merchant_id is None else [endpoints.c.merchant_id == merchant_id]
-    if starting_after is not None:
-        cursor = (
-            await conn.execute(
-                select(endpoints.c.created_at, endpoints.c.id).where(endpoints.c.id == starting_after, *conditions)
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise EndpointNotFound(str(starting_after))
-        conditions.append(tuple_(endpoints.c.created_at, endpoints.c.id) < tuple_(cursor.created_at, cursor.id))
-    query = (
-        select(endpoints)
-        .where(*conditions)
-        .order_by(endpoints.c.created_at.desc(), endpoints.c.id.desc())
-        .limit(limit + 1)
+) -> Page[WebhookEndpointRecord]:
+    """Newest first, keyset-paginated on ``(created_at, id)``; ``EndpointNotFound`` for a cursor
+    that is not one of the listed merchant's endpoints."""
+    owned = [] if merchant_id is None else [endpoints.c.merchant_id == merchant_id]
+    return await fetch_page(
+        conn,
+        select(endpoints).where(*owned),
+        ENDPOINT_ORDER,
+        limit=limit,
+        make=WebhookEndpointRecord._make,
+        starting_after=starting_after,
+        within=owned,
+        missing=EndpointNotFound,
     )
-    rows = [WebhookEndpointRecord._make(row) for row in await conn.execute(query)]
-    return rows[:limit], len(rows) > limit
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: uuid.UUID, values: dict[str, Any]) -> WebhookEndpointRecord:

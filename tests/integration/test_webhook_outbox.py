@@ -63,7 +63,7 @@ async def test_an_event_and_its_deliveries_commit_or_roll_back_together(db, sett
         await payment_repo.transition(conn, row.id, Trigger.CLAIM)
         await payment_repo.transition(conn, row.id, Trigger.CAPTURE)
     async with db.connect() as conn:
-        [delivery], _ = await delivery_repo.list_deliveries(conn, endpoint.id, limit=10)
+        [delivery] = (await delivery_repo.list_deliveries(conn, endpoint.id, limit=10)).items
     assert delivery.status == "pending" and delivery.event_type == "payment.captured" and delivery.attempts == 0
 
 
