@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -144,12 +145,14 @@ async def process_payment(
     request = _charge_request(claimed, method)
 
     result: TransactionResult | None = None
+    processor_ms: int | None = None  #: how long the send that gave ``result`` took (with its duplicate lookup)
     #: True once a request may have reached the processor (this delivery or an earlier one).
     maybe_sent = was_in_flight
     for attempt in range(deps.unknown_outcome_resends + 1):
         if attempt:
             await deps.sleep(deps.resend_backoff_s * 2 ** (attempt - 1))
             await _set_in_flight(deps, payment_id, message_id, True)
+        sent_at_s = time.perf_counter()
         sent = await deps.client.charge(request)
         if sent.outcome == Outcome.NOT_SENT:
             if not maybe_sent:
@@ -165,6 +168,7 @@ async def process_payment(
                 continue
             sent = resolved
         result = sent
+        processor_ms = round((time.perf_counter() - sent_at_s) * 1000)
         if sent.outcome == Outcome.UNKNOWN:
             continue
         break
@@ -172,7 +176,7 @@ async def process_payment(
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.NOT_SENT, Outcome.HELD):
         await _mark_unknown(deps, payment_id, result, message_id=message_id)
         return Result.UNKNOWN
-    return await record_outcome(deps, claimed, result)
+    return await record_outcome(deps, claimed, result, processor_ms=processor_ms)
 
 
 #: Built once: ``repo.move`` recognises a statement's shape by them without compiling them.
@@ -286,8 +290,13 @@ def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     }
 
 
-async def record_outcome(deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult) -> Result:
+async def record_outcome(
+    deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult, *, processor_ms: int | None = None
+) -> Result:
+    """Record the processor's answer; ``processor_ms`` (the charge's answer time) rides in the same UPDATE."""
     changes = _processor_changes(result)
+    if processor_ms is not None:
+        changes["processor_ms"] = processor_ms
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
         changes["card_brand"] = brand_from_account_type(result.account_type)
