@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -141,9 +142,19 @@ async def process_payment(
     claimed, was_in_flight = claim
     request = _charge_request(claimed, method)
 
+    #: How long the last charge call took: the processor latency the dashboard draws.
+    last_call_ms: list[int] = []
+
+    async def charge() -> TransactionResult:
+        started_s = time.perf_counter()
+        try:
+            return await deps.client.charge(request)
+        finally:
+            last_call_ms[:] = [round((time.perf_counter() - started_s) * 1000)]
+
     try:
         result = await send_with_resends(
-            lambda: deps.client.charge(request),
+            charge,
             resends=deps.unknown_outcome_resends,
             backoff_s=deps.resend_backoff_s,
             sleep=deps.sleep,
@@ -160,7 +171,7 @@ async def process_payment(
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.HELD):
         await _mark_unknown(deps, payment_id, result, message_id=message_id)
         return Result.UNKNOWN
-    return await record_outcome(deps, claimed, result)
+    return await record_outcome(deps, claimed, result, processor_ms=last_call_ms[0] if last_call_ms else None)
 
 
 #: Built once: ``repo.move`` recognises a statement's shape by them without compiling them.
@@ -274,8 +285,13 @@ def _processor_changes(result: TransactionResult) -> dict[str, Any]:
     }
 
 
-async def record_outcome(deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult) -> Result:
+async def record_outcome(
+    deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult, *, processor_ms: int | None = None
+) -> Result:
+    """Record the processor's answer; ``processor_ms`` (the charge's answer time) rides in the same UPDATE."""
     changes = _processor_changes(result)
+    if processor_ms is not None:
+        changes["processor_ms"] = processor_ms
     if claimed.payment_method_type == "opaque" and result.account_number:
         changes["card_last4"] = result.account_number[-4:]
         changes["card_brand"] = brand_from_account_type(result.account_type)
