@@ -29,7 +29,7 @@ class of ``engine`` is drawn here, under its real parent, with the module that d
     ├── _NotQueued ........................... engine.accept_batch
     ├── HashingBusy .......................... engine.passwords
     ├── ProcessorUnavailable ................. engine.resends
-    ├── PaymentNotVisible .................... engine.processing
+    ├── PaymentNotVisible .................... engine.job_deps
     ├── RequestBuildError (ValueError) ....... engine.processor.wire.requests
     ├── ResponseParseError ................... engine.processor.wire.responses
     ├── SealError ............................ engine.sealing

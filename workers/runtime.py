@@ -17,7 +17,7 @@ from engine import redis_client
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_stash import MethodStash
-from engine.processing import ProcessingDeps
+from engine.job_deps import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings

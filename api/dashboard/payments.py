@@ -30,7 +30,7 @@ from engine.db import refunds as refund_repo
 from engine.db.history import payment_history
 from engine.pages import Page
 from engine.permissions import Permission
-from engine.states import PaymentStatus
+from engine.states import OPERATIONS, PaymentStatus
 from engine.views import payment_view, refund_view
 
 #: The payments page's picture covers this many hours (up to the current one).
@@ -167,6 +167,8 @@ async def payment_context(request: Request[Any, Any, Any], easypay: AppState, pa
         "busy": busy,
         "can_write": principal.can(Permission.PAYMENTS_WRITE),
         "can_refund": principal.can(Permission.PAYMENTS_REFUND),
+        #: What the payment's status allows (``engine.states.OPERATIONS``): the forms shown.
+        "operations": {operation.value for operation in OPERATIONS[PaymentStatus(payment.status)]},
         #: One per rendering; each form adds its action, so no two forms share a key.
         "idempotency_key": str(uuid.uuid4()),
     }

@@ -15,7 +15,8 @@ from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_secrets import seal_method
 from engine.payments import NewPayment, accept_payment
-from engine.processing import ProcessingDeps, Result, process_payment
+from engine.job_deps import ProcessingDeps, Result
+from engine.processing import process_payment
 from engine.resends import ProcessorUnavailable
 from engine.processor import Card, ProcessorClient
 from engine.sealing import Sealer
