@@ -31,9 +31,9 @@ from engine.auth import Principal
 from engine.db import webhook_deliveries as delivery_repo
 from engine.db import webhook_endpoints as repo
 from engine.permissions import Permission
+from engine.sealing import SecretBox
 from engine.webhooks import endpoints as cases
 from engine.webhooks.addresses import check_url, is_blocked, literal_ip, parse_networks
-from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.views import (
     DELIVERY_STATUSES,
     WebhookDeliveryList,

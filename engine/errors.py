@@ -35,8 +35,8 @@ class of ``engine`` is drawn here, under its real parent, with the module that d
     ├── SealError ............................ engine.sealing
     │   ├── SealExpired ...................... engine.sealing
     │   ├── SealInvalid ...................... engine.sealing
-    │   └── SealKeyUnknown ................... engine.sealing
-    ├── SecretUnreadable ..................... engine.webhooks.secretbox
+    │   ├── SealKeyUnknown ................... engine.sealing
+    │   └── SecretUnreadable ................. engine.sealing
     ├── UnsafeUrl (ValueError) ............... engine.webhooks.addresses
     ├── BlockedAddress ....................... engine.webhooks.addresses
     └── UnresolvableHost ..................... engine.webhooks.addresses

@@ -239,7 +239,7 @@ async def _payment_object(db, payment_id) -> dict:
 
 async def _subscribe(db, settings, merchant, event_types: list[str]) -> None:
     from engine.webhooks import endpoints as webhook_endpoints
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     async with db.begin() as conn:
         await webhook_endpoints.create_endpoint(
