@@ -1,8 +1,11 @@
-"""The job sender for the broker ``BROKER_URL`` names: Redis (``redis://``) or RabbitMQ (``amqp://``)."""
+"""The job sender and the dead letters of the broker ``BROKER_URL`` names: Redis (``redis://``) or
+RabbitMQ (``amqp://``)."""
 
 from __future__ import annotations
 
 from engine.settings import Settings
+from jobs.dead_letters import DeadLetters
+from jobs.redis_dead_letters import RedisDeadLetters
 from jobs.sender import JobSender, RedisJobSender
 
 
@@ -17,3 +20,16 @@ def connect_sender(settings: Settings) -> JobSender:
             key_prefix=settings.redis.key_prefix,
         )
     return RedisJobSender(settings.redis.broker_url)
+
+
+def open_dead_letters(settings: Settings, sender: JobSender) -> DeadLetters:
+    """The dead letters of the broker ``BROKER_URL`` names; on RabbitMQ they share ``sender``'s
+    connection, and a replay publishes through it (``connect_sender(settings)``'s sender)."""
+    if settings.redis.broker_is_rabbitmq:
+        from jobs.rabbitmq_dead_letters import RabbitmqDeadLetters
+        from jobs.rabbitmq_sender import RabbitmqJobSender
+
+        if not isinstance(sender, RabbitmqJobSender):
+            raise TypeError("the broker is RabbitMQ: the sender must be connect_sender's RabbitmqJobSender")
+        return RabbitmqDeadLetters(sender)
+    return RedisDeadLetters(settings.redis.broker_url)

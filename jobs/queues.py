@@ -1,6 +1,7 @@
-"""Reading (and repairing) Dramatiq's Redis queues: depth, age, in-flight, dead letters.
+"""Reading Dramatiq's Redis queues: depth, age, in-flight, dead-letter counts.
 
-(``jobs.rabbitmq`` reads the same ``QueueStats`` off RabbitMQ.)
+(``jobs.rabbitmq`` reads the same ``QueueStats`` off RabbitMQ; ``jobs.redis_dead_letters`` lists,
+replays and purges the dead letters.)
 
 Key layout of Dramatiq's Redis broker (``dramatiq/brokers/redis/dispatch.lua``), namespace ``ns``:
 
@@ -25,7 +26,6 @@ that. A message past its ``max_age`` is not held: ``AgeLimit`` drops it when it 
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -151,25 +151,6 @@ async def held_subjects_async(redis: Any, namespace: str, queue: str, ids: list[
     return {item.decode() if isinstance(item, bytes) else str(item) for item in found}
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    queue: str
-    #: The broker's id for this copy (what ``retry`` takes).
-    redis_message_id: str
-    message_id: str
-    actor: str
-    dead_at: str
-    retries: int
-    #: The payment (or other object) the message is about, when its first argument is an id.
-    subject: str | None
-    request_id: str | None
-    #: Last line of the final traceback (the error), if Dramatiq recorded one.
-    error: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def subject_of(message: dramatiq.Message) -> str | None:
     """The first argument when it is an id; never other arguments (they may carry sealed data)."""
     if message.args and isinstance(message.args[0], str):
@@ -180,85 +161,4 @@ def subject_of(message: dramatiq.Message) -> str | None:
     return None
 
 
-def dead_letters(redis: Any, namespace: str, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-    """Newest first, at most ``limit``."""
-    xq = f"{namespace}:{queue}.XQ"
-    entries = redis.zrevrange(xq, 0, limit - 1, withscores=True)
-    if not entries:
-        return []
-    raws = redis.hmget(f"{xq}.msgs", [rid for rid, _ in entries])
-    found = []
-    for (rid, score), raw in zip(entries, raws):
-        if raw is None:
-            continue
-        message = dramatiq.Message.decode(raw)
-        traceback = message.options.get("traceback") or ""
-        lines = [line for line in str(traceback).strip().splitlines() if line.strip()]
-        context = message.options.get("log_context") or {}
-        found.append(
-            DeadLetter(
-                queue=queue,
-                redis_message_id=rid.decode() if isinstance(rid, bytes) else rid,
-                message_id=message.message_id,
-                actor=message.actor_name,
-                dead_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(score / 1000)),
-                retries=int(message.options.get("retries", 0)),
-                subject=subject_of(message),
-                request_id=context.get("request_id") or message.kwargs.get("request_id"),
-                error=lines[-1][:300] if lines else None,
-            )
-        )
-    return found
-
-
-def retry_dead_letter(redis: Any, namespace: str, queue: str, redis_message_id: str) -> str | None:
-    """Put a dead letter back on its queue with a fresh retry budget; returns its message id.
-
-    The message keeps its ``message_id`` (a payment's claim recognises its own message) but gets
-    a new enqueue time (so ``AgeLimit`` does not drop it) and loses ``retries``/``traceback``.
-    None if there is no such dead letter (already retried, or expired).
-    """
-    xq = f"{namespace}:{queue}.XQ"
-    raw = redis.hget(f"{xq}.msgs", redis_message_id)
-    if raw is None:
-        return None
-    message = dramatiq.Message.decode(raw)
-    options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "requeue_timestamp", "redis_message_id")}
-    fresh: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queue,
-        actor_name=message.actor_name,
-        args=message.args,
-        kwargs=message.kwargs,
-        options={**options, "redis_message_id": str(uuid.uuid4())},
-        message_id=message.message_id,
-        message_timestamp=current_millis(),
-    )
-    base = f"{namespace}:{queue}"
-    pipe = redis.pipeline(transaction=True)
-    pipe.hset(f"{base}.msgs", fresh.options["redis_message_id"], fresh.encode())
-    pipe.rpush(base, fresh.options["redis_message_id"])
-    pipe.zrem(xq, redis_message_id)
-    pipe.hdel(f"{xq}.msgs", redis_message_id)
-    pipe.execute()
-    return fresh.message_id
-
-
-__all__ = ["DeadLetter", "QueueStats", "dead_letters", "held_subjects_async", "queue_stats", "queue_stats_async", "retry_dead_letter", "subject_of"]
-
-
-def purge_dead_letters(redis: Any, namespace: str, queue: str, *, older_than_s: float = 0) -> int:
-    """Drop the dead letters of ``queue`` that died at least ``older_than_s`` ago; how many went.
-
-    The set is scored by the time of death in milliseconds, so "older than" is one range read;
-    the messages and their index entries go in one transaction.
-    """
-    xq = f"{namespace}:{queue}.XQ"
-    cutoff_ms = current_millis() - int(older_than_s * 1000)
-    ids = redis.zrangebyscore(xq, "-inf", cutoff_ms)
-    if not ids:
-        return 0
-    pipe = redis.pipeline(transaction=True)
-    pipe.zrem(xq, *ids)
-    pipe.hdel(f"{xq}.msgs", *ids)
-    removed, _ = pipe.execute()
-    return int(removed)
+__all__ = ["QueueStats", "held_subjects_async", "queue_stats", "queue_stats_async", "subject_of"]

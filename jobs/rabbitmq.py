@@ -30,6 +30,9 @@ from jobs.queues import QueueStats
 from engine import redis_keys
 
 QUEUE_TYPES = ("quorum", "classic")
+#: Header (epoch milliseconds) of a dead letter the workers publish themselves (one without its
+#: sealed arguments, ``workers.rabbitmq``): RabbitMQ adds ``x-death`` only to those it routes.
+DEAD_AT_HEADER = "easypay-dead-at-ms"
 
 
 def queue_arguments(queue_name: str, *, queue_type: str) -> dict[str, Any]:
@@ -110,4 +113,4 @@ def queue_stats_blocking(url: str, queues: list[str] | tuple[str, ...], *, timeo
         connection.close()
 
 
-__all__ = ["DEAD_MESSAGE_TTL_MS", "QUEUE_TYPES", "HELD_TTL_S", "held_key", "declarations", "dead_letter_arguments", "queue_arguments", "queue_stats_blocking", "stats_from_counts"]
+__all__ = ["DEAD_AT_HEADER", "DEAD_MESSAGE_TTL_MS", "QUEUE_TYPES", "HELD_TTL_S", "held_key", "declarations", "dead_letter_arguments", "queue_arguments", "queue_stats_blocking", "stats_from_counts"]

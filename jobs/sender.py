@@ -72,6 +72,11 @@ class JobSender(abc.ABC):
         """Send every message (and its ``also_set``); returns them as sent. Raises when the broker
         did not take them all."""
 
+    async def resend(self, messages: list[dramatiq.Message]) -> list[dramatiq.Message]:
+        """Send messages built elsewhere as they are (a dead letter's fresh copy); raises when the
+        broker did not take them all."""
+        return await self._enqueue_many([(message, None) for message in messages])
+
     @abc.abstractmethod
     async def held_subjects(self, ids: list[uuid.UUID], *, queue_name: str = PAYMENTS_QUEUE) -> set[uuid.UUID]:
         """Which of ``ids`` may still have a message held by the broker on ``queue_name``: work

@@ -10,7 +10,8 @@ and dead letters without card data.
   (``jobs.names.SEALED_ARGUMENTS``), a copy without them is published to ``q.XQ`` and the
   original acknowledged on the same channel (AMQP keeps the order of a channel's commands, so
   the copy is routed before the original goes; if the connection drops in between, the original
-  comes back and fails again). Others are nacked to the dead-letter exchange as Dramatiq does.
+  comes back and fails again). The copy carries its time of death (``jobs.rabbitmq.DEAD_AT_HEADER``),
+  which RabbitMQ's ``x-death`` gives the others. Others are nacked to the dead-letter exchange as Dramatiq does.
 * ``HeldMessages`` keeps the held counters (``jobs.rabbitmq.held_key``) the recovery jobs read:
   +1 for each message this process sends (a retry, a delayed message moved to its queue), -1
   for each it acknowledges or dead-letters.
@@ -24,10 +25,10 @@ from typing import Any, Callable
 import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
-from dramatiq.common import q_name, xq_name
+from dramatiq.common import current_millis, q_name, xq_name
 
 from jobs.queues import subject_of
-from jobs.rabbitmq import HELD_TTL_S, dead_letter_arguments, held_key, queue_arguments
+from jobs.rabbitmq import DEAD_AT_HEADER, HELD_TTL_S, dead_letter_arguments, held_key, queue_arguments
 from workers.dead_letters import scrubbed
 
 log = logging.getLogger(__name__)
@@ -101,9 +102,8 @@ class _DeadLetteringConsumer(_RabbitmqConsumer):
 
         def move() -> None:
             try:
-                self.channel.basic_publish(
-                    exchange="", routing_key=dead_queue, body=body, properties=pika.BasicProperties(delivery_mode=2)
-                )
+                properties = pika.BasicProperties(delivery_mode=2, headers={DEAD_AT_HEADER: current_millis()})
+                self.channel.basic_publish(exchange="", routing_key=dead_queue, body=body, properties=properties)
                 self.channel.basic_ack(tag)
             except Exception as exc:  # noqa: BLE001 - unacknowledged, the message comes back
                 log.error("could not dead-letter message %s: %s", message.message_id, type(exc).__name__)

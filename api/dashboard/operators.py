@@ -5,17 +5,17 @@ gauges), for every merchant or one (``?merchant_id=``: its payments, and the dea
 its payments and refunds).
 
 Replay and purge are POST forms (CSRF-checked by the guard, audited like every dashboard POST).
-Dead letters are read and repaired on the Redis broker, as the CLI does; on RabbitMQ the page
-says where they are instead."""
+Dead letters are read and repaired through ``jobs.brokers.open_dead_letters``, the interface the
+CLI uses, on either broker: asynchronous, so the page never holds the event loop (on RabbitMQ it
+shares the API's sender connection, and a replay publishes with its confirms)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Any
 
-import redis
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
@@ -27,10 +27,10 @@ from api.metrics import SCRAPE_CHECK_TIMEOUT_S, known_queues
 from api.problems import Problem
 from api.state import AppState
 from engine.db import payment_backlog
-from jobs.names import NAMESPACE
-from jobs.queues import DeadLetter, QueueStats, dead_letters, purge_dead_letters, retry_dead_letter
+from jobs.brokers import open_dead_letters
+from jobs.dead_letters import DeadLetter, DeadLetters
+from jobs.queues import QueueStats
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: What the page shows: dead letters per queue (newest first) and stuck payments (oldest first).
@@ -38,7 +38,7 @@ DEAD_LETTERS_SHOWN = 50
 STUCK_SHOWN = 100
 #: In flight for longer than this is stuck (``easypay payments stuck``'s default).
 STUCK_AFTER_S = 300
-#: The broker's Redis answers within this, or the page says it did not.
+#: The broker answers a listing within this, or the page says it did not.
 BROKER_TIMEOUT_S = 5.0
 _OPT = {"dashboard_admin_only": True, "audit_object": "dead_letter"}
 
@@ -51,14 +51,8 @@ def _notice(done: str, count: str) -> str | None:
     return None
 
 
-def _on_broker_redis(state: AppState, work: Callable[[Any], T]) -> T:
-    """``work`` with a synchronous client of the broker's Redis (``jobs.queues`` is synchronous, as
-    the CLI uses it); run in a thread."""
-    client = redis.Redis.from_url(state.settings.redis.broker_url, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S)
-    try:
-        return work(client)
-    finally:
-        client.close()
+def _dead_letters_of(state: AppState) -> DeadLetters:
+    return open_dead_letters(state.settings, state.jobs)
 
 
 def _merchant(request: Request[Any, Any, Any]) -> uuid.UUID | None:
@@ -81,15 +75,13 @@ async def _queues(state: AppState) -> list[QueueStats] | None:
 
 async def _dead_letters(state: AppState) -> tuple[dict[str, list[DeadLetter]] | None, str | None]:
     """Each queue's newest dead letters, or None and why there are none to show."""
-    if state.settings.redis.broker_is_rabbitmq:
-        return None, "Dead letters on RabbitMQ are in the <queue>.XQ queues: inspect them with rabbitmqctl or the management plugin."
-    queues = known_queues(state)
+    letters = _dead_letters_of(state)
 
-    def read(client: Any) -> dict[str, list[DeadLetter]]:
-        return {q: dead_letters(client, NAMESPACE, q, limit=DEAD_LETTERS_SHOWN) for q in queues}
+    async def read() -> dict[str, list[DeadLetter]]:
+        return {q: await letters.list(q, limit=DEAD_LETTERS_SHOWN) for q in known_queues(state)}
 
     try:
-        return await asyncio.to_thread(_on_broker_redis, state, read), None
+        return await asyncio.wait_for(read(), timeout=BROKER_TIMEOUT_S), None
     except Exception as exc:  # noqa: BLE001 - the page says the broker did not answer
         log.warning("dead letters unavailable: %s", type(exc).__name__)
         return None, "The broker did not answer: dead letters cannot be shown."
@@ -138,8 +130,6 @@ async def _queue_of(request: Request[Any, Any, Any], state: AppState) -> tuple[s
     queue = form.get("queue")
     if queue not in known_queues(state):
         raise Problem(422, "validation_error", "queue must be one of the workers' queues.")
-    if state.settings.redis.broker_is_rabbitmq:
-        raise Problem(409, "unsupported", "Dead letters on RabbitMQ are in the <queue>.XQ queues: use rabbitmqctl.")
     return str(queue), form
 
 
@@ -147,11 +137,11 @@ async def _queue_of(request: Request[Any, Any, Any], state: AppState) -> tuple[s
 async def replay(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Redirect:
     """``easypay dlq retry``: the message back on its queue with a fresh retry budget."""
     queue, form = await _queue_of(request, easypay)
-    rid = form.get("redis_message_id")
-    if not isinstance(rid, str) or not rid:
-        raise Problem(422, "validation_error", "redis_message_id is required.")
-    message_id = await asyncio.to_thread(_on_broker_redis, easypay, lambda client: retry_dead_letter(client, NAMESPACE, queue, rid))
-    if message_id is None:
+    dead_letter_id = form.get("dead_letter_id")
+    if not isinstance(dead_letter_id, str) or not dead_letter_id:
+        raise Problem(422, "validation_error", "dead_letter_id is required.")
+    done = await _dead_letters_of(easypay).replay(queue, [dead_letter_id])
+    if not done.retried:
         raise Problem(404, "dead_letter_not_found", "No such dead letter: already replayed, purged or expired.")
     return Redirect("/dashboard/operators?done=replayed", status_code=303)
 
@@ -164,7 +154,5 @@ async def purge(request: Request[Any, Any, Any], easypay: NamedDependency[AppSta
     if not raw.isdigit():
         raise Problem(422, "validation_error", "older_than_s must be a whole number of seconds.")
     older_than_s = int(raw)
-    purged = await asyncio.to_thread(
-        _on_broker_redis, easypay, lambda client: purge_dead_letters(client, NAMESPACE, queue, older_than_s=older_than_s)
-    )
+    purged = await _dead_letters_of(easypay).purge(queue, older_than_s=older_than_s)
     return Redirect(f"/dashboard/operators?done=purged&count={purged}", status_code=303)

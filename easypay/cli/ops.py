@@ -9,24 +9,32 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
 
 import click
 
-from easypay.cli.common import emit, in_transaction, json_option, settings_or_exit
+from easypay.cli.common import emit, in_transaction, json_option, run_async, settings_or_exit
 from engine.settings import Settings
 
+if TYPE_CHECKING:
+    from jobs.dead_letters import DeadLetters
 
-def _broker_redis(settings: Settings) -> Any:
-    """The broker's Redis (dead letters are read and repaired there)."""
-    import redis
+T = TypeVar("T")
 
-    if settings.redis.broker_is_rabbitmq:
-        raise click.ClickException(
-            "dead letters on RabbitMQ are in the <queue>.XQ queues: inspect them with rabbitmqctl or the "
-            "management plugin (the dlq commands read the Redis broker)"
-        )
-    return redis.Redis.from_url(settings.redis.broker_url, socket_timeout=5, socket_connect_timeout=5)
+
+def _on_dead_letters(work: Callable[[DeadLetters], Awaitable[T]]) -> T:
+    """``work(dead_letters)`` on the broker ``BROKER_URL`` names (``jobs.brokers.open_dead_letters``:
+    the same interface the dashboard uses, on Redis or RabbitMQ)."""
+    from jobs.brokers import connect_sender, open_dead_letters
+
+    async def go(settings: Settings) -> T:
+        sender = connect_sender(settings)
+        try:
+            return await work(open_dead_letters(settings, sender))
+        finally:
+            await sender.close()
+
+    return cast(T, run_async(go))
 
 
 def _known_queues(settings: Settings) -> list[str]:
@@ -229,12 +237,8 @@ def dlq() -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 @json_option
 def dlq_list(queue: str, limit: int, as_json: bool) -> None:
-    """Newest first: message, actor, when it died, retries, subject id, request id, last error."""
-    from jobs.names import NAMESPACE
-    from jobs.queues import dead_letters
-
-    settings = settings_or_exit()
-    found = dead_letters(_broker_redis(settings), NAMESPACE, queue, limit=limit)
+    """Newest first: id, actor, when it died, retries, subject id, request id, last error."""
+    found = _on_dead_letters(lambda letters: letters.list(queue, limit=limit))
     if as_json:
         click.echo(json.dumps({"queue": queue, "dead_letters": [d.as_dict() for d in found]}))
         return
@@ -243,39 +247,28 @@ def dlq_list(queue: str, limit: int, as_json: bool) -> None:
         return
     click.echo(
         _table(
-            ["redis_message_id", "actor", "dead_at", "retries", "subject", "request_id", "error"],
-            [[d.redis_message_id, d.actor, d.dead_at, d.retries, d.subject, d.request_id, d.error] for d in found],
+            ["id", "actor", "dead_at", "retries", "subject", "request_id", "error"],
+            [[d.id, d.actor, d.dead_at, d.retries, d.subject, d.request_id, d.error] for d in found],
         )
     )
 
 
 @dlq.command("retry")
 @click.option("--queue", default="payments", show_default=True)
-@click.argument("redis_message_ids", nargs=-1)
+@click.argument("ids", nargs=-1)
 @click.option("--all", "retry_all", is_flag=True, help="Every dead letter of the queue.")
 @json_option
-def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+def dlq_retry(queue: str, ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
     """Put dead letters back on their queue with a fresh retry budget (actors are idempotent)."""
-    from jobs.names import NAMESPACE
-    from jobs.queues import dead_letters, retry_dead_letter
-
-    if not redis_message_ids and not retry_all:
-        raise click.UsageError("give REDIS_MESSAGE_IDS (from `easypay dlq list`) or --all")
-    settings = settings_or_exit()
-    client = _broker_redis(settings)
-    ids = list(redis_message_ids)
-    if retry_all:
-        ids = [d.redis_message_id for d in dead_letters(client, NAMESPACE, queue, limit=100_000)]
-    retried: list[str] = []
-    missing: list[str] = []
-    for rid in ids:
-        message_id = retry_dead_letter(client, NAMESPACE, queue, rid)
-        (retried if message_id else missing).append(rid)
+    if not ids and not retry_all:
+        raise click.UsageError("give IDS (from `easypay dlq list`) or --all")
+    done = _on_dead_letters(lambda letters: letters.replay(queue, None if retry_all else list(ids)))
     if as_json:
-        click.echo(json.dumps({"queue": queue, "retried": retried, "not_found": missing}))
+        click.echo(json.dumps({"queue": queue, "retried": done.retried, "not_found": done.not_found}))
     else:
-        click.echo(f"requeued {len(retried)} on {queue}" + (f"; not found: {', '.join(missing)}" if missing else ""))
-    if missing and not retried:
+        missing = done.not_found
+        click.echo(f"requeued {len(done.retried)} on {queue}" + (f"; not found: {', '.join(missing)}" if missing else ""))
+    if done.not_found and not done.retried:
         raise SystemExit(1)
 
 
@@ -286,12 +279,12 @@ def dlq_retry(queue: str, redis_message_ids: tuple[str, ...], retry_all: bool, a
 @json_option
 def dlq_purge(queues: tuple[str, ...], older_than_s: float, as_json: bool) -> None:
     """Delete dead letters for good (list them first: a purged message cannot be retried)."""
-    from jobs.names import NAMESPACE
-    from jobs.queues import purge_dead_letters
+    names = list(queues) or _known_queues(settings_or_exit())
 
-    settings = settings_or_exit()
-    client = _broker_redis(settings)
-    purged = {q: purge_dead_letters(client, NAMESPACE, q, older_than_s=older_than_s) for q in queues or _known_queues(settings)}
+    async def purge(letters: DeadLetters) -> dict[str, int]:
+        return {q: await letters.purge(q, older_than_s=older_than_s) for q in names}
+
+    purged = _on_dead_letters(purge)
     if as_json:
         click.echo(json.dumps({"purged": purged, "older_than_s": older_than_s}))
     else:

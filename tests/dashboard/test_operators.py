@@ -12,7 +12,8 @@ import redis
 from sqlalchemy import text
 
 from jobs.names import NAMESPACE
-from jobs.queues import dead_letters, queue_stats
+from jobs.queues import queue_stats
+from jobs.redis_dead_letters import dead_letters
 from tests.access.world import make_shop, make_user
 from tests.conftest import free_port
 from tests.dashboard.helpers import agent, csrf_of, signed_in
@@ -48,7 +49,7 @@ async def test_only_admins_see_the_operators_page(api, settings):
             assert (await client.get("/dashboard/operators")).status_code == 403
             for action in ("replay", "purge"):
                 answer = await client.post(f"/dashboard/operators/dead-letters/{action}",
-                                           data={"csrf_token": csrf, "queue": "payments", "redis_message_id": "x"})
+                                           data={"csrf_token": csrf, "queue": "payments", "dead_letter_id": "x"})
                 assert answer.status_code == 403, (role, action)
 
 
@@ -96,19 +97,19 @@ async def test_a_replayed_dead_letter_goes_back_on_its_queue(api, settings, db):
     async with agent(api) as client:
         await signed_in(client, email)
         page = await client.get("/dashboard/operators")
-        assert f'data-dead-letter="{dead.redis_message_id}"' in page.text and subject in page.text
+        assert f'data-dead-letter="{dead.id}"' in page.text and subject in page.text
         csrf = csrf_of(page.text)
-        form = {"queue": "payments", "redis_message_id": dead.redis_message_id}
+        form = {"queue": "payments", "dead_letter_id": dead.id}
         refused = await client.post("/dashboard/operators/dead-letters/replay", data=form)
         assert refused.status_code == 403, "no CSRF token"
-        assert dead.redis_message_id in {d.redis_message_id for d in dead_letters(broker, NAMESPACE, "payments", limit=1000)}
+        assert dead.id in {d.id for d in dead_letters(broker, NAMESPACE, "payments", limit=1000)}
         answer = await client.post("/dashboard/operators/dead-letters/replay", data={**form, "csrf_token": csrf}, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/operators?done=replayed"
         (after,) = queue_stats(broker, NAMESPACE, ["payments"])
         assert (after.depth, after.dead_letters) == (before.depth + 1, before.dead_letters - 1)
         assert subject not in {d.subject for d in dead_letters(broker, NAMESPACE, "payments", limit=1000)}
         page = await client.get(answer.headers["location"])
-        assert "Dead letter put back on its queue." in page.text and f'data-dead-letter="{dead.redis_message_id}"' not in page.text
+        assert "Dead letter put back on its queue." in page.text and f'data-dead-letter="{dead.id}"' not in page.text
         again = await client.post("/dashboard/operators/dead-letters/replay", data={**form, "csrf_token": csrf}, follow_redirects=False)
         assert again.status_code == 404
         other = await client.post("/dashboard/operators/dead-letters/replay",
@@ -146,7 +147,7 @@ async def test_dead_letters_say_so_when_the_broker_does_not_answer(settings, dat
     from api.dashboard.operators import _dead_letters
 
     down = dataclasses.replace(settings, redis=dataclasses.replace(settings.redis, broker_url=f"redis://127.0.0.1:{free_port()}/0"))
-    letters, note = await _dead_letters(SimpleNamespace(settings=down))
+    letters, note = await _dead_letters(SimpleNamespace(settings=down, jobs=None))
     assert letters is None and note is not None and "did not answer" in note
-    letters, note = await _dead_letters(SimpleNamespace(settings=settings))
+    letters, note = await _dead_letters(SimpleNamespace(settings=settings, jobs=None))
     assert letters is not None and note is None and set(letters) >= {"payments", "webhooks"}

@@ -17,7 +17,7 @@ from engine.payments import NewPayment, accept_payment
 from engine.processor import Card
 from engine.sealing import Sealer
 from jobs.names import NAMESPACE, PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
-from jobs.queues import dead_letters, retry_dead_letter
+from jobs.redis_dead_letters import dead_letters, retry_dead_letter
 from jobs.brokers import connect_sender
 from jobs.sender import JobSender
 from tests.conftest import BROKER_DB

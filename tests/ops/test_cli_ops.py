@@ -53,13 +53,13 @@ def test_dlq_list_then_retry_puts_the_message_back_once(cli, settings, queue):
     (dead,) = listed
     assert (dead["actor"], dead["subject"], dead["request_id"]) == ("noop", subject, "req_dead_letter_test")
 
-    retried = json.loads(cli("dlq", "retry", "--queue", queue, dead["redis_message_id"], "--json").stdout)
-    assert retried == {"queue": queue, "retried": [dead["redis_message_id"]], "not_found": []}
+    retried = json.loads(cli("dlq", "retry", "--queue", queue, dead["id"], "--json").stdout)
+    assert retried == {"queue": queue, "retried": [dead["id"]], "not_found": []}
     stats = _queue(cli, queue)
     assert (stats["depth"], stats["dead_letters"]) == (1, 0)
     assert json.loads(cli("dlq", "list", "--queue", queue, "--json").stdout)["dead_letters"] == []
 
-    again = cli("dlq", "retry", "--queue", queue, dead["redis_message_id"], check=False)
+    again = cli("dlq", "retry", "--queue", queue, dead["id"], check=False)
     assert again.returncode != 0 and "not found" in again.stdout
     usage = cli("dlq", "retry", "--queue", queue, check=False)
     assert usage.returncode != 0 and "--all" in usage.stderr

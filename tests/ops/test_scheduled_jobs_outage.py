@@ -19,7 +19,8 @@ from jobs.names import (
     SYNC_SETTLEMENT,
     WEBHOOKS_QUEUE,
 )
-from jobs.queues import dead_letters, queue_stats
+from jobs.queues import queue_stats
+from jobs.redis_dead_letters import dead_letters
 from tests.conftest import free_port, start_worker, stop
 
 JOBS = [(RECOVERY_QUEUE, a) for a in (RECONCILE_DUE, SYNC_SETTLEMENT, EXPIRE_AUTHORIZATIONS, SWEEP_PENDING)] + [
