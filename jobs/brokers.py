@@ -23,13 +23,13 @@ def connect_sender(settings: Settings) -> JobSender:
 
 
 def open_dead_letters(settings: Settings, sender: JobSender) -> DeadLetters:
-    """The dead letters of the broker ``BROKER_URL`` names; on RabbitMQ they share ``sender``'s
-    connection, and a replay publishes through it (``connect_sender(settings)``'s sender)."""
+    """The dead letters of the broker ``BROKER_URL`` names; on RabbitMQ a replay publishes through
+    ``sender`` (``connect_sender(settings)``'s: confirms and held counters)."""
     if settings.redis.broker_is_rabbitmq:
         from jobs.rabbitmq_dead_letters import RabbitmqDeadLetters
         from jobs.rabbitmq_sender import RabbitmqJobSender
 
         if not isinstance(sender, RabbitmqJobSender):
             raise TypeError("the broker is RabbitMQ: the sender must be connect_sender's RabbitmqJobSender")
-        return RabbitmqDeadLetters(sender)
+        return RabbitmqDeadLetters(settings.redis.broker_url, sender)
     return RedisDeadLetters(settings.redis.broker_url)

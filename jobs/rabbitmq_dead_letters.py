@@ -1,11 +1,11 @@
 """Dead letters on RabbitMQ: the ``<queue>.XQ`` queues (``jobs.rabbitmq``), over aio-pika.
 
 AMQP cannot show a queue's messages without handing them out, so every operation takes the
-ready messages of ``q.XQ`` with ``basic.get`` (unacknowledged, on a channel of its own, in queue
-order) and settles them at the end: the ones it is done with are acknowledged, and the rest go
+ready messages of ``q.XQ`` with ``basic.get`` (unacknowledged, in queue order, on a short-lived
+connection of its own: an error there never closes the API's publishing connection) and settles them at the end: the ones it is done with are acknowledged, and the rest go
 back with one ``basic.nack(multiple, requeue)``, which returns them in the order they were
 taken — to the head of a quorum queue, to their old place in a classic one — so the queue keeps
-its order. If anything fails before that, the channel closes and RabbitMQ returns every
+its order. If anything fails before that, the connection closes and RabbitMQ returns every
 unacknowledged message by itself: nothing is lost. ``basic.nack`` rather than ``basic.reject``:
 from RabbitMQ 4.3 a nack does not count toward a quorum queue's ``delivery-limit`` (4.0 to 4.2
 count every return; see the README's "Choosing a broker"). While one operation holds them, the
@@ -31,10 +31,11 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 
+import aio_pika
 import dramatiq
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import ChannelNotFoundEntity
 from dramatiq.common import current_millis, xq_name
 
@@ -46,7 +47,8 @@ from jobs.rabbitmq_sender import RabbitmqJobSender
 #: letter goes on in batches of ``REPLAY_BATCH``).
 SCAN_LIMIT = 10_000
 REPLAY_BATCH = 500
-#: One ``basic.get`` answers within this.
+#: Opening a connection, and one ``basic.get``, answer within these.
+CONNECT_TIMEOUT_S = 3.0
 TIMEOUT_S = 5.0
 
 
@@ -84,25 +86,27 @@ def _read(incoming: AbstractIncomingMessage) -> _Taken:
 
 
 class RabbitmqDeadLetters(DeadLetters):
-    def __init__(self, sender: RabbitmqJobSender, *, scan_limit: int = SCAN_LIMIT) -> None:
+    def __init__(self, broker_url: str, sender: RabbitmqJobSender, *, scan_limit: int = SCAN_LIMIT) -> None:
+        self._url = broker_url
         self._sender = sender
         self._scan_limit = scan_limit
 
-    async def _open(self, queue: str) -> tuple[AbstractChannel, AbstractQueue | None]:
-        """A channel of its own and ``q.XQ`` (passively: None when it was never declared)."""
-        connection = await self._sender.connection()
-        channel = await connection.channel(publisher_confirms=False)
+    @contextlib.asynccontextmanager
+    async def _dead_queue(self, queue: str) -> AsyncIterator[AbstractQueue | None]:
+        """``q.XQ`` (passively: None when it was never declared) on a connection of its own, closed
+        at the end: closing returns whatever is still unacknowledged (after a failure; otherwise
+        everything is settled by then)."""
+        connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT_S)
         try:
-            return channel, await channel.get_queue(xq_name(queue), ensure=True)
-        except ChannelNotFoundEntity:
-            return channel, None
-
-    @staticmethod
-    async def _close(channel: AbstractChannel) -> None:
-        """Closing returns whatever is still unacknowledged (only after a failure: settled otherwise)."""
-        if not channel.is_closed:
+            channel = await connection.channel(publisher_confirms=False)
+            try:
+                dead: AbstractQueue | None = await channel.get_queue(xq_name(queue), ensure=True)
+            except ChannelNotFoundEntity:
+                dead = None
+            yield dead
+        finally:
             with contextlib.suppress(Exception):
-                await channel.close()
+                await connection.close()
 
     async def _take(self, dead: AbstractQueue, *, limit: int, wanted: set[str] | None = None) -> list[_Taken]:
         """Ready messages in queue order, unacknowledged: up to ``limit``, or until every id of ``wanted`` was seen."""
@@ -128,12 +132,9 @@ class RabbitmqDeadLetters(DeadLetters):
             await rest[-1].incoming.nack(multiple=True, requeue=True)
 
     async def list(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        channel, dead = await self._open(queue)
-        try:
+        async with self._dead_queue(queue) as dead:
             taken = await self._take(dead, limit=self._scan_limit) if dead is not None else []
             await self._settle(taken, [])
-        finally:
-            await self._close(channel)
         # Queue order is oldest first; newest first, ties (and unknown times) in reverse queue order.
         newest = sorted(reversed(taken), key=lambda t: -1 if t.dead_at_ms is None else t.dead_at_ms, reverse=True)
         return [
@@ -145,8 +146,7 @@ class RabbitmqDeadLetters(DeadLetters):
     async def replay(self, queue: str, ids: Sequence[str] | None) -> Replayed:
         wanted = set(ids) if ids is not None else None
         retried: list[str] = []
-        channel, dead = await self._open(queue)
-        try:
+        async with self._dead_queue(queue) as dead:
             while dead is not None:
                 limit = self._scan_limit if wanted is not None else REPLAY_BATCH
                 taken = await self._take(dead, limit=limit, wanted=wanted)
@@ -155,23 +155,16 @@ class RabbitmqDeadLetters(DeadLetters):
                 for item in chosen:  # identical copies: one replay, every copy acknowledged
                     if item.id not in fresh and item.message is not None:
                         fresh[item.id] = fresh_copy(item.message, queue)
-                try:
-                    if fresh:
-                        await self._sender.resend(list(fresh.values()))
-                except Exception:
-                    await self._close(channel)  # every dead copy goes back
-                    raise
+                if fresh:  # confirmed by RabbitMQ before any dead copy goes (on a failure: all go back)
+                    await self._sender.resend(list(fresh.values()))
                 await self._settle(taken, chosen)
                 retried.extend(fresh)
                 if wanted is not None or not chosen:
                     break
-        finally:
-            await self._close(channel)
         return Replayed(retried=retried, not_found=[i for i in ids or [] if i not in set(retried)])
 
     async def purge(self, queue: str, *, older_than_s: float = 0) -> int:
-        channel, dead = await self._open(queue)
-        try:
+        async with self._dead_queue(queue) as dead:
             if dead is None:
                 return 0
             if older_than_s <= 0:
@@ -182,8 +175,6 @@ class RabbitmqDeadLetters(DeadLetters):
             old = [t for t in taken if t.dead_at_ms is not None and t.dead_at_ms <= cutoff_ms]
             await self._settle(taken, old)
             return len(old)
-        finally:
-            await self._close(channel)
 
 
 __all__ = ["REPLAY_BATCH", "SCAN_LIMIT", "RabbitmqDeadLetters", "dead_at_ms"]

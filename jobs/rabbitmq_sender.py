@@ -63,13 +63,6 @@ class RabbitmqJobSender(JobSender):
                 self._declared.clear()
             return self._channel
 
-    async def connection(self) -> aio_pika.abc.AbstractConnection:
-        """The open connection (opened if needed), for work on channels of its own
-        (``jobs.rabbitmq_dead_letters``); publishing stays on the confirm channel."""
-        await self._open_channel()
-        assert self._connection is not None
-        return self._connection
-
     async def _declare(self, channel: aio_pika.abc.AbstractChannel, queue_name: str) -> list[int]:
         """Declare the queue, its delay and dead-letter queues; their ready-message counts."""
         counts = []

@@ -27,7 +27,7 @@ from engine.sealing import Sealer
 from engine.settings_from_env import load_settings
 from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.queue_metrics import blocking_stats_reader
-from jobs.brokers import connect_sender
+from jobs.brokers import connect_sender, open_dead_letters
 from tests.conftest import ROOT, TEST_SLOT, reset_rabbitmq_vhost, start_worker, stop
 from tests.helpers import VISA, card_payment, wait_final
 from tests.rabbitmq_node import RabbitmqNode
@@ -93,6 +93,10 @@ async def test_dead_letter_keeps_no_sealed_card_and_the_held_count_follows_the_m
         assert await sender.held_subjects([payment_id]) == set()
         [stats] = await sender.queue_stats([PAYMENTS_QUEUE])
         assert (stats.depth, stats.dead_letters) == (0, 1)
+        # Listed with the time of death the worker wrote on its copy (``easypay dlq list``).
+        [letter] = await open_dead_letters(settings, sender).list(PAYMENTS_QUEUE)
+        assert (letter.subject, letter.message_id, letter.actor) == (str(payment_id), message.message_id, PROCESS_PAYMENT)
+        assert letter.dead_at is not None and "PaymentNotVisible" in (letter.error or "")
     finally:
         await sender.close()
 
