@@ -10,8 +10,9 @@ and dead letters without card data.
   (``jobs.names.SEALED_ARGUMENTS``), a copy without them is published to ``q.XQ`` and the
   original acknowledged on the same channel (AMQP keeps the order of a channel's commands, so
   the copy is routed before the original goes; if the connection drops in between, the original
-  comes back and fails again). The copy carries its time of death (``jobs.rabbitmq.DEAD_AT_HEADER``),
-  which RabbitMQ's ``x-death`` gives the others. Others are nacked to the dead-letter exchange as Dramatiq does.
+  comes back and fails again). The copy carries its time of death (``jobs.rabbitmq.DEAD_AT_HEADER``:
+  ``easypay dlq`` lists and purges by it). Others are nacked to the dead-letter exchange as
+  Dramatiq does (RabbitMQ adds their ``x-death``).
 * ``HeldMessages`` keeps the held counters (``jobs.rabbitmq.held_key``) the recovery jobs read:
   +1 for each message this process sends (a retry, a delayed message moved to its queue), -1
   for each it acknowledges or dead-letters.
