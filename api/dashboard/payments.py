@@ -106,7 +106,7 @@ async def payment_list(request: Request[Any, Any, Any], easypay: AppState) -> Te
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
-    page: Page[Any] = Page(items=[], has_more=False, next_cursor=None)
+    page: Page[Any] = Page.empty()
     problem = None
     chart, webhook_rate = None, None
     try:
