@@ -213,7 +213,7 @@ class AuditLogController(Controller):
     )
     async def list_audit_logs(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[int | None, QueryParameter(ge=1, description="An entry id: the page after it.")] = None,

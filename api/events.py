@@ -103,7 +103,7 @@ class EventController(Controller):
     )
     async def list_events(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An event id: the page after it.")] = None,
@@ -144,7 +144,7 @@ class EventController(Controller):
         responses={200: ResponseSpec(data_container=EventView, generate_examples=False), **problem_responses(401, 403, 404, 429)},
     )
     async def get_event(
-        self, easypay: AppState, event_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], event_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
         eid = path_id(event_id, _event_not_found())
 
@@ -169,7 +169,7 @@ class EventController(Controller):
     async def resend(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         event_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,

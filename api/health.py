@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from api.openapi_strict import NO_CREDENTIALS
 from api.state import AppState
@@ -73,7 +74,7 @@ def replica_check(state: AppState) -> str | None:
     opt={"permission": None, "ops": True},
     security=NO_CREDENTIALS,
 )
-async def ready(easypay: AppState) -> Response[dict[str, Any]]:
+async def ready(easypay: NamedDependency[AppState]) -> Response[dict[str, Any]]:
     state = easypay
 
     async def run(name: str) -> tuple[str, str]:

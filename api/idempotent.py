@@ -23,7 +23,7 @@ from api.state import AppState
 from api.tenancy import idempotency_owner
 from engine import idempotency
 from engine.auth import Principal
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 
 #: The ``Idempotency-Key`` header parameter of every POST.
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)]

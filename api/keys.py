@@ -180,7 +180,7 @@ class ApiKeyController(Controller):
         },
     )
     async def create_api_key(
-        self, request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
         row, token = await create_in_scope(request, easypay, principal, data)
         body = _encoder.encode(key_view(row, token))
@@ -200,7 +200,7 @@ class ApiKeyController(Controller):
     async def list_api_keys(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, QueryParameter(pattern=KEY_ID_PATTERN, description="A key id: the page after it.")] = None,
@@ -224,7 +224,7 @@ class ApiKeyController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_api_key(
-        self, request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
         async with easypay.engine.connect() as conn:
             row = await accounts.get_api_key(conn, _key_id(key_id), scope=principal.scope)
@@ -241,6 +241,6 @@ class ApiKeyController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def revoke_api_key(
-        self, request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], key_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> ApiKeyView:
         return (await key_views(easypay, [await revoke_in_scope(request, easypay, principal, key_id)]))[0]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.audit import note
 from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
-from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.problems import FieldProblem, Problem, as_problem, problem_responses, validation_problem
 from api.read_your_writes import reader
 from api.responses import list_envelope
 from api.schemas import CaptureCreate, RefundCreate
@@ -106,21 +106,18 @@ def refund_work(
 async def run_operation(
     request: Request[Any, Any, Any], easypay: AppState, principal: Principal, idempotency_key: str | None, payment_id: uuid.UUID, work: Work
 ) -> Response[bytes]:
-    """The operation under idempotency, its refusals as problems."""
+    """The operation under idempotency, its refusals as problems (``api.problems.ENGINE_PROBLEMS``),
+    raised here as ``Problem``: the dashboard's payment page shows them on the page."""
     try:
         return await run_idempotent(request, easypay, principal, idempotency_key, work)
-    except repo.PaymentNotFound:
-        raise Problem(404, "payment_not_found", "No such payment.") from None
-    except AmountError as exc:
-        raise validation_problem([FieldProblem("amount", str(exc))]) from None
     except lifecycle.ReconciliationRequired as exc:
         try:
             await easypay.jobs.reconcile_payment(payment_id)  # reconcile first (on-the-fly janitor)
         except Exception as enqueue_exc:  # noqa: BLE001 - the scheduled reconciler runs anyway
             log.warning("could not queue reconciliation of %s: %s", payment_id, type(enqueue_exc).__name__)
-        raise Problem(409, exc.code, exc.detail) from None
-    except lifecycle.OperationRefused as exc:
-        raise Problem(409, exc.code, exc.detail) from None
+        raise as_problem(exc) from None
+    except (repo.PaymentNotFound, AmountError, lifecycle.OperationRefused) as exc:
+        raise as_problem(exc) from None
 
 
 _PAYMENT_202 = {
@@ -145,7 +142,7 @@ class PaymentOperationsController(Controller):
     async def capture(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[CaptureCreate | None] = None,
@@ -166,7 +163,7 @@ class PaymentOperationsController(Controller):
     async def void(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -190,7 +187,7 @@ class PaymentOperationsController(Controller):
     async def create_refund(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         data: JSONBody[RefundCreate | None] = None,
@@ -210,7 +207,7 @@ class PaymentOperationsController(Controller):
     )
     async def list_refunds(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -244,7 +241,7 @@ class RefundController(Controller):
         opt={"permission": "payments:read"},
     )
     async def get_refund(
-        self, easypay: AppState, refund_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], refund_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> RefundView:
         not_found = Problem(404, "refund_not_found", "No such refund.")
         rid = path_id(refund_id, not_found)

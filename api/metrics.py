@@ -22,6 +22,7 @@ import os
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.types import HTTPScope
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -176,7 +177,7 @@ async def _payment_families(state: AppState) -> list[Any]:
     security=NO_CREDENTIALS,
     include_in_schema=True,
 )
-async def metrics(easypay: AppState) -> Response[bytes]:
+async def metrics(easypay: NamedDependency[AppState]) -> Response[bytes]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
         MultiProcessCollector(process)

@@ -26,7 +26,7 @@ from api.audit import note
 from api.timeparams import parse_time, time_query
 from api.validation import validate_payment
 from engine import idempotency
-from engine.accept_batch import AcceptRequest, QueueUnavailable
+from engine.accept_batch import AcceptRequest
 from engine.auth import Principal
 from engine.db import payments as repo
 from engine.permissions import Permission
@@ -96,7 +96,7 @@ class PaymentController(Controller):
     async def create_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         data: JSONBody[PaymentCreate],
         principal: NamedDependency[Principal],
         idempotency_key: Annotated[
@@ -130,21 +130,19 @@ class PaymentController(Controller):
             context=current_context(),
             stash=(easypay.stash.key(payment_id), easypay.settings.card_message_ttl_s),
         )
-        try:
-            answer = await easypay.acceptor.accept(
-                AcceptRequest(
-                    new=new,
-                    payment_id=payment_id,
-                    job=job,
-                    request_id=request_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    earlier_hashes=tuple(earlier_hashes),
-                    idempotency_owner=idempotency_owner(principal),
-                )
+        # ``QueueUnavailable`` (nothing recorded) answers 503 through ``api.problems.ENGINE_PROBLEMS``.
+        answer = await easypay.acceptor.accept(
+            AcceptRequest(
+                new=new,
+                payment_id=payment_id,
+                job=job,
+                request_id=request_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                earlier_hashes=tuple(earlier_hashes),
+                idempotency_owner=idempotency_owner(principal),
             )
-        except QueueUnavailable:
-            raise Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly.") from None
+        )
         headers = {"Location": answer.location} if answer.location else {}
         if answer.replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -164,7 +162,7 @@ class PaymentController(Controller):
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
         principal: NamedDependency[Principal],
         wait: Annotated[
@@ -223,7 +221,7 @@ class PaymentController(Controller):
     )
     async def list_payments(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A payment id: the page after it.")] = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from litestar import Request, Response
@@ -23,9 +23,16 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.request_ids import request_id_for
+from engine.accept_batch import QueueUnavailable
 from engine.db.accounts import CreatorDisabled
+from engine.db.payments import PaymentNotFound
+from engine.errors import EasyPayError
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
+from engine.lifecycle import OperationRefused
+from engine.money import AmountError
 from engine.outages import RETRY_AFTER_S, unreachable_dependency
+from engine.passwords import HashingBusy
+from engine.webhooks.addresses import UnsafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +116,49 @@ def validation_problem(errors: list[FieldProblem]) -> Problem:
     return Problem(422, "validation_error", f"The request has invalid fields: {fields}.", errors=errors)
 
 
+def _unauthorized() -> Problem:
+    return Problem(401, "unauthorized", "Missing or invalid credentials.", headers={"WWW-Authenticate": 'Bearer realm="easypay"'})
+
+
+#: The one map from engine exceptions to problem documents. A class not listed answers as its
+#: nearest listed parent (``ReconciliationRequired`` as ``OperationRefused``); one with no listed
+#: parent is a bug, a 500. Context can say more than the class: a list route turns the
+#: ``*NotFound`` of an unknown ``starting_after`` cursor into a field error on that parameter.
+ENGINE_PROBLEMS: dict[type[EasyPayError], Callable[[Any], Problem]] = {
+    IdempotencyKeyReused: lambda exc: Problem(422, exc.code, "This Idempotency-Key was already used with a different request."),
+    IdempotencyKeyInUse: lambda exc: Problem(
+        409, exc.code, "A request with this Idempotency-Key is still being processed; retry shortly."
+    ),
+    CreatorDisabled: lambda exc: _unauthorized(),
+    PaymentNotFound: lambda exc: Problem(404, "payment_not_found", "No such payment."),
+    OperationRefused: lambda exc: Problem(409, exc.code, exc.detail),
+    AmountError: lambda exc: validation_problem([FieldProblem("amount", str(exc))]),
+    UnsafeUrl: lambda exc: validation_problem([FieldProblem("url", str(exc))]),
+    QueueUnavailable: lambda exc: Problem(503, "queue_unavailable", "Payments cannot be queued right now; retry shortly."),
+    HashingBusy: lambda exc: Problem(
+        503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
+    ),
+}
+
+
+def engine_problem(exc: EasyPayError) -> Problem | None:
+    """The problem ``ENGINE_PROBLEMS`` gives ``exc`` (through its nearest listed class), or None."""
+    for cls in type(exc).__mro__:
+        make = ENGINE_PROBLEMS.get(cls)
+        if make is not None:
+            return make(exc)
+    return None
+
+
+def as_problem(exc: EasyPayError) -> Problem:
+    """``engine_problem(exc)``, for a caller that turns a listed exception into a ``Problem`` where
+    it happens (the dashboard catches ``Problem`` to show it on its own page)."""
+    problem = engine_problem(exc)
+    if problem is None:
+        raise exc
+    return problem
+
+
 def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Response[Any]:
     request_id = request.scope.get("state", {}).get("request_id")
     headers = problem.headers
@@ -158,26 +208,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return problem_response(request, exc)
     if isinstance(exc, ValidationException):
         return problem_response(request, _from_validation(exc))
-    if isinstance(exc, IdempotencyKeyReused):
-        return problem_response(
-            request,
-            Problem(422, exc.code, "This Idempotency-Key was already used with a different request."),
-        )
-    if isinstance(exc, IdempotencyKeyInUse):
-        return problem_response(
-            request,
-            Problem(409, exc.code, "A request with this Idempotency-Key is still being processed; retry shortly."),
-        )
-    if isinstance(exc, (NotAuthorizedException, CreatorDisabled)):
-        return problem_response(
-            request,
-            Problem(
-                401,
-                "unauthorized",
-                "Missing or invalid credentials.",
-                headers={"WWW-Authenticate": 'Bearer realm="easypay"'},
-            ),
-        )
+    if isinstance(exc, EasyPayError) and (problem := engine_problem(exc)) is not None:
+        return problem_response(request, problem)
+    if isinstance(exc, NotAuthorizedException):
+        return problem_response(request, _unauthorized())
     if isinstance(exc, PermissionDeniedException):
         return problem_response(request, Problem(403, "forbidden", "These credentials may not do this."))
     if isinstance(exc, NotFoundException):

@@ -163,7 +163,7 @@ def build_app_state(settings: Settings) -> AppState:
         audit=AuditWriter(
             engine, flush_interval_s=access.audit_flush_interval_ms / 1000, max_buffered=access.audit_buffer_max
         ),
-        dashboard_sessions=SessionStore(redis, prefix=prefix),
+        dashboard_sessions=SessionStore(redis, prefix=prefix, ttl_s=access.dashboard_session_ttl_s),
         previous_peppers=previous_peppers,
     )
 

@@ -22,7 +22,7 @@ from api.audit import note
 from api.auth import enforce_rate_limit
 from api.ids import id_query, parse_id, path_id, query_id
 from api.schemas import RoleName
-from api.problems import FieldProblem, Problem, problem_responses, validation_problem
+from api.problems import FieldProblem, Problem, as_problem, problem_responses, validation_problem
 from api.responses import list_envelope
 from api.state import AppState
 from engine.auth import Principal
@@ -115,7 +115,7 @@ def _user_id(raw: str) -> uuid.UUID:
         **problem_responses(400, 401, 422, 429),
     },
 )
-async def issue_token(request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[TokenRequest]) -> Response[bytes]:
+async def issue_token(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], data: JSONBody[TokenRequest]) -> Response[bytes]:
     row = await check_sign_in(request, easypay, data.email, data.password)
     issued = easypay.tokens.issue(
         user_id=row.id, merchant_id=row.merchant_id, role=row.role, version=row.token_version
@@ -136,10 +136,8 @@ async def check_sign_in(request: Request[Any, Any, Any], easypay: AppState, emai
         row = await accounts.get_user_by_email(conn, email)
     try:
         valid = await easypay.password_hashing.verify(row.password_hash if row else None, password)
-    except HashingBusy:
-        raise Problem(
-            503, "busy", "Too many sign-ins are being checked right now; retry shortly.", headers={"Retry-After": "1"}
-        ) from None
+    except HashingBusy as exc:  # a Problem here: the dashboard's sign-in form shows it on the form
+        raise as_problem(exc) from None
     if row is None or not valid or row.disabled_at is not None:
         raise NotAuthorizedException()
     request.scope["state"]["principal"] = Principal("user", str(row.id), row.merchant_id, row.role)
@@ -173,7 +171,7 @@ class UserController(Controller):
         },
     )
     async def create_user(
-        self, request: Request[Any, Any, Any], easypay: AppState, data: JSONBody[UserCreate], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], data: JSONBody[UserCreate], principal: NamedDependency[Principal]
     ) -> Response[bytes]:
         errors = []
         if data.role not in ROLES:
@@ -209,7 +207,7 @@ class UserController(Controller):
     @get("/", summary="List users, newest first", responses=problem_responses(401, 403, 422, 429))
     async def list_users(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("A user id: the page after it.")] = None,
@@ -228,7 +226,7 @@ class UserController(Controller):
 
     @get("/{user_id:str}", summary="Retrieve a user", responses=problem_responses(401, 403, 404, 429))
     async def get_user(
-        self, easypay: AppState, user_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], user_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> UserView:
         async with easypay.engine.connect() as conn:
             row = await accounts.get_user(conn, _user_id(user_id))
@@ -248,7 +246,7 @@ class UserController(Controller):
     async def update_user(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         user_id: FromPath[str],
         data: JSONBody[UserUpdate],
         principal: NamedDependency[Principal],

@@ -31,9 +31,9 @@ from engine.auth import Principal
 from engine.db import webhook_deliveries as delivery_repo
 from engine.db import webhook_endpoints as repo
 from engine.permissions import Permission
+from engine.sealing import SecretBox
 from engine.webhooks import endpoints as cases
-from engine.webhooks.addresses import UnsafeUrl, check_url, is_blocked, literal_ip, parse_networks
-from engine.webhooks.secretbox import SecretBox
+from engine.webhooks.addresses import check_url, is_blocked, literal_ip, parse_networks
 from engine.webhooks.views import (
     DELIVERY_STATUSES,
     WebhookDeliveryList,
@@ -103,10 +103,7 @@ def _box(state: AppState) -> SecretBox:
 
 def _check_url(state: AppState, url: str) -> None:
     cfg = state.settings.webhooks
-    try:
-        check_url(url, allow_http=cfg.allow_http)
-    except UnsafeUrl as exc:
-        raise validation_problem([FieldProblem("url", str(exc))]) from None
+    check_url(url, allow_http=cfg.allow_http)  # ``UnsafeUrl``: a 422 on ``url`` (``api.problems.ENGINE_PROBLEMS``)
     ip = literal_ip(url)
     if ip is not None and is_blocked(ip, parse_networks(cfg.allowed_networks)):
         raise validation_problem([FieldProblem("url", "Must not point to a private, loopback or reserved address.")])
@@ -153,7 +150,7 @@ class WebhookEndpointController(Controller):
     async def create_endpoint(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         data: JSONBody[WebhookEndpointCreate],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -179,7 +176,7 @@ class WebhookEndpointController(Controller):
     @get("/", summary="List webhook endpoints", opt={"permission": Permission.WEBHOOKS_READ}, responses=problem_responses(401, 403, 404, 422, 429))
     async def list_endpoints(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         starting_after: Annotated[str | None, id_query("An endpoint id: the page after it.")] = None,
@@ -201,7 +198,7 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def get_endpoint(
-        self, easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, easypay: NamedDependency[AppState], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> WebhookEndpointView:
         async with easypay.engine.connect() as conn:
             row = await repo.get_endpoint(conn, path_id(endpoint_id, _endpoint_not_found()), merchant_id=principal.scope)
@@ -220,7 +217,7 @@ class WebhookEndpointController(Controller):
     async def update_endpoint(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         data: JSONBody[WebhookEndpointUpdate],
         principal: NamedDependency[Principal],
@@ -256,7 +253,7 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(401, 403, 404, 429),
     )
     async def delete_endpoint(
-        self, request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str], principal: NamedDependency[Principal]
+        self, request: Request[Any, Any, Any], easypay: NamedDependency[AppState], endpoint_id: FromPath[str], principal: NamedDependency[Principal]
     ) -> DeletedEndpoint:
         eid = path_id(endpoint_id, _endpoint_not_found())
         async with easypay.engine.begin() as conn:
@@ -281,7 +278,7 @@ class WebhookEndpointController(Controller):
     async def rotate_secret(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         idempotency_key: IdempotencyKey = None,
@@ -307,7 +304,7 @@ class WebhookEndpointController(Controller):
     )
     async def list_deliveries(
         self,
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         principal: NamedDependency[Principal],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
@@ -342,7 +339,7 @@ class WebhookEndpointController(Controller):
     async def recover(
         self,
         request: Request[Any, Any, Any],
-        easypay: AppState,
+        easypay: NamedDependency[AppState],
         endpoint_id: FromPath[str],
         data: JSONBody[Recover],
         principal: NamedDependency[Principal],

@@ -29,7 +29,7 @@ async def bare() -> None:
 
 
 @post("/bench/parse", status_code=202, opt={"permission": "payments:write"})
-async def parse(easypay: AppState, data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
+async def parse(easypay: NamedDependency[AppState], data: JSONBody[PaymentCreate], principal: NamedDependency[Principal]) -> Response[bytes]:
     validated = validate_payment(
         data, merchant_id=principal.merchant_id, today=dt.date.today(), currencies=easypay.settings.processor.currencies
     )

@@ -49,7 +49,7 @@ async def make_merchant(engine: Any, name: str) -> uuid.UUID:
 
 async def add_endpoint(engine: Any, settings: Any, merchant_id: uuid.UUID, url: str) -> uuid.UUID:
     from engine.webhooks.endpoints import create_endpoint
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     async with engine.begin() as conn:
         row, _ = await create_endpoint(

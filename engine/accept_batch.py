@@ -32,6 +32,7 @@ from engine import idempotency
 from engine.batching import MicroBatcher
 from engine.cache import PaymentCache
 from engine.db import payments as repo
+from engine.errors import EasyPayError
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused, KeyClaim, StoredResponse
 from engine.payments import NewPayment, PaymentJob, payment_values
 from engine.views import payment_view
@@ -45,7 +46,7 @@ _PER_ROW_SQLSTATE_CLASSES = ("23", "40", "55")
 _encoder = msgspec.json.Encoder()
 
 
-class QueueUnavailable(Exception):
+class QueueUnavailable(EasyPayError):
     """The broker refused the enqueue: the payment was not recorded (the API answers 503)."""
 
 
@@ -97,7 +98,7 @@ def _replay(response: StoredResponse) -> Accepted:
     return Accepted(status=response.status, body=response.body, location=response.location, replayed=True)
 
 
-class _NotQueued(Exception):
+class _NotQueued(EasyPayError):
     """Raised inside the transaction to roll it back when the enqueue failed."""
 
 

@@ -26,17 +26,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db import idempotency_keys as repo
+from engine.errors import EasyPayError
 
 #: How long a request waits for another request holding the same key before a 409.
 LOCK_TIMEOUT_MS = 2000
 _PENDING_STATUS = 0
 
 
-class IdempotencyKeyReused(Exception):
+class IdempotencyKeyReused(EasyPayError):
     code = "idempotency_key_reused"
 
 
-class IdempotencyKeyInUse(Exception):
+class IdempotencyKeyInUse(EasyPayError):
     code = "idempotency_key_in_use"
 
 

@@ -28,13 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.db.records import PaymentRecord, RefundRecord
+from engine.errors import EasyPayError
 from engine.money import parse_amount
-from engine.states import PaymentStatus
-
-REFUNDABLE = frozenset({PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value})
+from engine.states import Operation, PaymentStatus, allows
 
 
-class OperationRefused(Exception):
+
+class OperationRefused(EasyPayError):
     """The operation is not allowed on the payment as it is now; nothing was changed."""
 
     def __init__(self, code: str, detail: str) -> None:
@@ -83,7 +83,7 @@ async def request_capture(
     """Record a capture of ``amount`` (default: all) of an authorized payment."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     amount_minor = _amount(amount, row.currency)
-    if row.status != PaymentStatus.AUTHORIZED:
+    if not allows(row.status, Operation.CAPTURE):
         raise OperationRefused("payment_not_capturable", f"Only an authorized payment can be captured; this one is {row.status}.")
     capture_minor = row.amount_minor if amount_minor is None else amount_minor
     if capture_minor > row.amount_minor:
@@ -107,7 +107,7 @@ async def request_void(
             raise OperationRefused("payment_not_voidable", "The capture has settled; refund it instead.")
         if await refund_repo.reserved_minor(conn, payment_id):
             raise OperationRefused("payment_not_voidable", "The payment has refunds; it can no longer be voided.")
-    elif row.status != PaymentStatus.AUTHORIZED:
+    elif not allows(row.status, Operation.VOID):
         raise OperationRefused("payment_not_voidable", f"A payment that is {row.status} cannot be voided.")
     return await repo.annotate(
         conn,
@@ -129,7 +129,7 @@ async def request_refund(
     """Reserve and record a refund of ``amount`` (default: everything not yet refunded or reserved)."""
     row = await _locked_payment(conn, merchant_id, payment_id)
     amount_minor = _amount(amount, row.currency)
-    if row.status not in REFUNDABLE:
+    if not allows(row.status, Operation.REFUND):
         raise OperationRefused("payment_not_refundable", f"A payment that is {row.status} cannot be refunded.")
     reserved = await refund_repo.reserved_minor(conn, payment_id)
     available = row.amount_captured_minor - reserved

@@ -105,7 +105,7 @@ DB_READ_REASONS = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Workers (pool ``payments``): wired in engine/processing.py, engine/processor/client.py
+# Workers (pool ``payments``): wired in engine/outcomes.py, engine/processor/client.py
 
 PAYMENT_OUTCOMES = Counter(
     "easypay_payment_outcomes_total",
@@ -113,7 +113,7 @@ PAYMENT_OUTCOMES = Counter(
     ["status"],
 )
 """Incremented through ``record_payment_status`` after the commit of each outcome: the charge
-(``engine.processing._finish``: authorized/captured/declined/failed), capture and void
+(``engine.outcomes.finish``: authorized/captured/declined/failed), capture and void
 (``engine.operations``), refunds (partially_refunded/refunded, or voided before settlement) and
 expiry (``engine.sweeps``)."""
 OUTCOME_STATUSES = (
@@ -131,14 +131,14 @@ PAYMENTS_OUTCOME_UNKNOWN = Counter(
     "easypay_payments_outcome_unknown_total",
     "Payments left in processing for reconciliation because the processor's answer was lost.",
 )
-"""Incremented by ``engine.processing._mark_unknown``."""
+"""Incremented by ``engine.outcomes.mark_charge_unknown``."""
 
 PAYMENT_METHODS_LOST = Counter(
     "easypay_payment_methods_lost_total",
     "Payments failed with payment_method_lost: the sealed card was gone from Redis before its TTL "
     "(Redis flushed or restarted without persistence); nothing was charged.",
 )
-"""Incremented by ``engine.processing.finish_failed`` after the commit of each ``payment_method_lost``
+"""Incremented by ``engine.outcomes.finish_failed`` after the commit of each ``payment_method_lost``
 failure (the pending sweep, or a retried dead letter whose stash copy is gone). The alert
 "payment methods lost" fires on any increase."""
 

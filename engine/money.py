@@ -10,6 +10,8 @@ import re
 
 from iso4217 import Currency
 
+from engine.errors import EasyPayError
+
 #: Largest amount accepted, in minor units of whatever currency (10**11 - 1):
 #: 999,999,999.99 USD, 99,999,999,999 JPY, 99,999,999.999 BHD. It keeps every amount
 #: well inside a signed 64-bit integer and inside Authorize.net's 15-character amount field.
@@ -22,11 +24,11 @@ _CODE_RE = re.compile(r"[A-Z]{3}")
 _MAX_INTEGER_DIGITS = len(str(MAX_AMOUNT_MINOR))
 
 
-class AmountError(ValueError):
+class AmountError(EasyPayError, ValueError):
     """An amount is malformed or out of range; the message is safe to show a client."""
 
 
-class CurrencyError(ValueError):
+class CurrencyError(EasyPayError, ValueError):
     """A currency code is not an upper-case ISO 4217 code with a minor-unit exponent."""
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import func
@@ -29,11 +28,12 @@ from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
 from engine import resends
-from engine.processing import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, Result
+from engine import job_snapshots as snapshots
+from engine.job_deps import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, Result
+from engine.outcomes import mark_operation_unknown, mark_refund_unknown
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import TRANSACTION_NOT_FOUND, Failure, failure_for
 from engine.states import IllegalTransition, PaymentStatus, RefundStatus, RefundTrigger, Trigger
-from engine.views import payment_view
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +59,6 @@ async def send_with_resends(
     return None if resends.unanswered(result) else result
 
 
-async def refresh_cache(deps: ProcessingDeps, row: PaymentRecord) -> None:
-    await deps.cache.put(payment_view(row), version=row.version, merchant_id=row.merchant_id)
-
-
-def backoff_s(deps: ProcessingDeps, attempts: int) -> int:
-    """Reconciliation backoff: min age, then doubling, capped at 6 hours."""
-    doubling: int = 2**attempts
-    return min(deps.lifecycle.reconcile_min_age_s * doubling, 6 * 3600)
-
-
-async def mark_payment_unknown(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str) -> None:
-    async with deps.engine.begin() as conn:
-        current = await repo.get_payment(conn, payment_id, for_update=True)
-        if current is None or current.pending_operation != operation:
-            return  # answered meanwhile (e.g. by the reconciler): nothing is unknown any more
-        row = await repo.annotate(
-            conn,
-            payment_id,
-            changes={
-                "needs_reconciliation": True,
-                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
-                "reconcile_attempts": current.reconcile_attempts + 1,
-            },
-            event_type="payment.outcome_unknown",
-            data={"operation": operation},
-        )
-    await refresh_cache(deps, row)
-    log.warning("payment %s: %s outcome unknown, left for reconciliation", payment_id, operation)
-
-
 async def _operation_failed(deps: ProcessingDeps, payment_id: uuid.UUID, operation: str, failure: Failure) -> None:
     async with deps.engine.begin() as conn:
         await repo.get_payment(conn, payment_id, for_update=True)
@@ -99,7 +69,7 @@ async def _operation_failed(deps: ProcessingDeps, payment_id: uuid.UUID, operati
             event_type=f"payment.{operation}_failed",
             data={"failure_code": failure.code, "processor_code": failure.processor_code},
         )
-    await refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
     log.warning("payment %s: %s failed (%s, processor %s)", payment_id, operation, failure.code, failure.processor_code)
 
 
@@ -126,7 +96,7 @@ async def _transition(
         log.warning("payment %s: %s not recorded (%s)", payment_id, trigger.value, exc)
         return Result.IGNORED
     record_payment_status(row.status)
-    await refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
     return Result.FINISHED
 
 
@@ -161,7 +131,7 @@ async def execute_capture(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result
         maybe_sent=bool(row.needs_reconciliation),
     )
     if result is None:
-        await mark_payment_unknown(deps, payment_id, "capture")
+        await mark_operation_unknown(deps, payment_id, "capture")
         return Result.UNKNOWN
     data = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
     if result.outcome == Outcome.APPROVED:
@@ -185,7 +155,7 @@ async def execute_void(deps: ProcessingDeps, payment_id: uuid.UUID) -> Result:
         deps, lambda: deps.client.void(transaction_id), maybe_sent=bool(row.needs_reconciliation)
     )
     if result is None:
-        await mark_payment_unknown(deps, payment_id, "void")
+        await mark_operation_unknown(deps, payment_id, "void")
         return Result.UNKNOWN
     data = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
     if result.outcome == Outcome.APPROVED:
@@ -205,7 +175,7 @@ async def mark_settled(deps: ProcessingDeps, payment_id: uuid.UUID) -> None:
         row = await repo.annotate(
             conn, payment_id, changes={"settled_at": func.now()}, event_type="payment.settled", data={}
         )
-    await refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -319,7 +289,7 @@ async def _refund_succeeded(deps: ProcessingDeps, refund: RefundRecord, transact
             changes={"processor_transaction_id": transaction_id, "needs_reconciliation": False, "reconcile_next_at": None},
         )
     record_payment_status(row.status)
-    await refresh_cache(deps, row)
+    await snapshots.write_now(deps.cache, row)
     log.info("refund %s succeeded; payment %s is %s", refund.id, row.id, row.status)
     return Result.FINISHED
 
@@ -347,20 +317,3 @@ async def _refund_failed(deps: ProcessingDeps, refund: RefundRecord, failure: Fa
         )
     log.warning("refund %s failed (%s, processor %s)", refund.id, failure.code, failure.processor_code)
     return Result.FINISHED
-
-
-async def mark_refund_unknown(deps: ProcessingDeps, refund: RefundRecord) -> None:
-    async with deps.engine.begin() as conn:
-        current = await refund_repo.get_refund(conn, refund.id, for_update=True)
-        if current is None or current.status != RefundStatus.PENDING:
-            return  # answered meanwhile: nothing is unknown any more
-        await refund_repo.annotate_refund(
-            conn,
-            refund.id,
-            {
-                "needs_reconciliation": True,
-                "reconcile_next_at": func.now() + timedelta(seconds=backoff_s(deps, current.reconcile_attempts)),
-                "reconcile_attempts": current.reconcile_attempts + 1,
-            },
-        )
-    log.warning("refund %s: outcome unknown, left for reconciliation", refund.id)

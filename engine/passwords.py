@@ -12,6 +12,8 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from engine.errors import EasyPayError
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 
@@ -39,7 +41,7 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-class HashingBusy(Exception):
+class HashingBusy(EasyPayError):
     """Every password-hashing slot of this process stayed taken for the whole wait."""
 
 

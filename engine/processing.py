@@ -17,92 +17,29 @@ declined on a guess.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from enum import StrEnum
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from engine import engine_failures, method_loss
 from engine import job_snapshots as snapshots
-from engine.cache import PaymentCache
+from engine import method_loss
 from engine.db import charge_claims
 from engine.db import payments as repo
-from engine.db.outcomes import move_and_tell
 from engine.db.records import PaymentRecord
 from engine.db.session import autocommit
+from engine.job_deps import VISIBILITY_WAIT_S, PaymentNotVisible, ProcessingDeps, Result
 from engine.method_secrets import open_method
-from engine.metrics import PAYMENT_METHODS_LOST, PAYMENTS_OUTCOME_UNKNOWN, record_payment_status
-from engine.processor import (
-    Billing,
-    Card,
-    ChargeRequest,
-    OpaqueData,
-    Outcome,
-    ProcessorClient,
-    TransactionDetails,
-    TransactionResult,
-)
-from engine.processor.codes import failure_for
-from engine.resends import ProcessorUnavailable, send_with_resends
-from engine.transaction_outcomes import brand_from_account_type, details_result
 from engine.money import currency_exponent
-from engine.sealing import SealError, SealExpired, SealKeyUnknown, Sealer
-from engine.settings import LifecycleSettings
-from engine.states import IllegalTransition, PaymentStatus, Trigger
+from engine.outcomes import NOW, finish_failed, mark_charge_unknown, record_outcome
+from engine.processor import Billing, Card, ChargeRequest, OpaqueData, Outcome, TransactionDetails, TransactionResult
+from engine.resends import ProcessorUnavailable, send_with_resends
+from engine.sealing import SealError, SealExpired, SealKeyUnknown
+from engine.states import PaymentStatus, Trigger
+from engine.transaction_outcomes import details_result
 
 log = logging.getLogger(__name__)
-
-#: Failure codes that describe the card or cardholder: the payment is ``declined``, not ``failed``.
-DECLINE_CODES = frozenset({
-    "card_declined", "insufficient_funds", "incorrect_number", "invalid_expiry", "expired_card", "incorrect_cvc",
-    "avs_mismatch", "avs_and_cvc_mismatch", "card_type_not_accepted", "fraud_declined",
-})
-
-class PaymentNotVisible(Exception):
-    """The message arrived before the API's transaction committed (or that commit failed).
-
-    Retried with backoff; if the row never appears, the API's commit failed and the client was
-    told so, so dropping the message is correct.
-    """
-
-#: How long a worker waits in-process for a payment row the API is still committing.
-VISIBILITY_WAIT_S = 2.0
-
-
-class Result(StrEnum):
-    IGNORED = "ignored"  #: a duplicate message, or the payment is already past processing
-    FINISHED = "finished"  #: a final status was recorded
-    UNKNOWN = "unknown"  #: left in processing for reconciliation
-
-
-@dataclass
-class ProcessingDeps:
-    engine: AsyncEngine
-    client: ProcessorClient
-    sealer: Sealer
-    cache: PaymentCache
-    #: Resends of a charge whose outcome is unknown, and the first wait between them.
-    unknown_outcome_resends: int = 3
-    resend_backoff_s: float = 0.5
-    sleep: Any = field(default=asyncio.sleep)
-    #: ``engine.method_stash.MethodStash`` (None: no copy of sealed methods is kept).
-    stash: Any = None
-    #: Something with the async ``process_payment``/``capture_payment``/``void_payment``/
-    #: ``process_refund``/``reconcile_payment`` senders of ``jobs.sender.JobSender``.
-    jobs: Any = None
-    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
-    #: The duplicateWindow sent with charges: resending the identical request is safe inside it.
-    duplicate_window_s: int = 28_800
-    #: ``CARD_MESSAGE_TTL_S``: how long a sealed method is kept; a copy gone sooner was lost
-    #: (``engine.method_loss``).
-    card_message_ttl_s: int = 1800
-
 
 async def process_payment(
     deps: ProcessingDeps,
@@ -140,9 +77,19 @@ async def process_payment(
     claimed, was_in_flight = claim
     request = _charge_request(claimed, method)
 
+    #: How long the last charge call took: the processor latency the dashboard draws.
+    last_call_ms: list[int] = []
+
+    async def charge() -> TransactionResult:
+        started_s = time.perf_counter()
+        try:
+            return await deps.client.charge(request)
+        finally:
+            last_call_ms[:] = [round((time.perf_counter() - started_s) * 1000)]
+
     try:
         result = await send_with_resends(
-            lambda: deps.client.charge(request),
+            charge,
             resends=deps.unknown_outcome_resends,
             backoff_s=deps.resend_backoff_s,
             sleep=deps.sleep,
@@ -157,13 +104,12 @@ async def process_payment(
         raise
 
     if result is None or result.outcome in (Outcome.UNKNOWN, Outcome.HELD):
-        await _mark_unknown(deps, payment_id, result, message_id=message_id)
+        await mark_charge_unknown(deps, payment_id, result, message_id=message_id, attempts=claimed.reconcile_attempts)
         return Result.UNKNOWN
-    return await record_outcome(deps, claimed, result)
+    return await record_outcome(deps, claimed, result, processor_ms=last_call_ms[0] if last_call_ms else None)
 
 
-#: Built once: ``repo.move`` recognises a statement's shape by them without compiling them.
-_NOW = func.now()
+#: Built once: ``repo.move`` recognises a statement's shape by it without compiling it.
 _ONE_MORE_ATTEMPT = repo.payments.c.processor_attempts + 1
 
 
@@ -179,7 +125,7 @@ async def _claim(
     With ``in_flight`` the same transaction records "a request may be on its way" (see
     ``_set_in_flight``), since the caller sends right after.
     """
-    changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": _NOW}
+    changes: dict[str, Any] = {"processing_message_id": message_id, "processing_started_at": NOW}
     if in_flight:
         changes.update(_in_flight_changes())
     # The common case, a pending payment with nothing in flight: claimed in one statement, one
@@ -263,115 +209,16 @@ async def _resolve_duplicate(
     return details_result(details)
 
 
-def _processor_changes(result: TransactionResult) -> dict[str, Any]:
-    return {
-        "processor_transaction_id": result.transaction_id,
-        "processor_auth_code": result.auth_code,
-        "processor_avs_result": result.avs_result,
-        "processor_cvv_result": result.cvv_result,
-        "needs_reconciliation": False,
-    }
-
-
-async def record_outcome(deps: ProcessingDeps, claimed: PaymentRecord, result: TransactionResult) -> Result:
-    changes = _processor_changes(result)
-    if claimed.payment_method_type == "opaque" and result.account_number:
-        changes["card_last4"] = result.account_number[-4:]
-        changes["card_brand"] = brand_from_account_type(result.account_type)
-    data: dict[str, Any] = {"processor_code": result.reason_code, "transaction_id": result.transaction_id}
-    if result.outcome == Outcome.APPROVED:
-        if claimed.capture:
-            trigger = Trigger.CAPTURE
-            changes["amount_captured_minor"] = claimed.amount_minor
-        else:
-            trigger = Trigger.AUTHORIZE
-            changes["authorized_at"] = _NOW
-    else:
-        failure = failure_for(result)
-        trigger = Trigger.DECLINE if failure.code in DECLINE_CODES else Trigger.FAIL
-        changes.update(
-            failure_code=failure.code,
-            failure_message=failure.message,
-            failure_processor_code=failure.processor_code,
-        )
-        data["failure_code"] = failure.code
-    return await _finish(deps, claimed.id, trigger, changes, data, claimed=claimed)
-
-
-async def _finish(
-    deps: ProcessingDeps, payment_id: uuid.UUID, trigger: Trigger, changes: dict[str, Any], data: dict[str, Any],
-    claimed: PaymentRecord | None = None,
-) -> Result:
-    try:
-        row = None
-        if claimed is not None:  # one statement while the row is still the one the claim returned
-            async with autocommit(deps.engine).connect() as conn:
-                row = await move_and_tell(conn, claimed, trigger, changes=changes, data=data)
-        if row is None:
-            async with deps.engine.begin() as conn:
-                row = await repo.transition(
-                    conn, payment_id, trigger, changes=changes, data=data, expected_status=PaymentStatus.PROCESSING
-                )
-    except IllegalTransition as exc:
-        log.warning("payment %s: outcome not recorded (%s)", payment_id, exc)
-        return Result.IGNORED
-    record_payment_status(row.status)
-    if deps.stash is not None:
-        await deps.stash.delete(payment_id)
-    await snapshots.write_now(deps.cache, row)
-    log.info("payment %s is %s", payment_id, row.status)
-    return Result.FINISHED
-
-
-async def finish_failed(deps: ProcessingDeps, payment_id: uuid.UUID, code: str, detail: str | None) -> Result:
-    """Fail with one of the engine's own codes (``engine.engine_failures``)."""
-    changes = engine_failures.failure_changes(code)
-    result = await _finish(deps, payment_id, Trigger.FAIL, changes, {"failure_code": code, "detail": detail})
-    if code == method_loss.LOST and result == Result.FINISHED:
-        PAYMENT_METHODS_LOST.inc()
-        log.error("payment %s: its sealed payment method was lost before its TTL (Redis lost data); failed, nothing charged", payment_id)
-    return result
-
-
 async def _unreadable_method(deps: ProcessingDeps, claimed: PaymentRecord, *, code: str, message_id: str) -> Result:
     if not claimed.needs_reconciliation:
         return await finish_failed(deps, claimed.id, code, None)
     # A request may already have reached the processor: only a reconciliation can tell.
-    await _mark_unknown(
-        deps, claimed.id, None, message_id=message_id, reason="sealed payment method no longer readable"
+    await mark_charge_unknown(
+        deps,
+        claimed.id,
+        None,
+        message_id=message_id,
+        attempts=claimed.reconcile_attempts,
+        reason="sealed payment method no longer readable",
     )
     return Result.UNKNOWN
-
-
-async def _mark_unknown(
-    deps: ProcessingDeps,
-    payment_id: uuid.UUID,
-    last: TransactionResult | None,
-    *,
-    message_id: str,
-    reason: str | None = None,
-) -> None:
-    data = {
-        "reason": reason or (last.error if last else None) or "no answer from the processor",
-        "last_outcome": last.outcome.value if last else None,
-        "transaction_id": last.transaction_id if last else None,
-    }
-    async with deps.engine.begin() as conn:
-        row = await repo.annotate_if(
-            conn,
-            payment_id,
-            charge_claims.still_owned(message_id),
-            changes={
-                "needs_reconciliation": True,
-                "reconcile_next_at": func.now() + timedelta(seconds=deps.lifecycle.reconcile_min_age_s),
-            },
-            event_type="payment.outcome_unknown",
-            data=data,
-        )
-    if row is None:
-        log.info("payment %s: finished or taken over meanwhile; not flagged", payment_id)
-        return
-    PAYMENTS_OUTCOME_UNKNOWN.inc()
-    await snapshots.write_now(deps.cache, row)
-    log.warning("payment %s: outcome unknown, left for reconciliation (%s)", payment_id, data["reason"])
-

@@ -51,7 +51,8 @@ from engine.db import refunds as refund_repo
 from engine.db.records import PaymentRecord, RefundRecord
 from engine.metrics import RECONCILIATIONS
 from engine.money import currency_exponent
-from engine.processing import ProcessingDeps, Result, finish_failed, record_outcome
+from engine.job_deps import ProcessingDeps, Result
+from engine.outcomes import finish_failed, reconcile_backoff_s, record_outcome
 from engine.transaction_outcomes import details_result
 from engine.processor import Outcome, TransactionDetails, TransactionResult
 from engine.processor.codes import OUTCOME_UNKNOWN, failure_for
@@ -103,7 +104,7 @@ async def _charge_queued(deps: ProcessingDeps, run: Run, payment_id: uuid.UUID) 
 
 
 async def _later(kind: str, row: PaymentRecord | RefundRecord, deps: ProcessingDeps, now: datetime) -> None:
-    delay_s = operations.backoff_s(deps, row.reconcile_attempts)
+    delay_s = reconcile_backoff_s(deps.lifecycle, row.reconcile_attempts)
     async with deps.engine.begin() as conn:
         await recovery_repo.reschedule(
             conn, kind, row.id, attempts=row.reconcile_attempts + 1, next_at=now + timedelta(seconds=delay_s)
@@ -177,7 +178,7 @@ async def _take_over(deps: ProcessingDeps, row: PaymentRecord, sealed: str) -> s
             row,
             message_id=message_id,
             attempts=row.reconcile_attempts + 1,
-            next_in_s=operations.backoff_s(deps, row.reconcile_attempts),
+            next_in_s=reconcile_backoff_s(deps.lifecycle, row.reconcile_attempts),
         )
         if not taken:
             return "ignored"

@@ -1,6 +1,6 @@
 """Re-seal what is stored sealed with the root key's box onto its current key (a root-key rotation).
 
-Two things in PostgreSQL are sealed with ``engine.webhooks.secretbox.SecretBox``: webhook endpoint
+Two things in PostgreSQL are sealed with ``engine.sealing.SecretBox``: webhook endpoint
 secrets (``secret_sealed``, and ``previous_secret_sealed`` during a secret's rotation grace) and the
 stored answers of idempotent requests that carry a secret (``response_body`` starting ``v1.``,
 bound to ``idempotency:<owner>:<key>``). Each is opened with whichever key sealed it and sealed
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db import sealed
-from engine.webhooks.secretbox import SecretBox, SecretUnreadable
+from engine.sealing import SecretBox, SecretUnreadable
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from engine.errors import EasyPayError
 from engine.processor import Outcome, TransactionResult
 
 
-class ProcessorUnavailable(Exception):
+class ProcessorUnavailable(EasyPayError):
     """The processor could not be reached at all; nothing was sent. Safe to retry later."""
 
     def __init__(self, error: str | None = None) -> None:

@@ -1,5 +1,7 @@
-"""Seal card data for queue messages: AES-256-GCM, bound to a context (payment id) and an expiry.
+"""AES-256-GCM sealing with keys derived (HKDF-SHA256) from a root secret: the one copy of the
+mechanism, for its two kinds of tokens.
 
+``Sealer``, card data in queue messages, bound to a context (payment id) and an expiry.
 Token: ``"v1." + base64url_nopad(expiry_s as 8-byte big-endian || nonce(12) || ciphertext+tag(16))``
 with the key derived from ``EASYPAY_SECRET_KEY``; with card keys (``EASYPAY_CARD_KEYS``, a keyring,
 newest first) ``"v2." + key id + "." + the same``, sealed with the newest. The version, the key id,
@@ -7,6 +9,15 @@ the expiry and the context are authenticated as associated data, so a token open
 payment it was sealed for, only until it expires, and only with the key it names. Every key of the
 ring opens what it sealed, so keys rotate without losing queued payments: add a new key first, drop
 the old one once ``CARD_MESSAGE_TTL_S`` has passed (``easypay card-keys rotate``).
+
+``SecretBox``, secrets at rest in PostgreSQL (webhook signing secrets, sealed idempotent replies),
+no expiry. Token ``"v1." + base64url(nonce(12) || ciphertext+tag)`` (padded); the context (an
+endpoint id, an idempotency key) is authenticated as associated data, so a sealed value copied onto
+another row does not open. During a root-key rotation the box also holds the keys derived from the
+previous root keys: it opens what any of them sealed and seals with the current one only;
+``reseal`` moves a token onto the current key (``easypay secret-key reseal``).
+
+Each use has its own HKDF ``info`` label, so their keys are independent though the root is shared.
 """
 
 from __future__ import annotations
@@ -23,6 +34,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from engine.errors import EasyPayError
+
 _PREFIX = "v1."
 _PREFIX_V2 = "v2."
 _HKDF_INFO_V2 = b"easypay:card-message:v2\x00"
@@ -36,9 +49,11 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _MIN_SECRET_BYTES = 32
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
+#: ``SecretBox``'s label: its HKDF ``info``, and (NUL, then the context) its associated data.
+_BOX_INFO = b"easypay:webhook-secret:v1"
 
 
-class SealError(Exception):
+class SealError(EasyPayError):
     """A token could not be opened. Messages never contain plaintext or key material."""
 
 
@@ -53,6 +68,10 @@ class SealInvalid(SealError):
 class SealKeyUnknown(SealError):
     """The token names a card key this process does not hold (yet): another process, or this one
     once a key rotation has reached it, can open it. Not a verdict on the token: retry, never fail."""
+
+
+class SecretUnreadable(SealError):
+    """A ``SecretBox`` token failed authentication (another key, another context, or tampered)."""
 
 
 def _aad(expiry_bytes: bytes, context: str) -> bytes:
@@ -108,14 +127,13 @@ class Sealer:
             raise ValueError("ttl_s must be a positive int")
         now_s = time.time() if now_s is None else now_s
         expiry_bytes = (int(now_s) + ttl_s).to_bytes(_EXPIRY_BYTES, "big")
-        nonce = os.urandom(_NONCE_BYTES)
         if self._current is None:
-            sealed = self._aead.encrypt(nonce, plaintext, _aad(expiry_bytes, context))
+            sealed = _encrypt(self._aead, plaintext, _aad(expiry_bytes, context))
             prefix = _PREFIX
         else:
-            sealed = self._ring[self._current].encrypt(nonce, plaintext, _aad_v2(self._current, expiry_bytes, context))
+            sealed = _encrypt(self._ring[self._current], plaintext, _aad_v2(self._current, expiry_bytes, context))
             prefix = f"{_PREFIX_V2}{self._current}."
-        body = base64.urlsafe_b64encode(expiry_bytes + nonce + sealed).rstrip(b"=").decode("ascii")
+        body = base64.urlsafe_b64encode(expiry_bytes + sealed).rstrip(b"=").decode("ascii")
         return prefix + body
 
     def open(self, token: str, *, context: str, now_s: float | None = None) -> bytes:
@@ -140,22 +158,69 @@ class Sealer:
             raw = _decode(token)
             aad = _aad(raw[:_EXPIRY_BYTES], context)
         expiry_bytes = raw[:_EXPIRY_BYTES]
-        nonce = raw[_EXPIRY_BYTES : _EXPIRY_BYTES + _NONCE_BYTES]
-        sealed = raw[_EXPIRY_BYTES + _NONCE_BYTES :]
-        plaintext = _decrypt(aeads, nonce, sealed, aad)
+        opened = _decrypt(aeads, raw[_EXPIRY_BYTES:], aad)
+        if opened is None:
+            raise SealInvalid("token failed authentication (tampered, other context or other key)")
+        plaintext = opened[0]
         now_s = time.time() if now_s is None else now_s
         if now_s >= int.from_bytes(expiry_bytes, "big"):
             raise SealExpired("token has expired")
         return plaintext
 
 
-def _decrypt(aeads: Sequence[AESGCM], nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+class SecretBox:
+    """Seals and opens secrets at rest (no expiry) with the key of ``secret_key``; the keys of
+    ``previous`` root secrets (a root-key rotation) still open what they sealed."""
+
+    __slots__ = ("_aead", "_previous")
+
+    def __init__(self, secret_key: bytes, *, previous: Sequence[bytes] = ()) -> None:
+        self._aead = _derive(secret_key, _BOX_INFO)
+        self._previous = tuple(_derive(key, _BOX_INFO) for key in previous)
+
+    def __repr__(self) -> str:
+        return "SecretBox(key=<redacted>)"
+
+    def seal(self, secret: str, *, context: str) -> str:
+        sealed = _encrypt(self._aead, secret.encode(), _BOX_INFO + b"\x00" + context.encode())
+        return _PREFIX + base64.urlsafe_b64encode(sealed).decode("ascii")
+
+    def open(self, token: str, *, context: str) -> str:
+        return self._open(token, context=context)[0]
+
+    def reseal(self, token: str, *, context: str) -> str | None:
+        """``token`` sealed again with the current key, or None when the current key sealed it."""
+        secret, current = self._open(token, context=context)
+        return None if current else self.seal(secret, context=context)
+
+    def _open(self, token: str, *, context: str) -> tuple[str, bool]:
+        """The secret, and whether the current key sealed it."""
+        if not token.startswith(_PREFIX):
+            raise SecretUnreadable("not a v1 sealed secret")
+        raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
+        opened = _decrypt((self._aead, *self._previous), raw, _BOX_INFO + b"\x00" + context.encode())
+        if opened is None:
+            raise SecretUnreadable("sealed secret failed authentication")
+        plaintext, aead = opened
+        return plaintext.decode(), aead is self._aead
+
+
+def _encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """``nonce(12) || ciphertext+tag``, under a fresh random nonce."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + aead.encrypt(nonce, plaintext, aad)
+
+
+def _decrypt(aeads: Sequence[AESGCM], sealed: bytes, aad: bytes) -> tuple[bytes, AESGCM] | None:
+    """The plaintext of ``nonce(12) || ciphertext+tag`` and the first of ``aeads`` that opens it,
+    or None when none does."""
+    nonce, body = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
     for aead in aeads:
         try:
-            return aead.decrypt(nonce, sealed, aad)
+            return aead.decrypt(nonce, body, aad), aead
         except InvalidTag:
             continue
-    raise SealInvalid("token failed authentication (tampered, other context or other key)")
+    return None
 
 
 def _decode(token: object) -> bytes:

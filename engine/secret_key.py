@@ -57,8 +57,8 @@ def previous_keys(raw: str, *, current: bytes, production: bool) -> tuple[bytes,
     return tuple(keys)
 
 
-def dev_secret_path(env: Mapping[str, str]) -> str:
-    explicit = env.get("EASYPAY_DEV_SECRET_FILE")
+def dev_secret_path(explicit: str, env: Mapping[str, str]) -> str:
+    """``explicit`` (``EASYPAY_DEV_SECRET_FILE``) when set, else under the user's state directory."""
     if explicit:
         return explicit
     state_home = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")

@@ -4,13 +4,17 @@ Rule 1: every payment status change is decided here, by ``apply``. No other modu
 new status; the repository calls ``apply`` inside the transaction that writes the status and its
 event row, so an illegal move raises before anything is written.
 
-Rule 2: the table is data. ``TRANSITIONS[status][trigger]`` is the only source of truth; tests
-walk every cell of it, allowed and forbidden.
+Rule 2: the tables are data. ``TRANSITIONS[status][trigger]`` is the only source of truth for
+moves, ``OPERATIONS[status]`` for what a merchant may request of a payment, ``HISTORY_EVENT_TYPES``
+for the event each status writes; tests walk every cell, allowed and forbidden. The whole
+lifecycle reads here: statuses, triggers, moves, requests, events, and the same for refunds.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from engine.errors import EasyPayError
 
 
 class PaymentStatus(StrEnum):
@@ -63,18 +67,47 @@ TRANSITIONS: dict[PaymentStatus, dict[Trigger, PaymentStatus]] = {
 
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 
+
+class Operation(StrEnum):
+    """What a merchant can ask of a payment once it has its outcome (``engine.lifecycle``)."""
+
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+O = Operation
+
+#: status -> the operations a merchant may request. Finer rules are the request's own (a void of a
+#: capture only before settlement and without refunds; a partial refund only after settlement).
+OPERATIONS: dict[PaymentStatus, frozenset[Operation]] = {
+    S.PENDING: frozenset(),
+    S.PROCESSING: frozenset(),
+    S.AUTHORIZED: frozenset({O.CAPTURE, O.VOID}),
+    S.CAPTURED: frozenset({O.VOID, O.REFUND}),
+    S.PARTIALLY_REFUNDED: frozenset({O.REFUND}),
+    S.REFUNDED: frozenset(),
+    S.DECLINED: frozenset(),
+    S.FAILED: frozenset(),
+    S.VOIDED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+def allows(status: PaymentStatus | str, operation: Operation) -> bool:
+    return operation in OPERATIONS[PaymentStatus(status)]
+
 #: Event type written to ``payment_events.type`` (the history) for each resulting status; what
 #: merchants receive is ``engine.events.PUBLIC_EVENT_TYPES``.
 HISTORY_EVENT_TYPES: dict[PaymentStatus, str] = {status: f"payment.{status.value}" for status in PaymentStatus}
 
 
-class IllegalTransition(Exception):
-    """``trigger`` is not allowed from ``status``; nothing was changed."""
+class IllegalTransition(EasyPayError):
+    """``trigger`` is not allowed from ``status``; nothing was changed. The message names both: the
+    callers only log it (a stale or repeated message), so the exception keeps no fields."""
 
     def __init__(self, status: PaymentStatus, trigger: Trigger) -> None:
         super().__init__(f"cannot {trigger.value} a payment that is {status.value}")
-        self.status = status
-        self.trigger = trigger
 
 
 def apply(status: PaymentStatus | str, trigger: Trigger) -> PaymentStatus:
@@ -122,11 +155,11 @@ REFUND_TRANSITIONS: dict[RefundStatus, dict[RefundTrigger, RefundStatus]] = {
 REFUND_EVENT_TYPES: dict[RefundStatus, str] = {RS.SUCCEEDED: "refund.succeeded", RS.FAILED: "refund.failed"}
 
 
-class IllegalRefundTransition(Exception):
+class IllegalRefundTransition(EasyPayError):
+    """``IllegalTransition`` for a refund: ``trigger`` is not allowed from ``status``."""
+
     def __init__(self, status: RefundStatus, trigger: RefundTrigger) -> None:
         super().__init__(f"cannot {trigger.value} a refund that is {status.value}")
-        self.status = status
-        self.trigger = trigger
 
 
 def apply_refund(status: RefundStatus | str, trigger: RefundTrigger) -> RefundStatus:

@@ -22,12 +22,14 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func
 
+from engine import job_snapshots as snapshots
 from engine import method_loss, operations
 from engine.db import payments as repo
 from engine.db import recovery as recovery_repo
 from engine.metrics import record_payment_status
 from engine.money import currency_exponent
-from engine.processing import ProcessingDeps, finish_failed
+from engine.job_deps import ProcessingDeps
+from engine.outcomes import finish_failed
 from engine.processor import TransactionDetails
 from engine.states import IllegalTransition, PaymentStatus, Trigger
 
@@ -70,7 +72,7 @@ async def expire_authorizations(deps: ProcessingDeps, *, now: datetime | None = 
                 continue
             row = await repo.transition(conn, payment_id, Trigger.EXPIRE, data={"reason": "not captured in time"}, locked=row)
         record_payment_status(row.status)
-        await operations.refresh_cache(deps, row)
+        await snapshots.write_now(deps.cache, row)
         expired += 1
     return expired
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_stash import MethodStash
-from engine.processing import ProcessingDeps
+from engine.job_deps import ProcessingDeps
 from engine.processor import ProcessorClient
 from engine.sealing import Sealer
 from engine.settings import Settings

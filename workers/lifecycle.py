@@ -20,7 +20,7 @@ import dramatiq
 from engine import operations, reconcile, sweeps
 from engine.logcontext import bind_context
 from engine.outages import through_outages
-from engine.processing import ProcessingDeps
+from engine.job_deps import ProcessingDeps
 from engine.single_flight import run_single_flight
 from workers import runtime
 from jobs.names import (

@@ -17,13 +17,12 @@ from engine import redis_client
 from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_stash import MethodStash
-from engine.processing import ProcessingDeps
+from engine.job_deps import ProcessingDeps
 from engine.processor import ProcessorClient
-from engine.sealing import Sealer
+from engine.sealing import SecretBox, Sealer
 from engine.settings import Settings
 from engine.webhooks.attempt import make_client
 from engine.webhooks.runner import DeliveryRunner, OnRecorded
-from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.service import DeliveryDeps
 from jobs.brokers import connect_sender
 

@@ -12,6 +12,7 @@ import uuid
 from typing import Any, Callable
 
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -65,14 +66,14 @@ _WRITE = {"dashboard_permission": Permission.PAYMENTS_WRITE, "audit_object": "pa
 
 
 @post("/payments/{payment_id:str}/capture", guards=[require_session], opt={**_WRITE, "audit_action": "capture"}, status_code=303)
-async def capture(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
+async def capture(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Any:
     return await _act(
         request, easypay, payment_id, "capture", lambda principal, pid, form: capture_work(request, easypay, principal, pid, _text(form, "amount", 20))
     )
 
 
 @post("/payments/{payment_id:str}/void", guards=[require_session], opt={**_WRITE, "audit_action": "void"}, status_code=303)
-async def void(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
+async def void(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Any:
     return await _act(request, easypay, payment_id, "void", lambda principal, pid, form: void_work(request, easypay, principal, pid))
 
 
@@ -82,7 +83,7 @@ async def void(request: Request[Any, Any, Any], easypay: AppState, payment_id: F
     opt={"dashboard_permission": Permission.PAYMENTS_REFUND, "audit_object": "payment", "audit_action": "create_refund"},
     status_code=303,
 )
-async def refund(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Any:
+async def refund(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Any:
     return await _act(
         request,
         easypay,

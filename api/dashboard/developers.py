@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -92,7 +93,7 @@ async def _audit(state: AppState, principal: Principal, given: dict[str, str]) -
 
 
 @get("/developers", guards=[require_session], opt={"dashboard_permission": Permission.PAYMENTS_READ})
-async def developers(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def developers(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     notice = "Key revoked." if request.query_params.get("done") == "revoked" else None
     if (resent := request.query_params.get("resent", "")).isdigit():
         notice = f"Event sent again: {resent} deliver{'y' if resent == '1' else 'ies'} queued."
@@ -155,7 +156,7 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "create_api_key", "audit_object": "api_key"},
     status_code=201,
 )
-async def create_key(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def create_key(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     """A new key, its token shown on this answer only (never stored, never shown again)."""
     form = await request.form()
     role, name, merchant_id = (form.get(f) for f in ("role", "name", "merchant_id"))
@@ -180,7 +181,7 @@ async def create_key(request: Request[Any, Any, Any], easypay: AppState) -> Temp
     opt={"dashboard_permission": Permission.KEYS_MANAGE, "audit_action": "revoke_api_key", "audit_object": "api_key"},
     status_code=303,
 )
-async def revoke(request: Request[Any, Any, Any], easypay: AppState, key_id: FromPath[str]) -> Redirect:
+async def revoke(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], key_id: FromPath[str]) -> Redirect:
     await revoke_in_scope(request, easypay, request.scope["state"]["principal"], key_id)
     return Redirect("/dashboard/developers?done=revoked", status_code=303)
 
@@ -194,7 +195,7 @@ _KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
     opt={"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_action": "resend", "audit_object": "event"},
     status_code=303,
 )
-async def resend(request: Request[Any, Any, Any], easypay: AppState, event_id: FromPath[str]) -> Any:
+async def resend(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], event_id: FromPath[str]) -> Any:
     """``POST /v1/events/{id}/resend`` from a form: the API's work, under the form's idempotency key."""
     eid = path_id(event_id, Problem(404, "event_not_found", "No such event."))
     key = (await request.form()).get("idempotency_key")

@@ -17,6 +17,7 @@ from typing import Any, Callable, TypeVar
 
 import redis
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,7 +105,7 @@ async def _of_merchant(state: AppState, letters: dict[str, list[DeadLetter]], me
 
 
 @get("/operators", guards=[require_session], opt=_OPT)
-async def operators(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def operators(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     merchant_id = _merchant(request)
 
     async def read(conn: AsyncConnection) -> tuple[Any, list[Any]]:
@@ -143,7 +144,7 @@ async def _queue_of(request: Request[Any, Any, Any], state: AppState) -> tuple[s
 
 
 @post("/operators/dead-letters/replay", guards=[require_session], opt={**_OPT, "audit_action": "replay_dead_letter"}, status_code=303)
-async def replay(request: Request[Any, Any, Any], easypay: AppState) -> Redirect:
+async def replay(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Redirect:
     """``easypay dlq retry``: the message back on its queue with a fresh retry budget."""
     queue, form = await _queue_of(request, easypay)
     rid = form.get("redis_message_id")
@@ -156,7 +157,7 @@ async def replay(request: Request[Any, Any, Any], easypay: AppState) -> Redirect
 
 
 @post("/operators/dead-letters/purge", guards=[require_session], opt={**_OPT, "audit_action": "purge_dead_letters"}, status_code=303)
-async def purge(request: Request[Any, Any, Any], easypay: AppState) -> Redirect:
+async def purge(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Redirect:
     """``easypay dlq purge --queue Q --older-than-s N``: dead letters dropped for good."""
     queue, form = await _queue_of(request, easypay)
     raw = str(form.get("older_than_s") or "0").strip()

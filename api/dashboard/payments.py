@@ -8,11 +8,12 @@ import uuid
 from typing import Any
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.dashboard.charts import HourlyChart, hourly_outcomes
+from api.dashboard.charts import HourlyChart, LatencyChart, hourly_latency, hourly_outcomes
 from api.dashboard.guard import current_session, require_session
 from api.dashboard.paging import next_page_url
 from api.ids import path_id, query_id
@@ -29,7 +30,7 @@ from engine.db import refunds as refund_repo
 from engine.db.history import payment_history
 from engine.pages import Page
 from engine.permissions import Permission
-from engine.states import PaymentStatus
+from engine.states import OPERATIONS, PaymentStatus
 from engine.views import payment_view, refund_view
 
 #: The payments page's picture covers this many hours (up to the current one).
@@ -82,37 +83,38 @@ async def _page(state: AppState, principal: Principal, given: dict[str, str]) ->
         raise validation_problem([FieldProblem("starting_after", "No such payment.")]) from None
 
 
-async def _activity(state: AppState, principal: Principal, merchant_id: str | None) -> tuple[HourlyChart, str | None]:
+async def _activity(state: AppState, principal: Principal, merchant_id: str | None) -> tuple[HourlyChart, str | None, LatencyChart]:
     """Payments per hour by outcome over ``CHART_HOURS`` (the caller's merchant, or for an admin the
-    filtered one or all), and the share of webhook delivery attempts that succeeded (with ``webhooks:read``)."""
+    filtered one or all), the share of webhook delivery attempts that succeeded (with ``webhooks:read``)
+    and the processor's answer times per hour."""
     scope = list_scope(principal, merchant_id)
     window_s = CHART_HOURS * 3600
 
-    async def fetch(conn: AsyncConnection) -> tuple[Any, list[Any], Any]:
+    async def fetch(conn: AsyncConnection) -> tuple[Any, list[Any], Any, list[Any]]:
         now = await activity.database_now(conn)
         rows = await activity.payments_per_hour(conn, window_s=window_s, merchant_id=scope)
         attempts = await activity.webhook_attempts(conn, window_s=window_s, merchant_id=scope) if principal.can(Permission.WEBHOOKS_READ) else None
-        return now, rows, attempts
+        return now, rows, attempts, await activity.processor_latency(conn, window_s=window_s, merchant_id=scope)
 
-    now, rows, attempts = await state.read_router.read(fetch, actor=reader(principal))
+    now, rows, attempts, latency = await state.read_router.read(fetch, actor=reader(principal))
     rate = None
     if attempts is not None:
         rate = f"{100 * attempts.succeeded / attempts.attempts:.1f} % of {attempts.attempts} attempts" if attempts.attempts else "no attempts"
-    return hourly_outcomes(rows, now=now, hours=CHART_HOURS), rate
+    return hourly_outcomes(rows, now=now, hours=CHART_HOURS), rate, hourly_latency(latency, now=now, hours=CHART_HOURS)
 
 
 @get("/payments", guards=[require_session], opt=_OPT)
-async def payment_list(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def payment_list(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
     page: Page[Any] = Page.empty()
     problem = None
-    chart, webhook_rate = None, None
+    chart, webhook_rate, latency = None, None, None
     try:
         page = await _page(easypay, principal, given)
         if "starting_after" not in given:
-            chart, webhook_rate = await _activity(easypay, principal, given.get("merchant_id"))
+            chart, webhook_rate, latency = await _activity(easypay, principal, given.get("merchant_id"))
     except Problem as exc:
         problem = exc
     payments = [payment_view(row) for row in page.items]
@@ -130,6 +132,7 @@ async def payment_list(request: Request[Any, Any, Any], easypay: AppState) -> Te
             "first_page": "starting_after" not in given,
             "chart": chart,
             "webhook_rate": webhook_rate,
+            "latency": latency,
             "error": problem.detail if problem else None,
             "field_errors": [f"{e.field}: {e.message}" for e in problem.errors] if problem else [],
         },
@@ -164,13 +167,15 @@ async def payment_context(request: Request[Any, Any, Any], easypay: AppState, pa
         "busy": busy,
         "can_write": principal.can(Permission.PAYMENTS_WRITE),
         "can_refund": principal.can(Permission.PAYMENTS_REFUND),
+        #: What the payment's status allows (``engine.states.OPERATIONS``): the forms shown.
+        "operations": {operation.value for operation in OPERATIONS[PaymentStatus(payment.status)]},
         #: One per rendering; each form adds its action, so no two forms share a key.
         "idempotency_key": str(uuid.uuid4()),
     }
 
 
 @get("/payments/{payment_id:str}", guards=[require_session], opt=_OPT)
-async def payment_detail(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
+async def payment_detail(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Template:
     context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     context["notice"] = {"capture": "Capture queued.", "void": "Void queued.", "refund": "Refund queued."}.get(
         request.query_params.get("done", "")
@@ -179,7 +184,7 @@ async def payment_detail(request: Request[Any, Any, Any], easypay: AppState, pay
 
 
 @get("/payments/{payment_id:str}/history", guards=[require_session], opt=_OPT)
-async def payment_history_fragment(request: Request[Any, Any, Any], easypay: AppState, payment_id: FromPath[str]) -> Template:
+async def payment_history_fragment(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], payment_id: FromPath[str]) -> Template:
     """The payment's state, refunds and history alone: what the page re-reads while it is busy."""
     context = await payment_context(request, easypay, path_id(payment_id, not_found()))
     return Template(template_name="_history.html", context=context)

@@ -2,7 +2,8 @@
 
 The cookie carries only a random session id (``HttpOnly``, ``SameSite=Lax``, ``Secure`` in
 production, ``Path=/dashboard``); Redis keeps, under a hash of that id, the user, its merchant,
-role and ``token_version`` at sign-in and the session's CSRF token, for ``SESSION_TTL_S``. A new
+role and ``token_version`` at sign-in and the session's CSRF token, for
+``EASYPAY_DASHBOARD_SESSION_TTL_S`` (``AccessSettings.dashboard_session_ttl_s``). A new
 id is made at every sign-in (nothing an attacker planted before survives it), and sign-out
 deletes the record. The user's ``token_version`` is checked on every request like a user
 token's (``engine.token_versions``): disabling the user or changing its role or password ends
@@ -28,8 +29,6 @@ from redis.asyncio import Redis
 from engine.auth import Principal
 from engine import redis_keys
 
-#: How long a session lasts from its sign-in (absolute: it is not extended by use).
-SESSION_TTL_S = 8 * 3600
 #: How long a sign-in form stays usable.
 SIGN_IN_CSRF_TTL_S = 3600
 SESSION_COOKIE = "easypay_session"
@@ -52,7 +51,8 @@ class DashboardSession:
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int = SESSION_TTL_S) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int) -> None:
+        """``ttl_s``: how long a session lasts from its sign-in (absolute: use does not extend it)."""
         self._redis = redis
         self._prefix = prefix
         self.ttl_s = ttl_s
@@ -92,7 +92,7 @@ class SessionStore:
             await self._redis.delete(self._key(session_id))
 
 
-def session_cookie(session_id: str, *, secure: bool, max_age_s: int = SESSION_TTL_S) -> Cookie:
+def session_cookie(session_id: str, *, secure: bool, max_age_s: int) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE, value=session_id, path=COOKIE_PATH, max_age=max_age_s,
         httponly=True, samesite="lax", secure=secure,

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect, Template
 
@@ -59,7 +60,7 @@ async def sign_in_form(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/sign-in", status_code=303, opt=_SIGN_IN_OPT)
-async def sign_in(request: Request[Any, Any, Any], easypay: AppState) -> Response[Any]:
+async def sign_in(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Response[Any]:
     form = await request.form()
     email, password = form.get("email"), form.get("password")
     email = email if isinstance(email, str) else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -35,7 +36,7 @@ def _not_found() -> Problem:
 
 
 @get("/webhooks", guards=[require_session], opt=_OPT)
-async def endpoint_list(request: Request[Any, Any, Any], easypay: AppState) -> Template:
+async def endpoint_list(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
     session = current_session(request)
     async with easypay.engine.connect() as conn:
         page = await endpoints_repo.list_endpoints(conn, session.principal().scope, limit=ENDPOINTS_SHOWN)
@@ -69,7 +70,7 @@ async def _endpoint_page(request: Request[Any, Any, Any], easypay: AppState, eid
 
 
 @get("/webhooks/{endpoint_id:str}", guards=[require_session], opt=_OPT)
-async def endpoint_detail(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Template:
+async def endpoint_detail(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], endpoint_id: FromPath[str]) -> Template:
     notice = {"enabled": "Endpoint enabled.", "disabled": "Endpoint disabled."}.get(request.query_params.get("done", ""))
     return await _endpoint_page(request, easypay, path_id(endpoint_id, _not_found()), notice)
 
@@ -80,7 +81,7 @@ async def endpoint_detail(request: Request[Any, Any, Any], easypay: AppState, en
     opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "update_endpoint"},
     status_code=303,
 )
-async def switch(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Redirect:
+async def switch(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], endpoint_id: FromPath[str]) -> Redirect:
     """The form's ``enabled`` (``true`` / ``false``), as ``PATCH {"enabled"}`` does."""
     eid = path_id(endpoint_id, _not_found())
     wanted = (await request.form()).get("enabled")
@@ -101,7 +102,7 @@ async def switch(request: Request[Any, Any, Any], easypay: AppState, endpoint_id
     opt={"dashboard_permission": Permission.WEBHOOKS_MANAGE, "audit_object": "webhook_endpoint", "audit_action": "rotate_secret"},
     status_code=200,
 )
-async def rotate(request: Request[Any, Any, Any], easypay: AppState, endpoint_id: FromPath[str]) -> Template:
+async def rotate(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], endpoint_id: FromPath[str]) -> Template:
     """``POST /v1/webhook-endpoints/{id}/rotate-secret`` with the configured grace period: the page
     again, with the new secret (shown this once)."""
     eid = path_id(endpoint_id, _not_found())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 
@@ -29,7 +28,7 @@ def card_keys_rotate(as_json: bool) -> None:
     key_id = f"k{time.strftime('%Y%m%d%H%M', time.gmtime())}"
     if any(existing == key_id for existing, _ in settings.card_keys):
         key_id = f"{key_id[:11]}{secrets.token_hex(2)}"
-    current = os.environ.get("EASYPAY_CARD_KEYS", "").strip()
+    current = ",".join(f"{existing}:{secret.decode()}" for existing, secret in settings.card_keys)
     value = f"{key_id}:{secrets.token_urlsafe(32)}" + (f",{current}" if current else "")
     ids = [key_id, *(existing for existing, _ in settings.card_keys)]
     if not settings.card_keys:

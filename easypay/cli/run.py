@@ -64,9 +64,9 @@ def web(host: str | None, port: int | None, workers: int | None) -> None:
         check_api_settings(settings)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
-    workers = workers or int(os.environ.get("WEB_PROCESSES", "1"))
+    workers = workers or settings.web_processes
     port = port or settings.port
-    host = host or os.environ.get("HOST", "127.0.0.1")
+    host = host or settings.host
     exit_if_port_taken(host, port)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = fresh_metrics_dir(os.path.join(settings.metrics_dir, f"web-{port}"))

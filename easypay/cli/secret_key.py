@@ -66,7 +66,7 @@ def secret_key_reseal(as_json: bool) -> None:
     """
     from engine.db.session import make_engine
     from engine.reseal import reseal_all
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     async def go(settings: Settings) -> Any:
         engine = make_engine(settings.database)

@@ -17,6 +17,7 @@ from engine.auth import IssuedKey, hash_secret, issue_key
 from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import ApiKey, Merchant, User
 from engine.db.records import ApiKeyRecord, MerchantRecord, UserLoginRecord, UserRecord
+from engine.errors import EasyPayError
 from engine.pages import Page
 from engine.passwords import hash_password
 from engine.permissions import ROLES
@@ -41,7 +42,7 @@ async def get_merchant(conn: AsyncConnection, merchant_id: uuid.UUID) -> Merchan
     return None if row is None else MerchantRecord._make(row)
 
 
-class CreatorDisabled(Exception):
+class CreatorDisabled(EasyPayError):
     """The user minting a key was disabled meanwhile (its token was still in the 1 s memory)."""
 
 
@@ -99,7 +100,7 @@ async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | 
     return None if row is None else ApiKeyRecord._make(row)
 
 
-class ApiKeyNotFound(LookupError):
+class ApiKeyNotFound(EasyPayError, LookupError):
     """No API key with that id in the caller's scope."""
 
 
@@ -184,7 +185,7 @@ async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> in
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-class UserNotFound(LookupError):
+class UserNotFound(EasyPayError, LookupError):
     """No user with that id."""
 
 

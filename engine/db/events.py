@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Event
 from engine.db.records import EventBodyRecord, EventRecord
+from engine.errors import EasyPayError
 from engine.pages import Page
 
 events = Event.__table__
@@ -26,7 +27,7 @@ async def get_event(conn: AsyncConnection, event_id: uuid.UUID, *, merchant_id: 
     return None if row is None else EventRecord._make(row)
 
 
-class EventNotFound(LookupError):
+class EventNotFound(EasyPayError, LookupError):
     """No such event (or not the merchant's)."""
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Payment, PaymentEvent
 from engine.db.records import PaymentEventRecord, PaymentRecord
+from engine.errors import EasyPayError
 from engine.events import PAYMENT_EVENT_TYPES, record_event
 from engine.pages import Page
 from engine.states import HISTORY_EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
@@ -66,7 +67,7 @@ _INSERT_PAYMENTS = text(
 ).columns(*payments.c)
 
 
-class PaymentNotFound(LookupError):
+class PaymentNotFound(EasyPayError, LookupError):
     """No payment with that id."""
 
 

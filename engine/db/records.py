@@ -95,6 +95,7 @@ class PaymentRecord(NamedTuple):
     processing_message_id: str | None
     processing_started_at: datetime | None
     processor_attempts: int
+    processor_ms: int | None
     needs_reconciliation: bool
     reconcile_next_at: datetime | None
     reconcile_attempts: int

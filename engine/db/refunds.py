@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Refund
 from engine.db.records import RefundRecord
+from engine.errors import EasyPayError
 from engine.events import record_event
 from engine.pages import Page
 from engine.states import REFUND_EVENT_TYPES, IllegalRefundTransition, RefundStatus, RefundTrigger, apply_refund
@@ -25,7 +26,7 @@ REFUND_ORDER = Keyset((refunds.c.created_at, refunds.c.id))
 RESERVING = (RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value)
 
 
-class RefundNotFound(LookupError):
+class RefundNotFound(EasyPayError, LookupError):
     """No refund with that id."""
 
 

@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import WebhookEndpoint
 from engine.db.records import WebhookEndpointRecord
+from engine.errors import EasyPayError
 from engine.pages import Page
 
 endpoints = WebhookEndpoint.__table__
 ENDPOINT_ORDER = Keyset((endpoints.c.created_at, endpoints.c.id))
 
 
-class EndpointNotFound(LookupError):
+class EndpointNotFound(EasyPayError, LookupError):
     """No webhook endpoint with that id (or not the merchant's)."""
 
 

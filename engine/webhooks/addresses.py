@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+from engine.errors import EasyPayError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -37,11 +39,11 @@ METADATA_ADDRESSES = frozenset(
 MAX_URL_LENGTH = 2048
 
 
-class UnsafeUrl(ValueError):
+class UnsafeUrl(EasyPayError, ValueError):
     """The URL itself is not acceptable (scheme, credentials, shape, or a literal blocked IP)."""
 
 
-class BlockedAddress(Exception):
+class BlockedAddress(EasyPayError):
     """The host resolved only to addresses deliveries may not reach.
 
     The message is fit for the merchant (no resolved address in it); ``addresses`` is for logs.
@@ -52,7 +54,7 @@ class BlockedAddress(Exception):
         self.addresses = addresses
 
 
-class UnresolvableHost(Exception):
+class UnresolvableHost(EasyPayError):
     """The host name did not resolve."""
 
 

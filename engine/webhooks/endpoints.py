@@ -12,7 +12,7 @@ from engine.db import webhook_deliveries as delivery_repo
 from engine.db import webhook_endpoints as repo
 from engine.db.records import WebhookEndpointRecord
 from engine.events import ENDPOINT_DISABLED, PUBLIC_EVENT_TYPES, record_event
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from engine.webhooks.signing import new_secret
 from engine.webhooks.views import endpoint_view
 

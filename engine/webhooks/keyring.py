@@ -9,7 +9,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from engine.webhooks.signing import key_of
 
 #: Opened secrets kept per process (two per endpoint during a rotation).

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.db import webhook_deliveries as repo
 from engine.db.session import autocommit
+from engine.sealing import SecretBox
 from engine.settings import WebhookSettings
 from engine.webhooks.addresses import (
     BlockedAddress,
@@ -37,7 +38,6 @@ from engine.webhooks.addresses import (
 from engine.webhooks.attempt import AttemptResult, post_event
 from engine.webhooks.keyring import Keyring
 from engine.webhooks.recording import Finished, Outcome, record
-from engine.webhooks.secretbox import SecretBox
 from engine.webhooks.signing import headers_for_keys
 from engine.webhooks.views import webhook_id
 

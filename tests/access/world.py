@@ -17,7 +17,7 @@ from engine.states import Trigger
 from engine.events import record_event
 from engine.views import payment_view
 from engine.webhooks import endpoints as webhook_endpoints
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from engine.payments import NewPayment, accept_payment
 from engine.permissions import ROLES
 from engine.settings import Settings

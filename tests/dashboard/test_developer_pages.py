@@ -169,7 +169,7 @@ async def test_a_created_key_is_shown_once_and_works(api, settings):
 
 async def _subscribed_endpoint(settings, db, merchant_id) -> str:
     from engine.webhooks import endpoints as webhook_endpoints
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     async with db.begin() as conn:
         row, _secret = await webhook_endpoints.create_endpoint(
@@ -214,7 +214,7 @@ async def test_an_event_is_sent_again_by_roles_with_webhooks_resend(api, setting
 
 
 async def test_merchants_rotate_the_signing_secret_developers_may_not(api, settings, db):
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     shop = await make_shop(settings, "Rotate mine")
     _, merchant_email = await make_user(settings, shop.id, "merchant")

@@ -11,8 +11,9 @@ import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.dashboard.sessions import SESSION_COOKIE, SESSION_TTL_S, SessionStore
+from api.dashboard.sessions import SESSION_COOKIE, SessionStore
 from engine.db.accounts import update_user
+from engine.settings_from_env import load_settings
 from tests.access.test_abuse_limits import api_with, fresh_minute
 from tests.access.world import PASSWORD, make_user
 from tests.conftest import make_merchant
@@ -68,16 +69,37 @@ async def test_a_session_cookie_is_httponly_samesite_lax_with_an_expiry_and_not_
         assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/payments"
         [cookie] = set_cookie_headers(answer, SESSION_COOKIE)
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/dashboard" in cookie
-        assert f"Max-Age={SESSION_TTL_S}" in cookie
+        assert f"Max-Age={8 * 3600}" in cookie  # EASYPAY_DASHBOARD_SESSION_TTL_S's default: a working day
         assert "Secure" not in cookie
         session_id = client.cookies[SESSION_COOKIE]
+        assert 8 * 3600 - 60 < await _session_ttl_s(settings, session_id) <= 8 * 3600
         redis = aioredis.Redis.from_url(settings.redis.cache_url)
         try:
-            ttl_s = await redis.ttl(SessionStore(redis, prefix=settings.redis.key_prefix)._key(session_id))
-            assert SESSION_TTL_S - 60 < ttl_s <= SESSION_TTL_S
             assert session_id not in str(await redis.keys(f"{settings.redis.key_prefix}:dashboard-session:*"))
         finally:
             await redis.aclose()
+
+
+async def _session_ttl_s(settings, session_id: str) -> int:
+    """The TTL Redis holds for a session's record."""
+    redis = aioredis.Redis.from_url(settings.redis.cache_url)
+    try:
+        return int(await redis.ttl(SessionStore(redis, prefix=settings.redis.key_prefix, ttl_s=1)._key(session_id)))
+    finally:
+        await redis.aclose()
+
+
+async def test_the_session_lifetime_comes_from_easypay_dashboard_session_ttl_s(test_env, settings, database, redis_clean):
+    short = load_settings({**test_env, "EASYPAY_DASHBOARD_SESSION_TTL_S": "120"})
+    assert short.access.dashboard_session_ttl_s == 120
+    email = await _user(settings)
+    async with AsyncTestClient(app=create_app(short, configure_logs=False), timeout=40) as client:
+        answer = await sign_in(client, email)
+        assert answer.status_code == 303, answer.text
+        [cookie] = set_cookie_headers(answer, SESSION_COOKIE)
+        assert "Max-Age=120;" in f"{cookie};"
+        assert 60 < await _session_ttl_s(settings, client.cookies[SESSION_COOKIE]) <= 120
+        assert (await client.get("/dashboard/payments")).status_code == 200
 
 
 async def test_cookies_are_secure_in_production(settings, database, redis_clean):
@@ -183,7 +205,7 @@ async def test_sessions_expire_with_their_redis_record(api, settings):
         await signed_in(client, email)
         redis = aioredis.Redis.from_url(settings.redis.cache_url)
         try:
-            assert await redis.pexpire(SessionStore(redis, prefix=settings.redis.key_prefix)._key(client.cookies[SESSION_COOKIE]), 1)
+            assert await redis.pexpire(SessionStore(redis, prefix=settings.redis.key_prefix, ttl_s=1)._key(client.cookies[SESSION_COOKIE]), 1)
         finally:
             await redis.aclose()
         await asyncio.sleep(0.05)

@@ -317,7 +317,7 @@ async def test_an_operation_message_that_outruns_the_api_commit_waits_for_it(api
     import uuid
 
     from engine import lifecycle, operations
-    from engine.processing import Result
+    from engine.job_deps import Result
 
     auth = await _paid(api, merchant, "31.00" if operation == "capture" else "32.00", capture=False)
     payment_id = uuid.UUID(auth["id"])

@@ -15,7 +15,8 @@ from engine.cache import PaymentCache
 from engine.db.session import make_engine
 from engine.method_secrets import seal_method
 from engine.payments import NewPayment, accept_payment
-from engine.processing import ProcessingDeps, Result, process_payment
+from engine.job_deps import ProcessingDeps, Result
+from engine.processing import process_payment
 from engine.resends import ProcessorUnavailable
 from engine.processor import Card, ProcessorClient
 from engine.sealing import Sealer
@@ -238,7 +239,7 @@ async def _payment_object(db, payment_id) -> dict:
 
 async def _subscribe(db, settings, merchant, event_types: list[str]) -> None:
     from engine.webhooks import endpoints as webhook_endpoints
-    from engine.webhooks.secretbox import SecretBox
+    from engine.sealing import SecretBox
 
     async with db.begin() as conn:
         await webhook_endpoints.create_endpoint(

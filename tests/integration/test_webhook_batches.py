@@ -19,7 +19,7 @@ from engine.webhooks import endpoints as cases
 from engine.webhooks.attempt import make_client
 from engine.webhooks.recording import Finished, Outcome, record
 from engine.webhooks.runner import DeliveryRunner
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from engine.webhooks.service import DeliveryDeps, attempt
 from tests.webhooks.receiver import Receiver, wait_until
 

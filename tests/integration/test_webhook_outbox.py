@@ -19,7 +19,7 @@ from engine.states import Trigger
 from engine.views import payment_view
 from engine.webhooks import endpoints as cases
 from engine.webhooks.attempt import make_client
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from engine.webhooks.service import DeliveryDeps, Outcome, deliver
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.scripted import scripted_server

@@ -12,10 +12,9 @@ import pytest
 
 from engine.auth import KeyRecords, derive_record_key
 from engine.idempotency import IdempotencyKeyReused, StoredKey, StoredResponse, request_fingerprint, request_fingerprints
-from engine.sealing import SealInvalid, Sealer
+from engine.sealing import SealInvalid, SecretBox, Sealer, SecretUnreadable
 from engine.settings_from_env import SettingsError, load_settings
 from engine.tokens import TokenService, derive_jwt_key
-from engine.webhooks.secretbox import SecretBox, SecretUnreadable
 
 OLD = secrets.token_urlsafe(32)
 NEW = secrets.token_urlsafe(32)

@@ -34,7 +34,7 @@ def test_every_cell(status, trigger):
     else:
         with pytest.raises(IllegalTransition) as raised:
             apply(status, trigger)
-        assert raised.value.status == status and raised.value.trigger == trigger
+        assert str(raised.value) == f"cannot {trigger.value} a payment that is {status.value}"
 
 
 def test_table_has_a_row_for_every_status():
@@ -142,3 +142,23 @@ def test_refund_triggers_follow_the_running_total(captured, refunds):
     assert refunded <= captured
     expected = S.CAPTURED if refunded == 0 else S.REFUNDED if refunded == captured else S.PARTIALLY_REFUNDED
     assert status == expected
+
+
+def test_every_status_says_which_operations_it_allows() -> None:
+    from engine.states import OPERATIONS, Operation, allows
+
+    assert set(OPERATIONS) == set(PaymentStatus)
+    needs = {Operation.CAPTURE: {Trigger.CAPTURE}, Operation.VOID: {Trigger.VOID}, Operation.REFUND: {Trigger.REFUND_PARTIAL, Trigger.REFUND_FULL}}
+    for status, operations in OPERATIONS.items():
+        for operation in Operation:
+            # An operation is offered exactly where the table has the move it ends in (a charge's
+            # own capture from processing is the worker's, not a request).
+            offered = status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING) and needs[operation] <= set(TRANSITIONS[status])
+            assert (operation in operations) == offered == allows(status.value, operation), (status, operation)
+    assert all(not OPERATIONS[status] for status in FINAL_STATUSES)
+
+
+def test_every_status_names_its_history_event() -> None:
+    from engine.states import HISTORY_EVENT_TYPES
+
+    assert {status: HISTORY_EVENT_TYPES[status] for status in PaymentStatus} == {status: f"payment.{status.value}" for status in PaymentStatus}

@@ -30,7 +30,7 @@ from engine.webhooks.addresses import (
 )
 from engine.webhooks.attempt import make_client, post_event
 from engine.webhooks.schedule import next_delay_s, retry_after_s
-from engine.webhooks.secretbox import SecretBox, SecretUnreadable
+from engine.sealing import SecretBox, SecretUnreadable
 from engine.webhooks.signing import headers, new_secret, sign
 from tests.webhooks.scripted import scripted_server
 

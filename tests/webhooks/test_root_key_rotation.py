@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import text
 
-from engine.webhooks.secretbox import SecretBox, SecretUnreadable
+from engine.sealing import SecretBox, SecretUnreadable
 from tests.conftest import ROOT, TEST_SECRET, stop
 from tests.webhooks.conftest import emit_event, endpoint_row, start_webhook_worker
 from tests.webhooks.receiver import unique_path, wait_until

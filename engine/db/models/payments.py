@@ -58,6 +58,9 @@ class Payment(Base):
     processing_message_id: Mapped[str | None] = mapped_column(String(64))
     processing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     processor_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    #: How long the processor took to answer the charge whose outcome is recorded (ms): the
+    #: dashboard's latency picture. Null until a charge is answered, and for payments from before.
+    processor_ms: Mapped[int | None] = mapped_column(Integer)
     #: The processor's answer was lost; a reconciler must ask the processor what happened.
     needs_reconciliation: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     #: When the reconciler may next look at this payment (backoff); null = as soon as it is due.

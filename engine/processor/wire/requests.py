@@ -20,6 +20,8 @@ from typing import Sequence, Union
 
 from lxml import etree
 
+from engine.errors import EasyPayError
+
 from ..amounts import format_wire_amount
 from ..types import Billing, Card, ChargeRequest, OpaqueData
 
@@ -51,7 +53,7 @@ FIELD_LENGTHS: dict[str, tuple[int, int]] = {
 Field = tuple[str, Union[str, "Sequence[Field]", None]]
 
 
-class RequestBuildError(ValueError):
+class RequestBuildError(EasyPayError, ValueError):
     """A value breaks the schema. The message names the operation and field, never the value."""
 
 

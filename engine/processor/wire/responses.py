@@ -22,12 +22,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from engine.errors import EasyPayError
+
 log = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"
 
 
-class ResponseParseError(Exception):
+class ResponseParseError(EasyPayError):
     """The body is not a usable Authorize.net response. The message never quotes the body."""
 
 
