@@ -1,8 +1,10 @@
 """``/dashboard/webhooks``: the caller's webhook endpoints, and one endpoint with its latest
 deliveries (status, attempts, the receiver's answers): ``webhooks:read``, tenancy as the API's
 (another merchant's endpoint is a 404). ``webhooks:manage`` may enable or disable an endpoint
-(the API's ``switch_endpoint``) and rotate its signing secret (the API's ``rotate_endpoint_secret``:
-the new secret is shown once, on the answer to the form, never stored or cached)."""
+(the API's ``switch_endpoint``) and rotate its signing secret (the API's ``rotate_endpoint_secret``
+under the API's idempotency, keyed by the form's one-time key: the new secret is shown on the
+answer to the form, and to that same form sent again, stored only sealed, never cached).
+``webhooks:resend`` may recover the endpoint's failed deliveries and resend one delivery."""
 
 from __future__ import annotations
 
@@ -126,13 +128,26 @@ async def rotate(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) ->
     again, with the new secret (shown this once)."""
     state: AppState = request.app.state.easypay
     eid = path_id(endpoint_id, _not_found())
-    async with state.engine.begin() as conn:
-        row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=request.scope["state"]["principal"].scope, for_update=True)
+    body, refused = await _run_form(request, eid, _rotation(state, request, eid), sealed=True)
+    if refused is not None:
+        return refused
+    return await _endpoint_page(request, eid, "Secret rotated: the previous one keeps signing during the grace period.", body["secret"])
+
+
+def _rotation(state: AppState, request: Request[Any, Any, Any], eid: uuid.UUID) -> Work:
+    """The rotation as the API's idempotent work: its answer (the new secret) is stored sealed
+    under the form's key, so the same form sent again shows the same secret and rotates once."""
+    principal = request.scope["state"]["principal"]
+
+    async def work(conn: AsyncConnection) -> Answer:
+        row = await endpoints_repo.get_endpoint(conn, eid, merchant_id=principal.scope, for_update=True)
         if row is None:
             raise _not_found()
         note(request, merchant_id=row.merchant_id)
         _row, secret = await rotate_endpoint_secret(state, conn, row, grace_s=None)
-    return await _endpoint_page(request, eid, "Secret rotated: the previous one keeps signing during the grace period.", secret)
+        return Answer(200, json.dumps({"secret": secret}).encode())
+
+    return work
 
 
 #: The windows the recover form offers: failed deliveries of events created this long ago or since.
@@ -141,14 +156,15 @@ _KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _RESEND = {"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_object": "webhook_endpoint"}
 
 
-async def _resend_answer(request: Request[Any, Any, Any], eid: uuid.UUID, work: Work) -> tuple[Any, Template | None]:
-    """Run ``work`` as the API would, under the form's idempotency key; the answer's body, or the
-    endpoint page saying why not (the API's status: 409 disabled, 422...). 404 stays a 404."""
+async def _run_form(request: Request[Any, Any, Any], eid: uuid.UUID, work: Work, *, sealed: bool = False) -> tuple[Any, Template | None]:
+    """Run ``work`` as the API would, under the form's idempotency key (a form sent again gets the
+    first answer; ``sealed``: stored sealed, it holds a secret); the answer's body, or the endpoint
+    page saying why not (the API's status: 409 disabled, 422...). 404 stays a 404."""
     key = (await request.form()).get("idempotency_key")
     try:
         if not isinstance(key, str) or not _KEY.match(key):
             raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
-        answer = await run_idempotent(request, request.scope["state"]["principal"], key, work)
+        answer = await run_idempotent(request, request.scope["state"]["principal"], key, work, sealed=sealed)
     except (Problem, IdempotencyKeyReused, IdempotencyKeyInUse) as exc:
         if isinstance(exc, Problem) and exc.status == 404:
             raise
@@ -171,7 +187,7 @@ async def recover(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -
     now = dt.datetime.now(dt.timezone.utc)
     since = now - dt.timedelta(hours=int(window_h))
     check_recovery_window(since, None, now=now)
-    body, refused = await _resend_answer(request, eid, recover_work(request, request.scope["state"]["principal"], eid, since, None))
+    body, refused = await _run_form(request, eid, recover_work(request, request.scope["state"]["principal"], eid, since, None))
     if refused is not None:
         return refused
     return Redirect(f"/dashboard/webhooks/{eid}?recovered={int(body['deliveries'])}", status_code=303)
@@ -196,7 +212,7 @@ async def resend_delivery(request: Request[Any, Any, Any], endpoint_id: FromPath
             raise _not_found()
         return await resend(conn)
 
-    body, refused = await _resend_answer(request, eid, work)
+    body, refused = await _run_form(request, eid, work)
     if refused is not None:
         return refused
     return Redirect(f"/dashboard/webhooks/{eid}?resent={len(body['deliveries'])}", status_code=303)
