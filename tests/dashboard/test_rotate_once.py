@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import text
 
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from tests.access.world import make_shop, make_user
 from tests.dashboard.helpers import agent, signed_in
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from engine.db import webhook_deliveries
 from engine.webhooks import endpoints as webhook_endpoints
-from engine.webhooks.secretbox import SecretBox
+from engine.sealing import SecretBox
 from tests.access.world import make_shop, make_user
 from tests.dashboard.helpers import agent, signed_in
 
