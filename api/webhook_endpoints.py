@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import note
 from api.bodies import decode_optional
-from api.idempotent import Answer, IdempotencyKey, run_idempotent
+from api.idempotent import Answer, IdempotencyKey, Work, run_idempotent
 from api.ids import id_query, path_id, query_id
 from api.schemas import URL_SCHEMA
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
@@ -130,6 +130,31 @@ async def rotate_endpoint_secret(state: AppState, conn: AsyncConnection, row: An
     ``grace_s`` (default: the configured grace); the row as it now is and the new secret."""
     grace_s = state.settings.webhooks.rotation_grace_s if grace_s is None else grace_s
     return await cases.rotate_secret(conn, _box(state), row, grace_s=grace_s)
+
+
+def check_recovery_window(since: dt.datetime, until: dt.datetime | None, *, now: dt.datetime) -> None:
+    """422 unless ``since`` is within the last 30 days and ``until`` (if given) after it."""
+    if since < now - MAX_RECOVERY_WINDOW or since > now:
+        raise validation_problem([FieldProblem("since", "Must be within the last 30 days.")])
+    if until is not None and until <= since:
+        raise validation_problem([FieldProblem("until", "Must be after since.")])
+
+
+def recover_work(request: Request[Any, Any, Any], principal: Principal, eid: Any, since: dt.datetime, until: dt.datetime | None) -> Work:
+    """Recovery: the endpoint's failed deliveries of events created in [since, until) get a new
+    round of attempts (404 for another merchant's endpoint, 409 while it is disabled); answers 202."""
+
+    async def work(conn: AsyncConnection) -> Answer:
+        endpoint = await repo.get_endpoint(conn, eid, merchant_id=principal.scope)
+        if endpoint is None:
+            raise _endpoint_not_found()
+        note(request, merchant_id=endpoint.merchant_id)
+        if not endpoint.enabled:
+            raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
+        count = await delivery_repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)
+        return Answer(202, _encoder.encode(Recovery(endpoint_id=str(eid), since=since, until=until, deliveries=count)))
+
+    return work
 
 
 class WebhookEndpointController(Controller):
@@ -348,24 +373,9 @@ class WebhookEndpointController(Controller):
         eid = path_id(endpoint_id, _endpoint_not_found())
         since = parse_time("since", data.since)
         until = parse_time("until", data.until)
-        now = dt.datetime.now(dt.timezone.utc)
         assert since is not None
-        if since < now - MAX_RECOVERY_WINDOW or since > now:
-            raise validation_problem([FieldProblem("since", "Must be within the last 30 days.")])
-        if until is not None and until <= since:
-            raise validation_problem([FieldProblem("until", "Must be after since.")])
-
-        async def work(conn: AsyncConnection) -> Answer:
-            endpoint = await repo.get_endpoint(conn, eid, merchant_id=principal.scope)
-            if endpoint is None:
-                raise _endpoint_not_found()
-            note(request, merchant_id=endpoint.merchant_id)
-            if not endpoint.enabled:
-                raise Problem(409, "webhook_endpoint_disabled", "The endpoint is disabled; enable it first.")
-            count = await delivery_repo.recover_failed(conn, endpoint_id=eid, since=since, until=until, limit=MAX_RECOVERED)
-            return Answer(202, _encoder.encode(Recovery(endpoint_id=str(eid), since=since, until=until, deliveries=count)))
-
-        return await run_idempotent(request, easypay, principal, idempotency_key, work)
+        check_recovery_window(since, until, now=dt.datetime.now(dt.timezone.utc))
+        return await run_idempotent(request, easypay, principal, idempotency_key, recover_work(request, principal, eid, since, until))
 
 
 def _present_fields(body: bytes) -> set[str]:

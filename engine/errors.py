@@ -18,6 +18,8 @@ class of ``engine`` is drawn here, under its real parent, with the module that d
     ├── RefundNotFound (LookupError) ......... engine.db.refunds
     ├── EventNotFound (LookupError) .......... engine.db.events
     ├── EndpointNotFound (LookupError) ....... engine.db.webhook_endpoints
+    ├── ApiKeyNotFound (LookupError) ......... engine.db.accounts
+    ├── UserNotFound (LookupError) ........... engine.db.accounts
     ├── CreatorDisabled ...................... engine.db.accounts
     ├── IdempotencyKeyReused ................. engine.idempotency
     ├── IdempotencyKeyInUse .................. engine.idempotency

@@ -28,6 +28,11 @@ class Page(Generic[T]):
     #: ``starting_after`` for the page after this one; None on the last page.
     next_cursor: str | None
 
+    @staticmethod
+    def empty() -> Page[Any]:
+        """No items, no next page (a list that cannot hold anything for this caller)."""
+        return Page(items=[], has_more=False, next_cursor=None)
+
     def map(self, view: Callable[[T], U]) -> Page[U]:
         """The same page with each item rendered by ``view`` (a row into its public object)."""
         return self.with_items([view(item) for item in self.items])

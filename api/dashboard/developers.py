@@ -43,7 +43,6 @@ EVENTS_SHOWN = 50
 AUDIT_SHOWN = 50
 
 
-_EMPTY: Page[Any] = Page(items=[], has_more=False, next_cursor=None)
 #: The query the page takes: each list's filters and its cursor (both lists page on their own).
 EVENT_QUERY = ("event_type", "events_after")
 AUDIT_QUERY = ("action", "actor_id", "audit_after")
@@ -114,8 +113,8 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
             key_rows = (await accounts.list_api_keys(conn, scope=principal.scope, limit=KEYS_SHOWN)).items
         keys = await key_views(easypay, list(key_rows))
     can_read_audit = principal.can(Permission.AUDIT_READ)
-    events: Page[Any] = _EMPTY
-    audit: Page[Any] = _EMPTY
+    events: Page[Any] = Page.empty()
+    audit: Page[Any] = Page.empty()
     try:
         events = await _events(easypay, principal, given)
         if can_read_audit:

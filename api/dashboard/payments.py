@@ -108,7 +108,7 @@ async def payment_list(request: Request[Any, Any, Any], easypay: NamedDependency
     session = current_session(request)
     principal = session.principal()
     given = _query(request)
-    page: Page[Any] = Page(items=[], has_more=False, next_cursor=None)
+    page: Page[Any] = Page.empty()
     problem = None
     chart, webhook_rate, latency = None, None, None
     try:

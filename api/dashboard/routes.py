@@ -15,7 +15,7 @@ from api.dashboard.guard import EXCEPTION_HANDLERS
 from api.dashboard.operators import operators, purge, replay
 from api.dashboard.payments import payment_detail, payment_history_fragment, payment_list
 from api.dashboard.signin import home, sign_in, sign_in_form, sign_out
-from api.dashboard.webhooks import endpoint_detail, endpoint_list, rotate, switch
+from api.dashboard.webhooks import endpoint_detail, endpoint_list, recover, resend_delivery, rotate, switch
 
 _HERE = Path(__file__).parent
 
@@ -25,7 +25,7 @@ def dashboard_router() -> Router:
         path="/dashboard",
         route_handlers=[
             home, sign_in_form, sign_in, sign_out, payment_list, payment_detail, payment_history_fragment, capture, void, refund,
-            endpoint_list, endpoint_detail, switch, rotate, developers, create_key, revoke, resend, operators, replay, purge,
+            endpoint_list, endpoint_detail, switch, rotate, recover, resend_delivery, developers, create_key, revoke, resend, operators, replay, purge,
             create_static_files_router(path="/static", directories=[_HERE / "static"], name="dashboard_static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

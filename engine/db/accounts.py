@@ -100,7 +100,7 @@ async def get_api_key(conn: AsyncConnection, key_id: str, *, scope: uuid.UUID | 
     return None if row is None else ApiKeyRecord._make(row)
 
 
-class ApiKeyNotFound(LookupError):
+class ApiKeyNotFound(EasyPayError, LookupError):
     """No API key with that id in the caller's scope."""
 
 
@@ -185,7 +185,7 @@ async def current_token_version(conn: AsyncConnection, user_id: uuid.UUID) -> in
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-class UserNotFound(LookupError):
+class UserNotFound(EasyPayError, LookupError):
     """No user with that id."""
 
 

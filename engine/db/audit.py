@@ -94,7 +94,7 @@ async def list_audit_logs(
         if value is not None:
             query = query.where(audit_logs.c[column] == value)
     if scope is not None and merchant_id is not None and merchant_id != scope:
-        return Page(items=[], has_more=False, next_cursor=None)
+        return Page.empty()
     if created_gte is not None:
         query = query.where(audit_logs.c.created_at >= created_gte)
     if created_lt is not None:

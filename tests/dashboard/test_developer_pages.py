@@ -238,7 +238,7 @@ async def test_merchants_rotate_the_signing_secret_developers_may_not(api, setti
         assert 'data-testid="rotate-secret"' in (await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")).text
         assert (await client.post(path, data={})).status_code == 403, "no CSRF token"
         assert (await sealed())[0] == before
-        answer = await client.post(path, data={"csrf_token": csrf})
+        answer = await client.post(path, data={"csrf_token": csrf, "idempotency_key": "merchant-rotate-1"})
         assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
         shown = re.search(r'data-testid="new-secret">(whsec_[^<]+)<', answer.text)
         assert shown, answer.text
@@ -247,5 +247,5 @@ async def test_merchants_rotate_the_signing_secret_developers_may_not(api, setti
         assert previous == before, "the old secret keeps signing for the grace period"
         later = await client.get(f"/dashboard/webhooks/{shop.endpoint_id}")
         assert shown.group(1) not in later.text, "shown once"
-        missing = await client.post(f"/dashboard/webhooks/{uuid.uuid4()}/rotate-secret", data={"csrf_token": csrf})
+        missing = await client.post(f"/dashboard/webhooks/{uuid.uuid4()}/rotate-secret", data={"csrf_token": csrf, "idempotency_key": "merchant-rotate-2"})
         assert missing.status_code == 404

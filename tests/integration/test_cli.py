@@ -108,3 +108,26 @@ def test_card_keys_rotate_puts_a_fresh_key_first_and_keeps_the_current_ones(test
     token = old.seal(b"card", context="p", ttl_s=60)
     assert new.open(token, context="p") == b"card"
     assert new.seal(b"card", context="p", ttl_s=60).startswith(f"v2.{document['key_ids'][0]}.")
+
+
+async def test_listing_commands_read_one_page_of_each_list(cli, settings, db):
+    """``users list``, ``webhooks endpoints`` and ``webhooks deliveries`` read the repositories' pages."""
+    import uuid
+
+    from engine.db.payments import get_payment
+    from engine.events import record_event
+    from engine.views import payment_view
+    from tests.access.world import make_shop, make_user
+
+    shop = await make_shop(settings, "CLI lists")
+    async with db.begin() as conn:  # an event of the type the endpoint takes, after it exists: one delivery
+        payment = await get_payment(conn, uuid.UUID(shop.payment_id))
+        await record_event(conn, merchant_id=shop.id, type="refund.failed", object_type="payment", object_id=payment.id,
+                           snapshot=payment_view(payment))
+    user_id, _ = await make_user(settings, shop.id, "developer")
+    users = json.loads(cli("users", "list", "--merchant", str(shop.id), "--json").stdout)["data"]
+    assert user_id in {u["id"] for u in users}
+    endpoints = json.loads(cli("webhooks", "endpoints", "--merchant", str(shop.id), "--json").stdout)["data"]
+    assert [e["id"] for e in endpoints] == [shop.endpoint_id]
+    deliveries = json.loads(cli("webhooks", "deliveries", shop.endpoint_id, "--json").stdout)["data"]
+    assert deliveries and {d["endpoint_id"] for d in deliveries} == {shop.endpoint_id}
