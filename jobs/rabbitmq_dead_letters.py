@@ -43,8 +43,8 @@ from jobs.dead_letters import DeadLetter, DeadLetters, Replayed, describe, fresh
 from jobs.rabbitmq import DEAD_AT_HEADER
 from jobs.rabbitmq_sender import RabbitmqJobSender
 
-#: Messages one operation takes from a dead-letter queue at most (a ``replay`` of every dead
-#: letter goes on in batches of ``REPLAY_BATCH``).
+#: Messages one operation takes from a dead-letter queue at most; a replay publishes (and then
+#: acknowledges) them ``REPLAY_BATCH`` at a time.
 SCAN_LIMIT = 10_000
 REPLAY_BATCH = 500
 #: Opening a connection, and one ``basic.get``, answer within these.
@@ -122,12 +122,13 @@ class RabbitmqDeadLetters(DeadLetters):
         return taken
 
     @staticmethod
-    async def _settle(taken: list[_Taken], done: list[_Taken]) -> None:
-        """Acknowledge ``done``; the rest go back, in the order they were taken, with one nack."""
-        finished = {id(t) for t in done}
+    async def _settle(taken: list[_Taken], done: list[_Taken], *, acked: Sequence[_Taken] = ()) -> None:
+        """Acknowledge ``done``; the rest (but ``acked``, settled already) go back, in the order they
+        were taken, with one nack."""
         for item in done:
             await item.incoming.ack()
-        rest = [t for t in taken if id(t) not in finished]
+        settled = {id(t) for t in (*done, *acked)}
+        rest = [t for t in taken if id(t) not in settled]
         if rest:
             await rest[-1].incoming.nack(multiple=True, requeue=True)
 
@@ -145,23 +146,25 @@ class RabbitmqDeadLetters(DeadLetters):
 
     async def replay(self, queue: str, ids: Sequence[str] | None) -> Replayed:
         wanted = set(ids) if ids is not None else None
-        retried: list[str] = []
+        replayed: dict[str, dramatiq.Message] = {}
         async with self._dead_queue(queue) as dead:
-            while dead is not None:
-                limit = self._scan_limit if wanted is not None else REPLAY_BATCH
-                taken = await self._take(dead, limit=limit, wanted=wanted)
-                chosen = [t for t in taken if t.message is not None and (wanted is None or t.id in wanted)]
-                fresh: dict[str, dramatiq.Message] = {}
-                for item in chosen:  # identical copies: one replay, every copy acknowledged
-                    if item.id not in fresh and item.message is not None:
+            taken = await self._take(dead, limit=self._scan_limit, wanted=wanted) if dead is not None else []
+            chosen = [t for t in taken if t.message is not None and (wanted is None or t.id in wanted)]
+            acked: list[_Taken] = []
+            for start in range(0, len(chosen), REPLAY_BATCH):
+                batch = chosen[start : start + REPLAY_BATCH]
+                fresh = {}
+                for item in batch:  # identical copies: one replay, every copy acknowledged
+                    if item.message is not None and item.id not in replayed and item.id not in fresh:
                         fresh[item.id] = fresh_copy(item.message, queue)
-                if fresh:  # confirmed by RabbitMQ before any dead copy goes (on a failure: all go back)
+                if fresh:  # confirmed by RabbitMQ before a dead copy goes; on a failure the rest go back
                     await self._sender.resend(list(fresh.values()))
-                await self._settle(taken, chosen)
-                retried.extend(fresh)
-                if wanted is not None or not chosen:
-                    break
-        return Replayed(retried=retried, not_found=[i for i in ids or [] if i not in set(retried)])
+                for item in batch:
+                    await item.incoming.ack()
+                acked.extend(batch)
+                replayed.update(fresh)
+            await self._settle(taken, [], acked=acked)
+        return Replayed(retried=list(replayed), not_found=[i for i in ids or [] if i not in replayed])
 
     async def purge(self, queue: str, *, older_than_s: float = 0) -> int:
         async with self._dead_queue(queue) as dead:

@@ -216,8 +216,9 @@ async def test_dead_letters_are_listed_replayed_and_purged_on_rabbitmq(vhost_env
         await sender.close()
 
 
-async def test_a_listing_that_fails_midway_leaves_every_dead_letter(vhost_env):
+async def test_a_listing_that_fails_midway_leaves_every_dead_letter_and_all_can_be_replayed(vhost_env, monkeypatch):
     """The channel closes while a listing holds the messages: RabbitMQ returns them all, in order."""
+    from jobs import rabbitmq_dead_letters
     from jobs.rabbitmq_dead_letters import RabbitmqDeadLetters
     from jobs.rabbitmq_sender import RabbitmqJobSender
 
@@ -244,5 +245,13 @@ async def test_a_listing_that_fails_midway_leaves_every_dead_letter(vhost_env):
             assert time.monotonic() < deadline, f"{len(found)} of {len(bodies)} dead letters back"
             time.sleep(0.2)
         assert len(await RabbitmqDeadLetters(url, sender).list(PAYMENTS_QUEUE)) == 5
+
+        # Every one replayed (``dlq retry --all``), a few at a time, each batch confirmed then acknowledged.
+        monkeypatch.setattr(rabbitmq_dead_letters, "REPLAY_BATCH", 2)
+        done = await RabbitmqDeadLetters(url, sender).replay(PAYMENTS_QUEUE, None)
+        assert sorted(done.retried) == sorted(_id(body) for body in bodies) and done.not_found == []
+        assert _peek(url, XQ) == []
+        queued = [dramatiq.Message.decode(body) for body in _peek(url, PAYMENTS_QUEUE)]
+        assert [m.message_id for m in queued] == [dramatiq.Message.decode(body).message_id for body in bodies]
     finally:
         await sender.close()
