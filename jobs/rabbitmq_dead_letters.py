@@ -12,7 +12,7 @@ count every return; see the README's "Choosing a broker"). While one operation h
 messages are hidden from another, which then reads fewer.
 
 * ``list``: take all (at most ``SCAN_LIMIT``), put all back; newest first by time of death.
-* ``replay``: take until the wanted ids are seen, publish fresh copies through the API's sender
+* ``replay``: take until the wanted ids are seen (or all), publish fresh copies through the API's sender
   (publisher confirms, and the held counters the recovery jobs read), and only once RabbitMQ has
   confirmed them acknowledge the dead copies. A failure in between leaves the dead copy: it may
   be replayed twice (the actors are idempotent), never lost.
