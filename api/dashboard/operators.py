@@ -7,7 +7,8 @@ its payments and refunds).
 Replay and purge are POST forms (CSRF-checked by the guard, audited like every dashboard POST).
 Dead letters are read and repaired through ``jobs.brokers.open_dead_letters``, the interface the
 CLI uses, on either broker: asynchronous, so the page never holds the event loop (on RabbitMQ it
-shares the API's sender connection, and a replay publishes with its confirms)."""
+reads on a short-lived connection of its own, and a replay publishes through the API's sender,
+with its confirms)."""
 
 from __future__ import annotations
 
