@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from types import SimpleNamespace
 
 import aiormq
 import dramatiq
@@ -33,7 +34,7 @@ from jobs.brokers import connect_sender
 from jobs.names import PAYMENT_MESSAGE_MAX_AGE_MS, PAYMENTS_QUEUE, PROCESS_PAYMENT, REMOVED_ARGUMENT
 from jobs.rabbitmq import DEAD_AT_HEADER, held_key
 from tests.access.world import make_user
-from tests.conftest import ROOT, TEST_SLOT, reset_rabbitmq_vhost
+from tests.conftest import ROOT, TEST_SLOT, free_port, reset_rabbitmq_vhost
 from tests.dashboard.helpers import agent, csrf_of, signed_in
 from tests.helpers import VISA
 
@@ -255,3 +256,15 @@ async def test_a_listing_that_fails_midway_leaves_every_dead_letter_and_all_can_
         assert [m.message_id for m in queued] == [dramatiq.Message.decode(body).message_id for body in bodies]
     finally:
         await sender.close()
+
+
+async def test_the_operators_page_says_so_when_rabbitmq_does_not_answer(test_env):
+    from api.dashboard.operators import _dead_letters
+
+    settings = load_settings({**test_env, "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/nowhere"})
+    sender = connect_sender(settings)
+    try:
+        letters, note = await _dead_letters(SimpleNamespace(settings=settings, jobs=sender))
+    finally:
+        await sender.close()
+    assert letters is None and note is not None and "did not answer" in note
