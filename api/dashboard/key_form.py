@@ -28,6 +28,9 @@ def _text(form: Any, name: str) -> str | None:
 
 
 def _expires_at(form: Any, now: dt.datetime, problems: list[FieldProblem]) -> dt.datetime | None:
+    """``expires_in`` (never, a number of ``EXPIRY_DAYS``, or date) and ``expires_at`` (a
+    ``datetime-local`` value, read as UTC). A date given with the choice left at its default
+    "never" is used: filling the date is the clearer intent."""
     choice = _text(form, "expires_in") or NEVER
     on = _text(form, "expires_at")
     if choice == NEVER and on is None:

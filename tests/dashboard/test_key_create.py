@@ -56,6 +56,12 @@ async def test_expiry_and_limits_land_on_the_key_and_show_in_the_list(api, setti
         listed = await client.get("/dashboard/developers")
         assert re.search(rf'data-testid="limits-{dated_id}">defaults<', listed.text)
         assert re.search(rf'data-testid="expires-{shop.key_ids["developer"]}">never<', listed.text)
+        # A date with the choice left at "never": the date is what was meant.
+        on_date = await client.post(PATH, data={**key_form_of(listed.text), "role": "viewer", "expires_at": "2032-06-07T08:09"})
+        assert on_date.status_code == 201, on_date.text
+        on_date_id = _TOKEN.search(on_date.text).group(1).split(":")[0].removeprefix("ak_")  # type: ignore[union-attr]
+        view = (await api.get(f"/v1/api-keys/{on_date_id}", headers=bearer(shop.keys["admin"]))).json()
+        assert dt.datetime.fromisoformat(view["expires_at"]) == dt.datetime(2032, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
 
 
 async def test_limits_above_the_ceiling_and_past_or_malformed_expiries_are_refused(api, settings, db):
