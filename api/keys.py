@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import note
 from api.ids import id_query, parse_id
@@ -114,9 +115,13 @@ async def revoke_in_scope(request: Request[Any, Any, Any], easypay: AppState, pr
     return row
 
 
-async def create_in_scope(request: Request[Any, Any, Any], easypay: AppState, principal: Principal, data: ApiKeyCreate) -> tuple[Any, str]:
+async def create_in_scope(
+    request: Request[Any, Any, Any], easypay: AppState, principal: Principal, data: ApiKeyCreate, conn: AsyncConnection | None = None
+) -> tuple[Any, str]:
     """Mint a key as the caller may (its merchant, or for an admin the one named; never a role
-    above its own; rate limits within its ceilings): the key's row and its token, shown once."""
+    above its own; rate limits within its ceilings): the key's row and its token, shown once.
+    ``conn``: mint in that transaction (the dashboard's idempotent form stores its answer beside
+    the key, so a form sent twice mints once); without it, in a transaction of its own."""
     errors = []
     if data.role not in ROLES:
         errors.append(FieldProblem("role", f"Must be one of {', '.join(ROLES)}."))
@@ -142,22 +147,27 @@ async def create_in_scope(request: Request[Any, Any, Any], easypay: AppState, pr
     if not may_assign(principal.role, data.role):
         raise Problem(403, "forbidden", f"These credentials may not create {data.role} keys.")
     note(request, merchant_id=merchant_id)
-    async with easypay.engine.begin() as conn:
-        if await accounts.get_merchant(conn, merchant_id) is None:
-            raise merchant_not_found()
-        issued = await accounts.create_api_key(
-            conn,
-            merchant_id=merchant_id,
-            role=data.role,
-            pepper=easypay.pepper,
-            name=data.name,
-            expires_at=data.expires_at,
-            rate_limits=data.rate_limits,
-            # Disabling this user revokes the key (engine.revocation.revoke_keys_created_by).
-            created_by_user_id=uuid.UUID(principal.actor_id) if principal.actor_type == "user" else None,
-        )
-        row = await accounts.get_api_key(conn, issued.key_id)
-    return row, issued.token
+    if conn is not None:
+        return await _mint(conn, easypay, principal, data, merchant_id)
+    async with easypay.engine.begin() as own:
+        return await _mint(own, easypay, principal, data, merchant_id)
+
+
+async def _mint(conn: AsyncConnection, easypay: AppState, principal: Principal, data: ApiKeyCreate, merchant_id: uuid.UUID) -> tuple[Any, str]:
+    if await accounts.get_merchant(conn, merchant_id) is None:
+        raise merchant_not_found()
+    issued = await accounts.create_api_key(
+        conn,
+        merchant_id=merchant_id,
+        role=data.role,
+        pepper=easypay.pepper,
+        name=data.name,
+        expires_at=data.expires_at,
+        rate_limits=data.rate_limits,
+        # Disabling this user revokes the key (engine.revocation.revoke_keys_created_by).
+        created_by_user_id=uuid.UUID(principal.actor_id) if principal.actor_type == "user" else None,
+    )
+    return await accounts.get_api_key(conn, issued.key_id), issued.token
 
 
 def _key_id(raw: str) -> str:

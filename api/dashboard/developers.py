@@ -17,13 +17,15 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.dashboard.guard import current_session, require_session
 from api.dashboard.paging import next_page_url
 from api.events import resend_work
-from api.idempotent import run_idempotent
+from api.dashboard.key_form import EXPIRY_DAYS, LIMIT_FIELDS, key_create, problem_text
+from api.idempotent import Answer, run_idempotent
 from api.ids import path_id, query_id
-from api.keys import ApiKeyCreate, create_in_scope, key_views, revoke_in_scope
+from api.keys import create_in_scope, key_views, revoke_in_scope
 from api.problems import FieldProblem, Problem, validation_problem
 from api.read_your_writes import reader
 from api.state import AppState
@@ -32,15 +34,16 @@ from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.auth import Principal
 from engine.events import PUBLIC_EVENT_TYPES, EventView
-from engine.cards import find_card_numbers
 from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.pages import Page
-from engine.permissions import ASSIGNABLE_ROLES, ROLES, Permission
+from engine.permissions import ASSIGNABLE_ROLES, Permission
 
 _event_decoder = msgspec.json.Decoder(EventView)
 KEYS_SHOWN = 100
 EVENTS_SHOWN = 50
 AUDIT_SHOWN = 50
+#: A form's one-time idempotency key, as the page renders it.
+_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 #: The query the page takes: each list's filters and its cursor (both lists page on their own).
@@ -121,7 +124,7 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
             await easypay.audit.flush()  # this process's latest entries first, as GET /v1/audit-logs does
             audit = await _audit(easypay, principal, given)
     except Problem as problem:
-        error = "; ".join([problem.detail, *(f"{e.field}: {e.message}" for e in problem.errors)])
+        error = problem_text(problem)
         status = problem.status
     return Template(
         template_name="developers.html",
@@ -141,6 +144,9 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
             "is_admin": principal.scope is None,
             "can_resend": principal.can(Permission.WEBHOOKS_RESEND),
             "idempotency_key": str(uuid.uuid4()),
+            "expiry_days": EXPIRY_DAYS,
+            "limit_fields": LIMIT_FIELDS,
+            "default_limits": easypay.settings.access.default_rate_limits,
             "notice": notice,
             "error": error,
             "new_key": new_key,
@@ -157,22 +163,29 @@ async def _page(request: Request[Any, Any, Any], easypay: AppState, *, notice: s
     status_code=201,
 )
 async def create_key(request: Request[Any, Any, Any], easypay: NamedDependency[AppState]) -> Template:
-    """A new key, its token shown on this answer only (never stored, never shown again)."""
+    """``POST /v1/api-keys`` from the form (``api.keys.create_in_scope``: the same ceilings, role
+    rules and errors), under the form's one-time idempotency key: the token is shown on this
+    answer, and on the answer to the same form sent again (one key), stored only sealed."""
+    principal = request.scope["state"]["principal"]
     form = await request.form()
-    role, name, merchant_id = (form.get(f) for f in ("role", "name", "merchant_id"))
-    name = name.strip() if isinstance(name, str) and name.strip() else None
-    merchant_id = merchant_id.strip() if isinstance(merchant_id, str) and merchant_id.strip() else None
+    key = form.get("idempotency_key")
     try:
-        if not isinstance(role, str) or role not in ROLES:
-            raise Problem(422, "validation_error", "Choose a role.")
-        if name is not None and (len(name) > 200 or find_card_numbers(name)):
-            raise Problem(422, "validation_error", "The name must be at most 200 characters and hold no card number.")
-        row, token = await create_in_scope(
-            request, easypay, request.scope["state"]["principal"], ApiKeyCreate(role=role, name=name, merchant_id=merchant_id)
-        )
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
+        data = key_create(form, dt.datetime.now(dt.timezone.utc))
+
+        async def work(conn: AsyncConnection) -> Answer:
+            row, token = await create_in_scope(request, easypay, principal, data, conn)
+            return Answer(201, json.dumps({"id": row.id, "key": token}).encode())
+
+        answer = await run_idempotent(request, easypay, principal, key, work, sealed=True)
     except Problem as problem:
-        return await _page(request, easypay, error=problem.detail, status=problem.status)
-    return await _page(request, easypay, notice=f"Key {row.id} created: copy it now, it is not shown again.", new_key=token, status=201)
+        return await _page(request, easypay, error=problem_text(problem), status=problem.status)
+    except (IdempotencyKeyReused, IdempotencyKeyInUse):
+        return await _page(request, easypay, error="This form was already sent: reload the page.", status=409)
+    created = json.loads(answer.content)
+    return await _page(request, easypay, notice=f"Key {created['id']} created: copy it now, it is not shown again.",
+                       new_key=created["key"], status=201)
 
 
 @post(
@@ -185,8 +198,6 @@ async def revoke(request: Request[Any, Any, Any], easypay: NamedDependency[AppSt
     await revoke_in_scope(request, easypay, request.scope["state"]["principal"], key_id)
     return Redirect("/dashboard/developers?done=revoked", status_code=303)
 
-
-_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 @post(

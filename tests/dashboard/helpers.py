@@ -59,3 +59,14 @@ async def signed_in(client: httpx.AsyncClient, email: str) -> str:
 
 def set_cookie_headers(response: httpx.Response, name: str) -> list[str]:
     return [v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith(f"{name}=")]
+
+
+_KEY_FORM = re.compile(r'action="/dashboard/developers/keys"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
+                       r'<input type="hidden" name="idempotency_key" value="([^"]+)">')
+
+
+def key_form_of(html: str) -> dict[str, str]:
+    """The developers page's create-key form: its CSRF token and its one-time idempotency key."""
+    match = _KEY_FORM.search(html)
+    assert match, "no create-key form with a one-time key"
+    return {"csrf_token": match.group(1), "idempotency_key": match.group(2)}

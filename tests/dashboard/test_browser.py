@@ -3,7 +3,8 @@ process, a worker pool and the processor emulator.
 
 Sign in, see a payment made through the API appear (and counted in the payments picture), open
 its history, capture it and refund it from the page and see the API agree, be refused another
-merchant's payment, sign out; as an admin, replay a dead letter from the operators page. With
+merchant's payment, sign out; create an API key with an expiry and a rate limit (and be refused one
+above the default); as an admin, replay a dead letter from the operators page. With
 ``EASYPAY_DASHBOARD_SCREENSHOT=<path.png>`` the payments page is saved there (the README's picture).
 """
 
@@ -167,3 +168,36 @@ async def test_an_admin_replays_a_dead_letter_from_the_operators_page(web, brows
     (after,) = queue_stats(broker, NAMESPACE, ["webhooks"])
     assert (after.depth, after.dead_letters) == (before.depth + 1, before.dead_letters - 1)
     assert not problems, problems
+
+
+async def test_a_merchant_creates_a_key_with_an_expiry_and_limits_in_a_browser(web, browser, settings):
+    shop = await make_merchant(settings, "Browser keys")
+    _, email = await make_user(settings, shop.id, "merchant")
+    page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    problems = _watch(page)
+    await page.goto(f"{web}/dashboard/")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{web}/dashboard/payments")
+    await page.get_by_role("link", name="Developers").click()
+    form = page.get_by_test_id("create-key-form")
+    await form.get_by_label("Name").fill("browser ci")
+    await form.get_by_label("Expires").select_option(label="in 30 days")
+    await form.get_by_label("Per minute").fill("50")
+    await page.get_by_test_id("create-key").click()
+    await expect(page.get_by_role("status")).to_contain_text("created: copy it now")
+    token = await page.get_by_test_id("new-key").text_content()
+    assert token is not None and token.startswith("ak_")
+    key_id = token.split(":")[0].removeprefix("ak_")
+    await expect(page.get_by_test_id(f"limits-{key_id}")).to_have_text("50/minute")
+    await expect(page.get_by_test_id(f"expires-{key_id}")).not_to_have_text("never")
+    async with httpx.AsyncClient(base_url=web, timeout=30) as api:
+        view = (await api.get(f"/v1/api-keys/{key_id}", headers=shop.headers)).json()
+    assert view["rate_limits"] == {"minute": 50} and view["expires_at"] is not None and view["name"] == "browser ci"
+    assert not problems, problems
+    # A limit above the default is refused on the page, naming the field.
+    await form.get_by_label("Per minute").fill(str(settings.access.default_rate_limits["minute"] + 1))
+    await page.get_by_test_id("create-key").click()
+    await expect(page.get_by_role("alert")).to_contain_text("rate_limits.minute: Must be from 1 to")
+    assert len(problems) == 1 and "status of 422" in problems[0], problems

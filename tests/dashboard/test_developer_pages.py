@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import text
 
 from tests.access.world import bearer, make_shop, make_user
-from tests.dashboard.helpers import agent, signed_in
+from tests.dashboard.helpers import agent, key_form_of, signed_in
 
 
 async def test_endpoints_and_deliveries_are_shown_to_their_merchant_only(api, settings):
@@ -142,7 +142,7 @@ async def test_a_created_key_is_shown_once_and_works(api, settings):
         csrf = await signed_in(client, email)
         form = await client.get("/dashboard/developers")
         assert '<option value="admin"' not in form.text  # a merchant hands out no role above its own
-        answer = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "developer", "name": "ci"},
+        answer = await client.post("/dashboard/developers/keys", data={**key_form_of(form.text), "role": "developer", "name": "ci"},
                                    follow_redirects=False)
         assert answer.status_code == 201 and answer.headers["cache-control"] == "no-store"
         token = answer.text.split('data-testid="new-key">')[1].split("<")[0]
@@ -154,12 +154,12 @@ async def test_a_created_key_is_shown_once_and_works(api, settings):
         assert view["role"] == "developer" and view["name"] == "ci"
         page = await client.get("/dashboard/developers")
         assert token.split(":sk_")[1] not in page.text  # never shown again
-        refused = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "admin"}, follow_redirects=False)
+        refused = await client.post("/dashboard/developers/keys", data={**key_form_of(page.text), "role": "admin"}, follow_redirects=False)
         assert refused.status_code == 403 and "may not create admin keys" in refused.text
         assert (await client.post("/dashboard/developers/keys", data={"role": "viewer"}, follow_redirects=False)).status_code == 403
-        card = await client.post("/dashboard/developers/keys", data={"csrf_token": csrf, "role": "viewer", "name": "4111111111111111"},
+        card = await client.post("/dashboard/developers/keys", data={**key_form_of(page.text), "role": "viewer", "name": "4111111111111111"},
                                  follow_redirects=False)
-        assert card.status_code == 422 and "4111111111111111" not in card.text
+        assert card.status_code == 422 and "4111111111111111" not in card.text and "name:" in card.text
     _, developer = await make_user(settings, shop.id, "developer")
     async with agent(api) as client:
         csrf = await signed_in(client, developer)
