@@ -7,8 +7,9 @@ One classifier for the API's error handler and the command line. It walks the ex
   now, 53300 too many connections, 3D000 no such database), SQLAlchemy's pool timeout and its
   "connection invalidated" errors;
 - Redis: redis-py's ``ConnectionError`` / ``TimeoutError`` (``BusyLoadingError`` included);
-- a bare ``OSError`` (refused, reset, timed out, name not resolved) raised from inside asyncpg or
-  redis-py, judged by the code it was raised from.
+- RabbitMQ: an AMQP client's connection errors (aiormq/aio-pika, pika), known by their package;
+- a bare ``OSError`` (refused, reset, timed out, name not resolved) raised from inside asyncpg,
+  redis-py or an AMQP client, judged by the code it was raised from.
 
 Anything else is not an outage and stays a 500 with its traceback.
 """
@@ -27,7 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Dependency = Literal["PostgreSQL", "Redis"]
+Dependency = Literal["PostgreSQL", "Redis", "RabbitMQ"]
 
 #: How long clients are told to wait before retrying while a dependency is away.
 RETRY_AFTER_S = 2
@@ -40,6 +41,16 @@ _POSTGRES_OUTAGES = (
     sa_errors.TimeoutError,
 )
 _REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+#: The AMQP client libraries (the API's and the CLI's aio-pika on aiormq, Dramatiq's pika), known
+#: by name: the engine imports no queue library.
+_AMQP_PACKAGES = frozenset({"aiormq", "aio_pika", "pamqp", "pika"})
+
+
+def _amqp_connection_error(exc: BaseException) -> bool:
+    """An AMQP client's "the connection failed or was lost" (``AMQPConnectionError``,
+    ``ConnectionClosed``, pika's ``StreamLostError``...)."""
+    kind = type(exc)
+    return kind.__module__.split(".")[0] in _AMQP_PACKAGES and ("Connection" in kind.__name__ or "StreamLost" in kind.__name__)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -65,6 +76,8 @@ def _raised_from(tb: TracebackType | None) -> Dependency | None:
             found = "PostgreSQL"
         elif "/redis/" in filename:
             found = "Redis"
+        elif any(f"/{package}/" in filename for package in _AMQP_PACKAGES):
+            found = "RabbitMQ"
         tb = tb.tb_next
     return found
 
@@ -78,6 +91,8 @@ def unreachable_dependency(exc: BaseException) -> Dependency | None:
             return "PostgreSQL"
         if isinstance(item, sa_errors.DBAPIError) and item.connection_invalidated:
             return "PostgreSQL"
+        if _amqp_connection_error(item):
+            return "RabbitMQ"
         if isinstance(item, (OSError, TimeoutError)):
             if (where := _raised_from(item.__traceback__)) is not None:
                 return where

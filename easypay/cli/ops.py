@@ -7,6 +7,7 @@ payment (show), which payments are not progressing (stuck), and what died (dlq).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
@@ -26,6 +27,9 @@ def _on_dead_letters(work: Callable[[DeadLetters], Awaitable[T]]) -> T:
     """``work(dead_letters)`` on the broker ``BROKER_URL`` names (``jobs.brokers.open_dead_letters``:
     the same interface the dashboard uses, on Redis or RabbitMQ)."""
     from jobs.brokers import connect_sender, open_dead_letters
+
+    # aiormq logs a refused connection before raising it; the command says it once, in one line.
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
     async def go(settings: Settings) -> T:
         sender = connect_sender(settings)

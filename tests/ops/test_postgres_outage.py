@@ -133,3 +133,13 @@ def test_cli_says_in_one_line_that_postgres_cannot_be_reached(test_env):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert lines[0].startswith("Error: cannot reach Redis: ") and "refused" in lines[0].lower(), lines
+
+
+def test_cli_says_in_one_line_that_rabbitmq_cannot_be_reached(test_env):
+    closed = free_port()
+    env = {**test_env, "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}/"}
+    for args in (("queues",), ("dlq", "list"), ("dlq", "purge")):
+        done = _cli(env, *args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, (args, done.stderr[-3000:])
+        assert lines[0].startswith("Error: cannot reach RabbitMQ: "), (args, lines)
