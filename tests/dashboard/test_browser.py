@@ -94,7 +94,7 @@ async def test_sign_in_see_capture_refund_and_sign_out_in_a_browser(web, browser
         await expect(page.get_by_test_id("approval-rate")).to_have_text("66.7 %")
         await expect(page.locator('[data-testid="chart-totals"] [data-outcome="declined"]')).to_have_attribute("data-count", "1")
         if target := os.environ.get("EASYPAY_DASHBOARD_SCREENSHOT"):
-            await page.screenshot(path=str(Path(target)), full_page=False)
+            await page.screenshot(path=str(Path(target)), full_page=True)
         # Filtering swaps the table in place (htmx) and puts the filters in the address.
         await page.get_by_label("Status").select_option("authorized")
         await page.get_by_role("button", name="Filter").click()
