@@ -9,7 +9,10 @@ dependencies resolved, in this order:
 2. authentication (API key ``ak_…:sk_…`` as Bearer or ``X-API-Key``, or a user JWT as Bearer):
    401 when missing or invalid, or a user token whose ``ver`` is not the user's current
    ``token_version`` (disabled, role or password changed); 503 when PostgreSQL cannot say;
-3. the caller's rate limits (Redis counters shared by all API processes): 429;
+3. the caller's rate limits (Redis counters shared by all API processes): 429. A route's
+   ``opt["read_ahead"]`` (``(connection, state) -> None``) is called just before, so the Redis
+   reads it starts (``GET /v1/payments/{id}``: the snapshot) go in the rate-limit hit's round
+   trip; a refused request never looks at them;
 4. the permission, from the role table in ``engine.permissions``: 403;
 5. JSON body structure limits (nesting depth, string length): 400/422.
 
@@ -151,6 +154,9 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
         await _rate_limit(connection, f"ip:{client_address(connection)}", None)
     else:
         principal = await authenticate(connection)
+        read_ahead = route_handler.opt.get("read_ahead")
+        if read_ahead is not None:  # its Redis reads join the rate-limit hit's round trip
+            read_ahead(connection, app_state(connection.app))
         await _rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", principal.rate_limits)
         if not principal.can(permission):
             AUTH_FAILURES.labels(reason="forbidden").inc()
