@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import uuid
 from typing import Annotated, Any
@@ -65,7 +66,9 @@ def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = Non
         state["audit_object_id"] = object_id
 
 
+@functools.lru_cache(maxsize=512)
 def _object_type(template: str) -> str | None:
+    """From the route template (a few hundred of them): worked out once per route."""
     parts = [p for p in template.removeprefix(API_PREFIX).removeprefix(DASHBOARD_PREFIX).split("/") if p]
     if not parts:
         return None

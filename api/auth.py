@@ -133,7 +133,12 @@ async def enforce_rate_limit(
 async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
     decision = await enforce_rate_limit(connection, identity, overrides, app_state(connection.app).limiter)
     if decision.window is not None:
-        connection.scope["state"]["rate_limit_headers"] = rate_limit_headers(decision)
+        # An allowed request's headers (``rate_limit_headers`` without a reset), encoded for ``api.hardening``.
+        connection.scope["state"]["rate_limit_headers"] = [
+            (b"ratelimit-limit", b"%d" % decision.limit),
+            (b"ratelimit-remaining", b"%d" % decision.remaining),
+            (b"ratelimit-policy", decision.policy.encode()),
+        ]
 
 
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler) -> None:

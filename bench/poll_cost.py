@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -146,8 +147,19 @@ async def _finished_payment(client: Client, settings: Any, auth: list[tuple[byte
     return payment_id
 
 
+GC_S = [0.0, 0.0]
+
+
+def _time_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        GC_S[1] = time.process_time()
+    else:
+        GC_S[0] += time.process_time() - GC_S[1]
+
+
 async def _phase(client: Client, path: str, auth: list[tuple[bytes, bytes]], n: int, concurrency: int) -> dict[str, float]:
     before = Counts(**vars(COUNTS))
+    gc_before = GC_S[0]
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     done = 0
@@ -167,6 +179,7 @@ async def _phase(client: Client, path: str, auth: list[tuple[bytes, bytes]], n: 
     wall = time.perf_counter() - wall0
     return {
         "cpu_us_per_request": 1e6 * cpu / n,
+        "gc_us_per_request": 1e6 * (GC_S[0] - gc_before) / n,
         "wall_us_per_request": 1e6 * wall / n,
         "redis_round_trips_per_request": (COUNTS.redis - before.redis) / n,
         "pg_statements_per_request": (COUNTS.statements - before.statements) / n,
@@ -212,6 +225,7 @@ async def main(args: argparse.Namespace) -> None:
     auth = [(b"authorization", f"Bearer {issued.token}".encode())]
 
     _count_round_trips()
+    gc.callbacks.append(_time_gc)
     app = create_app(settings, configure_logs=False)
     client = Client(app)
     async with app.lifespan():

@@ -40,6 +40,8 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1
 """
 
+#: The read counters, labelled once (a poll is a cache read).
+_GET_HIT, _GET_MISS, _GET_ERROR = (CACHE_REQUESTS.labels(operation="get", result=r) for r in ("hit", "miss", "error"))
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(PaymentView)
 
@@ -132,14 +134,14 @@ class PaymentCache:
                 raise reply
             owner, body = reply
         except RedisError as exc:
-            CACHE_REQUESTS.labels(operation="get", result="error").inc()
+            _GET_ERROR.inc()
             log.warning("payment cache read failed for %s: %s", payment_id, exc)
             return None
         if owner is None or body is None:
-            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
+            _GET_MISS.inc()
             return None
         if merchant_id is not None and (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
-            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
+            _GET_MISS.inc()
             return None
-        CACHE_REQUESTS.labels(operation="get", result="hit").inc()
+        _GET_HIT.inc()
         return body if isinstance(body, bytes) else body.encode()
