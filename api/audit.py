@@ -75,7 +75,9 @@ def _object_type(template: str) -> str | None:
     return parts[0].removesuffix("s").replace("-", "_")
 
 
-def _entry(scope: HTTPScope, status: int, location: str | None) -> AuditEntry:
+def _entry(scope: HTTPScope, status: int, start: HTTPResponseStartEvent | None) -> AuditEntry:
+    """``start``: the response's ``http.response.start``, whose ``Location`` names a created object
+    (looked up only when nothing else names the object: a read's id is its path parameter)."""
     state = scope.get("state", {})
     handler = scope.get("route_handler")
     opt = getattr(handler, "opt", {}) or {}
@@ -89,7 +91,7 @@ def _entry(scope: HTTPScope, status: int, location: str | None) -> AuditEntry:
     object_id = state.get("audit_object_id")
     if object_id is None and path_params:
         object_id = str(next(iter(path_params.values())))
-    if object_id is None and location and 200 <= status < 300:
+    if object_id is None and 200 <= status < 300 and (location := _location(start)):
         object_id = location.rstrip("/").rsplit("/", 1)[-1]
     action = _STATUS_ACTIONS.get(status) or opt.get("audit_action") or getattr(handler, "handler_name", "unknown")
     client = scope.get("client")
@@ -125,7 +127,7 @@ async def audit_request(scope: HTTPScope, status: int, start: HTTPResponseStartE
     if probe is not None:
         await writer.record_durably(probe)
     elif _audited(scope, status):
-        await writer.record_any(_entry(scope, status, _location(start) if 200 <= status < 300 else None))
+        await writer.record_any(_entry(scope, status, start))
 
 
 def _audited(scope: HTTPScope, status: int) -> bool:
