@@ -43,3 +43,17 @@ async def test_an_error_reply_is_its_callers_only(commands):
     assert isinstance(failing[0], NoScriptError)  # the limiter reloads its script on this
     assert fine == [b"OK", b"x"]
     assert commands.round_trips == 1
+
+
+async def test_the_rate_limiter_reloads_a_script_redis_lost(commands):
+    """A Redis restart forgets scripts: the hit that meets NOSCRIPT loads it again and counts once."""
+    from engine.ratelimit import RateLimiter
+
+    limiter = RateLimiter(commands.redis, prefix=f"redis-commands-test-{uuid.uuid4().hex[:8]}", defaults={"minute": 2},
+                          commands=commands)
+    assert (await limiter.hit("api_key:one")).remaining == 1
+    limiter._hit_sha = "0" * 40  # as if the server had restarted since the script was loaded
+    second = await limiter.hit("api_key:one")
+    assert second.allowed and second.remaining == 0
+    third = await limiter.hit("api_key:one")
+    assert not third.allowed and 1 <= third.reset_after_s <= 60
