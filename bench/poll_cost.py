@@ -13,7 +13,11 @@ only ever adds to it). Sequentially (one request at a time: every batch is of on
 (what the micro-batches make of a loaded process). ``--profile FILE`` writes a cProfile of the
 concurrent phase (``python -m pstats FILE``).
 
-    EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 4000 --concurrency 32
+    EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 4000 --concurrency 32 --bare
+    EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 500 --path '/v1/payments?limit=20'
+
+``--bare`` adds the bare Litestar GET of the same JSON (``bench.bare_app``), the baseline of
+``bench/run.py --only api``; ``--path`` measures another read (a list page, an event page).
 
 It uses the test slot's database and Redis databases (``EASYPAY_TEST_SLOT``, as the test suite
 does); do not run it while that slot's tests run.
@@ -99,9 +103,10 @@ class Client:
         self.app = app
 
     async def request(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, bytes]:
+        path, _, query = path.partition("?")
         scope = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
             "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
             "state": {},
         }
@@ -230,7 +235,7 @@ async def main(args: argparse.Namespace) -> None:
     client = Client(app)
     async with app.lifespan():
         payment_id = await _finished_payment(client, settings, auth)
-        path = f"/v1/payments/{payment_id}"
+        path = args.path.replace("{id}", payment_id)
         await _phase(client, path, auth, 200, 1)  # warm-up: caches filled, code paths loaded
         results: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.rounds):
@@ -262,6 +267,8 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=4000, help="requests per phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each phase (the least CPU is reported)")
+    parser.add_argument("--path", default="/v1/payments/{id}",
+                        help="what to GET ({id}: the finished payment), e.g. '/v1/payments?limit=20' or '/v1/events?limit=20'")
     parser.add_argument("--bare", action="store_true", help="also measure the bare Litestar GET of the same JSON")
     parser.add_argument("--profile", help="write a cProfile of the concurrent phase here")
     asyncio.run(main(parser.parse_args()))
