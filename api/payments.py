@@ -22,7 +22,7 @@ from api.responses import JsonBytes, list_envelope
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
 from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
-from api.state import AppState
+from api.state import AppState, app_state
 from api.tenancy import idempotency_owner, list_scope, target_merchant
 from api.audit import note
 from api.timeparams import parse_time, time_query
@@ -176,9 +176,7 @@ class PaymentController(Controller):
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
-        principal: NamedDependency[Principal],
         wait: Annotated[
             int,
             QueryParameter(
@@ -196,6 +194,11 @@ class PaymentController(Controller):
             ),
         ] = None,
     ) -> JsonBytes:
+        # The most frequent request resolves no dependency (``easypay`` and ``principal`` are two
+        # resolutions and signature parses per request): what they would give, read directly.
+        # ``access_guard`` left the principal (this route has a permission).
+        easypay = app_state(request.app)
+        principal: Principal = request.scope["state"]["principal"]
         ahead = request.scope["state"].pop(_AHEAD, None)  # (the id parsed from this path, its read)
         pid = ahead[0] if ahead is not None else _parse_id(payment_id)
         if known_status is not None and known_status not in PaymentStatus._value2member_map_:
