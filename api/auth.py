@@ -61,22 +61,27 @@ def presented_credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str 
     return api_key
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], state: AppState | None = None) -> Principal:
     token = presented_credential(connection)
     audit_state = connection.scope["state"]
+    state = state or app_state(connection.app)
     if not token:
         AUTH_FAILURES.labels(reason="missing_credentials").inc()
         raise NotAuthorizedException()
     principal: Principal | None
     if looks_like_jwt(token):
         audit_state["presented_actor"] = ("user", None)
-        principal = app_state(connection.app).tokens.verify(token)
+        principal = state.tokens.verify(token)
         # Against PostgreSQL (1 s in-process memory); an outage is a 503, never an acceptance.
-        if principal is not None and not await app_state(connection.app).token_versions.accepts(principal):
+        if principal is not None and not await state.token_versions.accepts(principal):
             principal = None
     else:
-        audit_state["presented_actor"] = ("api_key", presented_key_id(token))
-        principal = await app_state(connection.app).authenticator.authenticate(token)
+        principal = None
+        try:
+            principal = await state.authenticator.authenticate(token)
+        finally:
+            if principal is None:  # a failed attempt (or an outage) is audited as the key id presented
+                audit_state["presented_actor"] = ("api_key", presented_key_id(token))
     if principal is None:
         AUTH_FAILURES.labels(reason="invalid_token" if looks_like_jwt(token) else "invalid_credentials").inc()
         if not looks_like_jwt(token):
@@ -130,8 +135,10 @@ async def enforce_rate_limit(
     return decision
 
 
-async def _rate_limit(connection: ASGIConnection[Any, Any, Any, Any], identity: str, overrides: dict[str, int] | None) -> None:
-    decision = await enforce_rate_limit(connection, identity, overrides, app_state(connection.app).limiter)
+async def _rate_limit(
+    connection: ASGIConnection[Any, Any, Any, Any], state: AppState, identity: str, overrides: dict[str, int] | None
+) -> None:
+    decision = await enforce_rate_limit(connection, identity, overrides, state.limiter)
     if decision.window is not None:
         # An allowed request's headers (``rate_limit_headers`` without a reset), encoded for ``api.hardening``.
         connection.scope["state"]["rate_limit_headers"] = [
@@ -155,14 +162,15 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], route_han
             log.error("route %s %s declares no permission: refused", method, connection.scope.get("path_template", path))
             raise PermissionDeniedException()
         return
+    state = app_state(connection.app)
     if permission == PUBLIC:
-        await _rate_limit(connection, f"ip:{client_address(connection)}", None)
+        await _rate_limit(connection, state, f"ip:{client_address(connection)}", None)
     else:
-        principal = await authenticate(connection)
+        principal = await authenticate(connection, state)
         read_ahead = route_handler.opt.get("read_ahead")
         if read_ahead is not None:  # its Redis reads join the rate-limit hit's round trip
-            read_ahead(connection, app_state(connection.app))
-        await _rate_limit(connection, f"{principal.actor_type}:{principal.actor_id}", principal.rate_limits)
+            read_ahead(connection, state)
+        await _rate_limit(connection, state, f"{principal.actor_type}:{principal.actor_id}", principal.rate_limits)
         if not principal.can(permission):
             AUTH_FAILURES.labels(reason="forbidden").inc()
             raise PermissionDeniedException()
