@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             dashboard_router(),
         ],
         dependencies={
-            "principal": Provide(provide_principal),
+            "principal": Provide(provide_principal, sync_to_thread=False),
             "easypay": Provide(provide_app_state, use_cache=True, sync_to_thread=False),
         },
         # Every route: authentication, rate limit, permission (opt["permission"]), body limits.

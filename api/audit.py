@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import uuid
 from typing import Annotated, Any
@@ -65,14 +66,18 @@ def note(request: Request[Any, Any, Any], *, merchant_id: uuid.UUID | None = Non
         state["audit_object_id"] = object_id
 
 
+@functools.lru_cache(maxsize=512)
 def _object_type(template: str) -> str | None:
+    """From the route template (a few hundred of them): worked out once per route."""
     parts = [p for p in template.removeprefix(API_PREFIX).removeprefix(DASHBOARD_PREFIX).split("/") if p]
     if not parts:
         return None
     return parts[0].removesuffix("s").replace("-", "_")
 
 
-def _entry(scope: HTTPScope, status: int, location: str | None) -> AuditEntry:
+def _entry(scope: HTTPScope, status: int, start: HTTPResponseStartEvent | None) -> AuditEntry:
+    """``start``: the response's ``http.response.start``, whose ``Location`` names a created object
+    (looked up only when nothing else names the object: a read's id is its path parameter)."""
     state = scope.get("state", {})
     handler = scope.get("route_handler")
     opt = getattr(handler, "opt", {}) or {}
@@ -86,7 +91,7 @@ def _entry(scope: HTTPScope, status: int, location: str | None) -> AuditEntry:
     object_id = state.get("audit_object_id")
     if object_id is None and path_params:
         object_id = str(next(iter(path_params.values())))
-    if object_id is None and location and 200 <= status < 300:
+    if object_id is None and 200 <= status < 300 and (location := _location(start)):
         object_id = location.rstrip("/").rsplit("/", 1)[-1]
     action = _STATUS_ACTIONS.get(status) or opt.get("audit_action") or getattr(handler, "handler_name", "unknown")
     client = scope.get("client")
@@ -122,7 +127,7 @@ async def audit_request(scope: HTTPScope, status: int, start: HTTPResponseStartE
     if probe is not None:
         await writer.record_durably(probe)
     elif _audited(scope, status):
-        await writer.record_any(_entry(scope, status, _location(start) if 200 <= status < 300 else None))
+        await writer.record_any(_entry(scope, status, start))
 
 
 def _audited(scope: HTTPScope, status: int) -> bool:

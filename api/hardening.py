@@ -34,9 +34,9 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         return
     extra = _ENCODED_DOCS if scope.get("path", "").startswith("/schema") else _ENCODED
     headers = [*message.get("headers", []), *extra]
-    rate_limit_headers: dict[str, str] | None = scope.get("state", {}).get("rate_limit_headers")
+    rate_limit_headers: list[tuple[bytes, bytes]] | None = scope.get("state", {}).get("rate_limit_headers")
     if rate_limit_headers:
-        headers += [(name.lower().encode(), value.encode()) for name, value in rate_limit_headers.items()]
+        headers += rate_limit_headers
     message["headers"] = headers
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -10,17 +11,18 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.ids import id_query, path_id, query_id
+from api.ids import id_query, parse_id, path_id, query_id
 from api.responses import JsonBytes, list_envelope
 from api.problems import FieldProblem, Problem, problem_responses, validation_problem
 from api.read_your_writes import reader
 from api.schemas import CUSTOMER_ID_PATTERN, PaymentCreate
-from api.state import AppState
+from api.state import AppState, app_state
 from api.tenancy import idempotency_owner, list_scope, target_merchant
 from api.audit import note
 from api.timeparams import parse_time, time_query
@@ -76,6 +78,18 @@ def _not_found() -> Problem:
 
 def _parse_id(payment_id: str) -> uuid.UUID:
     return path_id(payment_id, _not_found())
+
+
+#: Where ``_snapshot_ahead`` leaves the payment id and its snapshot read (``scope["state"]``).
+_AHEAD = "payment_snapshot_ahead"
+
+
+def _snapshot_ahead(connection: ASGIConnection[Any, Any, Any, Any], state: AppState) -> None:
+    """``read_ahead`` of ``GET /v1/payments/{id}`` (``api.auth``): its snapshot read starts in the
+    rate-limit hit's round trip. Ownership is checked when the handler takes it (``_read``)."""
+    payment_id = parse_id(connection.scope["path_params"].get("payment_id", ""))
+    if payment_id is not None:
+        connection.scope["state"][_AHEAD] = (payment_id, state.cache.read_soon(payment_id))
 
 
 class PaymentController(Controller):
@@ -157,14 +171,12 @@ class PaymentController(Controller):
             200: ResponseSpec(data_container=PaymentView, description="The payment.", generate_examples=False),
             **problem_responses(401, 403, 404, 422, 429),
         },
-        opt={"permission": Permission.PAYMENTS_READ},
+        opt={"permission": Permission.PAYMENTS_READ, "read_ahead": _snapshot_ahead},
     )
     async def get_payment(
         self,
         request: Request[Any, Any, Any],
-        easypay: NamedDependency[AppState],
         payment_id: FromPath[str],
-        principal: NamedDependency[Principal],
         wait: Annotated[
             int,
             QueryParameter(
@@ -182,12 +194,18 @@ class PaymentController(Controller):
             ),
         ] = None,
     ) -> JsonBytes:
-        pid = _parse_id(payment_id)
+        # The most frequent request resolves no dependency (``easypay`` and ``principal`` are two
+        # resolutions and signature parses per request): what they would give, read directly.
+        # ``access_guard`` left the principal (this route has a permission).
+        easypay = app_state(request.app)
+        principal: Principal = request.scope["state"]["principal"]
+        ahead = request.scope["state"].pop(_AHEAD, None)  # (the id parsed from this path, its read)
+        pid = ahead[0] if ahead is not None else _parse_id(payment_id)
         if known_status is not None and known_status not in PaymentStatus._value2member_map_:
             raise validation_problem([FieldProblem("status", f"Unknown status {known_status!r}.")])
         # The snapshot's JSON bytes are the answer, as stored: nothing is decoded to serve a poll.
         # A long poll waits for a change: every read of it is on the primary.
-        body = await _read(easypay, pid, principal, fresh=wait > 0)
+        body = await _read(easypay, pid, principal, fresh=wait > 0, early=ahead[1] if ahead is not None else None)
         if wait <= 0 or _settled(_progress_decoder.decode(body), known_status):
             return JsonBytes(body)
         # Over the credential's cap the answer is the current easypay at once, as with wait=0: a
@@ -257,15 +275,19 @@ class PaymentController(Controller):
         return JsonBytes(_encoder.encode(list_envelope(PaymentList, page.map(payment_view))))
 
 
-async def _read(state: AppState, payment_id: uuid.UUID, principal: Principal, *, fresh: bool) -> bytes:
+async def _read(
+    state: AppState, payment_id: uuid.UUID, principal: Principal, *, fresh: bool, early: asyncio.Future[Any] | None = None
+) -> bytes:
     """The payment object's JSON: the cached snapshot, else from PostgreSQL (then cached).
+
+    ``early``: the snapshot read ``_snapshot_ahead`` started.
 
     ``fresh``: from the primary on a cache miss; else wherever ``read_router`` says. A row read
     on the replica is not cached: it may be older than the primary's, and the cache keeps what it
     is given until a newer version replaces it.
     """
     merchant_id = principal.scope
-    cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id)
+    cached = await state.cache.get_encoded(payment_id, merchant_id=merchant_id, early=early)
     if cached is not None:
         return cached
 

@@ -2,7 +2,8 @@
 
 Every resource a handler or a layer needs lives in one ``AppState``; handlers declare
 ``easypay: AppState`` (a Litestar dependency resolved once, see ``provide_app_state``), and code
-below the handlers (ASGI middleware, guards, the ``before_request`` hook) uses ``app_state(app)``.
+below the handlers (ASGI middleware, guards, the ``before_request`` hook) uses ``app_state(app)``,
+as does ``GET /v1/payments/{id}``, the most frequent request, which resolves no dependency.
 Nothing else reads ``app.state``.
 """
 
@@ -31,6 +32,7 @@ from engine.key_usage import KeyUsageRecorder
 from engine.method_stash import MethodStash
 from engine.passwords import PasswordHashing
 from engine.ratelimit import RateLimiter
+from engine.redis_commands import RedisCommands
 from engine.sealing import Sealer
 from engine.settings import Settings
 from engine.token_versions import TokenVersions
@@ -78,6 +80,8 @@ class AppState:
     token_versions: TokenVersions
     audit: AuditWriter
     dashboard_sessions: SessionStore
+    #: The Redis commands of one event-loop step in one round trip (cache reads, rate limits).
+    commands: RedisCommands | None = None
     #: Peppers of the previous root keys (``EASYPAY_PREVIOUS_SECRET_KEYS``): what they hashed still matches.
     previous_peppers: tuple[bytes, ...] = ()
 
@@ -107,8 +111,10 @@ def build_app_state(settings: Settings) -> AppState:
     """Every resource of one API process, connected lazily (nothing is awaited here)."""
     engine = make_engine(settings.database, application_name="easypay-api", lock_timeout_ms=LOCK_TIMEOUT_MS)
     redis = redis_client.connect(settings.redis.cache_url)
+    # One batch of commands for the cache reads and the rate limits: a poll's two are one round trip.
+    commands = RedisCommands(redis)
     prefix = settings.redis.key_prefix
-    cache = PaymentCache(redis, prefix=prefix, ttl_s=settings.redis.payment_cache_ttl_s)
+    cache = PaymentCache(redis, prefix=prefix, ttl_s=settings.redis.payment_cache_ttl_s, commands=commands)
     jobs = connect_sender(settings)
     previous_keys = settings.previous_secret_keys
     pepper = derive_pepper(settings.secret_key)
@@ -149,8 +155,8 @@ def build_app_state(settings: Settings) -> AppState:
         ),
         key_failures=key_failures,
         key_usage=key_usage,
-        limiter=RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits),
-        abuse_limiter=RateLimiter(redis, prefix=prefix, defaults={}),
+        limiter=RateLimiter(redis, prefix=prefix, defaults=access.default_rate_limits, commands=commands),
+        abuse_limiter=RateLimiter(redis, prefix=prefix, defaults={}, commands=commands),
         password_hashing=PasswordHashing(
             concurrency=access.password_hash_concurrency, wait_s=access.password_hash_wait_ms / 1000
         ),
@@ -164,6 +170,7 @@ def build_app_state(settings: Settings) -> AppState:
             engine, flush_interval_s=access.audit_flush_interval_ms / 1000, max_buffered=access.audit_buffer_max
         ),
         dashboard_sessions=SessionStore(redis, prefix=prefix, ttl_s=access.dashboard_session_ttl_s),
+        commands=commands,
         previous_peppers=previous_peppers,
     )
 

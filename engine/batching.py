@@ -42,14 +42,22 @@ class MicroBatcher(Generic[T, R]):
         self._runners: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
+        # A caller that goes away (client disconnect) cancels only its own future: the batch runs
+        # in the runner's task, and skips a result whose caller is gone.
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """``submit`` without waiting: the item joins the next batch now, its result is the future's.
+
+        Items enqueued in the same event-loop step share a batch, so a caller can put two
+        requests of its own into one batch (enqueue the first, then submit the second).
+        """
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if len(self._runners) < self._max_in_flight:
             runner = asyncio.create_task(self._drain(), name=self._name)
             self._runners.add(runner)
-        # A caller that goes away (client disconnect) cancels only its own future: the batch runs
-        # in the runner's task, and skips a result whose caller is gone.
-        return await future
+        return future
 
     async def _drain(self) -> None:
         try:

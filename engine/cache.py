@@ -7,21 +7,27 @@ Cache failures are never fatal: PostgreSQL stays the source of truth.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from typing import Sequence
+from typing import Any, Sequence
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from engine.batching import MicroBatcher
+from engine.redis_commands import RedisCommands
 from engine.redis_pipe import send_all
 from engine.metrics import CACHE_REQUESTS
 from engine.views import PaymentView
 from engine import redis_keys
 
 log = logging.getLogger(__name__)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 # KEYS[1] = snapshot key; ARGV = version, merchant id, body, ttl seconds, channel (empty: no
 # announcement), payment id
@@ -34,12 +40,14 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1
 """
 
+#: The read counters, labelled once (a poll is a cache read).
+_GET_HIT, _GET_MISS, _GET_ERROR = (CACHE_REQUESTS.labels(operation="get", result=r) for r in ("hit", "miss", "error"))
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(PaymentView)
 
 
 class PaymentCache:
-    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int, commands: RedisCommands | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl_s = ttl_s
@@ -47,14 +55,16 @@ class PaymentCache:
         self._script_loaded = False
         #: Pub/sub channel announcing "payment <id> changed" (payload: the id).
         self.channel = redis_keys.payment_changes_channel(prefix)
-        #: Concurrent reads share one pipelined round trip (polls are the most frequent request).
-        self._reads: MicroBatcher[str, list[bytes | None]] = MicroBatcher(
-            self._read_many, max_batch=128, name="payment cache read"
-        )
+        #: Concurrent reads share one pipelined round trip (polls are the most frequent request),
+        #: with whatever else the process sends Redis in the same step (a poll's rate-limit hit).
+        self._commands = commands or RedisCommands(redis)
 
-    async def _read_many(self, keys: list[str]) -> list[list[bytes | None]]:
-        """(owner, body) of each snapshot key, in one round trip."""
-        return await send_all(self._redis, [("HMGET", key, "m", "b") for key in keys])
+    def read_soon(self, payment_id: uuid.UUID) -> asyncio.Future[list[Any]]:
+        """Start reading a snapshot now (it joins the next round trip); ``get_encoded(..., early=)`` answers from it."""
+        future = self._commands.enqueue([("HMGET", self._key(payment_id), "m", "b")])
+        # A request refused meanwhile (429, 403) never looks at it: its failure is not "never retrieved".
+        future.add_done_callback(_consume)
+        return future
 
     def _key(self, payment_id: uuid.UUID | str) -> str:
         return redis_keys.payment_snapshot(self._prefix, payment_id)
@@ -112,19 +122,26 @@ class PaymentCache:
         body = await self.get_encoded(payment_id, merchant_id=merchant_id)
         return None if body is None else _decoder.decode(body)
 
-    async def get_encoded(self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None) -> bytes | None:
-        """``get``, as the snapshot's JSON bytes (what the API answers with, unchanged)."""
+    async def get_encoded(
+        self, payment_id: uuid.UUID, *, merchant_id: uuid.UUID | None, early: asyncio.Future[list[Any]] | None = None
+    ) -> bytes | None:
+        """``get``, as the snapshot's JSON bytes (what the API answers with, unchanged).
+
+        ``early``: this payment's ``read_soon``, already under way."""
         try:
-            owner, body = await self._reads.submit(self._key(payment_id))
+            (reply,) = await (early if early is not None else self._commands.run([("HMGET", self._key(payment_id), "m", "b")]))
+            if isinstance(reply, Exception):
+                raise reply
+            owner, body = reply
         except RedisError as exc:
-            CACHE_REQUESTS.labels(operation="get", result="error").inc()
+            _GET_ERROR.inc()
             log.warning("payment cache read failed for %s: %s", payment_id, exc)
             return None
         if owner is None or body is None:
-            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
+            _GET_MISS.inc()
             return None
         if merchant_id is not None and (owner.decode() if isinstance(owner, bytes) else owner) != str(merchant_id):
-            CACHE_REQUESTS.labels(operation="get", result="miss").inc()
+            _GET_MISS.inc()
             return None
-        CACHE_REQUESTS.labels(operation="get", result="hit").inc()
+        _GET_HIT.inc()
         return body if isinstance(body, bytes) else body.encode()

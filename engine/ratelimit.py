@@ -1,29 +1,27 @@
 """Per-credential rate limits with counters in Redis (the ``limits`` package, fixed windows).
 
 Counters live in Redis, so every API process shares them: across N processes a key is accepted
-exactly ``limit`` times per window. ``limits`` provides the windows (its rate-limit items, key
-scheme, ``incr_expire`` Lua script and window statistics); what is added here is that the
-increments of every window of every request that arrives at the same time go to Redis in one
-pipelined round trip (``n`` requests of one key: one increment by ``n`` per window). A request is
-accepted when every window's count is within its limit; a refused request takes its increments
-back, so it uses up no window's allowance.
+exactly ``limit`` times per window. ``limits`` provides the windows (its rate-limit items and key
+scheme, so its window statistics read our counters); each hit is one atomic script (``_HIT``)
+over every window of the request: counted one by one, and a refused request takes its increments
+back, so it uses up no window's allowance. The script goes to Redis with whatever else the
+process sends in the same event-loop step (``engine.redis_commands``): a poll's rate-limit hit
+and its payment snapshot read are one round trip.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
+from typing import Any
+
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
-from limits.aio.storage.redis.bridge import RedisBridge
-from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from engine.batching import MicroBatcher
-from engine.redis_pipe import send_all
+from engine.redis_commands import RedisCommands
 from engine import redis_keys
 
 log = logging.getLogger(__name__)
@@ -35,6 +33,9 @@ WINDOWS: dict[str, type[RateLimitItem]] = {
 }
 WINDOW_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
 
+
+#: Identities whose script arguments are kept at most (``RateLimiter._scripts``).
+_MAX_SCRIPTS = 10_000
 
 #: The largest per-window override anyone may set.
 MAX_OVERRIDE = 10**9
@@ -81,34 +82,50 @@ class Decision:
     policy: str = ""
 
 
-class RateLimiter:
-    """``hit(identity)`` counts one request. Concurrent hits go to Redis together
-    (``engine.batching``): one pipelined round trip per group, and one increment by ``n`` per
-    window for ``n`` hits of the same identity. Each hit is still counted exactly as if sent
-    alone: of ``n`` hits, those that take a window past its limit are refused and taken back."""
+#: KEYS = the hit's window counters; ARGV = each window's limit and expiry (seconds), in turn.
+#: Counts the hit in every window (``limits``' fixed-window increment: the first hit of a window
+#: sets its expiry); if that takes one past its limit, takes every increment back, so a refused
+#: request uses up no window's allowance. Returns ``{0, count_1, ...}`` when allowed, else
+#: ``{i, ttl_i}``: the first window exceeded and the seconds until it resets. One atomic step,
+#: so concurrent hits from any number of processes are counted one by one.
+_HIT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCRBY', key, 1)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+  counts[i] = count
+end
+for i, key in ipairs(KEYS) do
+  if counts[i] > tonumber(ARGV[2 * i - 1]) then
+    for _, taken in ipairs(KEYS) do redis.call('DECRBY', taken, 1) end
+    return {i, redis.call('TTL', key)}
+  end
+end
+table.insert(counts, 1, 0)
+return counts
+"""
 
-    def __init__(self, redis: Redis, *, prefix: str, defaults: dict[str, int]) -> None:
+
+class RateLimiter:
+    """``hit(identity)`` counts one request: one atomic script on every window (``_HIT``), sent
+    with whatever else the process sends Redis in the same event-loop step
+    (``engine.redis_commands``): no round trip of its own."""
+
+    def __init__(self, redis: Redis, *, prefix: str, defaults: dict[str, int], commands: RedisCommands | None = None) -> None:
         self._storage = RedisStorage(
             "async+redis://", implementation="redispy", key_prefix=redis_keys.rate_limit_prefix(prefix),
             # limits types its storage options as scalars only; redis-py takes a pool here.
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )
-        self._limiter = FixedWindowRateLimiter(self._storage)
         self._redis = redis
-        self._incr_sha: str | None = None
+        self._commands = commands or RedisCommands(redis)
+        self._hit_sha: str | None = None
         self._defaults = defaults
         self._default_limits = self._merged(None)
-        self._items: dict[tuple[str, int], RateLimitItem] = {}
+        #: (identity, limits) -> the script's keys and arguments, computed once per credential
+        #: (emptied when it grows past ``_MAX_SCRIPTS``: client addresses are identities too).
+        self._scripts: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[Any, ...]] = {}
         self._policies: dict[tuple[tuple[str, int], ...], str] = {}
-        self._batcher: MicroBatcher[tuple[str, tuple[tuple[str, int], ...]], Decision] = MicroBatcher(
-            self._hit_group, max_batch=512, name="rate-limit"
-        )
-
-    def _item(self, window: str, amount: int) -> RateLimitItem:
-        item = self._items.get((window, amount))
-        if item is None:
-            item = self._items[(window, amount)] = WINDOWS[window](amount)
-        return item
 
     def _merged(self, overrides: dict[str, int] | None) -> tuple[tuple[str, int], ...]:
         merged = {**self._defaults, **(overrides or {})}
@@ -123,16 +140,17 @@ class RateLimiter:
             policy = self._policies[limits] = ", ".join(f"{amount};w={WINDOW_SECONDS[window]}" for window, amount in limits)
         return policy
 
-    async def _increment(self, keyed: list[tuple[str, int, int]]) -> list[int]:
-        """``limits``' incr_expire script on every (key, expiry, amount), pipelined; the new counts."""
-        if self._incr_sha is None:
-            self._incr_sha = await self._redis.script_load(RedisBridge.SCRIPT_INCR_EXPIRE)
-        commands = [("EVALSHA", self._incr_sha, 1, key, expiry_s, amount) for key, expiry_s, amount in keyed]
-        try:
-            return [int(c) for c in await send_all(self._redis, commands)]
-        except NoScriptError:  # Redis restarted or its scripts were flushed
-            self._incr_sha = None
-            return await self._increment(keyed)
+    def _script_args(self, identity: str, limits: tuple[tuple[str, int], ...]) -> tuple[Any, ...]:
+        """``numkeys, *keys, *(limit, expiry)``: ``limits``' key of each window (its key scheme)."""
+        args = self._scripts.get((identity, limits))
+        if args is None:
+            items = [WINDOWS[window](amount) for window, amount in limits]
+            keys = [self._storage.bridge.prefixed_key(item.key_for(identity)) for item in items]
+            pairs = [value for item in items for value in (item.amount, item.get_expiry())]
+            if len(self._scripts) >= _MAX_SCRIPTS:
+                self._scripts.clear()
+            args = self._scripts[(identity, limits)] = (len(keys), *keys, *pairs)
+        return args
 
     async def hit(self, identity: str, overrides: dict[str, int] | None = None) -> Decision:
         """Count one request for ``identity``; fails open (allowed) when Redis is unreachable."""
@@ -140,43 +158,24 @@ class RateLimiter:
         if not limits:
             return Decision(True)
         try:
-            return await self._batcher.submit((identity, limits))
+            return await self._hit(identity, limits)
         except RedisError as exc:
             log.warning("rate limit check failed, allowing the request: %s", exc)
             return Decision(True)
 
-    async def _hit_group(self, hits: list[tuple[str, tuple[tuple[str, int], ...]]]) -> list[Decision]:
-        groups: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
-        for i, hit in enumerate(hits):
-            groups.setdefault(hit, []).append(i)
-        keyed: list[tuple[str, int, int]] = []
-        for (identity, limits), members in groups.items():
-            for window, amount in limits:
-                item = self._item(window, amount)
-                keyed.append((self._storage.bridge.prefixed_key(item.key_for(identity)), item.get_expiry(), len(members)))
-        counts = iter(await self._increment(keyed))
-        keys = iter(keyed)
-        decisions: list[Decision] = [Decision(True)] * len(hits)
-        refunds: list[tuple[str, int]] = []
-        for (identity, limits), members in groups.items():
-            n = len(members)
-            group_keys = [next(keys)[0] for _ in limits]
-            before = [next(counts) - n for _ in limits]
-            policy = self._policy(limits)
-            allowed = min(n, *(max(0, amount - b) for (_, amount), b in zip(limits, before)))
-            for j, i in enumerate(members[:allowed]):
-                left, window, amount = min((amount - (b + j + 1), window, amount) for (window, amount), b in zip(limits, before))
-                decisions[i] = Decision(True, window, amount, left, policy=policy)
-            if allowed == n:
-                continue
-            refunds.extend((key, n - allowed) for key in group_keys)
-            resets: dict[str, int] = {}
-            for j, i in enumerate(members[allowed:], start=allowed):
-                window, amount = next((w, a) for (w, a), b in zip(limits, before) if b + j + 1 > a)
-                if window not in resets:
-                    stats = await self._limiter.get_window_stats(self._item(window, amount), identity)
-                    resets[window] = max(1, int(stats.reset_time - time.time() + 0.999))
-                decisions[i] = Decision(False, window, amount, 0, resets[window], policy)
-        if refunds:  # a refused request uses up no window's allowance
-            await send_all(self._redis, [("DECRBY", key, amount) for key, amount in refunds])
-        return decisions
+    async def _hit(self, identity: str, limits: tuple[tuple[str, int], ...]) -> Decision:
+        if self._hit_sha is None:
+            self._hit_sha = await self._redis.script_load(_HIT)
+        (reply,) = await self._commands.run([("EVALSHA", self._hit_sha, *self._script_args(identity, limits))])
+        if isinstance(reply, NoScriptError):  # Redis restarted or its scripts were flushed
+            self._hit_sha = None
+            return await self._hit(identity, limits)
+        if isinstance(reply, Exception):
+            raise reply
+        policy = self._policy(limits)
+        exceeded = reply[0]
+        if exceeded:
+            window, amount = limits[exceeded - 1]
+            return Decision(False, window, amount, 0, max(1, reply[1]), policy)
+        left, window, amount = min([(amount - count, window, amount) for (window, amount), count in zip(limits, reply[1:])])
+        return Decision(True, window, amount, left, policy=policy)

@@ -23,8 +23,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
-async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """Each command is a tuple of str, bytes, int or float, e.g. ``("EVALSHA", sha, 1, key, 5)``."""
+async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_errors: bool = True) -> list[Any]:
+    """Each command is a tuple of str, bytes, int or float, e.g. ``("EVALSHA", sha, 1, key, 5)``.
+
+    ``raise_errors=False``: an error reply is returned in its place (as the ``ResponseError``).
+    """
     if not commands:
         return []
     payload = b"".join([hiredis.pack_command(command) for command in commands])
@@ -53,9 +56,10 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> list[An
         raise
     finally:
         await pool.release(connection)
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
+    if raise_errors:
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
     return replies
 
 

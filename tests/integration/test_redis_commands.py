@@ -1,0 +1,59 @@
+"""``RedisCommands``: the commands of one event-loop step in one round trip, each caller's replies its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from engine.redis_commands import RedisCommands
+from tests.conftest import CACHE_DB
+
+
+@pytest.fixture
+async def commands():
+    client = aioredis.Redis(host="127.0.0.1", port=6379, db=CACHE_DB)
+    yield RedisCommands(client)
+    await client.aclose()
+
+
+async def test_callers_of_one_step_share_a_round_trip(commands):
+    key = f"redis-commands-test:{uuid.uuid4().hex}"
+    # One caller: a read started ahead, then its own command (what a poll does).
+    early = commands.enqueue([("SET", key, "1", "EX", 60)])
+    assert await commands.run([("INCR", key)]) == [2]
+    assert await early == [b"OK"]
+    assert commands.round_trips == 1
+    # Several callers of one step.
+    second, third = await asyncio.gather(commands.run([("INCR", key)]), commands.run([("GET", key), ("INCR", key)]))
+    assert second == [3] and third == [b"3", 4]
+    assert commands.round_trips == 2
+    assert await commands.run([("DEL", key)]) == [1]
+    assert commands.round_trips == 3
+
+
+async def test_an_error_reply_is_its_callers_only(commands):
+    key = f"redis-commands-test:{uuid.uuid4().hex}"
+    failing, fine = await asyncio.gather(
+        commands.run([("EVALSHA", "0" * 40, 0)]), commands.run([("SET", key, "x", "EX", 60), ("GET", key)])
+    )
+    assert isinstance(failing[0], NoScriptError)  # the limiter reloads its script on this
+    assert fine == [b"OK", b"x"]
+    assert commands.round_trips == 1
+
+
+async def test_the_rate_limiter_reloads_a_script_redis_lost(commands):
+    """A Redis restart forgets scripts: the hit that meets NOSCRIPT loads it again and counts once."""
+    from engine.ratelimit import RateLimiter
+
+    limiter = RateLimiter(commands.redis, prefix=f"redis-commands-test-{uuid.uuid4().hex[:8]}", defaults={"minute": 2},
+                          commands=commands)
+    assert (await limiter.hit("api_key:one")).remaining == 1
+    limiter._hit_sha = "0" * 40  # as if the server had restarted since the script was loaded
+    second = await limiter.hit("api_key:one")
+    assert second.allowed and second.remaining == 0
+    third = await limiter.hit("api_key:one")
+    assert not third.allowed and 1 <= third.reset_after_s <= 60
