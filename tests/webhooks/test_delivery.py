@@ -53,7 +53,13 @@ async def test_a_delivery_carries_the_event_bytes_and_a_verifiable_signature(api
     event_id = await emit_event(db, merchant.id, "payment.captured")
     [delivery] = await _settled(api, merchant, endpoint["id"])
 
-    [request] = receiver.requests(path)
+    # Delivery is at least once: an attempt that timed out on a loaded machine (the suite's
+    # timeout is 2 s) is sent again. Every request is then the same message, one per recorded
+    # attempt, and the last attempt is the one that succeeded.
+    received = receiver.requests(path)
+    assert len(received) == len(delivery["attempts"]) >= 1, (len(received), delivery["attempts"])
+    assert {(r.headers["webhook-id"], r.body) for r in received} == {(received[-1].headers["webhook-id"], received[-1].body)}
+    request = received[-1]
     assert request.verified_with == [endpoint["secret"]]
     assert request.body == await event_body(db, event_id)
     api_body = (await api.get(f"/v1/events/{event_id}", headers=merchant.headers)).content
@@ -62,9 +68,9 @@ async def test_a_delivery_carries_the_event_bytes_and_a_verifiable_signature(api
     assert request.headers["webhook-id"] == delivery["webhook_id"]
     assert request.headers["content-type"] == "application/json"
     assert delivery["status"] == "succeeded" and delivery["event_id"] == str(event_id)
-    assert delivery["attempts"][0]["status_code"] == 200 and delivery["attempts"][0]["succeeded"]
+    assert delivery["attempts"][-1]["status_code"] == 200 and delivery["attempts"][-1]["succeeded"]
     # The receiver is on loopback (allowed by the module's WEBHOOK_ALLOWED_NETWORKS): status only.
-    assert delivery["attempts"][0]["response_body"] is None
+    assert delivery["attempts"][-1]["response_body"] is None
     assert str(skipped) not in [d["event_id"] for d in await _deliveries(api, merchant, endpoint["id"])]
 
 
