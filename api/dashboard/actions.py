@@ -7,7 +7,6 @@ status (409 ``payment_not_capturable``..., 422 for a bad amount)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Callable
 
@@ -17,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.dashboard.guard import require_session
+from api.dashboard.forms import once_per_form
 from api.dashboard.payments import not_found, payment_context
 from api.ids import path_id
 from api.idempotent import Work
@@ -25,10 +25,8 @@ from api.problems import Problem
 from api.state import AppState
 from engine.auth import Principal
 from engine.cards import find_card_numbers
-from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.permissions import Permission
 
-_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 def _text(form: Any, name: str, max_length: int) -> str | None:
@@ -47,18 +45,14 @@ async def _act(request: Request[Any, Any, Any], easypay: AppState, payment_id: s
     pid = path_id(payment_id, not_found())
     principal: Principal = request.scope["state"]["principal"]
     form = await request.form()
-    key = form.get("idempotency_key")
     try:
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
-        await run_operation(request, easypay, principal, key, pid, make(principal, pid, form))
-    except (Problem, IdempotencyKeyReused, IdempotencyKeyInUse) as exc:
-        if isinstance(exc, Problem) and exc.status == 404:
+        await once_per_form(form, lambda key: run_operation(request, easypay, principal, key, pid, make(principal, pid, form)))
+    except Problem as exc:
+        if exc.status == 404:
             raise
-        status, detail = (exc.status, exc.detail) if isinstance(exc, Problem) else (409, "This form was already sent: reload the page.")
         context = await payment_context(request, easypay, pid)
-        context["error"] = detail
-        return Template(template_name="payment.html", context=context, status_code=status)
+        context["error"] = exc.detail
+        return Template(template_name="payment.html", context=context, status_code=exc.status)
     return Redirect(f"/dashboard/payments/{pid}?done={done}", status_code=303)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.dashboard.guard import current_session, require_session
+from api.dashboard.forms import FormRefused, once_per_form
 from api.dashboard.paging import next_page_url
 from api.events import resend_work
 from api.dashboard.key_form import EXPIRY_DAYS, LIMIT_FIELDS, key_create, problem_text
@@ -34,7 +34,6 @@ from engine.db import accounts
 from engine.db.audit import list_audit_logs
 from engine.auth import Principal
 from engine.events import PUBLIC_EVENT_TYPES, EventView
-from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.pages import Page
 from engine.permissions import ASSIGNABLE_ROLES, Permission
 
@@ -43,7 +42,6 @@ KEYS_SHOWN = 100
 EVENTS_SHOWN = 50
 AUDIT_SHOWN = 50
 #: A form's one-time idempotency key, as the page renders it.
-_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 #: The query the page takes: each list's filters and its cursor (both lists page on their own).
@@ -168,21 +166,20 @@ async def create_key(request: Request[Any, Any, Any], easypay: NamedDependency[A
     answer, and on the answer to the same form sent again (one key), stored only sealed."""
     principal = request.scope["state"]["principal"]
     form = await request.form()
-    key = form.get("idempotency_key")
-    try:
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
+
+    async def create(key: str) -> Any:
         data = key_create(form, dt.datetime.now(dt.timezone.utc))
 
         async def work(conn: AsyncConnection) -> Answer:
             row, token = await create_in_scope(request, easypay, principal, data, conn)
             return Answer(201, json.dumps({"id": row.id, "key": token}).encode())
 
-        answer = await run_idempotent(request, easypay, principal, key, work, sealed=True)
+        return await run_idempotent(request, easypay, principal, key, work, sealed=True)
+
+    try:
+        answer = await once_per_form(form, create)
     except Problem as problem:
         return await _page(request, easypay, error=problem_text(problem), status=problem.status)
-    except (IdempotencyKeyReused, IdempotencyKeyInUse):
-        return await _page(request, easypay, error="This form was already sent: reload the page.", status=409)
     created = json.loads(answer.content)
     return await _page(request, easypay, notice=f"Key {created['id']} created: copy it now, it is not shown again.",
                        new_key=created["key"], status=201)
@@ -209,12 +206,12 @@ async def revoke(request: Request[Any, Any, Any], easypay: NamedDependency[AppSt
 async def resend(request: Request[Any, Any, Any], easypay: NamedDependency[AppState], event_id: FromPath[str]) -> Any:
     """``POST /v1/events/{id}/resend`` from a form: the API's work, under the form's idempotency key."""
     eid = path_id(event_id, Problem(404, "event_not_found", "No such event."))
-    key = (await request.form()).get("idempotency_key")
-    if not isinstance(key, str) or not _KEY.match(key):
-        return await _page(request, easypay, error="The form has no valid idempotency key: reload the page.", status=422)
+    principal = request.scope["state"]["principal"]
     try:
-        answer = await run_idempotent(request, easypay, request.scope["state"]["principal"], key, resend_work(request, request.scope["state"]["principal"], eid, None))
-    except (IdempotencyKeyReused, IdempotencyKeyInUse):
-        return await _page(request, easypay, error="This form was already sent: reload the page.", status=409)
+        answer = await once_per_form(
+            await request.form(), lambda key: run_idempotent(request, easypay, principal, key, resend_work(request, principal, eid, None))
+        )
+    except FormRefused as refused:
+        return await _page(request, easypay, error=refused.detail, status=refused.status)
     count = len(json.loads(answer.content)["deliveries"])
     return Redirect(f"/dashboard/developers?resent={count}", status_code=303)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import note
 from api.dashboard.guard import current_session, require_session
+from api.dashboard.forms import once_per_form
 from api.events import resend_work
 from api.idempotent import Answer, Work, run_idempotent
 from api.ids import path_id
@@ -30,7 +30,6 @@ from api.state import AppState
 from api.webhook_endpoints import check_recovery_window, recover_work, rotate_endpoint_secret, switch_endpoint
 from engine.db import webhook_deliveries as deliveries_repo
 from engine.db import webhook_endpoints as endpoints_repo
-from engine.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from engine.permissions import Permission
 from engine.webhooks.views import delivery_view, endpoint_view
 
@@ -149,7 +148,6 @@ def _rotation(easypay: AppState, request: Request[Any, Any, Any], eid: uuid.UUID
 
 #: The windows the recover form offers: failed deliveries of events created this long ago or since.
 RECOVER_WINDOWS_H = (1, 24, 7 * 24, 30 * 24)
-_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _RESEND = {"dashboard_permission": Permission.WEBHOOKS_RESEND, "audit_object": "webhook_endpoint"}
 
 
@@ -157,18 +155,17 @@ async def _run_form(request: Request[Any, Any, Any], easypay: AppState, eid: uui
     """Run ``work`` as the API would, under the form's idempotency key (a form sent again gets the
     first answer; ``sealed``: stored sealed, it holds a secret); the answer's body, or the endpoint
     page saying why not (the API's status: 409 disabled, 422...). 404 stays a 404."""
-    key = (await request.form()).get("idempotency_key")
+    principal = request.scope["state"]["principal"]
     try:
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise Problem(422, "validation_error", "The form has no valid idempotency key: reload the page.")
-        answer = await run_idempotent(request, easypay, request.scope["state"]["principal"], key, work, sealed=sealed)
-    except (Problem, IdempotencyKeyReused, IdempotencyKeyInUse) as exc:
-        if isinstance(exc, Problem) and exc.status == 404:
+        answer = await once_per_form(
+            await request.form(), lambda key: run_idempotent(request, easypay, principal, key, work, sealed=sealed)
+        )
+    except Problem as exc:
+        if exc.status == 404:
             raise
-        status, detail = (exc.status, exc.detail) if isinstance(exc, Problem) else (409, "This form was already sent: reload the page.")
         page = await _endpoint_page(request, easypay, eid, None)
-        page.context["error"] = detail
-        page.status_code = status
+        page.context["error"] = exc.detail
+        page.status_code = exc.status
         return None, page
     return json.loads(answer.content), None
 
