@@ -177,6 +177,7 @@ class WebhookDeliveryRecord(NamedTuple):
     next_attempt_at: datetime | None
     lease_token: uuid.UUID | None
     lease_until: datetime | None
+    lease_owner: uuid.UUID | None
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None
@@ -196,6 +197,7 @@ class ListedDeliveryRecord(NamedTuple):
     next_attempt_at: datetime | None
     lease_token: uuid.UUID | None
     lease_until: datetime | None
+    lease_owner: uuid.UUID | None
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None
@@ -216,6 +218,7 @@ class DeadDeliveryRecord(NamedTuple):
     next_attempt_at: datetime | None
     lease_token: uuid.UUID | None
     lease_until: datetime | None
+    lease_owner: uuid.UUID | None
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None

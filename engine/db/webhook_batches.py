@@ -84,14 +84,23 @@ class Success:
     response_body: str | None
 
 
-async def claim_for_attempt(conn: AsyncConnection, *, batch: int, max_in_flight: int, lease_s: float) -> list[AttemptTargetRecord]:
-    """Lease up to ``batch`` due deliveries (per-endpoint cap as ``claim_due``), with their
+def _claim_params(*, batch: int, max_in_flight: int, lease_s: float, owner: uuid.UUID | None, ahead: int) -> dict[str, Any]:
+    return {"batch": max(batch, 0), "max_in_flight": max_in_flight, "lease_s": lease_s, "endpoint_id": None,
+            "ns": CLAIM_LOCK_NAMESPACE, "owner": owner, "max_leased": max_in_flight + (max(ahead, 0) if owner else 0)}
+
+
+async def claim_for_attempt(
+    conn: AsyncConnection, *, batch: int, max_in_flight: int, lease_s: float, owner: uuid.UUID | None = None,
+    ahead: int = 0,
+) -> list[AttemptTargetRecord]:
+    """Lease up to ``batch`` due deliveries (per-endpoint cap as ``claim_due``; an ``owner`` that
+    alone leases an endpoint may lease ``ahead`` more of it, see ``claim_ctes``), with their
     endpoint's URL and sealed secrets and the event bytes."""
     if batch <= 0:
         return []
     result = await conn.execute(
         _CLAIM_FOR_ATTEMPT,
-        {"batch": batch, "max_in_flight": max_in_flight, "lease_s": lease_s, "endpoint_id": None, "ns": CLAIM_LOCK_NAMESPACE},
+        _claim_params(batch=batch, max_in_flight=max_in_flight, lease_s=lease_s, owner=owner, ahead=ahead),
     )
     return [AttemptTargetRecord._make(row) for row in result]
 
@@ -115,15 +124,16 @@ async def record_successes(conn: AsyncConnection, successes: Sequence[Success]) 
 
 
 async def settle_and_claim(
-    conn: AsyncConnection, successes: Sequence[Success], *, batch: int, max_in_flight: int, lease_s: float
+    conn: AsyncConnection, successes: Sequence[Success], *, batch: int, max_in_flight: int, lease_s: float,
+    owner: uuid.UUID | None = None, ahead: int = 0,
 ) -> tuple[set[uuid.UUID], list[AttemptTargetRecord]]:
     """``record_successes`` and ``claim_for_attempt`` in one statement (run it in autocommit: it is
     atomic on its own); returns the deliveries settled and the attempt rows claimed."""
     rows = (
         await conn.execute(
             _SETTLE_AND_CLAIM,
-            {**_success_params(successes), "batch": max(batch, 0), "max_in_flight": max_in_flight, "lease_s": lease_s,
-             "endpoint_id": None, "ns": CLAIM_LOCK_NAMESPACE},
+            {**_success_params(successes),
+             **_claim_params(batch=batch, max_in_flight=max_in_flight, lease_s=lease_s, owner=owner, ahead=ahead)},
         )
     ).all()
     settled = set(rows[0].settled or ()) if rows else set()

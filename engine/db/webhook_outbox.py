@@ -51,8 +51,17 @@ _INSERT_EVENT_AND_FAN_OUT = text(
 def claim_ctes(*, excluding: str | None = None) -> str:
     """The CTEs (no leading ``WITH``) that claim due deliveries into ``claimed``: at most
     ``:max_in_flight`` leased at once per endpoint (counted on the ``lease_until`` partial index,
-    one endpoint at a time), ``:batch`` in all, each leased for ``:lease_s``. An endpoint being
-    claimed by someone else right now (advisory lock held) is skipped; its claimer serves it.
+    one endpoint at a time), ``:batch`` in all, each leased for ``:lease_s`` to ``:owner``. An
+    endpoint being claimed by someone else right now (advisory lock held) is skipped; its claimer
+    serves it.
+
+    Leasing ahead: a claimer with an ``:owner`` (a delivery runner) that holds every live lease
+    of an endpoint may hold up to ``:max_leased`` (≥ ``:max_in_flight``) of them; it keeps at most
+    ``:max_in_flight`` attempts in flight itself and starts the next one as soon as one ends. As
+    long as it holds more than ``:max_in_flight`` nobody else can lease that endpoint, and once
+    anyone else holds one every claimer is back to ``:max_in_flight`` leases in all — so the
+    attempts in flight to an endpoint never exceed ``:max_in_flight``, whoever makes them.
+    ``lease_owner`` means something only while ``lease_until`` is in the future.
 
     ``excluding`` is an SQL array of delivery ids settled by the same statement: their leases do
     not count and they are not claimed again (a statement sees the rows as they were before it).
@@ -64,14 +73,19 @@ def claim_ctes(*, excluding: str | None = None) -> str:
         SELECT d.id, d.next_attempt_at
         FROM webhook_endpoints e
         CROSS JOIN LATERAL (
-            SELECT count(*) AS n FROM webhook_deliveries l  -- only pending rows hold a lease
+            SELECT count(*) AS n,  -- only pending rows hold a lease
+                   count(*) FILTER (WHERE l.lease_owner IS DISTINCT FROM CAST(:owner AS uuid)) AS others
+            FROM webhook_deliveries l
             WHERE l.endpoint_id = e.id AND l.lease_until > now(){skip_leased}
         ) inflight
         CROSS JOIN LATERAL (
             SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now(){skip_due}
             ORDER BY d.next_attempt_at
-            LIMIT greatest(:max_in_flight - inflight.n, 0)
+            LIMIT greatest(
+                CASE WHEN CAST(:owner AS uuid) IS NOT NULL AND inflight.others = 0 THEN CAST(:max_leased AS integer)
+                     ELSE CAST(:max_in_flight AS integer) END
+                - inflight.n, 0)
         ) d
         WHERE e.enabled AND (CAST(:endpoint_id AS uuid) IS NULL OR e.id = CAST(:endpoint_id AS uuid))
           AND pg_try_advisory_xact_lock(:ns, hashtext(e.id::text))
@@ -86,7 +100,7 @@ def claim_ctes(*, excluding: str | None = None) -> str:
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
         UPDATE webhook_deliveries w
-        SET lease_token = gen_random_uuid(),
+        SET lease_token = gen_random_uuid(), lease_owner = CAST(:owner AS uuid),
             lease_until = now() + make_interval(secs => :lease_s),
             next_attempt_at = now() + make_interval(secs => :lease_s),
             updated_at = now()
@@ -161,6 +175,8 @@ async def claim_due(
             "lease_s": lease_s,
             "endpoint_id": endpoint_id,
             "ns": CLAIM_LOCK_NAMESPACE,
+            "owner": None,
+            "max_leased": max_in_flight,
         },
     )
     return [(row.id, row.lease_token) for row in rows]

@@ -10,6 +10,14 @@ it). While that runs, more attempts finish: the next batch is whatever arrived m
 ``BATCH_WINDOW_S`` wait while others are still in flight), so batches grow with the load and a
 lone delivery is recorded at once.
 
+Leasing ahead: the runner holds up to ``LEASED_PER_SLOT`` leases per slot, and up to
+``1 + AHEAD_PER_CAP`` times ``WEBHOOK_ENDPOINT_MAX_IN_FLIGHT`` of an endpoint it alone serves (its leases
+carry the runner's id, see ``engine.db.webhook_outbox.claim_ctes``), while it never makes more
+than the cap of attempts to one endpoint at once. So when an attempt ends, the next one for its
+endpoint starts at once, without waiting for the round trip that records the first and claims
+again. A delivery leased ahead that could not start within half the margin between the lease and
+the timeout is dropped: its lease runs out and it is claimed again.
+
 Claims also come from outside: ``claim_now()`` (the scheduler's tick) claims now, and ``adopt()``
 takes deliveries another process leased (``easypay webhooks dispatch``). The per-endpoint cap
 lives in the claim (leases in PostgreSQL), so a hanging endpoint holds at most its cap of
@@ -27,7 +35,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
@@ -47,6 +55,11 @@ BATCH_WINDOW_S = 0.002
 #: Record-and-claim round trips under way at once: a batch that finishes while one is under way
 #: does not wait for it (a second database connection per process).
 CONCURRENT_CYCLES = 2
+#: Leases held at most per slot (in flight, finished and being recorded, or leased ahead).
+LEASED_PER_SLOT = 4
+#: An endpoint this runner alone serves may have this many times its in-flight cap leased beyond
+#: the cap: recording a batch and claiming again takes several attempts' time under load.
+AHEAD_PER_CAP = 3
 #: Waits between tries of a batch that could not be recorded.
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -57,12 +70,19 @@ class DeliveryRunner:
             raise ValueError("slots must be >= 1")
         self._deps = deps
         self._slots = slots
+        self._capacity = LEASED_PER_SLOT * slots
+        self._owner = uuid.uuid4()  # this runner's leases (``lease_owner``)
+        self._per_endpoint: Counter[uuid.UUID] = Counter()  # attempts in flight, by endpoint
+        cfg = deps.settings
+        margin_s = cfg.lease_s - cfg.total_timeout_s - cfg.connect_timeout_s
+        #: How long a leased delivery may wait for its slot (no limit if the settings leave no margin).
+        self._max_wait_s = margin_s / 2 if margin_s > 0 else float("inf")
         self._on_recorded = on_recorded
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = 0  # attempts started and not finished (a finished task may linger in _tasks)
         self._cycles: set[asyncio.Task[None]] = set()
         self._claiming = 0  # slots the cycles under way may fill
-        self._waiting: deque[Any] = deque()  # adopted beyond the free slots, leases running
+        self._waiting: deque[tuple[float, Any]] = deque()  # (leased at, row): leased ahead or adopted, not started
         self._finished: list[Finished] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -77,7 +97,8 @@ class DeliveryRunner:
 
     @property
     def free_slots(self) -> int:
-        return max(self._slots - self.in_flight, 0)
+        """Deliveries the runner may lease now (attempts in flight and leases waiting count)."""
+        return max(self._capacity - self.in_flight, 0)
 
     def start(self) -> asyncio.Task[None]:
         """Run the loop as a task of the running event loop (once)."""
@@ -96,7 +117,8 @@ class DeliveryRunner:
         try:
             async with autocommit(self._deps.engine).connect() as conn:
                 _, rows = await settle_and_claim(
-                    conn, [], batch=want, max_in_flight=cfg.endpoint_max_in_flight, lease_s=cfg.lease_s
+                    conn, [], batch=want, max_in_flight=cfg.endpoint_max_in_flight, lease_s=cfg.lease_s,
+                    owner=self._owner, ahead=AHEAD_PER_CAP * cfg.endpoint_max_in_flight,
                 )
             self._begin(rows)
         finally:
@@ -172,7 +194,7 @@ class DeliveryRunner:
                 async with autocommit(engine).connect() as conn:
                     settled, rows = await settle_and_claim(
                         conn, as_successes(successes), batch=want, max_in_flight=cfg.endpoint_max_in_flight,
-                        lease_s=cfg.lease_s,
+                        lease_s=cfg.lease_s, owner=self._owner, ahead=AHEAD_PER_CAP * cfg.endpoint_max_in_flight,
                     )
                 outcomes.update(success_outcomes(successes, settled))
         except Exception as exc:  # noqa: BLE001 - kept and tried again; the leases bound how long
@@ -210,12 +232,32 @@ class DeliveryRunner:
     # ---- attempts ---------------------------------------------------------------------------
 
     def _begin(self, rows: Sequence[Any]) -> None:
-        self._waiting.extend(rows)
-        while self._waiting and self._running < self._slots and not self._stopping:
+        """Queue leased rows and start, in their order, those a free slot and their endpoint's cap allow."""
+        now = time.monotonic()
+        self._waiting.extend((now, row) for row in rows)
+        if self._stopping:
+            return
+        cap, horizon = self._deps.settings.endpoint_max_in_flight, now - self._max_wait_s
+        held: list[tuple[float, Any]] = []
+        while self._waiting and self._running < self._slots:
+            leased_at, row = entry = self._waiting.popleft()
+            if leased_at < horizon:  # too late to be sure to end within the lease: it runs out, claimed again
+                log.info("webhook delivery %s waited too long for a slot; left for its lease to run out", row.id)
+                continue
+            if self._per_endpoint[row.endpoint_id] >= cap:
+                held.append(entry)
+                continue
             self._running += 1
-            task = asyncio.get_running_loop().create_task(self._attempt(self._waiting.popleft()))
+            self._per_endpoint[row.endpoint_id] += 1
+            task = asyncio.get_running_loop().create_task(self._attempt(row))
             self._tasks.add(task)
             task.add_done_callback(self._ended)
+        self._waiting.extendleft(reversed(held))
+
+    def _release(self, endpoint_id: uuid.UUID) -> None:
+        self._per_endpoint[endpoint_id] -= 1
+        if self._per_endpoint[endpoint_id] <= 0:
+            del self._per_endpoint[endpoint_id]
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -230,11 +272,13 @@ class DeliveryRunner:
         try:
             result = await attempt(self._deps, row, attempted_at)
         except asyncio.CancelledError:
+            self._release(row.endpoint_id)
             raise
         except Exception as exc:  # noqa: BLE001 - a bug in one attempt fails that attempt only
             log.exception("webhook delivery %s: attempt failed unexpectedly", row.id)
             result = AttemptResult(False, int((time.monotonic() - started) * 1000), error=f"internal error ({type(exc).__name__})")
         self._running -= 1
+        self._release(row.endpoint_id)
         self._finished.append(Finished(row.id, row.endpoint_id, row.lease_token, attempted_at, result))
         self._wake.set()
         if self._waiting:

@@ -144,3 +144,79 @@ async def test_the_runner_delivers_everything_and_retries_the_failures(db, setti
         await runner.stop(timeout_s=2)
         await http.close()
         receiver.close()
+
+
+async def test_a_runner_alone_on_an_endpoint_leases_ahead_and_nobody_else_can_pass_the_cap(db, settings, merchant):
+    """Leasing ahead (``claim_ctes``): an owner alone on an endpoint may lease cap + ahead of its
+    deliveries; while it holds more than the cap nobody else leases any, and once anyone else
+    holds one every claimer is back to the cap in all. Everything in one rolled-back transaction."""
+    from engine.db.webhook_outbox import claim_due
+
+    receiver = Receiver()
+    try:
+        endpoint, _ = await _endpoint(db, settings, merchant.id, receiver.url("/ahead/a"))
+        await _events(db, merchant.id, 12)
+        runner_a, runner_b = uuid.uuid4(), uuid.uuid4()
+
+        async with db.connect() as conn:
+            async def claim(owner: uuid.UUID | None, ahead: int = 0) -> int:
+                if owner is None:
+                    rows = await claim_due(conn, batch=1000, max_in_flight=2, lease_s=30, endpoint_id=endpoint.id)
+                    return sum(1 for r in rows if r[0] in mine)
+                claimed = await claim_for_attempt(conn, batch=1000, max_in_flight=2, lease_s=30, owner=owner, ahead=ahead)
+                return sum(1 for r in claimed if r.endpoint_id == endpoint.id)
+
+            async with conn.begin() as tx:
+                mine = {d.id for d in (await conn.execute(
+                    text("SELECT id FROM webhook_deliveries WHERE endpoint_id = :e"), {"e": endpoint.id})).all()}
+                assert await claim(runner_a, ahead=4) == 6  # the cap (2) and 4 ahead
+                assert await claim(runner_a, ahead=4) == 0  # all it may hold
+                assert await claim(runner_b, ahead=4) == 0 and await claim(None) == 0  # more than the cap leased
+                # Runner A's attempts are recorded until it holds one lease: others may fill up to the cap.
+                await conn.execute(text(
+                    "UPDATE webhook_deliveries SET lease_until = NULL WHERE id IN (SELECT id FROM webhook_deliveries"
+                    " WHERE endpoint_id = :e AND lease_until > now() LIMIT 5)"), {"e": endpoint.id})
+                assert await claim(runner_b, ahead=4) == 1  # someone else holds one: the cap in all
+                assert await claim(runner_a, ahead=4) == 0 and await claim(None) == 0
+                owners = (await conn.execute(text(
+                    "SELECT lease_owner, count(*) FROM webhook_deliveries WHERE endpoint_id = :e AND lease_until > now()"
+                    " GROUP BY 1"), {"e": endpoint.id})).all()
+                assert dict(owners) == {runner_a: 1, runner_b: 1}
+                await tx.rollback()
+    finally:
+        receiver.close()
+
+
+async def test_the_runner_leases_ahead_but_keeps_the_cap_of_attempts_in_flight(db, settings, merchant):
+    receiver = Receiver()
+    http = make_client(connect_timeout_s=2, total_timeout_s=10, max_connections=8)
+    hooks = dataclasses.replace(settings.webhooks, endpoint_max_in_flight=2, lease_s=60)
+    deps = DeliveryDeps(engine=db, http=http, box=SecretBox(settings.secret_key), settings=hooks)
+    runner = DeliveryRunner(deps, slots=8)
+    runner.start()
+    try:
+        endpoint, _ = await _endpoint(db, settings, merchant.id, receiver.url("/ahead/held"))
+        held = receiver.behave("/ahead/held", hold=__import__("threading").Event())
+        await _events(db, merchant.id, 8)
+
+        async def leased_ahead() -> bool:
+            await runner.claim_now()
+            leased = [d for d in await _rows(db, endpoint.id) if d.lease_until is not None]
+            return len(leased) > hooks.endpoint_max_in_flight and held.open_now == hooks.endpoint_max_in_flight
+
+        await wait_until(leased_ahead, timeout_s=30, what="the runner to lease ahead of the held attempts")
+        await asyncio.sleep(0.3)
+        assert held.open_now == held.max_open == hooks.endpoint_max_in_flight  # the rest wait for a slot of theirs
+        held.hold.set()
+
+        async def all_delivered() -> bool:
+            await runner.claim_now()
+            return all(d.status == "succeeded" for d in await _rows(db, endpoint.id))
+
+        await wait_until(all_delivered, timeout_s=30, what="every delivery to succeed")
+        assert held.max_open == hooks.endpoint_max_in_flight
+        assert len(receiver.requests("/ahead/held")) == 8  # each once
+    finally:
+        await runner.stop(timeout_s=2)
+        await http.close()
+        receiver.close()
