@@ -74,6 +74,17 @@ _SETTLE_AND_CLAIM = text(
 )
 
 
+#: Leases given back unattempted (a stopping runner's deliveries leased ahead): due again now.
+_RELEASE = text(
+    """
+    UPDATE webhook_deliveries d
+    SET lease_token = NULL, lease_until = NULL, lease_owner = NULL, next_attempt_at = now(), updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS c(id, token)
+    WHERE d.id = c.id AND d.lease_token = c.token AND d.status = 'pending'
+    """
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Success:
     delivery_id: uuid.UUID
@@ -149,3 +160,12 @@ def _success_params(successes: Sequence[Success]) -> dict[str, list[Any]]:
         "status_code": [s.status_code for s in successes],
         "response_body": [s.response_body for s in successes],
     }
+
+
+async def release_leases(conn: AsyncConnection, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+    """Give back leases (``(delivery_id, lease_token)``) of deliveries never attempted, so that they
+    are claimed again now rather than when the lease runs out; returns how many were still held."""
+    if not claims:
+        return 0
+    result = await conn.execute(_RELEASE, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]})
+    return int(result.rowcount or 0)

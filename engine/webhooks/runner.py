@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from engine.db.session import autocommit
-from engine.db.webhook_batches import load_adopted, settle_and_claim
+from engine.db.webhook_batches import load_adopted, release_leases, settle_and_claim
 from engine.webhooks.attempt import AttemptResult
 from engine.webhooks.recording import Finished, Outcome, as_successes, record_failures, success_outcomes
 from engine.webhooks.service import DeliveryDeps, attempt
@@ -134,10 +134,11 @@ class DeliveryRunner:
         return len(rows)
 
     async def stop(self, *, timeout_s: float) -> None:
-        """Stop claiming, let attempts in flight finish for up to ``timeout_s``, record them, end
-        the loop. Attempts still running are dropped: their leases bring them back."""
+        """Stop claiming, give back the leases of deliveries not started, let attempts in flight
+        finish for up to ``timeout_s``, record them, end the loop. Attempts still running are
+        dropped: their leases bring them back."""
         self._stopping = True
-        self._waiting.clear()
+        await self._release_waiting()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
         for task in self._tasks:
@@ -148,6 +149,19 @@ class DeliveryRunner:
                 await asyncio.wait_for(self._loop, timeout=max(timeout_s, 1.0))
             except (TimeoutError, asyncio.CancelledError):
                 pass
+
+    async def _release_waiting(self) -> None:
+        """Give back the leases of deliveries not started (leased ahead): due again at once for
+        whoever claims next. If that fails, their leases run out as they would have."""
+        claims = [(row.id, row.lease_token) for _, row in self._waiting]
+        self._waiting.clear()
+        if not claims:
+            return
+        try:
+            async with autocommit(self._deps.engine).connect() as conn:
+                await release_leases(conn, claims)
+        except Exception as exc:  # noqa: BLE001 - the leases run out instead
+            log.warning("webhook runner: could not give back %d leases (%s); they run out", len(claims), type(exc).__name__)
 
     # ---- the loop ---------------------------------------------------------------------------
 

@@ -220,3 +220,34 @@ async def test_the_runner_leases_ahead_but_keeps_the_cap_of_attempts_in_flight(d
         await runner.stop(timeout_s=2)
         await http.close()
         receiver.close()
+
+
+async def test_a_stopping_runner_gives_back_the_leases_it_took_ahead(db, settings, merchant):
+    receiver = Receiver()
+    http = make_client(connect_timeout_s=2, total_timeout_s=10, max_connections=8)
+    hooks = dataclasses.replace(settings.webhooks, endpoint_max_in_flight=2, lease_s=60)
+    deps = DeliveryDeps(engine=db, http=http, box=SecretBox(settings.secret_key), settings=hooks)
+    runner = DeliveryRunner(deps, slots=8)
+    runner.start()
+    try:
+        endpoint, _ = await _endpoint(db, settings, merchant.id, receiver.url("/ahead/stopping"))
+        held = receiver.behave("/ahead/stopping", hold=__import__("threading").Event())
+        await _events(db, merchant.id, 6)
+
+        async def leased_ahead() -> bool:
+            await runner.claim_now()
+            leased = [d for d in await _rows(db, endpoint.id) if d.lease_until is not None]
+            return len(leased) == 6 and held.open_now == 2
+
+        await wait_until(leased_ahead, timeout_s=30, what="the runner to lease every delivery")
+        await runner.stop(timeout_s=0.2)  # the two held attempts are dropped: their leases stay
+        rows = await _rows(db, endpoint.id)
+        assert sum(1 for d in rows if d.lease_until is not None) == 2
+        given_back = [d for d in rows if d.lease_until is None]
+        assert len(given_back) == 4 and all(d.status == "pending" and d.lease_token is None for d in given_back)
+        assert all(d.next_attempt_at <= datetime.now(timezone.utc) for d in given_back)  # due again now
+    finally:
+        held.hold.set()
+        await runner.stop(timeout_s=1)
+        await http.close()
+        receiver.close()
