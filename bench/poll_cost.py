@@ -15,6 +15,10 @@ concurrent phase (``python -m pstats FILE``).
 
     EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 4000 --concurrency 32 --bare
     EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 500 --path '/v1/payments?limit=20'
+    EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 500 --rows 1000 --path '/v1/payments?limit=100'
+
+``--rows N`` first loads N captured payments for the merchant in SQL (``bench.lookups.LOAD``), so a
+list page is full.
 
 ``--bare`` adds the bare Litestar GET of the same JSON (``bench.bare_app``), the baseline of
 ``bench/run.py --only api``; ``--path`` measures another read (a list page, an event page).
@@ -152,6 +156,20 @@ async def _finished_payment(client: Client, settings: Any, auth: list[tuple[byte
     return payment_id
 
 
+async def _load_rows(settings: Any, merchant_id: uuid.UUID, count: int) -> None:
+    import asyncpg
+
+    from bench.lookups import LOAD
+
+    conn = await asyncpg.connect(settings.database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        start = await conn.fetchval("SELECT count(*) FROM payments") + 1
+        # Invoice numbers are unique per merchant: number from past every row already there.
+        await conn.execute(LOAD, merchant_id, start, count)
+    finally:
+        await conn.close()
+
+
 GC_S = [0.0, 0.0]
 
 
@@ -227,6 +245,8 @@ async def main(args: argparse.Namespace) -> None:
         row = await create_merchant(conn, "Poll cost shop")
         issued = await create_api_key(conn, merchant_id=row.id, role="merchant", pepper=derive_pepper(settings.secret_key))
     await engine.dispose()
+    if args.rows:
+        await _load_rows(settings, row.id, args.rows)
     auth = [(b"authorization", f"Bearer {issued.token}".encode())]
 
     _count_round_trips()
@@ -269,6 +289,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each phase (the least CPU is reported)")
     parser.add_argument("--path", default="/v1/payments/{id}",
                         help="what to GET ({id}: the finished payment), e.g. '/v1/payments?limit=20' or '/v1/events?limit=20'")
+    parser.add_argument("--rows", type=int, default=0, help="payments bulk-loaded for the merchant first (full list pages)")
     parser.add_argument("--bare", action="store_true", help="also measure the bare Litestar GET of the same JSON")
     parser.add_argument("--profile", help="write a cProfile of the concurrent phase here")
     asyncio.run(main(parser.parse_args()))
