@@ -30,6 +30,7 @@ from api.validation import validate_payment
 from engine import idempotency
 from engine.accept_batch import AcceptRequest
 from engine.auth import Principal
+from engine.db import payment_reads
 from engine.db import payments as repo
 from engine.permissions import Permission
 from engine.logcontext import current_context, set_context
@@ -257,7 +258,7 @@ class PaymentController(Controller):
         lt = parse_time("created_lt", created_lt)
 
         async def fetch_page(conn: AsyncConnection) -> Page[Any]:
-            return await repo.list_payments(
+            return await payment_reads.list_payments(
                 conn,
                 scope,
                 limit=limit,
@@ -292,7 +293,7 @@ async def _read(
         return cached
 
     async def fetch(conn: AsyncConnection) -> Any:
-        return await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
+        return await payment_reads.get_payment_view(conn, payment_id, merchant_id=merchant_id)
 
     if fresh:
         async with state.reads.connect() as conn:
