@@ -36,9 +36,10 @@ class RedisCommands:
         """Queue ``commands`` for the next round trip now; the future gets their replies."""
         return self._batcher.enqueue(commands)
 
-    async def run(self, commands: Sequence[Command]) -> list[Any]:
-        """The replies of ``commands`` (an error reply is its exception, returned, not raised)."""
-        return await self._batcher.submit(commands)
+    def run(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
+        """Await it for the replies of ``commands`` (an error reply is its exception, returned, not
+        raised): ``enqueue``, so that awaiting it is no coroutine of its own (a call per use)."""
+        return self._batcher.enqueue(commands)
 
     async def _send(self, jobs: list[Sequence[Command]]) -> list[list[Any]]:
         flat = [command for job in jobs for command in job]
