@@ -29,7 +29,7 @@ from api.state import build_app_state, provide_app_state
 from api.events import EventController
 from api.webhook_endpoints import WebhookEndpointController
 from api.users import UserController, issue_token
-from engine.heap import settle_heap
+from engine.heap import raise_young_threshold, settle_heap
 from engine.logconfig import configure_logging
 from engine.settings import Settings
 from engine.settings_from_env import SettingsError, load_settings
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.easypay = resources
         await resources.start()
         settle_heap()
+        raise_young_threshold()
         try:
             yield
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from engine.heap import settle_heap
+from engine.heap import YOUNG_THRESHOLD, raise_young_threshold, settle_heap
 
 
 class _Node:
@@ -29,3 +29,19 @@ def test_settled_objects_are_frozen_and_later_garbage_is_still_collected():
         assert gone() is None
     finally:
         gc.unfreeze()
+
+
+def test_the_young_threshold_is_raised_and_never_lowered() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        raise_young_threshold()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+        gc.set_threshold(YOUNG_THRESHOLD * 2, 10, 10)
+        raise_young_threshold()
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD * 2
+        gc.set_threshold(0, 10, 10)  # collection disabled: left so
+        raise_young_threshold()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*saved)
