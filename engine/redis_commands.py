@@ -7,7 +7,10 @@ they enqueue in the same step goes in one write (``engine.redis_pipe.send_all``)
 replies are handed back to each, in order.
 
 Each caller's commands are its own: an error reply (``NOSCRIPT``) is returned in place of that
-command's reply, as the exception, and fails no other caller; a socket failure fails the batch.
+command's reply, as the exception, and fails no other caller. A failed round trip (Redis
+unreachable) is returned the same way, as every command's reply: a future of this module holds a
+result, never an exception, so one whose caller never looks at it (a poll refused by its rate
+limit leaves its snapshot read) needs no callback to retrieve it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ class RedisCommands:
     async def _send(self, jobs: list[Sequence[Command]]) -> list[list[Any]]:
         flat = [command for job in jobs for command in job]
         self.round_trips += 1
-        replies = iter(await send_all(self.redis, flat, raise_errors=False))
+        try:
+            replies = iter(await send_all(self.redis, flat, raise_errors=False))
+        except Exception as exc:  # noqa: BLE001 - every command's reply, as an error reply is
+            return [[exc] * len(job) for job in jobs]
         return [[next(replies) for _ in job] for job in jobs]
 
 

@@ -57,3 +57,20 @@ async def test_the_rate_limiter_reloads_a_script_redis_lost(commands):
     assert second.allowed and second.remaining == 0
     third = await limiter.hit("api_key:one")
     assert not third.allowed and 1 <= third.reset_after_s <= 60
+
+
+async def test_a_failed_round_trip_is_every_command_s_reply():
+    """Redis unreachable: each caller gets the failure as its replies (as an error reply), never as
+    the future's exception, so a read nobody awaits (a refused poll's snapshot) leaves nothing unretrieved."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    unreachable = RedisCommands(client)
+    try:
+        ignored = unreachable.enqueue([("HMGET", "k", "m", "b")])
+        replies = await unreachable.run([("GET", "a"), ("GET", "b")])
+        assert len(replies) == 2 and all(isinstance(r, RedisConnectionError) for r in replies)
+        assert ignored.done() and ignored.exception() is None
+        assert isinstance(ignored.result()[0], RedisConnectionError)
+    finally:
+        await client.aclose()
