@@ -37,7 +37,7 @@ from api.bodies import check_request
 from api.problems import Problem
 from api.state import AppState, app_state
 from engine.auth import Principal, presented_key_id
-from engine.logcontext import set_context
+from engine.logcontext import bind_merchant
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from engine.permissions import PUBLIC
 from engine.ratelimit import Decision, RateLimiter
@@ -88,7 +88,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], state: Ap
             await _limit_key_failures(connection)
         raise NotAuthorizedException()
     audit_state["principal"] = principal
-    set_context(merchant_id=principal.merchant_label)
+    bind_merchant(principal.merchant_label)
     return principal
 
 
