@@ -19,9 +19,10 @@ import asyncio
 from typing import Any, Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 
 from engine.batching import MicroBatcher
-from engine.redis_pipe import send_all
+from engine.redis_pipe import send_on
 
 Command = tuple[Any, ...]
 
@@ -31,6 +32,10 @@ class RedisCommands:
         self.redis = redis
         #: Round trips made (one per batch), for tests and the poll benchmark.
         self.round_trips = 0
+        #: One connection of the client's pool, held: one batch at a time goes out (the batcher's
+        #: one runner), so taking and returning a pooled connection per batch (its lock, health
+        #: and bookkeeping calls) bought nothing. A broken one is dropped and connects again.
+        self._connection: AbstractConnection | None = None
         self._batcher: MicroBatcher[Sequence[Command], list[Any]] = MicroBatcher(
             self._send, max_batch=max_batch, name="redis commands"
         )
@@ -48,7 +53,9 @@ class RedisCommands:
         flat = [command for job in jobs for command in job]
         self.round_trips += 1
         try:
-            replies = iter(await send_all(self.redis, flat, raise_errors=False))
+            if self._connection is None:
+                self._connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            replies = iter(await send_on(self._connection, flat, raise_errors=False))
         except Exception as exc:  # noqa: BLE001 - every command's reply, as an error reply is
             return [[exc] * len(job) for job in jobs]
         return [[next(replies) for _ in job] for job in jobs]

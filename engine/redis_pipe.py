@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -30,9 +31,21 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     """
     if not commands:
         return []
-    payload = b"".join([hiredis.pack_command(command) for command in commands])
     pool = redis.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    try:
+        return await send_on(connection, commands, raise_errors=raise_errors)
+    finally:
+        await pool.release(connection)
+
+
+async def send_on(connection: AbstractConnection, commands: Sequence[tuple[Any, ...]], *, raise_errors: bool = True) -> list[Any]:
+    """``send_all`` on a connection the caller holds, used by nothing else meanwhile (taken from
+    the client's pool once, not per batch: ``engine.redis_commands``). A broken connection is
+    dropped, and the next use connects it again."""
+    if not commands:
+        return []
+    payload = b"".join([hiredis.pack_command(command) for command in commands])
 
     async def attempt() -> list[Any]:
         await connection.send_packed_command(payload)
@@ -46,7 +59,8 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
                     except ResponseError as exc:
                         replies.append(exc)
         except asyncio.TimeoutError:
-            raise RedisTimeoutError(f"Timeout reading from {connection.host}:{connection.port}") from None
+            where = f"{getattr(connection, 'host', '')}:{getattr(connection, 'port', '')}"  # a TCP connection's
+            raise RedisTimeoutError(f"Timeout reading from {where}") from None
         return replies
 
     try:
@@ -54,8 +68,6 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     except BaseException:
         await connection.disconnect(nowait=True)
         raise
-    finally:
-        await pool.release(connection)
     if raise_errors:
         for reply in replies:
             if isinstance(reply, ResponseError):
@@ -63,4 +75,4 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     return replies
 
 
-__all__ = ["send_all"]
+__all__ = ["send_all", "send_on"]

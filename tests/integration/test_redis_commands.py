@@ -74,3 +74,26 @@ async def test_a_failed_round_trip_is_every_command_s_reply():
         assert isinstance(ignored.result()[0], RedisConnectionError)
     finally:
         await client.aclose()
+
+
+async def test_the_held_connection_is_reconnected_after_it_was_dropped(settings, redis_clean):
+    """One connection serves every batch; killed under it, the next batch goes out on a new one."""
+    from engine import redis_client
+
+    client = redis_client.connect(settings.redis.cache_url)
+    held = RedisCommands(client)
+    key = f"redis-commands-test:{uuid.uuid4().hex}"
+    try:
+        [first_id] = await held.run([("CLIENT", "ID")])
+        [same_id] = await held.run([("CLIENT", "ID")])
+        assert same_id == first_id  # not a connection per batch
+        killer = redis_client.connect(settings.redis.cache_url)
+        try:
+            assert await killer.client_kill_filter(_id=first_id) == 1
+        finally:
+            await killer.aclose()
+        assert await held.run([("SET", key, 1, "EX", 60), ("INCR", key)]) == [b"OK", 2]
+        [new_id] = await held.run([("CLIENT", "ID")])
+        assert new_id != first_id
+    finally:
+        await client.aclose()
