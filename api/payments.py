@@ -88,9 +88,11 @@ _AHEAD = "payment_snapshot_ahead"
 def _snapshot_ahead(connection: ASGIConnection[Any, Any, Any, Any], state: AppState) -> None:
     """``read_ahead`` of ``GET /v1/payments/{id}`` (``api.auth``): its snapshot read starts in the
     rate-limit hit's round trip. Ownership is checked when the handler takes it (``_read``)."""
-    payment_id = parse_id(connection.scope["path_params"].get("payment_id", ""))
+    raw = connection.scope["path_params"].get("payment_id", "")
+    payment_id = parse_id(raw)
     if payment_id is not None:
-        connection.scope["state"][_AHEAD] = (payment_id, state.cache.read_soon(payment_id))
+        # The id's canonical text is ``raw`` in lower case (``parse_id`` took the 8-4-4-4-12 form only).
+        connection.scope["state"][_AHEAD] = (payment_id, state.cache.read_soon(raw.lower()))
 
 
 class PaymentController(Controller):

@@ -55,8 +55,10 @@ class PaymentCache:
         #: with whatever else the process sends Redis in the same step (a poll's rate-limit hit).
         self._commands = commands or RedisCommands(redis)
 
-    def read_soon(self, payment_id: uuid.UUID) -> asyncio.Future[list[Any]]:
-        """Start reading a snapshot now (it joins the next round trip); ``get_encoded(..., early=)`` answers from it."""
+    def read_soon(self, payment_id: uuid.UUID | str) -> asyncio.Future[list[Any]]:
+        """Start reading a snapshot now (it joins the next round trip); ``get_encoded(..., early=)`` answers from it.
+
+        ``payment_id``: the id, or its canonical text (``str(uuid)``: lower case, dashed)."""
         # A request refused meanwhile (429, 403) never looks at it: a failure is its reply, not the
         # future's exception (``engine.redis_commands``), so nothing is left "never retrieved".
         return self._commands.enqueue([("HMGET", self._key(payment_id), "m", "b")])
