@@ -36,6 +36,7 @@ class RedisCommands:
         #: one runner), so taking and returning a pooled connection per batch (its lock, health
         #: and bookkeeping calls) bought nothing. A broken one is dropped and connects again.
         self._connection: AbstractConnection | None = None
+        self._timeout: float | None = None
         self._batcher: MicroBatcher[Sequence[Command], list[Any]] = MicroBatcher(
             self._send, max_batch=max_batch, name="redis commands"
         )
@@ -54,8 +55,12 @@ class RedisCommands:
         self.round_trips += 1
         try:
             if self._connection is None:
-                self._connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-            replies = iter(await send_on(self._connection, flat, raise_errors=False))
+                connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+                # The whole exchange is timed by ``send_on`` with the connection's socket timeout;
+                # left on the connection, redis-py would also time each write (a task per write).
+                self._timeout, connection.socket_timeout = connection.socket_timeout, None
+                self._connection = connection
+            replies = iter(await send_on(self._connection, flat, raise_errors=False, timeout=self._timeout))
         except Exception as exc:  # noqa: BLE001 - every command's reply, as an error reply is
             return [[exc] * len(job) for job in jobs]
         return [[next(replies) for _ in job] for job in jobs]

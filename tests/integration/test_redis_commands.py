@@ -97,3 +97,36 @@ async def test_the_held_connection_is_reconnected_after_it_was_dropped(settings,
         assert new_id != first_id
     finally:
         await client.aclose()
+
+
+async def test_a_server_that_never_answers_times_out_the_exchange():
+    """The held connection's writes are not timed one by one: the exchange as a whole is, with the
+    client's socket timeout, and a silent server's batch ends as a timeout reply."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    commands_seen: list[bytes] = []
+
+    async def answers_the_handshake_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                commands_seen.append(data)
+                if b"GET" not in data:  # the connection's handshake: no RESP3 here, +OK to the rest
+                    writer.write(b"-ERR unknown command 'HELLO'\r\n" * data.count(b"HELLO") + b"+OK\r\n" * data.count(b"SETINFO"))
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answers_the_handshake_only, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    held = RedisCommands(client)
+    try:
+        replies = await held.run([("GET", "a")])
+        assert isinstance(replies[0], RedisTimeoutError), replies
+        assert any(b"GET" in data for data in commands_seen), (replies, commands_seen)  # sent, then nothing came back
+    finally:
+        await client.aclose()
+        server.close()
