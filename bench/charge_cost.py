@@ -202,7 +202,7 @@ async def main(args: argparse.Namespace) -> None:
         import dramatiq
 
         from workers import runtime
-        from workers.broker import build_broker
+        from workers.broker import THREAD_WAKEUP_MS, build_broker
 
         runtime.configure(settings)
         if args.direct:
@@ -222,13 +222,14 @@ async def main(args: argparse.Namespace) -> None:
             await _wait_final(pg, ids, timeout_s=30)
             print(f"direct, {args.threads} at a time, {args.n} payments: {_per_payment(before, cpu, args.n, _sys_s() - sys0)}")
         else:
-            broker = build_broker(settings, worker=True, pool=None)
+            broker = build_broker(settings, worker=True, pool=None, poll_timeout_ms=args.poll_ms)
             dramatiq.set_broker(broker)
             import workers.payments  # noqa: F401  (registers the actor on the broker just installed)
 
             if args.profile:
                 _profile_threads()
-            worker = dramatiq.Worker(broker, queues={"payments"}, worker_threads=args.threads, worker_timeout=args.poll_ms)
+            worker = dramatiq.Worker(broker, queues={"payments"}, worker_threads=args.threads,
+                                     worker_timeout=max(THREAD_WAKEUP_MS, args.poll_ms))  # as easypay worker sets it
             worker.start()
             try:
                 await _wait_final(pg, warm, timeout_s=60)  # warm-up

@@ -96,6 +96,8 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
     Its Prometheus endpoint (Dramatiq's metrics, queue depth/age/dead letters, live threads) is
     on the pool's metrics port; set <PREFIX>_METRICS_PORT=0 to disable it.
     """
+    from workers.broker import THREAD_WAKEUP_MS
+
     settings = settings_or_exit()
     cfg = settings.pools[pool]
     processes = processes or cfg.processes
@@ -108,7 +110,11 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
             "EASYPAY_POOL_QUEUES": ",".join(queue_list),
             f"{cfg.env_prefix}_PROCESSES": str(processes),
             f"{cfg.env_prefix}_THREADS": str(threads),
-            "dramatiq_worker_timeout": str(cfg.poll_timeout_ms),
+            # On Redis the consumers poll at <PREFIX>_POLL_TIMEOUT_MS (workers.broker), and Dramatiq's
+            # worker_timeout only wakes idle threads; RabbitMQ pushes, its consumers use worker_timeout.
+            "dramatiq_worker_timeout": str(
+                cfg.poll_timeout_ms if settings.redis.broker_is_rabbitmq else max(THREAD_WAKEUP_MS, cfg.poll_timeout_ms)
+            ),
         }
     )
     if cfg.prefetch:
