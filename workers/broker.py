@@ -39,6 +39,14 @@ DELAY_QUEUE_POLL_MS = 1000
 INTERRUPT_CHECK_S = 1.0
 
 
+def worker_timeout_ms(poll_timeout_ms: int, *, rabbitmq: bool) -> int:
+    """Dramatiq's ``worker_timeout`` for a pool (``easypay worker`` sets it): on Redis the
+    consumers poll at ``poll_timeout_ms`` on their own (``EasypayRedisBroker``) and it only wakes
+    idle threads; RabbitMQ pushes messages, and its consumers wait ``worker_timeout`` between
+    looks at their delayed messages."""
+    return poll_timeout_ms if rabbitmq else max(THREAD_WAKEUP_MS, poll_timeout_ms)
+
+
 class EasypayRedisBroker(RedisBroker):
     """Dramatiq's Redis broker whose consumers poll at their own pace: an idle queue's consumer
     backs off up to ``poll_timeout_ms`` (a message queued into an idle pool waits at most about
