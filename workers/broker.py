@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import dramatiq
+import hiredis
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import dq_name
+from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
@@ -18,6 +19,8 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
+
+from redis.exceptions import NoScriptError
 
 from engine.settings import PoolSettings, Settings
 from jobs.names import NAMESPACE, PAYMENTS_QUEUE, RECOVERY_QUEUE, RETRY, WEBHOOKS_QUEUE
@@ -56,10 +59,53 @@ class EasypayRedisBroker(RedisBroker):
     def __init__(self, *, poll_timeout_ms: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.poll_timeout_ms = poll_timeout_ms
+        #: The SHA1 of Dramatiq's ``dispatch.lua``, which every command runs.
+        self.dispatch_sha: str = self.scripts["dispatch"].sha
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
         delayed = queue_name == dq_name(queue_name)
         return super().consume(queue_name, prefetch, DELAY_QUEUE_POLL_MS if delayed else self.poll_timeout_ms)
+
+    def __getattr__(self, name: str) -> Any:
+        """``do_fetch``, ``do_ack``...: built once per command (Dramatiq builds one per call)."""
+        if not name.startswith("do_"):
+            raise AttributeError(name)
+        dispatch = self._packed_dispatch(name[3:])
+        setattr(self, name, dispatch)
+        return dispatch
+
+    def _packed_dispatch(self, command: str) -> Callable[..., Any]:
+        """Dramatiq's ``_dispatch`` (one EVALSHA of its ``dispatch.lua`` per fetch, ack, nack...:
+        the same arguments), packed by hiredis and sent on a connection of the client's pool:
+        redis-py's ``Script`` call minus its per-call Python work. A server without the script
+        (restarted) gets it through Dramatiq's own path, which loads it."""
+        loading = self._dispatch(command)
+        namespace = self.namespace
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            payload = hiredis.pack_command((
+                "EVALSHA", self.dispatch_sha, 1, namespace, command, current_millis(), queue_name, self.broker_id,
+                self.heartbeat_timeout, self.dead_message_ttl, self._should_do_maintenance(command),
+                self._max_unpack_size(), *args,
+            ))
+            pool = self.client.connection_pool
+            connection = pool.get_connection()
+
+            def exchange() -> Any:
+                connection.send_packed_command([payload])
+                return connection.read_response()
+
+            try:  # the client's retry policy, as redis-py applies it to a command
+                return connection.retry.call_with_retry(exchange, lambda _error: connection.disconnect())
+            except NoScriptError:
+                return loading(queue_name, *args)
+            except BaseException:
+                connection.disconnect()  # a reply may still be on its way: nobody else reads it
+                raise
+            finally:
+                pool.release(connection)
+
+        return do_dispatch
 
 
 class AsyncIOEveryS(AsyncIO):
