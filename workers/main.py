@@ -22,10 +22,11 @@ def setup() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, json_logs=settings.is_production)
     runtime.configure(settings)
-    pool = settings.pools.get(os.environ.get(POOL_ENV, "payments"))
+    named = pool = settings.pools.get(os.environ.get(POOL_ENV, "payments"))
     if pool is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None:
         pool = None  # started without `easypay worker`: no multi-process metrics directory
-    dramatiq.set_broker(build_broker(settings, worker=True, pool=pool))
+    poll_ms = named.poll_timeout_ms if named is not None else None
+    dramatiq.set_broker(build_broker(settings, worker=True, pool=pool, poll_timeout_ms=poll_ms))
     import workers.lifecycle  # noqa: F401
     import workers.payments  # noqa: F401  (registers actors on the broker just installed)
     import workers.webhooks  # noqa: F401
