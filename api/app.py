@@ -29,6 +29,7 @@ from api.state import build_app_state, provide_app_state
 from api.events import EventController
 from api.webhook_endpoints import WebhookEndpointController
 from api.users import UserController, issue_token
+from engine.heap import raise_young_threshold, settle_heap
 from engine.logconfig import configure_logging
 from engine.settings import Settings
 from engine.settings_from_env import SettingsError, load_settings
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         resources = build_app_state(settings)
         app.state.easypay = resources
         await resources.start()
+        settle_heap()
+        raise_young_threshold()
         try:
             yield
         finally:

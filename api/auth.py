@@ -37,7 +37,7 @@ from api.bodies import check_request
 from api.problems import Problem
 from api.state import AppState, app_state
 from engine.auth import Principal, presented_key_id
-from engine.logcontext import set_context
+from engine.logcontext import bind_merchant
 from engine.metrics import AUTH_FAILURES, RATE_LIMIT_REJECTIONS
 from engine.permissions import PUBLIC
 from engine.ratelimit import Decision, RateLimiter
@@ -88,7 +88,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], state: Ap
             await _limit_key_failures(connection)
         raise NotAuthorizedException()
     audit_state["principal"] = principal
-    set_context(merchant_id=principal.merchant_label)
+    bind_merchant(principal.merchant_label)
     return principal
 
 
@@ -125,21 +125,28 @@ async def enforce_rate_limit(
     ``Retry-After``; else the decision."""
     decision = await limiter.hit(identity, overrides)
     if decision.window is not None and not decision.allowed:
-        RATE_LIMIT_REJECTIONS.labels(scope=identity.partition(":")[0]).inc()
-        raise Problem(
-            429,
-            "rate_limited",
-            f"Too many requests: the limit is {decision.limit} per {decision.window}; retry after {decision.reset_after_s} s.",
-            headers=rate_limit_headers(decision),
-        )
+        raise _refusal(identity, decision)
     return decision
+
+
+def _refusal(identity: str, decision: Decision) -> Problem:
+    RATE_LIMIT_REJECTIONS.labels(scope=identity.partition(":")[0]).inc()
+    return Problem(
+        429,
+        "rate_limited",
+        f"Too many requests: the limit is {decision.limit} per {decision.window}; retry after {decision.reset_after_s} s.",
+        headers=rate_limit_headers(decision),
+    )
 
 
 async def _rate_limit(
     connection: ASGIConnection[Any, Any, Any, Any], state: AppState, identity: str, overrides: dict[str, int] | None
 ) -> None:
-    decision = await enforce_rate_limit(connection, identity, overrides, state.limiter)
+    """``enforce_rate_limit`` on the credential's limits (one coroutine less on every request)."""
+    decision = await state.limiter.hit(identity, overrides)
     if decision.window is not None:
+        if not decision.allowed:
+            raise _refusal(identity, decision)
         # An allowed request's headers (``rate_limit_headers`` without a reset), encoded for ``api.hardening``.
         connection.scope["state"]["rate_limit_headers"] = [
             (b"ratelimit-limit", b"%d" % decision.limit),

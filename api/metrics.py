@@ -53,8 +53,9 @@ class RequestMetrics:
     children are looked up once per label set, not per request."""
 
     def __init__(self) -> None:
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
+        #: (route, method, status) -> (its request counter, the route's duration histogram): one
+        #: lookup per request. The histogram's series is made on the first timed request only.
+        self._children: dict[tuple[str, str, int], list[Any]] = {}
 
     def begin(self) -> None:
         HTTP_IN_FLIGHT.inc()
@@ -63,17 +64,16 @@ class RequestMetrics:
         HTTP_IN_FLIGHT.dec()
         route = scope.get("path_template") or "unmatched"
         method = scope.get("method", "GET")
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = self._children[(route, method, status)] = [
+                HTTP_REQUESTS.labels(route=route, method=method, status=str(status)), None
+            ]
         if not scope["state"].get("long_poll"):
-            timer = self._timers.get((route, method))
-            if timer is None:
-                timer = self._timers[(route, method)] = HTTP_REQUEST_DURATION.labels(route=route, method=method)
-            timer.observe(elapsed_s)
-        counter = self._counters.get((route, method, status))
-        if counter is None:
-            counter = self._counters[(route, method, status)] = HTTP_REQUESTS.labels(
-                route=route, method=method, status=str(status)
-            )
-        counter.inc()
+            if children[1] is None:
+                children[1] = HTTP_REQUEST_DURATION.labels(route=route, method=method)
+            children[1].observe(elapsed_s)
+        children[0].inc()
 
 
 class _Families(Collector):

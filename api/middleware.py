@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Sc
 
 from api.audit import AUDITED_PREFIXES, audit_request
 from api.metrics import METRICS_PATH, RequestMetrics
-from api.read_your_writes import mark_write
+from api.read_your_writes import WRITES, mark_write
 from api.request_ids import request_id_for
 from engine.logcontext import bind_request, reset_context
 
@@ -42,7 +42,8 @@ def api_middleware(app: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
                 started.append(message)
-                await mark_write(scope, message["status"])
+                if scope["method"] in WRITES:  # what ``mark_write`` looks at first: a read awaits nothing
+                    await mark_write(scope, message["status"])
             await send(message)
 
         path = scope["path"]

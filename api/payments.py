@@ -30,6 +30,7 @@ from api.validation import validate_payment
 from engine import idempotency
 from engine.accept_batch import AcceptRequest
 from engine.auth import Principal
+from engine.db import payment_reads
 from engine.db import payments as repo
 from engine.permissions import Permission
 from engine.logcontext import current_context, set_context
@@ -87,9 +88,11 @@ _AHEAD = "payment_snapshot_ahead"
 def _snapshot_ahead(connection: ASGIConnection[Any, Any, Any, Any], state: AppState) -> None:
     """``read_ahead`` of ``GET /v1/payments/{id}`` (``api.auth``): its snapshot read starts in the
     rate-limit hit's round trip. Ownership is checked when the handler takes it (``_read``)."""
-    payment_id = parse_id(connection.scope["path_params"].get("payment_id", ""))
+    raw = connection.scope["path_params"].get("payment_id", "")
+    payment_id = parse_id(raw)
     if payment_id is not None:
-        connection.scope["state"][_AHEAD] = (payment_id, state.cache.read_soon(payment_id))
+        # The id's canonical text is ``raw`` in lower case (``parse_id`` took the 8-4-4-4-12 form only).
+        connection.scope["state"][_AHEAD] = (payment_id, state.cache.read_soon(raw.lower()))
 
 
 class PaymentController(Controller):
@@ -257,7 +260,7 @@ class PaymentController(Controller):
         lt = parse_time("created_lt", created_lt)
 
         async def fetch_page(conn: AsyncConnection) -> Page[Any]:
-            return await repo.list_payments(
+            return await payment_reads.list_payments(
                 conn,
                 scope,
                 limit=limit,
@@ -292,7 +295,7 @@ async def _read(
         return cached
 
     async def fetch(conn: AsyncConnection) -> Any:
-        return await repo.get_payment(conn, payment_id, merchant_id=merchant_id)
+        return await payment_reads.get_payment_view(conn, payment_id, merchant_id=merchant_id)
 
     if fresh:
         async with state.reads.connect() as conn:

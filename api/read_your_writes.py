@@ -14,7 +14,8 @@ from engine.auth import Principal
 from engine.db.read_routing import actor_key
 from api.state import app_state
 
-_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The methods whose success marks a recent writer.
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def reader(principal: Principal) -> str:
@@ -25,7 +26,7 @@ def reader(principal: Principal) -> str:
 async def mark_write(scope: HTTPScope, status: int) -> None:
     """Called by ``api.middleware.api_middleware`` as a write's answer starts (before it is sent):
     a successful POST, PUT, PATCH or DELETE marks its credential as a recent writer."""
-    if status >= 400 or scope.get("method") not in _WRITES:
+    if status >= 400 or scope.get("method") not in WRITES:
         return
     principal: Principal | None = scope["state"].get("principal")
     markers = app_state(scope["app"]).read_router.recent_writes

@@ -6,7 +6,7 @@
    the redis-server), the emulator excluded.
 2. Accept: ``POST /v1/payments`` (workers stopped) against a bare Litestar app decoding the same
    msgspec body, served with the same uvicorn flags, interleaved round by round (closed loop:
-   throughput); then each at 80 % of its own maximum rate (open loop: p99). ``/bench/parse``
+   throughput); then each at 80 % of the accept path's maximum rate (open loop: p99). ``/bench/parse``
    (the API's guard, decode, validation and sealing without PostgreSQL or the queue) as a third.
 3. Poll: ``GET /v1/payments/{id}`` of finished payments against the bare app answering the same
    JSON, interleaved, closed loop.
@@ -97,17 +97,20 @@ async def accept(bench: Bench, bare: str) -> list[Row]:
         "payments": (f"{bench.api}/v1/payments", lambda n: auth, body, "POST", 202),
     }
     s = await _rounds(bench, targets, purge=True)
-    # p99 at 80 % of each one's own maximum rate, open loop (the latency a client sees under load).
+    # p99 at 80 % of the accept path's maximum rate, open loop (the latency a client sees under
+    # load), the bare app at the same offered rate. (At 80 % of the bare app's own maximum the
+    # load generator, on the same two cores, cannot send in time: its lag, not the server, made
+    # the bare p99 seconds long.)
+    rate = 0.8 * s["payments"]["rate"]
     p99_80: dict[str, RunResult] = {}
     for name in ("bare", "payments"):
         url, headers, _, _, _ = targets[name]
-        rate = 0.8 * s[name]["rate"]
         p99_80[name] = run = await open_loop(f"{name}@80%", url, headers=headers, body=body, rate=rate,
                                              duration_s=bench.sizes.open_loop_s)
         log(f"  {name} at {rate:.0f}/s offered: {run.rate:.0f}/s achieved, p99 {run.pct_ms(0.99):.1f} ms, errors {run.errors}")
         bench.flush_broker()
     bare_s, real = s["bare"], s["payments"]
-    achieved = ", ".join(f"{name} {r.rate:.0f}/s of {0.8 * s[name]['rate']:.0f} offered" for name, r in p99_80.items())
+    achieved = ", ".join(f"{name} {r.rate:.0f}/s of {rate:.0f} offered" for name, r in p99_80.items())
     return [
         Row(SECTION_ACCEPT, "POST /v1/payments req/s (closed loop)", real["rate"], "req/s", "bare Litestar POST, same body",
             bare_s["rate"], "≥ 0.30×"),
@@ -116,7 +119,7 @@ async def accept(bench: Bench, bare: str) -> list[Row]:
         Row(SECTION_ACCEPT, "POST /v1/payments p99 at saturation", real["p99_ms"], "ms", "bare p99 at saturation",
             bare_s["p99_ms"]),
         Row(SECTION_ACCEPT, "POST /v1/payments p99 at 80 % of its max (open loop)", p99_80["payments"].pct_ms(0.99), "ms",
-            "bare p99 at 80 % of its max", p99_80["bare"].pct_ms(0.99), "≤ 2×", note=achieved),
+            "bare p99 at the same offered rate", p99_80["bare"].pct_ms(0.99), "≤ 2×", note=achieved),
     ]
 
 

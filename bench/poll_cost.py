@@ -15,6 +15,13 @@ concurrent phase (``python -m pstats FILE``).
 
     EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 4000 --concurrency 32 --bare
     EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 500 --path '/v1/payments?limit=20'
+    EASYPAY_TEST_SLOT=1 .venv/bin/python -m bench.poll_cost -n 500 --rows 1000 --path '/v1/payments?limit=100'
+
+``--accept`` measures ``POST /v1/payments`` instead (each a new payment with its own
+idempotency key, recorded and queued on the slot's Redis broker; no worker runs).
+
+``--rows N`` first loads N captured payments for the merchant in SQL (``bench.lookups.LOAD``), so a
+list page is full.
 
 ``--bare`` adds the bare Litestar GET of the same JSON (``bench.bare_app``), the baseline of
 ``bench/run.py --only api``; ``--path`` measures another read (a list page, an event page).
@@ -152,6 +159,20 @@ async def _finished_payment(client: Client, settings: Any, auth: list[tuple[byte
     return payment_id
 
 
+async def _load_rows(settings: Any, merchant_id: uuid.UUID, count: int) -> None:
+    import asyncpg
+
+    from bench.lookups import LOAD
+
+    conn = await asyncpg.connect(settings.database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        start = await conn.fetchval("SELECT count(*) FROM payments") + 1
+        # Invoice numbers are unique per merchant: number from past every row already there.
+        await conn.execute(LOAD, merchant_id, start, count)
+    finally:
+        await conn.close()
+
+
 GC_S = [0.0, 0.0]
 
 
@@ -162,7 +183,8 @@ def _time_gc(phase: str, info: dict[str, Any]) -> None:
         GC_S[0] += time.process_time() - GC_S[1]
 
 
-async def _phase(client: Client, path: str, auth: list[tuple[bytes, bytes]], n: int, concurrency: int) -> dict[str, float]:
+async def _phase(client: Client, path: str, auth: list[tuple[bytes, bytes]], n: int, concurrency: int,
+                 accept: bool = False) -> dict[str, float]:
     before = Counts(**vars(COUNTS))
     gc_before = GC_S[0]
     cpu0 = time.process_time()
@@ -170,6 +192,11 @@ async def _phase(client: Client, path: str, auth: list[tuple[bytes, bytes]], n: 
     done = 0
 
     async def one() -> None:
+        if accept:  # a new payment each time (its own idempotency key), as merchants send them
+            headers = [*auth, (b"content-type", b"application/json"), (b"idempotency-key", uuid.uuid4().hex.encode())]
+            status, _ = await client.request("POST", "/v1/payments", headers, BODY)
+            assert status == 202, status
+            return
         status, _ = await client.request("GET", path, auth)
         assert status == 200, status
 
@@ -227,6 +254,8 @@ async def main(args: argparse.Namespace) -> None:
         row = await create_merchant(conn, "Poll cost shop")
         issued = await create_api_key(conn, merchant_id=row.id, role="merchant", pepper=derive_pepper(settings.secret_key))
     await engine.dispose()
+    if args.rows:
+        await _load_rows(settings, row.id, args.rows)
     auth = [(b"authorization", f"Bearer {issued.token}".encode())]
 
     _count_round_trips()
@@ -236,18 +265,19 @@ async def main(args: argparse.Namespace) -> None:
     async with app.lifespan():
         payment_id = await _finished_payment(client, settings, auth)
         path = args.path.replace("{id}", payment_id)
-        await _phase(client, path, auth, 200, 1)  # warm-up: caches filled, code paths loaded
+        accept = args.accept
+        await _phase(client, path, auth, 200, 1, accept)  # warm-up: caches filled, code paths loaded
         results: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.rounds):
-            results.setdefault("sequential", []).append(await _phase(client, path, auth, args.n, 1))
+            results.setdefault("sequential", []).append(await _phase(client, path, auth, args.n, 1, accept))
             results.setdefault(f"concurrency {args.concurrency}", []).append(
-                await _phase(client, path, auth, args.n, args.concurrency)
+                await _phase(client, path, auth, args.n, args.concurrency, accept)
             )
         sample = await client.request("GET", path, auth)
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            await _phase(client, path, auth, args.n, args.concurrency)
+            await _phase(client, path, auth, args.n, args.concurrency, accept)
             profiler.disable()
             profiler.dump_stats(args.profile)
             # Python function calls do not depend on the machine's load, unlike its time.
@@ -269,6 +299,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each phase (the least CPU is reported)")
     parser.add_argument("--path", default="/v1/payments/{id}",
                         help="what to GET ({id}: the finished payment), e.g. '/v1/payments?limit=20' or '/v1/events?limit=20'")
+    parser.add_argument("--rows", type=int, default=0, help="payments bulk-loaded for the merchant first (full list pages)")
+    parser.add_argument("--accept", action="store_true",
+                        help="measure POST /v1/payments instead (a new payment each, queued on the slot's broker)")
     parser.add_argument("--bare", action="store_true", help="also measure the bare Litestar GET of the same JSON")
     parser.add_argument("--profile", help="write a cProfile of the concurrent phase here")
     asyncio.run(main(parser.parse_args()))

@@ -20,12 +20,17 @@ import logging
 import operator
 import uuid
 from dataclasses import dataclass
+from typing import Any, Callable
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.db import audit as repo
 from engine.periodic import PeriodicFlusher
 
 log = logging.getLogger(__name__)
+
+#: An entry as the values of ``COLUMNS``, in order: what the writer buffers and copies.
+Row = tuple[Any, ...]
 
 #: Entries kept while the database is unreachable; beyond this the oldest ordinary ones are
 #: dropped (and logged), and a security event waits for a write.
@@ -52,9 +57,9 @@ class AuditEntry:
 
 
 #: The columns an entry fills (the others take their defaults: id, created_at).
-_COLUMNS = tuple(field.name for field in dataclasses.fields(AuditEntry))
-#: An entry's ``_COLUMNS`` values as a tuple, in one C call (every read of a payment is audited).
-_row = operator.attrgetter(*_COLUMNS)
+COLUMNS = tuple(field.name for field in dataclasses.fields(AuditEntry))
+#: An entry's ``COLUMNS`` values as a tuple (its row), in one C call.
+row_of: Callable[[AuditEntry], Row] = operator.attrgetter(*COLUMNS)
 
 
 def is_security_event(entry: AuditEntry) -> bool:
@@ -78,14 +83,15 @@ async def write_entries(conn: AsyncConnection, entries: list[AuditEntry]) -> Non
         await repo.insert_audit_logs(conn, [dict(e.__dict__) for e in entries])
 
 
-async def copy_entries(engine: AsyncEngine, entries: list[AuditEntry]) -> None:
-    """Insert ``entries`` as one statement of their own: a binary ``COPY`` (atomic by itself), so
+async def copy_rows(engine: AsyncEngine, rows: list[Row]) -> None:
+    """Insert entries' rows as one statement of their own: a binary ``COPY`` (atomic by itself), so
     the driver encodes the rows, with no SQL construct or parameter dict per entry."""
-    if not entries:
+    if not rows:
         return
     async with engine.connect() as conn:
-        if not await repo.copy_audit_logs(conn, [_row(e) for e in entries], columns=_COLUMNS):
-            await write_entries(conn, entries)  # not asyncpg: the portable INSERT
+        if not await repo.copy_audit_logs(conn, rows, columns=COLUMNS):
+            # not asyncpg: the portable INSERT
+            await repo.insert_audit_logs(conn, [dict(zip(COLUMNS, row)) for row in rows])
             await conn.commit()
 
 
@@ -96,18 +102,29 @@ class AuditWriter(PeriodicFlusher):
         super().__init__(interval_s=flush_interval_s)
         self._engine = engine
         self._max_buffered = max_buffered
-        self._buffer: list[AuditEntry] = []
-        self._security: list[AuditEntry] = []
+        #: Rows (``row_of``), not entries: the API's request path builds an entry's row directly
+        #: (``api.audit``) and ``COPY`` takes rows.
+        self._buffer: list[Row] = []
+        self._security: list[Row] = []
         self._lock = asyncio.Lock()
 
     def record(self, entry: AuditEntry) -> None:
         """Buffer an ordinary entry (dropped, oldest first, if the buffer overflows)."""
-        self._buffer.append(entry)
-        self._trim()
+        self.record_row(row_of(entry))
+
+    def record_row(self, row: Row) -> None:
+        """``record`` of an entry given as its row."""
+        self._buffer.append(row)
+        if len(self._buffer) > self._max_buffered:
+            self._trim()
 
     async def record_durably(self, entry: AuditEntry) -> None:
         """Buffer a security event, never to be dropped; at ``max_buffered`` of them, wait for a write."""
-        self._security.append(entry)
+        await self.record_row_durably(row_of(entry))
+
+    async def record_row_durably(self, row: Row) -> None:
+        """``record_durably`` of an entry given as its row."""
+        self._security.append(row)
         if len(self._security) >= self._max_buffered:
             await self.flush()
 
@@ -131,7 +148,7 @@ class AuditWriter(PeriodicFlusher):
             security, self._security = self._security, []
             batch, self._buffer = self._buffer, []
             try:
-                await copy_entries(self._engine, security + batch)
+                await copy_rows(self._engine, security + batch)
             except Exception as exc:  # noqa: BLE001 - keep the entries and retry on the next tick
                 log.warning("audit write failed, will retry: %s", type(exc).__name__)
                 self._security[:0] = security

@@ -62,6 +62,8 @@ _KEY_RE = re.compile(r"^ak_([a-z0-9]{16}):sk_([A-Za-z0-9_-]{32,64})$")
 _KEY_ID_RE = re.compile(r"^ak_([a-z0-9]{16})(?::|$)")
 #: A validation outcome: the key id exists (not revoked) but the secret does not match it.
 _WRONG_SECRET = "wrong_secret"
+#: Validation outcomes kept in-process at most (``ApiKeyAuthenticator._cache``).
+_LOCAL_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,10 @@ class ApiKeyAuthenticator:
         self._shared_ttl_s = shared_ttl_s
         self._on_success = on_success
         self._on_wrong_secret = on_wrong_secret
-        self._cache: TTLCache[tuple[str, bytes], Principal | str | None] = TTLCache(maxsize=10_000, ttl=local_ttl_s, timer=time.monotonic)
+        #: (key id, hash of the secret) -> (outcome, monotonic expiry): a plain dict (read on every
+        #: request), emptied when it reaches ``_LOCAL_MAX`` (the outcomes are then read again).
+        self._local_ttl_s = local_ttl_s
+        self._cache: dict[tuple[str, bytes], tuple[Principal | str | None, float]] = {}
 
     async def authenticate(self, token: str) -> Principal | None:
         parsed = parse_key(token)
@@ -267,14 +272,17 @@ class ApiKeyAuthenticator:
         key_id, secret = parsed
         digest = hash_secret(self._pepper, secret)
         cache_key = (key_id, digest)
-        try:
-            outcome = self._cache[cache_key]
-        except KeyError:
+        cached = self._cache.get(cache_key)
+        if cached is not None and cached[1] > time.monotonic():
+            outcome = cached[0]
+        else:
             record = await self._record(key_id)
             outcome = self._verify(key_id, digest, record)
             if outcome == _WRONG_SECRET and self._previous_peppers and record is not None:
                 outcome = await self._verify_previous(key_id, secret, digest, record)
-            self._cache[cache_key] = outcome
+            if len(self._cache) >= _LOCAL_MAX:
+                self._cache.clear()
+            self._cache[cache_key] = (outcome, time.monotonic() + self._local_ttl_s)
         if isinstance(outcome, Principal):
             if self._on_success is not None:
                 self._on_success(key_id)

@@ -25,10 +25,6 @@ from engine import redis_keys
 log = logging.getLogger(__name__)
 
 
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
 # KEYS[1] = snapshot key; ARGV = version, merchant id, body, ttl seconds, channel (empty: no
 # announcement), payment id
 _PUT_IF_NEWER = """
@@ -59,12 +55,13 @@ class PaymentCache:
         #: with whatever else the process sends Redis in the same step (a poll's rate-limit hit).
         self._commands = commands or RedisCommands(redis)
 
-    def read_soon(self, payment_id: uuid.UUID) -> asyncio.Future[list[Any]]:
-        """Start reading a snapshot now (it joins the next round trip); ``get_encoded(..., early=)`` answers from it."""
-        future = self._commands.enqueue([("HMGET", self._key(payment_id), "m", "b")])
-        # A request refused meanwhile (429, 403) never looks at it: its failure is not "never retrieved".
-        future.add_done_callback(_consume)
-        return future
+    def read_soon(self, payment_id: uuid.UUID | str) -> asyncio.Future[list[Any]]:
+        """Start reading a snapshot now (it joins the next round trip); ``get_encoded(..., early=)`` answers from it.
+
+        ``payment_id``: the id, or its canonical text (``str(uuid)``: lower case, dashed)."""
+        # A request refused meanwhile (429, 403) never looks at it: a failure is its reply, not the
+        # future's exception (``engine.redis_commands``), so nothing is left "never retrieved".
+        return self._commands.enqueue([("HMGET", self._key(payment_id), "m", "b")])
 
     def _key(self, payment_id: uuid.UUID | str) -> str:
         return redis_keys.payment_snapshot(self._prefix, payment_id)

@@ -36,6 +36,12 @@ def set_context(**values: str | None) -> None:
     _context.set({**_context.get(), **{k: str(v) for k, v in values.items() if v is not None}})
 
 
+def bind_merchant(merchant_id: str | None) -> None:
+    """``set_context(merchant_id=...)`` of an authenticated request: one merge, no keyword dict."""
+    if merchant_id is not None:
+        _context.set({**_context.get(), "merchant_id": merchant_id})
+
+
 def current_context() -> dict[str, str]:
     """The ids bound now (a copy)."""
     return dict(_context.get())

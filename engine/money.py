@@ -86,10 +86,12 @@ def format_amount(amount_minor: int, currency: str) -> str:
 
 def format_minor_units(amount_minor: int, exponent: int) -> str:
     """The same by exponent: (1250, 2) -> "12.50", (1250, 0) -> "1250", (5, 3) -> "0.005"."""
-    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
+    if type(amount_minor) is not int:  # bool included: True is not an amount
         raise TypeError("amount_minor must be an int")
-    sign = "-" if amount_minor < 0 else ""
-    major, minor = divmod(abs(amount_minor), 10**exponent)
     if exponent == 0:
-        return f"{sign}{major}"
-    return f"{sign}{major}.{minor:0{exponent}d}"
+        return str(amount_minor)
+    if amount_minor < 0:
+        return "-" + format_minor_units(-amount_minor, exponent)
+    # Three per payment object, 300 per list page: string slicing, not divmod and a format spec.
+    digits = str(amount_minor).rjust(exponent + 1, "0")
+    return f"{digits[:-exponent]}.{digits[-exponent:]}"

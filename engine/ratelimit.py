@@ -12,8 +12,7 @@ and its payment snapshot read are one round trip.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
@@ -71,8 +70,9 @@ def rate_limits_problems(value: object, *, ceilings: dict[str, int] | None = Non
     return problems
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """What one hit decided (immutable; a tuple: one is made per request)."""
+
     allowed: bool
     #: The window that decided (the exceeded one, or the tightest when allowed).
     window: str | None = None
@@ -156,26 +156,27 @@ class RateLimiter:
         """Count one request for ``identity``; fails open (allowed) when Redis is unreachable."""
         limits = self._default_limits if overrides is None else self._merged(overrides)
         if not limits:
-            return Decision(True)
+            return _ALLOWED
         try:
-            return await self._hit(identity, limits)
+            while True:  # once more if Redis restarted or its scripts were flushed (NOSCRIPT)
+                if self._hit_sha is None:
+                    self._hit_sha = await self._redis.script_load(_HIT)
+                (reply,) = await self._commands.run([("EVALSHA", self._hit_sha, *self._script_args(identity, limits))])
+                if not isinstance(reply, NoScriptError):
+                    break
+                self._hit_sha = None
+            if isinstance(reply, Exception):
+                raise reply
         except RedisError as exc:
             log.warning("rate limit check failed, allowing the request: %s", exc)
-            return Decision(True)
-
-    async def _hit(self, identity: str, limits: tuple[tuple[str, int], ...]) -> Decision:
-        if self._hit_sha is None:
-            self._hit_sha = await self._redis.script_load(_HIT)
-        (reply,) = await self._commands.run([("EVALSHA", self._hit_sha, *self._script_args(identity, limits))])
-        if isinstance(reply, NoScriptError):  # Redis restarted or its scripts were flushed
-            self._hit_sha = None
-            return await self._hit(identity, limits)
-        if isinstance(reply, Exception):
-            raise reply
+            return _ALLOWED
         policy = self._policy(limits)
         exceeded = reply[0]
         if exceeded:
             window, amount = limits[exceeded - 1]
             return Decision(False, window, amount, 0, max(1, reply[1]), policy)
         left, window, amount = min([(amount - count, window, amount) for (window, amount), count in zip(limits, reply[1:])])
-        return Decision(True, window, amount, left, policy=policy)
+        return Decision(True, window, amount, left, 0, policy)
+
+
+_ALLOWED = Decision(True)

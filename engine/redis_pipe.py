@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -30,23 +31,43 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     """
     if not commands:
         return []
-    payload = b"".join([hiredis.pack_command(command) for command in commands])
     pool = redis.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    try:
+        return await send_on(connection, commands, raise_errors=raise_errors)
+    finally:
+        await pool.release(connection)
+
+
+async def send_on(
+    connection: AbstractConnection, commands: Sequence[tuple[Any, ...]], *, raise_errors: bool = True, timeout: float | None = None
+) -> list[Any]:
+    """``send_all`` on a connection the caller holds, used by nothing else meanwhile (taken from
+    the client's pool once, not per batch: ``engine.redis_commands``). A broken connection is
+    dropped, and the next use connects it again.
+
+    ``timeout``: for the whole exchange, the write and every reply (default: the connection's
+    ``socket_timeout``). A holder that sets the connection's own ``socket_timeout`` to None and
+    passes it here saves redis-py's timed write (a task and a loop turn per round trip)."""
+    if not commands:
+        return []
+    payload = b"".join([hiredis.pack_command(command) for command in commands])
+    limit = connection.socket_timeout if timeout is None else timeout
 
     async def attempt() -> list[Any]:
-        await connection.send_packed_command(payload)
         replies: list[Any] = []
-        # One read timeout for the whole batch (the connection's ``socket_timeout``), not a timer per reply.
+        # One timeout for the whole batch, not a timer per reply.
         try:
-            async with asyncio.timeout(connection.socket_timeout):
+            async with asyncio.timeout(limit):
+                await connection.send_packed_command(payload)
                 for _ in commands:
                     try:
                         replies.append(await connection.read_response(timeout=math.inf))
                     except ResponseError as exc:
                         replies.append(exc)
         except asyncio.TimeoutError:
-            raise RedisTimeoutError(f"Timeout reading from {connection.host}:{connection.port}") from None
+            where = f"{getattr(connection, 'host', '')}:{getattr(connection, 'port', '')}"  # a TCP connection's
+            raise RedisTimeoutError(f"Timeout talking to {where}") from None
         return replies
 
     try:
@@ -54,8 +75,6 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     except BaseException:
         await connection.disconnect(nowait=True)
         raise
-    finally:
-        await pool.release(connection)
     if raise_errors:
         for reply in replies:
             if isinstance(reply, ResponseError):
@@ -63,4 +82,4 @@ async def send_all(redis: Redis, commands: Sequence[tuple[Any, ...]], *, raise_e
     return replies
 
 
-__all__ = ["send_all"]
+__all__ = ["send_all", "send_on"]

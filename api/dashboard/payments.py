@@ -24,7 +24,7 @@ from api.state import AppState
 from api.tenancy import list_scope
 from api.timeparams import parse_time
 from engine.auth import Principal
-from engine.db import activity
+from engine.db import activity, payment_reads
 from engine.db import payments as repo
 from engine.db import refunds as refund_repo
 from engine.db.history import payment_history
@@ -73,7 +73,7 @@ async def _page(state: AppState, principal: Principal, given: dict[str, str]) ->
     gte, lt = parse_time("created_gte", given.get("created_gte")), parse_time("created_lt", given.get("created_lt"))
 
     async def fetch_page(conn: AsyncConnection) -> Page[Any]:
-        return await repo.list_payments(
+        return await payment_reads.list_payments(
             conn, scope, limit=limit, starting_after=cursor, status=status, customer_id=customer_id, created_gte=gte, created_lt=lt
         )
 

@@ -96,6 +96,8 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
     Its Prometheus endpoint (Dramatiq's metrics, queue depth/age/dead letters, live threads) is
     on the pool's metrics port; set <PREFIX>_METRICS_PORT=0 to disable it.
     """
+    from workers.broker import worker_timeout_ms
+
     settings = settings_or_exit()
     cfg = settings.pools[pool]
     processes = processes or cfg.processes
@@ -108,7 +110,7 @@ def worker(pool: str, processes: int | None, threads: int | None, queues: str | 
             "EASYPAY_POOL_QUEUES": ",".join(queue_list),
             f"{cfg.env_prefix}_PROCESSES": str(processes),
             f"{cfg.env_prefix}_THREADS": str(threads),
-            "dramatiq_worker_timeout": str(cfg.poll_timeout_ms),
+            "dramatiq_worker_timeout": str(worker_timeout_ms(cfg.poll_timeout_ms, rabbitmq=settings.redis.broker_is_rabbitmq)),
         }
     )
     if cfg.prefetch:

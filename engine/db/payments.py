@@ -7,28 +7,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, cast, func, insert, literal, select, text, true, update
+from sqlalchemy import bindparam, cast, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engine.db.keyset import Keyset, fetch_page
 from engine.db.models import Payment, PaymentEvent
 from engine.db.records import PaymentEventRecord, PaymentRecord
 from engine.errors import EasyPayError
 from engine.events import PAYMENT_EVENT_TYPES, record_event
-from engine.pages import Page
 from engine.states import HISTORY_EVENT_TYPES, IllegalTransition, PaymentStatus, Trigger, apply
 from engine.views import payment_view
 
 payments = Payment.__table__
 events = PaymentEvent.__table__
-PAYMENT_ORDER = Keyset((payments.c.created_at, payments.c.id))
 _json_encoder = msgspec.json.Encoder()
 
 
@@ -352,41 +348,3 @@ async def annotate_if(
         request_id=None,
     )
     return row
-
-
-async def list_payments(
-    conn: AsyncConnection,
-    merchant_id: uuid.UUID | None,
-    *,
-    limit: int,
-    starting_after: uuid.UUID | None = None,
-    status: str | None = None,
-    customer_id: str | None = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
-) -> Page[PaymentRecord]:
-    """Newest first, keyset-paginated on ``(created_at, id)``.
-
-    ``merchant_id`` None lists every merchant's payments (admins). A ``starting_after`` id that
-    is not one of the listed payments raises ``PaymentNotFound``.
-    """
-    scoped = [payments.c.merchant_id == merchant_id] if merchant_id is not None else []
-    conditions = list(scoped)
-    if status is not None:
-        conditions.append(payments.c.status == status)
-    if customer_id is not None:
-        conditions.append(payments.c.customer_id == customer_id)
-    if created_gte is not None:
-        conditions.append(payments.c.created_at >= created_gte)
-    if created_lt is not None:
-        conditions.append(payments.c.created_at < created_lt)
-    return await fetch_page(
-        conn,
-        select(payments).where(and_(true(), *conditions)),
-        PAYMENT_ORDER,
-        limit=limit,
-        make=PaymentRecord._make,
-        starting_after=starting_after,
-        within=scoped,
-        missing=PaymentNotFound,
-    )

@@ -70,3 +70,14 @@ async def test_a_concurrent_burst_of_polls_is_counted_exactly(api, merchant, set
                            key_prefix=f"{settings.redis.key_prefix}:ratelimit")
     stats = await FixedWindowRateLimiter(storage).get_window_stats(RateLimitItemPerHour(100), f"api_key:{key_id}")
     assert stats.remaining == 94
+
+
+async def test_an_upper_case_id_is_served_from_the_same_snapshot(api, merchant, db):
+    """The read ahead names the snapshot by the id's canonical text: an id written in capitals is
+    the same payment, its cached snapshot, one round trip."""
+    payment_id = await _record(db, merchant)
+    first = await api.get(f"/v1/payments/{payment_id}", headers=merchant.headers)  # fills the cache
+    before = _commands(api).round_trips
+    shouted = await api.get(f"/v1/payments/{str(payment_id).upper()}", headers=merchant.headers)
+    assert shouted.status_code == 200 and shouted.content == first.content
+    assert _commands(api).round_trips - before == 1

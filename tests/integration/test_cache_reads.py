@@ -6,25 +6,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import Redis
 
 from engine.cache import PaymentCache
-
-
-class CountingPool(ConnectionPool):
-    """A real connection pool that counts how often a connection is taken (one per round trip)."""
-
-    taken = 0
-
-    async def get_connection(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        CountingPool.taken += 1
-        return await super().get_connection(*args, **kwargs)
+from engine.redis_commands import RedisCommands
 
 
 async def test_concurrent_reads_share_a_round_trip_and_keep_their_own_answers(settings, redis_clean):
-    pool = CountingPool.from_url(settings.redis.cache_url)
-    redis = Redis(connection_pool=pool)
-    cache = PaymentCache(redis, prefix=f"cache-reads-{uuid.uuid4().hex[:8]}", ttl_s=60)
+    redis = Redis.from_url(settings.redis.cache_url)
+    commands = RedisCommands(redis)  # counts its round trips (one connection serves them all)
+    cache = PaymentCache(redis, prefix=f"cache-reads-{uuid.uuid4().hex[:8]}", ttl_s=60, commands=commands)
     owner, stranger = uuid.uuid4(), uuid.uuid4()
     stored = {str(uuid.uuid4()): f'{{"n":{n}}}'.encode() for n in range(12)}
     try:
@@ -36,9 +27,9 @@ async def test_concurrent_reads_share_a_round_trip_and_keep_their_own_answers(se
             + [(uuid.UUID(pid), None) for pid in list(stored)[4:8]]  # any merchant (admin): hits
             + [(pid, owner) for pid in absent]  # not cached
         )
-        CountingPool.taken = 0
+        before = commands.round_trips
         answers = await asyncio.gather(*(cache.get_encoded(pid, merchant_id=m) for pid, m in asks))
-        round_trips = CountingPool.taken
+        round_trips = commands.round_trips - before
 
         expected = (
             list(stored.values())
@@ -51,10 +42,10 @@ async def test_concurrent_reads_share_a_round_trip_and_keep_their_own_answers(se
         assert round_trips <= 3, round_trips
 
         # A lone read still answers at once, on its own.
-        CountingPool.taken = 0
+        before = commands.round_trips
         pid, body = next(iter(stored.items()))
         assert await cache.get_encoded(uuid.UUID(pid), merchant_id=owner) == body
-        assert CountingPool.taken == 1
+        assert commands.round_trips - before == 1
     finally:
         await redis.aclose()
 

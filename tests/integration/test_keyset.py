@@ -13,6 +13,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, select, updat
 
 from engine.db import keyset
 from engine.db import payments as payment_repo
+from engine.db import payment_reads
 from engine.payments import NewPayment, accept_payment
 
 _meta = MetaData()
@@ -119,11 +120,11 @@ async def test_payments_created_in_the_same_instant_page_by_id(db: Any, merchant
     cursor = None
     async with db.connect() as conn:
         while True:
-            page = await payment_repo.list_payments(conn, merchant.id, limit=2, starting_after=cursor)
+            page = await payment_reads.list_payments(conn, merchant.id, limit=2, starting_after=cursor)
             seen += [row.id for row in page.items]
             if not page.has_more:
                 break
             cursor = uuid.UUID(page.next_cursor)
         with pytest.raises(payment_repo.PaymentNotFound):
-            await payment_repo.list_payments(conn, other, limit=2, starting_after=ids[0])
+            await payment_reads.list_payments(conn, other, limit=2, starting_after=ids[0])
     assert seen == sorted(ids, reverse=True)

@@ -57,3 +57,76 @@ async def test_the_rate_limiter_reloads_a_script_redis_lost(commands):
     assert second.allowed and second.remaining == 0
     third = await limiter.hit("api_key:one")
     assert not third.allowed and 1 <= third.reset_after_s <= 60
+
+
+async def test_a_failed_round_trip_is_every_command_s_reply():
+    """Redis unreachable: each caller gets the failure as its replies (as an error reply), never as
+    the future's exception, so a read nobody awaits (a refused poll's snapshot) leaves nothing unretrieved."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    unreachable = RedisCommands(client)
+    try:
+        ignored = unreachable.enqueue([("HMGET", "k", "m", "b")])
+        replies = await unreachable.run([("GET", "a"), ("GET", "b")])
+        assert len(replies) == 2 and all(isinstance(r, RedisConnectionError) for r in replies)
+        assert ignored.done() and ignored.exception() is None
+        assert isinstance(ignored.result()[0], RedisConnectionError)
+    finally:
+        await client.aclose()
+
+
+async def test_the_held_connection_is_reconnected_after_it_was_dropped(settings, redis_clean):
+    """One connection serves every batch; killed under it, the next batch goes out on a new one."""
+    from engine import redis_client
+
+    client = redis_client.connect(settings.redis.cache_url)
+    held = RedisCommands(client)
+    key = f"redis-commands-test:{uuid.uuid4().hex}"
+    try:
+        [first_id] = await held.run([("CLIENT", "ID")])
+        [same_id] = await held.run([("CLIENT", "ID")])
+        assert same_id == first_id  # not a connection per batch
+        killer = redis_client.connect(settings.redis.cache_url)
+        try:
+            assert await killer.client_kill_filter(_id=first_id) == 1
+        finally:
+            await killer.aclose()
+        assert await held.run([("SET", key, 1, "EX", 60), ("INCR", key)]) == [b"OK", 2]
+        [new_id] = await held.run([("CLIENT", "ID")])
+        assert new_id != first_id
+    finally:
+        await client.aclose()
+
+
+async def test_a_server_that_never_answers_times_out_the_exchange():
+    """The held connection's writes are not timed one by one: the exchange as a whole is, with the
+    client's socket timeout, and a silent server's batch ends as a timeout reply."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    commands_seen: list[bytes] = []
+
+    async def answers_the_handshake_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                commands_seen.append(data)
+                if b"GET" not in data:  # the connection's handshake: no RESP3 here, +OK to the rest
+                    writer.write(b"-ERR unknown command 'HELLO'\r\n" * data.count(b"HELLO") + b"+OK\r\n" * data.count(b"SETINFO"))
+        except (asyncio.CancelledError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answers_the_handshake_only, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    held = RedisCommands(client)
+    try:
+        replies = await held.run([("GET", "a")])
+        assert isinstance(replies[0], RedisTimeoutError), replies
+        assert any(b"GET" in data for data in commands_seen), (replies, commands_seen)  # sent, then nothing came back
+    finally:
+        await client.aclose()
+        server.close()

@@ -178,3 +178,14 @@ def test_parse_never_returns_a_non_positive_or_non_int(text, currency):
     assert type(value) is int
     assert 0 < value <= MAX_AMOUNT_MINOR
     assert parse_amount(format_amount(value, currency), currency) == value
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15), st.sampled_from([0, 2, 3]))
+def test_format_minor_units_is_decimal_arithmetic(minor, exponent):
+    """Every integer, negative and zero included, reads as Decimal shifted by the exponent, with
+    exactly ``exponent`` fraction digits."""
+    from engine.money import format_minor_units
+
+    text = format_minor_units(minor, exponent)
+    assert Decimal(text) == Decimal(minor).scaleb(-exponent)
+    assert len(text.partition(".")[2]) == exponent

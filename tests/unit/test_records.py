@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.db import accounts, payment_backlog, webhook_batches
+from engine.db import accounts, payment_backlog, payment_reads, webhook_batches
+from engine.db.payment_reads import PaymentViewRecord
 from engine.db.models import (
     ApiKey,
     AuditLog,
@@ -78,6 +79,7 @@ CASES = [
     (UserRecord, [c.name for c in accounts._USER_COLUMNS]),
     (UserLoginRecord, [c.name for c in User.__table__.c]),
     (PaymentRecord, [c.name for c in Payment.__table__.c]),
+    (PaymentViewRecord, [c.name for c in payment_reads.VIEW_COLUMNS]),
     (PaymentEventRecord, [c.name for c in PaymentEvent.__table__.c]),
     (RefundRecord, [c.name for c in Refund.__table__.c]),
     (WebhookEndpointRecord, [c.name for c in WebhookEndpoint.__table__.c]),
@@ -128,3 +130,27 @@ def test_a_payment_record_renders_like_the_mapping_of_its_columns():
     view = payment_view(record)
     assert view == payment_view(values)
     assert (view.amount, view.card.last4, view.failure.code, view.metadata) == ("12.34", "4242", "x", {"k": "v"})
+
+
+def test_the_view_record_holds_every_column_the_public_object_shows():
+    """Lists and API reads select only ``PaymentViewRecord``'s columns: the object rendered from it
+    is the one rendered from the whole row (a view field reading a column the record lacks fails
+    here, not in production)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from engine.views import payment_view
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    values = {name: f"v-{name}" for name in PaymentRecord._fields} | {
+        "id": uuid.uuid4(), "merchant_id": uuid.uuid4(), "status": "captured", "amount_minor": 1234, "currency": "USD",
+        "capture": True, "amount_captured_minor": 1234, "amount_refunded_minor": 200, "card_exp_month": 12,
+        "card_exp_year": 2030, "metadata": {"k": "v"}, "billing": {"city": "x"}, "version": 3, "processor_attempts": 1,
+        "processor_ms": 12, "reconcile_attempts": 0, "needs_reconciliation": False, "pending_operation_amount_minor": None,
+        "created_at": at, "updated_at": at, "settled_at": at, "authorized_at": at, "processing_started_at": at,
+        "reconcile_next_at": at,
+    }
+    whole = PaymentRecord(**values)
+    narrow = PaymentViewRecord(**{name: values[name] for name in PaymentViewRecord._fields})
+    assert payment_view(narrow) == payment_view(whole)
+    assert {"billing", "invoice_number", "processing_message_id"}.isdisjoint(PaymentViewRecord._fields)
